@@ -1,0 +1,337 @@
+"""ODCS v3 data contracts: load, validate against the official JSON schema, typed access.
+
+A contract file describes one data product: one `schema` object named after the
+product, in the contract's `domain`. Everything the platform does for a product
+(schema enforcement, checks, write mode, freshness, ownership) is read from here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cache, cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import polars as pl
+import yaml
+from open_data_contract_standard.model import OpenDataContractStandard, SchemaProperty
+
+CONTRACT_SUFFIX = ".odcs.yaml"
+WRITE_MODES = ("merge", "partition_overwrite", "append", "overwrite")
+# Classifications that mark a column as personal data the mesh must protect.
+PII_CLASSIFICATIONS = {"pii", "sensitive", "restricted", "confidential"}
+
+RANGE_OPTIONS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+POLARS_TYPES: dict[str, pl.DataType] = {
+    "string": pl.String(),
+    "integer": pl.Int64(),
+    "number": pl.Float64(),
+    "boolean": pl.Boolean(),
+    "date": pl.Date(),
+    "timestamp": pl.Datetime("us"),
+}
+_UNITS = {
+    "m": "minutes",
+    "min": "minutes",
+    "h": "hours",
+    "hr": "hours",
+    "d": "days",
+    "day": "days",
+    "days": "days",
+    "w": "weeks",
+    "wk": "weeks",
+}
+
+
+class ContractError(ValueError):
+    """A contract file that cannot be used: says which file, which field and why."""
+
+    def __init__(self, path: Path | str, field: str, reason: str):
+        self.path, self.field, self.reason = str(path), field, reason
+        super().__init__(f"{path}: {field}: {reason}")
+
+
+@cache
+def odcs_json_schema() -> dict[str, Any]:
+    """The official ODCS JSON schema shipped by `open-data-contract-standard`."""
+    text = resources.files("open_data_contract_standard").joinpath("schema.json").read_text()
+    return json.loads(text)
+
+
+def validate_document(document: dict[str, Any], path: Path | str = "<contract>") -> None:
+    """Raise ContractError for the first (most specific) schema violation."""
+    validator = jsonschema.Draft201909Validator(odcs_json_schema())
+    errors = sorted(
+        validator.iter_errors(document), key=lambda e: (len(e.absolute_path), e.message)
+    )
+    if errors:
+        error = jsonschema.exceptions.best_match(errors)
+        field = "/".join(str(p) for p in error.absolute_path) or "(document)"
+        raise ContractError(path, field, error.message)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One contract property, with the fields the platform acts on."""
+
+    prop: SchemaProperty
+
+    @property
+    def name(self) -> str:
+        return self.prop.name or ""
+
+    @property
+    def logical_type(self) -> str:
+        return self.prop.logicalType or "string"
+
+    @property
+    def dtype(self) -> pl.DataType:
+        return POLARS_TYPES[self.logical_type]
+
+    @property
+    def description(self) -> str:
+        return self.prop.description or ""
+
+    @property
+    def required(self) -> bool:
+        return bool(self.prop.required or self.prop.primaryKey)
+
+    @property
+    def unique(self) -> bool:
+        return bool(self.prop.unique)
+
+    @property
+    def primary_key(self) -> bool:
+        return bool(self.prop.primaryKey)
+
+    @property
+    def partitioned(self) -> bool:
+        return bool(self.prop.partitioned)
+
+    @property
+    def classification(self) -> str | None:
+        return self.prop.classification
+
+    @property
+    def is_pii(self) -> bool:
+        return (self.classification or "").lower() in PII_CLASSIFICATIONS
+
+    @property
+    def accepted_values(self) -> list[Any] | None:
+        return [e.value for e in self.prop.enum] if self.prop.enum else None
+
+    @property
+    def bounds(self) -> dict[str, Any]:
+        """Range options from `logicalTypeOptions`: minimum, maximum, exclusiveMinimum/Maximum."""
+        options = self.prop.logicalTypeOptions or {}
+        return {k: options[k] for k in RANGE_OPTIONS if k in options}
+
+    @property
+    def references(self) -> list[str]:
+        """Foreign keys as `domain/product.column` (shorthand `product.column` = same domain)."""
+        return [r.to for r in self.prop.relationships or [] if isinstance(r.to, str)]
+
+    def custom(self, name: str, default: Any = None) -> Any:
+        return _custom(self.prop.customProperties, name, default)
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """The contract's freshness SLA: data no older than `max_age`."""
+
+    max_age: timedelta
+    element: str | None = None
+
+
+class Contract:
+    """A validated ODCS contract for one data product."""
+
+    def __init__(self, document: dict[str, Any], path: Path | str = "<contract>"):
+        validate_document(document, path)
+        self.document = document
+        self.path = Path(path) if not str(path).startswith("<") else None
+        self._where = path
+        self.odcs = OpenDataContractStandard.model_validate(document)
+        if not self.odcs.domain:
+            raise ContractError(path, "domain", "every product contract names its domain")
+        if not self.odcs.schema_ or len(self.odcs.schema_) != 1:
+            raise ContractError(path, "schema", "a product contract has exactly one schema object")
+        if self.write_mode not in WRITE_MODES:
+            raise ContractError(
+                path,
+                "customProperties/writeMode",
+                f"{self.write_mode!r} is not one of {', '.join(WRITE_MODES)}",
+            )
+        if self.write_mode == "merge" and not self.primary_key:
+            raise ContractError(path, "schema/0/properties", "writeMode merge needs a primaryKey")
+        if self.write_mode == "partition_overwrite" and not self.partition_column:
+            raise ContractError(
+                path,
+                "schema/0/properties",
+                "writeMode partition_overwrite needs a partitioned column",
+            )
+
+    # -- identity ----------------------------------------------------------------
+    @property
+    def domain(self) -> str:
+        return self.odcs.domain or ""
+
+    @property
+    def product(self) -> str:
+        return self._object.name or ""
+
+    @property
+    def key(self) -> str:
+        """`domain/product`, the product's address everywhere in the mesh."""
+        return f"{self.domain}/{self.product}"
+
+    @property
+    def version(self) -> str:
+        return self.odcs.version
+
+    @property
+    def status(self) -> str | None:
+        return self.odcs.status
+
+    # -- description and ownership -------------------------------------------------
+    @property
+    def _object(self):
+        return self.odcs.schema_[0]
+
+    @property
+    def description(self) -> str:
+        """The product's description: the schema object's, else the contract's purpose."""
+        if self._object.description:
+            return self._object.description
+        d = self.odcs.description
+        return (d.purpose or "") if d else ""
+
+    @property
+    def usage(self) -> str:
+        d = self.odcs.description
+        return (d.usage or "") if d else ""
+
+    @property
+    def limitations(self) -> str:
+        d = self.odcs.description
+        return (d.limitations or "") if d else ""
+
+    @property
+    def owner(self) -> str | None:
+        """The team name, else the member whose role is owner."""
+        team = self.odcs.team
+        if team is None:
+            return None
+        members = team if isinstance(team, list) else (team.members or [])
+        for member in members:
+            if (member.role or "").lower() in {"owner", "product owner", "data product owner"}:
+                return member.username
+        return getattr(team, "name", None) or (members[0].username if members else None)
+
+    @property
+    def tags(self) -> list[str]:
+        return list(self.odcs.tags or [])
+
+    # -- schema --------------------------------------------------------------------
+    @cached_property
+    def columns(self) -> list[Column]:
+        return [Column(p) for p in self._object.properties or []]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"{self.key} has no column {name!r}")
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def polars_schema(self) -> pl.Schema:
+        return pl.Schema({c.name: c.dtype for c in self.columns})
+
+    @property
+    def primary_key(self) -> list[str]:
+        keyed = [c for c in self.columns if c.primary_key]
+        keyed.sort(key=lambda c: c.prop.primaryKeyPosition or 0)
+        return [c.name for c in keyed]
+
+    @property
+    def partition_column(self) -> str | None:
+        parts = [c.name for c in self.columns if c.partitioned]
+        return parts[0] if parts else None
+
+    @property
+    def pii_columns(self) -> list[str]:
+        return [c.name for c in self.columns if c.is_pii]
+
+    # -- behaviour -----------------------------------------------------------------
+    @property
+    def write_mode(self) -> str:
+        default = "merge" if self.primary_key else "append"
+        return str(self.custom("writeMode", default))
+
+    @property
+    def min_row_count(self) -> int:
+        """From a schema-level `rowCount` rule (mustBeGreaterThan / OrEqualTo); else 1."""
+        for rule in self._object.quality or []:
+            if rule.metric == "rowCount":
+                if rule.mustBeGreaterThan is not None:
+                    return int(rule.mustBeGreaterThan) + 1
+                if rule.mustBeGreaterOrEqualTo is not None:
+                    return int(rule.mustBeGreaterOrEqualTo)
+        return 1
+
+    @property
+    def freshness(self) -> Freshness | None:
+        for sla in self.odcs.slaProperties or []:
+            if sla.property in {"freshness", "latency"} and sla.value is not None:
+                unit = _UNITS.get((sla.unit or "d").lower(), "days")
+                return Freshness(timedelta(**{unit: float(sla.value)}), sla.element)
+        return None
+
+    def custom(self, name: str, default: Any = None) -> Any:
+        return _custom(self.odcs.customProperties, name, default)
+
+    def __repr__(self) -> str:
+        return f"Contract({self.key} v{self.version})"
+
+
+def _custom(props: list | None, name: str, default: Any) -> Any:
+    for p in props or []:
+        if p.property == name:
+            return p.value
+    return default
+
+
+def load_contract(path: Path | str) -> Contract:
+    """Load and validate one contract file; ContractError names the file, field and reason."""
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ContractError(path, "(yaml)", str(exc)) from exc
+    if not isinstance(document, dict):
+        raise ContractError(path, "(document)", "a contract is a YAML mapping")
+    return Contract(document, path)
+
+
+def load_contracts(folder: Path | str) -> dict[str, Contract]:
+    """Every `*.odcs.yaml` in a folder, by product name."""
+    contracts = [load_contract(p) for p in sorted(Path(folder).glob(f"*{CONTRACT_SUFFIX}"))]
+    return {c.product: c for c in contracts}
+
+
+def parse_reference(ref: str, domain: str) -> tuple[str, str, str]:
+    """`product.column` or `domain.product.column` → (domain, product, column)."""
+    parts = ref.split(".")
+    if len(parts) == 2:
+        return domain, parts[0], parts[1]
+    if len(parts) == 3:
+        return parts[0], parts[1], parts[2]
+    raise ValueError(f"reference {ref!r} is not product.column or domain.product.column")

@@ -1,0 +1,62 @@
+"""Building a domain's code location from its contracts and products."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import dagster as dg
+
+from dagster_project.contracts import ContractError, load_contracts
+from dagster_project.products import Product, asset_key, build_product_asset
+from dagster_project.resources import MeshResource
+from dagster_project.sensors import landing_sensor
+
+
+def automation_sensor(name: str) -> dg.AutomationConditionSensorDefinition:
+    """Evaluates the location's automation conditions; RUNNING from the start (Dagster's
+    default sensor starts STOPPED)."""
+    return dg.AutomationConditionSensorDefinition(
+        name, target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING
+    )
+
+
+def domain_definitions(
+    domain: str,
+    products: Sequence[Product],
+    *,
+    contracts: Path | str,
+    assets: Sequence[dg.AssetsDefinition | dg.AssetSpec] = (),
+    sensors: Sequence[dg.SensorDefinition] = (),
+    schedules: Sequence[dg.ScheduleDefinition] = (),
+) -> dg.Definitions:
+    """A domain's Definitions: one asset per product (from its contract in `contracts/`),
+    specs for inputs owned by other domains, the landing sensor, the automation sensor
+    and a schedule per product that asks for one."""
+    found = load_contracts(contracts)
+    missing = [p.name for p in products if p.name not in found]
+    if missing:
+        raise ContractError(contracts, "(folder)", f"no contract for product(s) {missing}")
+    built = [build_product_asset(found[p.name], p) for p in products]
+    foreign = sorted({k for p in products for k in p.inputs if not k.startswith(f"{domain}/")})
+    landing = [found[p.name] for p in products if p.from_landing]
+    scheduled = [
+        dg.ScheduleDefinition(
+            name=f"{domain}_{p.name}_refresh",
+            cron_schedule=p.cron,
+            target=dg.AssetSelection.assets(asset_key(f"{domain}/{p.name}")),
+            default_status=dg.DefaultScheduleStatus.RUNNING,
+        )
+        for p in products
+        if p.cron
+    ]
+    return dg.Definitions(
+        assets=[*built, *[dg.AssetSpec(asset_key(k)) for k in foreign], *assets],
+        sensors=[
+            *([landing_sensor(domain, landing)] if landing else []),
+            automation_sensor(f"{domain}_automation"),
+            *sensors,
+        ],
+        schedules=[*scheduled, *schedules],
+        resources={"mesh": MeshResource()},
+    )

@@ -1,0 +1,122 @@
+"""Federated governance: policies as code, applied to every product in its own location.
+
+The platform defines what a policy is and how it runs; the governance code location
+writes the policies once and registers them under the `meshwork.policies` entry
+point, so each domain location picks them up without importing governance code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import entry_points
+
+import dagster as dg
+import yaml
+
+from dagster_project.contracts import Contract
+from dagster_project.settings import MeshSettings
+
+ENTRY_POINT_GROUP = "meshwork.policies"
+
+
+@dataclass(frozen=True)
+class PolicyResult:
+    passed: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A rule every product must follow. `check` sees the contract and the last
+    published version of it (None before the first publication)."""
+
+    name: str
+    description: str
+    check: Callable[[Contract, Contract | None], PolicyResult]
+
+    def evaluate(self, contract: Contract, previous: Contract | None) -> PolicyResult:
+        try:
+            return self.check(contract, previous)
+        except Exception as exc:  # a broken policy must not pass silently
+            return PolicyResult(False, f"policy raised {type(exc).__name__}: {exc}")
+
+
+@cache
+def load_policies() -> tuple[Policy, ...]:
+    """Every policy registered under the `meshwork.policies` entry point."""
+    policies: list[Policy] = []
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        policies.extend(ep.load())
+    return tuple(policies)
+
+
+class ContractRegistry:
+    """Published contract versions, kept in the lake's registry zone."""
+
+    def __init__(self, settings: MeshSettings):
+        self.settings = settings
+
+    def _folder(self, key: str) -> str:
+        return self.settings.registry_uri("contracts", *key.split("/"))
+
+    def versions(self, key: str) -> list[str]:
+        names = self.settings.list_files(self._folder(key))
+        versions = [n.rsplit("/", 1)[-1].removesuffix(".yaml") for n in names]
+        return sorted(versions, key=_semver)
+
+    def latest(self, key: str) -> Contract | None:
+        versions = self.versions(key)
+        if not versions:
+            return None
+        text = self.settings.read_text(f"{self._folder(key)}/{versions[-1]}.yaml")
+        return Contract(yaml.safe_load(text), f"registry:{key}@{versions[-1]}")
+
+    def publish(self, contract: Contract) -> None:
+        uri = f"{self._folder(contract.key)}/{contract.version}.yaml"
+        self.settings.write_text(uri, yaml.safe_dump(contract.document, sort_keys=False))
+
+
+def _semver(version: str) -> tuple[int, ...]:
+    parts = []
+    for piece in version.lstrip("v").split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
+def major(version: str) -> int:
+    return _semver(version)[0] if version else 0
+
+
+def evaluate_policies(contract: Contract, previous: Contract | None) -> dict[str, PolicyResult]:
+    return {p.name: p.evaluate(contract, previous) for p in load_policies()}
+
+
+def policy_check_specs(asset_key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(
+            name=f"policy_{p.name}",
+            asset=asset_key,
+            description=p.description,
+            metadata={"policy": p.name},
+        )
+        for p in load_policies()
+    ]
+
+
+def policy_check_results(
+    results: dict[str, PolicyResult], asset_key: dg.AssetKey
+) -> list[dg.AssetCheckResult]:
+    return [
+        dg.AssetCheckResult(
+            asset_key=asset_key,
+            check_name=f"policy_{name}",
+            passed=r.passed,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=r.reason,
+            metadata={"reason": r.reason},
+        )
+        for name, r in results.items()
+    ]

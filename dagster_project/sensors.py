@@ -1,0 +1,110 @@
+"""A cursor-based sensor per domain: new landing files → runs for exactly those files."""
+
+import hashlib
+import json
+from collections import defaultdict
+from datetime import UTC, date, datetime
+
+import dagster as dg
+
+from dagster_project.contracts import Contract
+from dagster_project.ingestion import (
+    LandingError,
+    LandingFile,
+    already_loaded,
+    landing_files,
+    quarantine,
+    read_landing_file,
+)
+from dagster_project.products import DAILY, asset_key, is_partitioned
+from dagster_project.resources import MeshResource
+from dagster_project.settings import MeshSettings
+
+
+def landing_sensor(
+    domain: str, contracts: list[Contract], *, minimum_interval_seconds: int = 30
+) -> dg.SensorDefinition:
+    """Watch `MESH_HOME/landing/<domain>/`: validate each new file, quarantine the bad
+    ones with their reason, and request one run per product and day that got new files.
+
+    The cursor remembers each file's size and modification time, so a file is seen
+    once; a file dropped again (new mtime) is loaded again, which changes nothing."""
+
+    @dg.sensor(
+        name=f"{domain}_landing_sensor",
+        description=f"Loads new files from landing/{domain}/ into its products",
+        asset_selection=[asset_key(c.key) for c in contracts],
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    def _sensor(context: dg.SensorEvaluationContext, mesh: MeshResource) -> dg.SensorResult:
+        seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+        requests, events = [], []
+        for contract in contracts:
+            new = [
+                f
+                for f in landing_files(mesh.settings, contract)
+                if seen.get(f.uri) != f.signature and not already_loaded(mesh.settings, contract, f)
+            ]
+            good = []
+            for file in new:
+                reason = _rejection(mesh.settings, file, contract)
+                if reason is None:
+                    good.append(file)
+                    continue
+                target = quarantine(mesh.settings, contract, file, reason)
+                context.log.warning(f"quarantined {file.name} ({contract.key}): {reason}")
+                events.append(
+                    dg.AssetObservation(
+                        asset_key=asset_key(contract.key),
+                        metadata={
+                            "quarantined_file": file.name,
+                            "reason": reason,
+                            "quarantine_uri": dg.MetadataValue.path(target),
+                        },
+                    )
+                )
+            requests.extend(_run_requests(contract, good))
+            seen.update({f.uri: f.signature for f in good})
+        return dg.SensorResult(
+            run_requests=requests, cursor=json.dumps(seen, sort_keys=True), asset_events=events
+        )
+
+    return _sensor
+
+
+def _rejection(settings: MeshSettings, file: LandingFile, contract: Contract) -> str | None:
+    if is_partitioned(contract):
+        if file.day is None:
+            return "a daily product's file name must start with its day (YYYY-MM-DD)"
+        last = datetime.now(UTC).date()
+        first = date.fromisoformat(DAILY.start.strftime("%Y-%m-%d"))
+        if not first <= file.day <= last:
+            return f"day {file.day} is outside the product's partitions ({first} .. {last})"
+    try:
+        read_landing_file(settings, file, contract)
+    except LandingError as exc:
+        return str(exc)
+    return None
+
+
+def _run_requests(contract: Contract, files: list[LandingFile]) -> list[dg.RunRequest]:
+    if not files:
+        return []
+    groups: dict[str | None, list[LandingFile]] = defaultdict(list)
+    for file in files:
+        groups[file.day.isoformat() if is_partitioned(contract) else None].append(file)
+    return [
+        dg.RunRequest(
+            run_key=f"{contract.key}:{day or 'all'}:{_digest(group)}",
+            asset_selection=[asset_key(contract.key)],
+            partition_key=day,
+            tags={"mesh/landing_files": ",".join(f.name for f in group)[:1000]},
+        )
+        for day, group in sorted(groups.items(), key=lambda kv: kv[0] or "")
+    ]
+
+
+def _digest(files: list[LandingFile]) -> str:
+    text = "|".join(f"{f.uri}@{f.signature}" for f in files)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

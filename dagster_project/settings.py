@@ -1,0 +1,131 @@
+"""Where the mesh keeps its data: one root (`MESH_HOME`), local path or object-store URI.
+
+Everything else derives from it, so a deployment changes one variable. Paths are
+handled as URIs through `pyarrow.fs`, never with `os.path`, so `s3://`, `gs://`
+and `az://` roots work the same as a local folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cached_property
+from pathlib import Path
+
+import pyarrow.fs as pafs
+
+DEFAULT_HOME = "./.mesh"
+# First day a daily partition may exist; the simulator never lands data before it.
+PARTITION_START = date(2024, 1, 1)
+
+
+def _is_uri(location: str) -> bool:
+    return "://" in location
+
+
+@dataclass(frozen=True)
+class MeshSettings:
+    """The mesh's storage layout below one root location."""
+
+    home: str = field(default_factory=lambda: os.environ.get("MESH_HOME", DEFAULT_HOME))
+    storage_options: dict[str, str] = field(default_factory=lambda: _env_storage_options())
+
+    def __post_init__(self) -> None:
+        if not _is_uri(self.home):
+            object.__setattr__(self, "home", str(Path(self.home).expanduser().resolve()))
+
+    def uri(self, *parts: str) -> str:
+        return "/".join([self.home.rstrip("/"), *parts])
+
+    @property
+    def is_local(self) -> bool:
+        return not _is_uri(self.home) or self.home.startswith("file://")
+
+    # -- zones -----------------------------------------------------------------
+    def landing_uri(self, domain: str, product: str | None = None) -> str:
+        return self.uri("landing", domain, *([product] if product else []))
+
+    def quarantine_uri(self, domain: str) -> str:
+        return self.uri("quarantine", domain)
+
+    def table_uri(self, domain: str, product: str) -> str:
+        return self.uri("lake", domain, product)
+
+    def registry_uri(self, *parts: str) -> str:
+        """Mesh bookkeeping (published contract versions, simulator state)."""
+        return self.uri("registry", *parts)
+
+    def reports_uri(self, *parts: str) -> str:
+        return self.uri("reports", *parts)
+
+    @property
+    def dagster_home(self) -> str:
+        return self.uri("dagster_home")
+
+    # -- filesystem ------------------------------------------------------------
+    @cached_property
+    def fs(self) -> pafs.FileSystem:
+        fs, _ = pafs.FileSystem.from_uri(self.home)
+        return fs
+
+    def fs_path(self, uri: str) -> str:
+        """The path `self.fs` understands for a URI below the home."""
+        if not _is_uri(uri):
+            return uri
+        _, path = pafs.FileSystem.from_uri(uri)
+        return path
+
+    def list_files(self, uri: str) -> list[str]:
+        """Files directly below `uri` (sorted), as URIs; empty when it does not exist."""
+        selector = pafs.FileSelector(self.fs_path(uri), allow_not_found=True)
+        infos = [i for i in self.fs.get_file_info(selector) if i.type == pafs.FileType.File]
+        base = uri.rstrip("/")
+        return sorted(f"{base}/{i.base_name}" for i in infos)
+
+    def list_dirs(self, uri: str) -> list[str]:
+        selector = pafs.FileSelector(self.fs_path(uri), allow_not_found=True)
+        infos = self.fs.get_file_info(selector)
+        return sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory)
+
+    def exists(self, uri: str) -> bool:
+        return self.fs.get_file_info(self.fs_path(uri)).type != pafs.FileType.NotFound
+
+    def file_info(self, uri: str) -> pafs.FileInfo:
+        return self.fs.get_file_info(self.fs_path(uri))
+
+    def makedirs(self, uri: str) -> None:
+        self.fs.create_dir(self.fs_path(uri), recursive=True)
+
+    def write_bytes(self, uri: str, data: bytes) -> None:
+        parent = uri.rsplit("/", 1)[0]
+        self.makedirs(parent)
+        with self.fs.open_output_stream(self.fs_path(uri)) as out:
+            out.write(data)
+
+    def write_text(self, uri: str, text: str) -> None:
+        self.write_bytes(uri, text.encode())
+
+    def read_bytes(self, uri: str) -> bytes:
+        with self.fs.open_input_stream(self.fs_path(uri)) as stream:
+            return stream.read()
+
+    def read_text(self, uri: str) -> str:
+        return self.read_bytes(uri).decode()
+
+    def move(self, src: str, dst: str) -> None:
+        self.makedirs(dst.rsplit("/", 1)[0])
+        self.fs.move(self.fs_path(src), self.fs_path(dst))
+
+
+def _env_storage_options() -> dict[str, str]:
+    """Object-store options as JSON in `MESH_STORAGE_OPTIONS`; delta-rs and polars
+    also read the provider's usual variables (AWS_*, AZURE_*, GOOGLE_*) themselves."""
+    raw = os.environ.get("MESH_STORAGE_OPTIONS")
+    return json.loads(raw) if raw else {}
+
+
+def get_settings() -> MeshSettings:
+    """Settings for the current environment (read each call so tests can set MESH_HOME)."""
+    return MeshSettings()

@@ -1,0 +1,74 @@
+"""The mesh as `workspace.yaml` describes it: code locations and their definitions."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import yaml
+
+WORKSPACE_FILE = "workspace.yaml"
+
+
+@dataclass(frozen=True)
+class Location:
+    name: str
+    module: str
+    attribute: str = "defs"
+
+    def load(self) -> dg.Definitions:
+        return getattr(importlib.import_module(self.module), self.attribute)
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The folder holding workspace.yaml: the current one or a parent."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / WORKSPACE_FILE).exists():
+            return folder
+    raise FileNotFoundError(f"no {WORKSPACE_FILE} in {here} or its parents")
+
+
+def read_workspace(path: Path | None = None) -> list[Location]:
+    path = path or find_root() / WORKSPACE_FILE
+    document = yaml.safe_load(path.read_text()) or {}
+    locations = []
+    for entry in document.get("load_from", []):
+        target = entry.get("python_module")
+        if isinstance(target, str):
+            target = {"module_name": target}
+        if not target:
+            continue
+        module = target["module_name"]
+        locations.append(
+            Location(target.get("location_name", module), module, target.get("attribute", "defs"))
+        )
+    return locations
+
+
+def add_location(path: Path, location: Location) -> None:
+    """Append a python_module entry to workspace.yaml, keeping its comments."""
+    text = path.read_text().rstrip("\n")
+    text += (
+        f"\n  - python_module:\n      module_name: {location.module}\n"
+        f"      attribute: {location.attribute}\n      location_name: {location.name}\n"
+    )
+    path.write_text(text)
+
+
+def load_definitions(path: Path | None = None) -> dict[str, dg.Definitions]:
+    return {loc.name: loc.load() for loc in read_workspace(path)}
+
+
+def mesh_assets(definitions: dict[str, dg.Definitions]) -> list[dg.AssetsDefinition]:
+    """Every materializable asset of the mesh (each key from the location that owns it)."""
+    assets: list[dg.AssetsDefinition] = []
+    for defs in definitions.values():
+        assets.extend(
+            a
+            for a in defs.assets or []
+            if isinstance(a, dg.AssetsDefinition) and a.is_materializable
+        )
+    return assets

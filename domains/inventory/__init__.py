@@ -1,0 +1,1 @@
+"""The inventory domain: the product catalogue and what every store holds."""

@@ -1,0 +1,1 @@
+"""The sales domain: stores, every order line, and what sold each day."""

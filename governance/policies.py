@@ -1,0 +1,112 @@
+"""The mesh's shared policies, written once and applied to every product.
+
+Registered under the `meshwork.policies` entry point (see pyproject.toml): every
+domain's code location runs them as asset checks on its own products, and the
+governance location scores all products against them.
+"""
+
+from __future__ import annotations
+
+import re
+
+from dagster_project.contracts import Contract
+from dagster_project.policies import Policy, PolicyResult, major
+
+SNAKE_CASE = re.compile(r"^[a-z][a-z0-9_]*$")
+# Column names that usually hold personal data.
+PII_NAME = re.compile(
+    r"(^|_)(e_?mail|phone|mobile|full_?name|first_?name|last_?name|surname|birth|dob|address|"
+    r"street|zip|postcode|ssn|passport|iban|card_?number|ip_?address)(_|$)"
+)
+
+
+def owner_present(contract: Contract, _previous: Contract | None) -> PolicyResult:
+    owner = contract.owner
+    return PolicyResult(bool(owner), f"owned by {owner}" if owner else "no team or owner named")
+
+
+def description_present(contract: Contract, _previous: Contract | None) -> PolicyResult:
+    undocumented = [c.name for c in contract.columns if not c.description.strip()]
+    if len(contract.description.strip()) < 20:
+        return PolicyResult(False, "the product needs a description of at least 20 characters")
+    if undocumented:
+        return PolicyResult(False, f"columns without a description: {', '.join(undocumented)}")
+    return PolicyResult(True, "product and every column described")
+
+
+def pii_classified(contract: Contract, _previous: Contract | None) -> PolicyResult:
+    unclassified = [c.name for c in contract.columns if PII_NAME.search(c.name) and not c.is_pii]
+    if unclassified:
+        return PolicyResult(
+            False,
+            "columns that look like personal data are not classified: " + ", ".join(unclassified),
+        )
+    pii = contract.pii_columns
+    return PolicyResult(True, f"PII classified: {', '.join(pii)}" if pii else "no PII columns")
+
+
+def naming_convention(contract: Contract, _previous: Contract | None) -> PolicyResult:
+    names = [contract.domain, contract.product, *contract.column_names]
+    bad = [n for n in names if not SNAKE_CASE.match(n)]
+    return PolicyResult(
+        not bad,
+        f"not snake_case: {', '.join(bad)}"
+        if bad
+        else "domain, product and columns are snake_case",
+    )
+
+
+def sla_present(contract: Contract, _previous: Contract | None) -> PolicyResult:
+    fresh = contract.freshness
+    return PolicyResult(
+        fresh is not None,
+        f"freshness SLA {fresh.max_age}" if fresh else "no freshness/latency SLA in slaProperties",
+    )
+
+
+def no_breaking_change(contract: Contract, previous: Contract | None) -> PolicyResult:
+    if previous is None:
+        return PolicyResult(True, "first published version")
+    before = {c.name: c.logical_type for c in previous.columns}
+    after = {c.name: c.logical_type for c in contract.columns}
+    removed = [n for n in before if n not in after]
+    retyped = [
+        f"{n} {before[n]}→{after[n]}" for n in before if n in after and before[n] != after[n]
+    ]
+    if not (removed or retyped):
+        return PolicyResult(True, f"compatible with published {previous.version}")
+    change = "; ".join(
+        filter(
+            None,
+            [
+                removed and f"removed {', '.join(removed)}",
+                retyped and f"retyped {', '.join(retyped)}",
+            ],
+        )
+    )
+    if major(contract.version) > major(previous.version):
+        return PolicyResult(
+            True,
+            f"breaking change ({change}) with a major version bump "
+            f"{previous.version} → {contract.version}",
+        )
+    return PolicyResult(
+        False,
+        f"breaking change ({change}) against published "
+        f"{previous.version} needs a major version bump, "
+        f"not {contract.version}",
+    )
+
+
+POLICIES = [
+    Policy("owner", "The product names an owning team or person", owner_present),
+    Policy("description", "The product and every column are described", description_present),
+    Policy("pii_classified", "Columns that look like personal data are classified", pii_classified),
+    Policy("naming", "Domain, product and column names are snake_case", naming_convention),
+    Policy("sla", "The contract states a freshness SLA", sla_present),
+    Policy(
+        "breaking_change",
+        "Removing or retyping a column needs a major version bump",
+        no_breaking_change,
+    ),
+]

@@ -95,7 +95,9 @@ def evaluate_rules(
         if rule in outcomes:
             outcomes[rule].failures[column] = failing
     if "unique" in outcomes:
-        outcomes["unique"].failures.update(_duplicates(contract, frame))
+        # A merge updates rows in place: uniqueness is a property of the whole table.
+        keyed = lake.read(contract.key) if contract.write_mode == "merge" else frame
+        outcomes["unique"].failures.update(_duplicates(contract, keyed))
     if "schema" in outcomes:
         outcomes["schema"] = _schema_outcome(
             contract, table_columns or dict((k, str(v)) for k, v in frame.schema.items())

@@ -66,12 +66,13 @@ class ContractRegistry:
         versions = [n.rsplit("/", 1)[-1].removesuffix(".yaml") for n in names]
         return sorted(versions, key=_semver)
 
+    def load(self, key: str, version: str) -> Contract:
+        text = self.settings.read_text(f"{self._folder(key)}/{version}.yaml")
+        return Contract(yaml.safe_load(text), f"registry:{key}@{version}")
+
     def latest(self, key: str) -> Contract | None:
         versions = self.versions(key)
-        if not versions:
-            return None
-        text = self.settings.read_text(f"{self._folder(key)}/{versions[-1]}.yaml")
-        return Contract(yaml.safe_load(text), f"registry:{key}@{versions[-1]}")
+        return self.load(key, versions[-1]) if versions else None
 
     def publish(self, contract: Contract) -> None:
         uri = f"{self._folder(contract.key)}/{contract.version}.yaml"

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 import yaml
+
+from dagster_project.contracts import Contract, load_contracts
 
 WORKSPACE_FILE = "workspace.yaml"
 
@@ -72,3 +75,22 @@ def mesh_assets(definitions: dict[str, dg.Definitions]) -> list[dg.AssetsDefinit
             if isinstance(a, dg.AssetsDefinition) and a.is_materializable
         )
     return assets
+
+
+def location_folder(location: Location) -> Path:
+    """The package folder of a location's definitions module (found without importing it)."""
+    spec = importlib.util.find_spec(location.module)
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(location.module)
+    return Path(spec.origin).parent
+
+
+def discover_contracts(exclude: tuple[str, ...] = (), path: Path | None = None) -> list[Contract]:
+    """Every product contract of the workspace's locations (`<location>/contracts/`)."""
+    contracts: list[Contract] = []
+    for location in read_workspace(path):
+        if location.name in exclude:
+            continue
+        folder = location_folder(location) / "contracts"
+        contracts.extend(load_contracts(folder).values())
+    return contracts

@@ -1,0 +1,83 @@
+"""Mesh-wide metadata built from every domain's contracts, Delta tables and checks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import dagster as dg
+import polars as pl
+
+from dagster_project.contracts import Contract
+from dagster_project.policies import ContractRegistry, evaluate_policies
+from dagster_project.products import check_keys
+from dagster_project.storage import Lake
+
+
+def check_status(instance: dg.DagsterInstance, contract: Contract) -> tuple[str, list[str]]:
+    """The latest verdict of the product's checks: passed, failed or not evaluated."""
+    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+        check_keys(contract)
+    )
+    done = {k: r for k, r in latest.items() if r.status.value in {"SUCCEEDED", "FAILED"}}
+    if not done:
+        return "not evaluated", []
+    failed = sorted(k.name for k, r in done.items() if r.status.value == "FAILED")
+    return ("failed" if failed else "passed"), failed
+
+
+def build_catalog(
+    contracts: list[Contract], lake: Lake, instance: dg.DagsterInstance
+) -> pl.DataFrame:
+    rows = []
+    for contract in contracts:
+        info = lake.info(contract.key)
+        status, failed = check_status(instance, contract)
+        sla = contract.freshness
+        rows.append(
+            {
+                "product_key": contract.key,
+                "domain": contract.domain,
+                "product": contract.product,
+                "owner": contract.owner,
+                "description": contract.description,
+                "contract_version": contract.version,
+                "columns": ", ".join(f"{c.name}:{c.logical_type}" for c in contract.columns),
+                "pii_columns": ", ".join(contract.pii_columns),
+                "row_count": info.rows if info else None,
+                "delta_version": info.version if info else None,
+                "last_update": info.last_update.replace(tzinfo=None) if info else None,
+                "freshness_sla_hours": sla.max_age.total_seconds() / 3600 if sla else None,
+                "last_check_status": status,
+                "failed_checks": ", ".join(failed),
+                "table_uri": lake.uri(contract.key),
+            }
+        )
+    return pl.DataFrame(rows, infer_schema_length=None)
+
+
+def build_scorecard(contracts: list[Contract], registry: ContractRegistry) -> pl.DataFrame:
+    now = datetime.now(UTC).replace(tzinfo=None)
+    rows = []
+    for contract in contracts:
+        previous = registry.latest(contract.key)
+        if previous is not None and previous.version == contract.version:
+            # Already published as is: compare with what was published before it.
+            previous = _published_before(registry, contract)
+        for policy, result in evaluate_policies(contract, previous).items():
+            rows.append(
+                {
+                    "product_key": contract.key,
+                    "policy": policy,
+                    "domain": contract.domain,
+                    "passed": result.passed,
+                    "reason": result.reason,
+                    "contract_version": contract.version,
+                    "evaluated_at": now,
+                }
+            )
+    return pl.DataFrame(rows)
+
+
+def _published_before(registry: ContractRegistry, contract: Contract) -> Contract | None:
+    versions = [v for v in registry.versions(contract.key) if v != contract.version]
+    return registry.load(contract.key, versions[-1]) if versions else None

@@ -56,7 +56,12 @@ def _instance(settings: MeshSettings):
 @app.command()
 def simulate(
     days: Annotated[int, typer.Option(help="Days of data to land.")] = 7,
-    scale: Annotated[int, typer.Option(help="Order lines over those days.")] = 10_000,
+    scale: Annotated[
+        int | None,
+        typer.Option(
+            help="Order lines over those days; default: the volume landed so far, else 10,000."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (fixed per home).")] = 42,
     start: Annotated[
         str | None,
@@ -65,9 +70,13 @@ def simulate(
     file_format: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
 ) -> None:
     """Land more days of retail data in landing/, so the sensors load them."""
+    from dagster_project.simulator import landed_lines_per_day
     from dagster_project.simulator import simulate as run_simulation
 
     settings = get_settings()
+    if scale is None:
+        per_day = landed_lines_per_day(settings)
+        scale = round(per_day * days) if per_day else 10_000
     result = run_simulation(
         settings,
         days=days,

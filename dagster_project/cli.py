@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import warnings
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -242,31 +240,16 @@ def demo(
 
 
 def serve_ui(settings: MeshSettings, port: int) -> None:
-    """Run `dagster dev` on the workspace until interrupted."""
+    """Serve the demo's UIs until interrupted."""
+    from dagster_project.services import demo_services, serve
     from dagster_project.workspace import find_root
 
-    root = find_root()
     env = {**os.environ, "MESH_HOME": settings.home, "DAGSTER_HOME": str(dagster_home(settings))}
-    console.print(f"Dagster UI: [link]http://127.0.0.1:{port}[/link]  (Ctrl+C stops it)")
-    dagster = Path(sys.executable).parent / "dagster"
-    command = [str(dagster), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
-    process = subprocess.Popen(command, cwd=root, env=env, start_new_session=True)
-    try:
-        process.wait()
-    except KeyboardInterrupt:
-        _stop_group(process)
-
-
-def _stop_group(process: subprocess.Popen) -> None:
-    import signal
-
-    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(process.pid, sig)
-            process.wait(timeout=wait)
-            return
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            continue
+    services = demo_services(port)
+    for service in services:
+        console.print(f"{service.name}: [link]{service.url}[/link]")
+    console.print("Ctrl+C stops them.")
+    serve(services, find_root(), env)
 
 
 @app.command("new-domain")

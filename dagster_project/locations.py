@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -29,10 +30,13 @@ def domain_definitions(
     assets: Sequence[dg.AssetsDefinition | dg.AssetSpec] = (),
     sensors: Sequence[dg.SensorDefinition] = (),
     schedules: Sequence[dg.ScheduleDefinition] = (),
+    jobs: Sequence[dg.JobDefinition | dg.UnresolvedAssetJobDefinition] = (),
+    resources: Mapping[str, Any] | None = None,
 ) -> dg.Definitions:
     """A domain's Definitions: one asset per product (from its contract in `contracts/`),
     specs for inputs owned by other domains, the landing sensor, the automation sensor
-    and a schedule per product that asks for one."""
+    and a schedule per product that asks for one. `assets`, `sensors`, `schedules`, `jobs`
+    and `resources` add the domain's own (e.g. a model-training asset and its resource)."""
     found = load_contracts(contracts)
     missing = [p.name for p in products if p.name not in found]
     if missing:
@@ -58,5 +62,6 @@ def domain_definitions(
             *sensors,
         ],
         schedules=[*scheduled, *schedules],
-        resources={"mesh": MeshResource()},
+        jobs=list(jobs),
+        resources={"mesh": MeshResource(), **(resources or {})},
     )

@@ -96,7 +96,12 @@ def evaluate_rules(
             outcomes[rule].failures[column] = failing
     if "unique" in outcomes:
         # A merge updates rows in place: uniqueness is a property of the whole table.
-        keyed = lake.read(contract.key) if contract.write_mode == "merge" else frame
+        keyed = frame
+        if contract.write_mode == "merge":
+            unique_cols = list(
+                dict.fromkeys(contract.primary_key + [c.name for c in contract.columns if c.unique])
+            )
+            keyed = lake.scan(contract.key).select(unique_cols).collect()
         outcomes["unique"].failures.update(_duplicates(contract, keyed))
     if "schema" in outcomes:
         outcomes["schema"] = _schema_outcome(
@@ -197,7 +202,7 @@ def _references(contract: Contract, frame: pl.DataFrame, lake: Lake) -> RuleOutc
             target = f"{domain}/{product}"
             label = f"{col.name} → {target}.{column}"
             if not lake.exists(target):
-                outcome.failures[label] = frame[col.name].n_unique()
+                outcome.failures[label] = frame[col.name].drop_nulls().n_unique()
                 outcome.details[label] = f"{target} has not been materialized"
                 continue
             known = lake.scan(target).select(column).unique().collect()[column]

@@ -9,13 +9,14 @@ the frame just written, so checks cost one scan however many columns they cover.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
 
 import dagster as dg
 import polars as pl
 
 from dagster_project.contracts import Contract, parse_reference
-from dagster_project.storage import Lake
+from dagster_project.storage import Lake, duplicate_count
 
 _OPS = {"minimum": "ge", "maximum": "le", "exclusiveMinimum": "gt", "exclusiveMaximum": "lt"}
 _WORDS = {"ge": ">=", "le": "<=", "gt": ">", "lt": "<"}
@@ -132,7 +133,7 @@ def _column_counts(contract: Contract, frame: pl.DataFrame) -> dict[tuple[str, s
             ).sum()
         for option, bound in col.bounds.items():
             if isinstance(bound, str):  # date bounds are ISO strings in ODCS
-                bound = pl.lit(bound).cast(col.dtype)
+                bound = _parse_bound(bound, col.dtype)
             broken = ~getattr(c, _OPS[option])(bound) & c.is_not_null()
             key = ("range", col.name)
             exprs[key] = broken.sum() if key not in exprs else exprs[key] + broken.sum()
@@ -142,12 +143,18 @@ def _column_counts(contract: Contract, frame: pl.DataFrame) -> dict[tuple[str, s
     return {key: int(v or 0) for key, v in zip(exprs, row, strict=True)}
 
 
+def _parse_bound(bound: str, dtype: pl.DataType) -> Any:
+    if dtype == pl.Date:
+        return date.fromisoformat(bound)
+    if isinstance(dtype, pl.Datetime):
+        return datetime.fromisoformat(bound)
+    return pl.lit(bound).cast(dtype)
+
+
 def _duplicates(contract: Contract, frame: pl.DataFrame) -> dict[str, int]:
     found = {}
     if contract.primary_key:
-        found["+".join(contract.primary_key)] = (
-            frame.height - frame.select(contract.primary_key).n_unique()
-        )
+        found["+".join(contract.primary_key)] = duplicate_count(frame, contract.primary_key)
     for col in contract.columns:
         if col.unique and not col.primary_key and col.name in frame.columns:
             values = frame[col.name].drop_nulls()
@@ -206,9 +213,9 @@ def _references(contract: Contract, frame: pl.DataFrame, lake: Lake) -> RuleOutc
                 outcome.details[label] = f"{target} has not been materialized"
                 continue
             known = lake.scan(target).select(column).unique().collect()[column]
-            orphans = frame.select(pl.col(col.name).drop_nulls().unique()).filter(
-                ~pl.col(col.name).is_in(known.implode())
-            )
+            value = pl.col(col.name)  # look values up first: far fewer rows to de-duplicate
+            missing = value.is_not_null() & ~value.is_in(known.implode())
+            orphans = frame.select(value.filter(missing).unique())
             outcome.failures[label] = orphans.height
             if orphans.height:
                 outcome.details[label] = (

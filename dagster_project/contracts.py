@@ -8,6 +8,7 @@ product, in the contract's `domain`. Everything the platform does for a product
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache, cached_property
@@ -34,17 +35,16 @@ POLARS_TYPES: dict[str, pl.DataType] = {
     "date": pl.Date(),
     "timestamp": pl.Datetime("us"),
 }
+# SLA units (ODCS: "d, day, days for days; y, yr, years for years, etc.") → one unit.
 _UNITS = {
-    "m": "minutes",
-    "min": "minutes",
-    "h": "hours",
-    "hr": "hours",
-    "d": "days",
-    "day": "days",
-    "days": "days",
-    "w": "weeks",
-    "wk": "weeks",
+    **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), timedelta(minutes=1)),
+    **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), timedelta(hours=1)),
+    **dict.fromkeys(("d", "day", "days"), timedelta(days=1)),
+    **dict.fromkeys(("w", "wk", "week", "weeks"), timedelta(weeks=1)),
+    **dict.fromkeys(("y", "yr", "year", "years"), timedelta(days=365)),
 }
+# The name(s) in jsonschema's "... ('x' was unexpected)" messages for unknown fields.
+_UNEXPECTED = re.compile(r"\((.*) (?:was|were) unexpected\)")
 
 
 class ContractError(ValueError):
@@ -70,8 +70,11 @@ def validate_document(document: dict[str, Any], path: Path | str = "<contract>")
     )
     if errors:
         error = jsonschema.exceptions.best_match(errors)
-        field = "/".join(str(p) for p in error.absolute_path) or "(document)"
-        raise ContractError(path, field, error.message)
+        parts = [str(p) for p in error.absolute_path]
+        unexpected = _UNEXPECTED.search(error.message)
+        if unexpected and len(names := re.findall(r"'([^']*)'", unexpected.group(1))) == 1:
+            parts.append(names[0])  # an unknown field: name the field itself
+        raise ContractError(path, "/".join(parts) or "(document)", error.message)
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,7 @@ class Contract:
                 "schema/0/properties",
                 "writeMode partition_overwrite needs a partitioned column",
             )
+        self.freshness  # noqa: B018 - an unusable SLA fails at load, not at first use
 
     # -- identity ----------------------------------------------------------------
     @property
@@ -289,10 +293,21 @@ class Contract:
 
     @property
     def freshness(self) -> Freshness | None:
-        for sla in self.odcs.slaProperties or []:
+        for i, sla in enumerate(self.odcs.slaProperties or []):
             if sla.property in {"freshness", "latency"} and sla.value is not None:
-                unit = _UNITS.get((sla.unit or "d").lower(), "days")
-                return Freshness(timedelta(**{unit: float(sla.value)}), sla.element)
+                unit = _UNITS.get((sla.unit or "d").strip().lower())
+                if unit is None:
+                    raise ContractError(
+                        self._where,
+                        f"slaProperties/{i}/unit",
+                        f"unknown unit {sla.unit!r}; use one of {', '.join(_UNITS)}",
+                    )
+                try:
+                    return Freshness(unit * float(sla.value), sla.element)
+                except (TypeError, ValueError) as exc:
+                    raise ContractError(
+                        self._where, f"slaProperties/{i}/value", f"not a number: {sla.value!r}"
+                    ) from exc
         return None
 
     def custom(self, name: str, default: Any = None) -> Any:

@@ -91,11 +91,12 @@ def read_landing_file(
         )
     try:
         raw = settings.read_bytes(file.uri)
-        frame = _parse(raw, READERS[suffix], contract)
-    except LandingError:
-        raise
+        frame = None if not raw or raw.isspace() else _parse(raw, READERS[suffix], contract)
     except Exception as exc:  # any parser error means the file is unreadable as such
-        raise LandingError(f"unreadable {READERS[suffix]} file: {exc}") from exc
+        first_line = str(exc).strip().splitlines()[0]  # not the parser's advice that follows
+        raise LandingError(f"unreadable {READERS[suffix]} file: {first_line}") from exc
+    if frame is None:
+        raise LandingError("the file is empty")
     if frame.is_empty():
         raise LandingError("the file has no rows")
     unknown = [c for c in frame.columns if c not in contract.column_names]

@@ -74,18 +74,41 @@ def enforce_schema(df: pl.DataFrame, contract: Contract) -> pl.DataFrame:
         elif df.schema[col.name] == col.dtype:
             exprs.append(pl.col(col.name))
         else:
-            exprs.append(pl.col(col.name).cast(col.dtype, strict=True))
+            exprs.append(_cast(pl.col(col.name), df.schema[col.name], col.dtype))
     try:
         return df.select(exprs)
     except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError) as exc:
+        first_line = str(exc).strip().splitlines()[0]  # not polars' hints and plan dump
         raise SchemaViolation(
-            f"{contract.key}: values do not fit the contract types: {exc}"
+            f"{contract.key}: values do not fit the contract types: {first_line}"
         ) from exc
+
+
+def _cast(expr: pl.Expr, source: pl.DataType, target: pl.DataType) -> pl.Expr:
+    """A strict cast; text dates and timestamps are parsed (polars 2 no longer casts them)."""
+    if source == pl.String and target == pl.Date:
+        return expr.str.to_date(strict=True)
+    if source == pl.String and isinstance(target, pl.Datetime):
+        return expr.str.to_datetime(time_unit=target.time_unit, strict=True)
+    return expr.cast(target, strict=True)
 
 
 def to_arrow(df: pl.DataFrame) -> pa.Table:
     # Plain (large) strings, not string_view: DuckDB and Delta readers handle them everywhere.
     return df.to_arrow(compat_level=pl.CompatLevel.oldest())
+
+
+def may_have_duplicates(df: pl.DataFrame, columns: list[str]) -> bool:
+    """False when no two rows share their `columns` values: distinct row hashes mean
+    distinct keys, so the usual case costs one hash pass instead of a group-by."""
+    return df.height > 1 and df.select(columns).hash_rows().n_unique() < df.height
+
+
+def duplicate_count(df: pl.DataFrame, columns: list[str]) -> int:
+    """Rows beyond the first of each distinct `columns` value."""
+    if not may_have_duplicates(df, columns):
+        return 0
+    return df.height - df.select(columns).n_unique()
 
 
 class Lake:
@@ -174,7 +197,8 @@ class Lake:
         that have no rows in `df` end up empty, days outside it are untouched."""
         mode = mode or contract.write_mode
         df = enforce_schema(df, contract)
-        if contract.primary_key and mode in {"merge", "partition_overwrite", "overwrite"}:
+        keyed = contract.primary_key and mode in {"merge", "partition_overwrite", "overwrite"}
+        if keyed and may_have_duplicates(df, contract.primary_key):
             # The last occurrence of a key wins: a later file corrects an earlier one.
             df = df.unique(subset=contract.primary_key, keep="last", maintain_order=True)
         uri = self.uri(contract.key)
@@ -200,18 +224,17 @@ class Lake:
                 .execute()
             )
         elif mode == "partition_overwrite" and exists:
-            if window is None:
-                window = _window_of(df, contract.partition_column)
-            predicate = window.sql(contract.partition_column) if window else None
-            write_deltalake(
-                uri,
-                data,
-                mode="overwrite",
-                predicate=predicate,
-                partition_by=partition_by,
-                storage_options=self.storage_options,
-                commit_properties=commit,
-            )
+            window = window or _window_of(df, contract.partition_column)
+            if window is not None:  # no rows and no window: no day to replace
+                write_deltalake(
+                    uri,
+                    data,
+                    mode="overwrite",
+                    predicate=window.sql(contract.partition_column),
+                    partition_by=partition_by,
+                    storage_options=self.storage_options,
+                    commit_properties=commit,
+                )
             metrics = {}
         else:
             write_mode = "append" if (mode == "append" and exists) else "overwrite"

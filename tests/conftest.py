@@ -1,0 +1,44 @@
+"""Shared fixtures: a mesh home per test and small hand-written contracts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dagster_project.contracts import Contract, load_contract
+from dagster_project.settings import MeshSettings
+from dagster_project.storage import Lake
+from tests.factories import CONTRACT_FILES, contract_document
+
+
+@pytest.fixture
+def mesh_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MeshSettings:
+    """A fresh mesh below tmp_path; MESH_HOME points there (MeshResource's default)."""
+    monkeypatch.setenv("MESH_HOME", str(tmp_path))
+    monkeypatch.delenv("MESH_STORAGE_OPTIONS", raising=False)
+    return MeshSettings(home=str(tmp_path))
+
+
+@pytest.fixture
+def lake(mesh_home: MeshSettings) -> Lake:
+    return Lake(mesh_home)
+
+
+@pytest.fixture(scope="session")
+def demo_contracts() -> dict[str, Contract]:
+    """Every contract of the repository, by `domain/product`."""
+    contracts = [load_contract(p) for p in CONTRACT_FILES]
+    return {c.key: c for c in contracts}
+
+
+@pytest.fixture
+def make_contract() -> Callable[..., Contract]:
+    """`make_contract(properties, **options)`: a Contract from `contract_document`."""
+
+    def make(properties: list[dict[str, Any]] | None = None, **options: Any) -> Contract:
+        return Contract(contract_document(properties, **options), "<test contract>")
+
+    return make

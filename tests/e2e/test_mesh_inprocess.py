@@ -1,0 +1,186 @@
+"""The whole mesh in-process: simulated landing data → every product, checked and catalogued."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from dagster_project.contracts import Contract
+from dagster_project.refresh import RefreshReport, refresh
+from dagster_project.settings import MeshSettings
+from dagster_project.simulator import SimulationResult, simulate
+from dagster_project.storage import Lake
+from dagster_project.workspace import discover_contracts, load_definitions, mesh_assets
+
+START = date(2025, 3, 1)
+
+
+@dataclass
+class Mesh:
+    settings: MeshSettings
+    lake: Lake
+    instance: dg.DagsterInstance
+    assets: list[dg.AssetsDefinition]
+    contracts: list[Contract]
+    simulation: SimulationResult
+    report: RefreshReport
+
+    def refresh(self) -> RefreshReport:
+        return refresh(self.assets, self.contracts, settings=self.settings, instance=self.instance)
+
+    def row_counts(self) -> dict[str, int]:
+        counts = {}
+        for contract in self.contracts:
+            info = self.lake.info(contract.key)
+            assert info is not None, f"{contract.key} has no Delta table"
+            counts[contract.key] = info.rows
+        return counts
+
+
+def build_mesh(home: Path, *, days: int, scale: int) -> Mesh:
+    settings = MeshSettings(home=str(home))
+    simulation = simulate(settings, days=days, scale=scale, start=START)
+    assets = mesh_assets(load_definitions())
+    contracts = discover_contracts()
+    instance = dg.DagsterInstance.ephemeral()
+    report = refresh(assets, contracts, settings=settings, instance=instance)
+    return Mesh(settings, Lake(settings), instance, assets, contracts, simulation, report)
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+    home = tmp_path_factory.mktemp("mesh")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MESH_HOME", str(home))
+        patch.delenv("MESH_STORAGE_OPTIONS", raising=False)
+        built = build_mesh(home, days=4, scale=3000)
+        yield built
+        built.instance.dispose()
+
+
+def test_every_run_succeeds_and_every_asset_is_materialized(mesh: Mesh) -> None:
+    assert mesh.report.runs, "nothing ran"
+    assert len(mesh.report.runs) == len(mesh.report.waves)
+    assert [r.success for r in mesh.report.runs] == [True] * len(mesh.report.runs)
+    materialized = {
+        e.asset_key for r in mesh.report.runs for e in r.get_asset_materialization_events()
+    }
+    assert materialized == {k for a in mesh.assets for k in a.keys}
+
+
+def test_every_product_table_has_the_contracts_columns_and_rows(mesh: Mesh) -> None:
+    domain_keys = {c.key for c in mesh.contracts if c.domain != "governance"}
+    assert domain_keys == {
+        "sales/stores",
+        "sales/order_lines",
+        "sales/daily_sales",
+        "inventory/products",
+        "inventory/stock_levels",
+        "customers/customer_profiles",
+        "customers/customer_segments",
+    }
+    for contract in mesh.contracts:
+        info = mesh.lake.info(contract.key)
+        assert info is not None, contract.key
+        assert info.columns == contract.column_names, contract.key
+        assert info.rows > 0, contract.key
+    assert mesh.row_counts()["sales/order_lines"] == mesh.simulation.rows["sales/order_lines"]
+
+
+def test_every_declared_check_was_evaluated_and_passed(mesh: Mesh) -> None:
+    declared = {key for asset in mesh.assets for key in asset.check_keys}
+    evaluations = mesh.report.check_results()
+    assert {e.asset_check_key for e in evaluations} == declared
+    failed = sorted(
+        f"{e.asset_check_key.to_user_string()}: {e.description}"
+        for e in evaluations
+        if not e.passed
+    )
+    assert failed == []
+
+
+def test_the_catalog_lists_every_domain_product_as_passed(mesh: Mesh) -> None:
+    catalog = mesh.lake.read("governance/catalog").sort("product_key")
+    domain = sorted(c.key for c in mesh.contracts if c.domain != "governance")
+    assert catalog["product_key"].to_list() == domain
+    assert set(catalog["last_check_status"]) == {"passed"}
+    counts = mesh.row_counts()
+    for row in catalog.iter_rows(named=True):
+        assert row["row_count"] == counts[row["product_key"]]
+    scorecard = mesh.lake.read("governance/policy_scorecard")
+    assert scorecard.height == len(domain) * 6
+    assert scorecard["passed"].all()
+
+
+def test_daily_sales_add_up_to_the_order_lines(mesh: Mesh) -> None:
+    lines = mesh.lake.read("sales/order_lines")
+    daily = mesh.lake.read("sales/daily_sales")
+    assert daily["units"].sum() == lines["quantity"].sum()
+    # net_revenue is rounded to cents per row of daily_sales: at most half a cent off each.
+    assert daily["net_revenue"].sum() == pytest.approx(
+        lines["net_amount"].sum(), abs=0.005 * daily.height
+    )
+    assert sorted(daily["order_date"].unique().to_list()) == [date(2025, 3, d) for d in range(1, 5)]
+
+
+def test_replaying_every_landing_file_changes_no_row_count(mesh: Mesh) -> None:
+    before = mesh.row_counts()
+    versions = {c.key: mesh.lake.info(c.key).version for c in mesh.contracts}
+    again = mesh.refresh()
+    assert again.success
+    assert mesh.row_counts() == before
+    # The replay really rewrote the products (a new Delta version each).
+    assert all(mesh.lake.info(key).version > v for key, v in versions.items())
+    assert [e for e in again.check_results() if not e.passed] == []
+
+
+def test_a_malformed_landing_file_is_quarantined_and_the_rest_loads(
+    mesh_home: MeshSettings,
+) -> None:
+    settings = mesh_home
+    simulation = simulate(settings, days=2, scale=1000, start=START)
+    folder = settings.landing_uri("sales", "order_lines")
+    good = pl.read_parquet(io.BytesIO(settings.read_bytes(f"{folder}/2025-03-02.parquet")))
+    bad = good.head(5).with_columns(quantity=pl.lit("abc"), order_id=pl.col("order_id") + 1_000_000)
+    bad_uri = f"{folder}/2025-03-02-late.csv"
+    settings.write_text(bad_uri, bad.write_csv())
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        report = refresh(
+            mesh_assets(load_definitions()),
+            discover_contracts(),
+            settings=settings,
+            instance=instance,
+        )
+        assert report.success
+        events = [
+            e
+            for r in report.runs
+            for e in r.get_asset_materialization_events()
+            if e.asset_key == dg.AssetKey(["sales", "order_lines"])
+        ]
+
+    target = f"{settings.quarantine_uri('sales')}/order_lines/2025-03-02-late.csv"
+    assert not settings.exists(bad_uri)
+    assert settings.exists(target)
+    reason = json.loads(settings.read_text(target + ".reason.json"))["reason"]
+    assert "quantity" in reason and "abc" in reason
+
+    # One run over both days (single-run backfill): one materialization per day.
+    assert sorted(e.partition for e in events) == ["2025-03-01", "2025-03-02"]
+    for event in events:
+        metadata = event.materialization.metadata
+        assert list(metadata["quarantined"].value) == ["2025-03-02-late.csv"]
+        assert metadata["loaded_files"].value == ["2025-03-01.parquet", "2025-03-02.parquet"]
+    lines = Lake(settings).read("sales/order_lines")
+    assert lines.height == simulation.rows["sales/order_lines"]
+    assert lines["order_id"].max() < 1_000_000
+    assert Lake(settings).info("sales/daily_sales") is not None

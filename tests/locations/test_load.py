@@ -1,0 +1,112 @@
+"""Every code location of workspace.yaml loads, and its products carry what the UI shows."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from dagster_project.checks import rules_for
+from dagster_project.contracts import Contract
+from dagster_project.workspace import load_definitions, mesh_assets, read_workspace
+
+LOCATIONS = ["sales", "inventory", "customers", "governance"]
+POLICY_CHECKS = {
+    "policy_owner",
+    "policy_description",
+    "policy_pii_classified",
+    "policy_naming",
+    "policy_sla",
+    "policy_breaking_change",
+}
+
+
+@pytest.fixture(scope="module")
+def definitions() -> dict[str, dg.Definitions]:
+    return load_definitions()
+
+
+def product_assets(defs: dg.Definitions) -> list[dg.AssetsDefinition]:
+    return [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
+
+
+def test_workspace_lists_the_four_locations() -> None:
+    assert [loc.name for loc in read_workspace()] == LOCATIONS
+
+
+@pytest.mark.parametrize("name", LOCATIONS)
+def test_location_loads(definitions: dict[str, dg.Definitions], name: str) -> None:
+    defs = definitions[name]
+    dg.Definitions.validate_loadable(defs)
+    assert product_assets(defs)
+
+
+def test_every_product_key_is_defined_in_exactly_one_location(
+    definitions: dict[str, dg.Definitions], demo_contracts: dict[str, Contract]
+) -> None:
+    owners: dict[str, list[str]] = {}
+    for name, defs in definitions.items():
+        for asset in product_assets(defs):
+            owners.setdefault(asset.key.to_user_string(), []).append(name)
+    assert owners == {key: [key.split("/")[0]] for key in demo_contracts}
+
+
+def test_customers_declares_order_lines_as_an_external_spec(
+    definitions: dict[str, dg.Definitions],
+) -> None:
+    customers = definitions["customers"]
+    order_lines = dg.AssetKey(["sales", "order_lines"])
+    specs = [a for a in customers.assets or [] if isinstance(a, dg.AssetSpec)]
+    assert [s.key for s in specs] == [order_lines]
+    graph = customers.resolve_asset_graph()
+    assert not graph.get(order_lines).is_materializable
+    segments = graph.get(dg.AssetKey(["customers", "customer_segments"]))
+    assert order_lines in segments.parent_keys
+
+
+@pytest.mark.parametrize("name", LOCATIONS)
+def test_automation_sensor_starts_running(
+    definitions: dict[str, dg.Definitions], name: str
+) -> None:
+    sensors = [
+        s
+        for s in definitions[name].sensors or []
+        if isinstance(s, dg.AutomationConditionSensorDefinition)
+    ]
+    assert [s.name for s in sensors] == [f"{name}_automation"]
+    assert sensors[0].default_status == dg.DefaultSensorStatus.RUNNING
+
+
+@pytest.mark.parametrize("name", ["sales", "inventory", "customers"])
+def test_domain_landing_sensor_starts_running(
+    definitions: dict[str, dg.Definitions], name: str
+) -> None:
+    sensor = definitions[name].resolve_sensor_def(f"{name}_landing_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_every_product_asset_carries_checks_schema_owners_and_freshness(
+    definitions: dict[str, dg.Definitions], demo_contracts: dict[str, Contract]
+) -> None:
+    assets = mesh_assets(definitions)
+    assert sorted(a.key.to_user_string() for a in assets) == sorted(demo_contracts)
+    for asset in assets:
+        contract = demo_contracts[asset.key.to_user_string()]
+        spec = next(iter(asset.specs))
+
+        checks = {spec.name: spec for spec in asset.check_specs}
+        contract_checks = {f"contract_{rule}" for rule in rules_for(contract)}
+        assert set(checks) == contract_checks | POLICY_CHECKS, contract.key
+        assert all(checks[name].blocking for name in contract_checks), contract.key
+
+        schema = spec.metadata["dagster/column_schema"]
+        assert isinstance(schema, dg.TableSchema)
+        assert [c.name for c in schema.columns] == contract.column_names
+        assert [c.type for c in schema.columns] == [c.logical_type for c in contract.columns]
+
+        assert spec.owners == [contract.owner], contract.key
+        assert contract.freshness is not None
+        assert spec.freshness_policy == dg.FreshnessPolicy.time_window(
+            fail_window=contract.freshness.max_age
+        ), contract.key
+        assert spec.description == contract.description
+        assert spec.group_name == contract.domain

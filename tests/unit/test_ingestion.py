@@ -1,0 +1,314 @@
+"""Landing files: listing, validation with clear reasons, quarantine, and partial loads."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import date, datetime
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from dagster_project.contracts import Contract
+from dagster_project.ingestion import (
+    REASON_SUFFIX,
+    LandingError,
+    LandingFile,
+    already_loaded,
+    landing_files,
+    load_landing,
+    quarantine,
+    read_landing_file,
+    record_loaded,
+)
+from dagster_project.settings import MeshSettings
+from dagster_project.storage import DateWindow, enforce_schema
+
+D1, D2 = date(2025, 3, 1), date(2025, 3, 2)
+
+
+@pytest.fixture
+def stores(demo_contracts: dict[str, Contract]) -> Contract:
+    return demo_contracts["sales/stores"]
+
+
+@pytest.fixture
+def order_lines(demo_contracts: dict[str, Contract]) -> Contract:
+    return demo_contracts["sales/order_lines"]
+
+
+def store_rows() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "store_id": [1, 2],
+            "store_name": ["Harbour", "Old Town"],
+            "city": ["Porto", "Lisbon"],
+            "region": ["North", "South"],
+            "opened_date": [date(2020, 5, 1), date(2021, 6, 2)],
+            "size_sqm": [850.0, 1200.5],
+        }
+    )
+
+
+def order_rows(day: date, first_order: int = 1) -> pl.DataFrame:
+    n = 3
+    return pl.DataFrame(
+        {
+            "order_id": [first_order + i for i in range(n)],
+            "line_number": [1] * n,
+            "order_ts": [datetime(day.year, day.month, day.day, 9 + i, 15) for i in range(n)],
+            "order_date": [day] * n,
+            "store_id": [1, 2, 1],
+            "customer_id": [10, 11, 12],
+            "product_id": [5, 6, 7],
+            "channel": ["store", "online", "store"],
+            "quantity": [1, 2, 3],
+            "unit_price": [2.0, 3.5, 1.25],
+            "discount": [0.0, 0.1, 0.0],
+            "net_amount": [2.0, 6.3, 3.75],
+            "payment_type": ["card", "cash", None],
+        }
+    )
+
+
+def to_bytes(frame: pl.DataFrame, kind: str) -> bytes:
+    buffer = io.BytesIO()
+    if kind == "csv":
+        frame.write_csv(buffer)
+    else:
+        frame.write_parquet(buffer)
+    return buffer.getvalue()
+
+
+def land(settings: MeshSettings, contract: Contract, name: str, data: bytes) -> LandingFile:
+    """Write a landing file and return it as `landing_files` lists it."""
+    settings.write_bytes(f"{settings.landing_uri(contract.domain, contract.product)}/{name}", data)
+    return next(f for f in landing_files(settings, contract) if f.name == name)
+
+
+def quarantined(settings: MeshSettings, contract: Contract) -> list[str]:
+    folder = f"{settings.quarantine_uri(contract.domain)}/{contract.product}"
+    return [u.rsplit("/", 1)[-1] for u in settings.list_files(folder)]
+
+
+# -- listing ----------------------------------------------------------------------------------
+
+
+def test_landing_files_oldest_first_skipping_hidden_and_reason_files(
+    mesh_home: MeshSettings, stores: Contract
+) -> None:
+    for name in [
+        "2025-03-02.parquet",
+        "2025-03-01.parquet",
+        "2025-03-01-late.csv",
+        "reference.csv",
+        ".2025-03-03.parquet.tmp",
+        "_SUCCESS",
+        "2025-03-01.csv.reason.json",
+    ]:
+        land_raw = f"{mesh_home.landing_uri('sales', 'stores')}/{name}"
+        mesh_home.write_bytes(land_raw, b"x")
+    files = landing_files(mesh_home, stores)
+    assert [f.name for f in files] == [
+        "reference.csv",  # no day in its name: first
+        "2025-03-01-late.csv",
+        "2025-03-01.parquet",
+        "2025-03-02.parquet",
+    ]
+    assert [f.day for f in files] == [None, D1, D1, D2]
+    assert all(f.signature for f in files)
+
+
+def test_landing_files_in_a_window_keep_only_its_days(
+    mesh_home: MeshSettings, stores: Contract
+) -> None:
+    for name in ["2025-02-28.csv", "2025-03-01.csv", "2025-03-02.csv", "undated.csv"]:
+        mesh_home.write_bytes(f"{mesh_home.landing_uri('sales', 'stores')}/{name}", b"x")
+    window = DateWindow(D1, D2)
+    assert [f.name for f in landing_files(mesh_home, stores, window)] == [
+        "2025-03-01.csv",
+        "2025-03-02.csv",
+    ]
+    assert landing_files(mesh_home, stores, DateWindow(D2, D2))[0].name == "2025-03-02.csv"
+
+
+def test_no_landing_folder_means_no_files(mesh_home: MeshSettings, stores: Contract) -> None:
+    assert landing_files(mesh_home, stores) == []
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["parquet", "csv"])
+def test_good_files_are_read_in_the_contract_schema(
+    mesh_home: MeshSettings, order_lines: Contract, kind: str
+) -> None:
+    rows = order_rows(D1)
+    file = land(mesh_home, order_lines, f"2025-03-01.{kind}", to_bytes(rows, kind))
+    frame = read_landing_file(mesh_home, file, order_lines)
+    assert frame.schema == order_lines.polars_schema
+    assert_frame_equal(frame, enforce_schema(rows, order_lines))
+
+
+def test_a_file_may_leave_out_optional_columns(mesh_home: MeshSettings, stores: Contract) -> None:
+    rows = store_rows().drop("opened_date", "size_sqm")
+    file = land(mesh_home, stores, "2025-03-01.csv", to_bytes(rows, "csv"))
+    frame = read_landing_file(mesh_home, file, stores)
+    assert frame.columns == stores.column_names
+    assert frame["size_sqm"].null_count() == 2
+
+
+def _csv(text: str) -> bytes:
+    return text.encode()
+
+
+STORES_HEADER = "store_id,store_name,city,region\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "reasons"),
+    [
+        ("2025-03-01.parquet", b"PAR1 not really parquet", ["unreadable parquet file"]),
+        ("2025-03-01.csv", b"", ["the file is empty"]),
+        ("2025-03-01.parquet", b"", ["the file is empty"]),
+        ("2025-03-01.csv", _csv(STORES_HEADER), ["the file has no rows"]),
+        (
+            "2025-03-01.csv",
+            _csv("store_id,store_name,city,region,colour\n1,A,Porto,North,red\n"),
+            ["columns not in the contract: colour"],
+        ),
+        (
+            "2025-03-01.csv",
+            _csv("store_id,store_name,city\n1,A,Porto\n"),
+            ["missing required column(s) region"],
+        ),
+        (
+            "2025-03-01.csv",
+            _csv(STORES_HEADER + "1,A,Porto,North\nabc,B,Lisbon,South\n"),
+            ["store_id", "abc"],
+        ),
+        (
+            "2025-03-01.parquet",
+            to_bytes(store_rows().with_columns(store_id=pl.Series(["1", "abc"])), "parquet"),
+            ["store_id", "abc", "do not fit the contract types"],
+        ),
+        (
+            "2025-03-01.csv",
+            _csv(STORES_HEADER + "1,A,Porto,North\n,B,Lisbon,South\n"),
+            ["1 row(s) with an empty primary key (store_id)"],
+        ),
+        ("2025-03-01.txt", _csv(STORES_HEADER + "1,A,Porto,North\n"), ["unsupported file type"]),
+    ],
+    ids=[
+        "unreadable",
+        "empty-csv",
+        "empty-parquet",
+        "header-only",
+        "unknown-column",
+        "missing-required",
+        "wrong-type-csv",
+        "wrong-type-parquet",
+        "null-key",
+        "unsupported",
+    ],
+)
+def test_bad_files_are_rejected_with_a_clear_reason(
+    mesh_home: MeshSettings, stores: Contract, name: str, data: bytes, reasons: list[str]
+) -> None:
+    file = land(mesh_home, stores, name, data)
+    with pytest.raises(LandingError) as info:
+        read_landing_file(mesh_home, file, stores)
+    reason = str(info.value)
+    for part in reasons:
+        assert part in reason
+    assert "\n" not in reason  # one line, fit for a reason file and the UI
+
+
+def test_rows_of_another_day_than_the_files_are_rejected(
+    mesh_home: MeshSettings, order_lines: Contract
+) -> None:
+    rows = pl.concat([order_rows(D1), order_rows(D2, first_order=10)])
+    file = land(mesh_home, order_lines, "2025-03-01.parquet", to_bytes(rows, "parquet"))
+    with pytest.raises(LandingError, match="3 row\\(s\\) with order_date other than the file's"):
+        read_landing_file(mesh_home, file, order_lines)
+
+
+# -- quarantine -------------------------------------------------------------------------------
+
+
+def test_quarantine_moves_the_file_beside_its_reason(
+    mesh_home: MeshSettings, stores: Contract
+) -> None:
+    file = land(mesh_home, stores, "2025-03-01.csv", b"broken")
+    target = quarantine(mesh_home, stores, file, "it is broken")
+    assert target == f"{mesh_home.quarantine_uri('sales')}/stores/2025-03-01.csv"
+    assert not mesh_home.exists(file.uri)
+    assert mesh_home.read_bytes(target) == b"broken"
+    reason = json.loads(mesh_home.read_text(target + REASON_SUFFIX))
+    assert reason["file"] == "2025-03-01.csv"
+    assert reason["product"] == "sales/stores"
+    assert reason["reason"] == "it is broken"
+    assert reason["original_uri"] == file.uri
+    assert landing_files(mesh_home, stores) == []
+
+
+def test_quarantine_never_overwrites_an_earlier_reject(
+    mesh_home: MeshSettings, stores: Contract
+) -> None:
+    first = quarantine(mesh_home, stores, land(mesh_home, stores, "a.csv", b"first"), "one")
+    second = quarantine(mesh_home, stores, land(mesh_home, stores, "a.csv", b"second"), "two")
+    assert first != second
+    assert mesh_home.read_bytes(first) == b"first"
+    assert mesh_home.read_bytes(second) == b"second"
+    assert json.loads(mesh_home.read_text(first + REASON_SUFFIX))["reason"] == "one"
+    assert json.loads(mesh_home.read_text(second + REASON_SUFFIX))["reason"] == "two"
+    assert len(quarantined(mesh_home, stores)) == 4  # two files, two reasons
+
+
+# -- loading ----------------------------------------------------------------------------------
+
+
+def test_load_landing_keeps_good_files_flowing_past_a_bad_one(
+    mesh_home: MeshSettings, order_lines: Contract
+) -> None:
+    land(mesh_home, order_lines, "2025-03-01.parquet", to_bytes(order_rows(D1), "parquet"))
+    land(mesh_home, order_lines, "2025-03-01-late.csv", b"order_id,colour\n1,red\n")
+    land(mesh_home, order_lines, "2025-03-02.csv", to_bytes(order_rows(D2, 10), "csv"))
+    load = load_landing(mesh_home, order_lines)
+    assert [f.name for f in load.loaded] == ["2025-03-01.parquet", "2025-03-02.csv"]
+    assert list(load.quarantined) == ["2025-03-01-late.csv"]
+    assert "colour" in load.quarantined["2025-03-01-late.csv"]
+    assert load.frame.height == 6
+    assert load.frame.schema == order_lines.polars_schema
+    assert quarantined(mesh_home, order_lines) == [
+        "2025-03-01-late.csv",
+        "2025-03-01-late.csv" + REASON_SUFFIX,
+    ]
+    assert [f.name for f in landing_files(mesh_home, order_lines)] == [
+        "2025-03-01.parquet",
+        "2025-03-02.csv",
+    ]
+
+
+def test_load_landing_in_a_window_and_with_nothing_landed(
+    mesh_home: MeshSettings, order_lines: Contract
+) -> None:
+    empty = load_landing(mesh_home, order_lines)
+    assert empty.frame.is_empty() and empty.frame.schema == order_lines.polars_schema
+    land(mesh_home, order_lines, "2025-03-01.parquet", to_bytes(order_rows(D1), "parquet"))
+    land(mesh_home, order_lines, "2025-03-02.parquet", to_bytes(order_rows(D2, 10), "parquet"))
+    load = load_landing(mesh_home, order_lines, DateWindow(D2, D2))
+    assert load.frame["order_date"].unique().to_list() == [D2]
+
+
+def test_a_recorded_file_is_loaded_until_it_changes(
+    mesh_home: MeshSettings, stores: Contract
+) -> None:
+    file = land(mesh_home, stores, "2025-03-01.csv", to_bytes(store_rows(), "csv"))
+    assert not already_loaded(mesh_home, stores, file)
+    record_loaded(mesh_home, stores, [file])
+    assert already_loaded(mesh_home, stores, file)
+    changed = land(mesh_home, stores, "2025-03-01.csv", to_bytes(store_rows().head(1), "csv"))
+    assert changed.signature != file.signature
+    assert not already_loaded(mesh_home, stores, changed)

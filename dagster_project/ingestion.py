@@ -61,11 +61,18 @@ def file_day(name: str) -> date | None:
         return None
 
 
+def _split(product: Contract | str) -> tuple[str, str]:
+    """(domain, product) of a contract or a `domain/product` key."""
+    key = product.key if isinstance(product, Contract) else product
+    domain, name = key.split("/")
+    return domain, name
+
+
 def landing_files(
-    settings: MeshSettings, contract: Contract, window: DateWindow | None = None
+    settings: MeshSettings, product: Contract | str, window: DateWindow | None = None
 ) -> list[LandingFile]:
     """The product's landing files (optionally only the days in `window`), oldest first."""
-    folder = settings.landing_uri(contract.domain, contract.product)
+    folder = settings.landing_uri(*_split(product))
     files = []
     for uri in settings.list_files(folder):
         name = uri.rsplit("/", 1)[-1]
@@ -160,25 +167,39 @@ def quarantine(settings: MeshSettings, contract: Contract, file: LandingFile, re
     return target
 
 
-def _loaded_uri(settings: MeshSettings, contract: Contract, name: str) -> str:
-    return settings.registry_uri("loaded", contract.domain, contract.product, name + ".json")
+def _loaded_uri(settings: MeshSettings, product: Contract | str, name: str) -> str:
+    return settings.registry_uri("loaded", *_split(product), name + ".json")
 
 
-def record_loaded(settings: MeshSettings, contract: Contract, files: list[LandingFile]) -> None:
+def record_loaded(
+    settings: MeshSettings, product: Contract | str, files: list[LandingFile]
+) -> None:
     """Remember which version of each file is in the product (one small file each, so
     concurrent runs for different days never overwrite each other's record)."""
     for file in files:
         settings.write_text(
-            _loaded_uri(settings, contract, file.name),
+            _loaded_uri(settings, product, file.name),
             json.dumps({"uri": file.uri, "signature": file.signature}),
         )
 
 
-def already_loaded(settings: MeshSettings, contract: Contract, file: LandingFile) -> bool:
-    uri = _loaded_uri(settings, contract, file.name)
+def already_loaded(settings: MeshSettings, product: Contract | str, file: LandingFile) -> bool:
+    uri = _loaded_uri(settings, product, file.name)
     if not settings.exists(uri):
         return False
     return json.loads(settings.read_text(uri)).get("signature") == file.signature
+
+
+def pending_files(settings: MeshSettings, product: str, up_to: date | None) -> list[LandingFile]:
+    """Landed files of a product (`domain/product`) that are not loaded yet, up to a day
+    (None: any day). Products referencing it wait for them: a foreign key whose target
+    row is still in landing would fail referential integrity."""
+    return [
+        f
+        for f in landing_files(settings, product)
+        if (up_to is None or f.day is None or f.day <= up_to)
+        and not already_loaded(settings, product, f)
+    ]
 
 
 def load_landing(

@@ -7,12 +7,13 @@ from datetime import UTC, date, datetime
 
 import dagster as dg
 
-from dagster_project.contracts import Contract
+from dagster_project.contracts import Contract, parse_reference
 from dagster_project.ingestion import (
     LandingError,
     LandingFile,
     already_loaded,
     landing_files,
+    pending_files,
     quarantine,
     read_landing_file,
 )
@@ -28,7 +29,10 @@ def landing_sensor(
     ones with their reason, and request one run per product and day that got new files.
 
     The cursor remembers each file's size and modification time, so a file is seen
-    once; a file dropped again (new mtime) is loaded again, which changes nothing."""
+    once; a file dropped again (new mtime) is loaded again, which changes nothing. A file
+    whose rows reference a product with landed but unloaded files (order lines of
+    customers who signed up the same day) waits until those are loaded, so referential
+    integrity checks do not fail on a race between runs."""
 
     @dg.sensor(
         name=f"{domain}_landing_sensor",
@@ -64,8 +68,15 @@ def landing_sensor(
                         },
                     )
                 )
-            requests.extend(_run_requests(contract, good))
-            seen.update({f.uri: f.signature for f in good})
+            ready = []
+            for file in good:
+                waiting = _waiting_for(mesh.settings, contract, file)
+                if waiting:  # not marked seen: requested on a later tick
+                    context.log.info(f"{file.name} ({contract.key}) waits for {waiting} to load")
+                else:
+                    ready.append(file)
+            requests.extend(_run_requests(contract, ready))
+            seen.update({f.uri: f.signature for f in ready})
         return dg.SensorResult(
             run_requests=requests, cursor=json.dumps(seen, sort_keys=True), asset_events=events
         )
@@ -86,6 +97,16 @@ def _rejection(settings: MeshSettings, file: LandingFile, contract: Contract) ->
     except LandingError as exc:
         return str(exc)
     return None
+
+
+def _waiting_for(settings: MeshSettings, contract: Contract, file: LandingFile) -> list[str]:
+    """Referenced products that still have landed, unloaded files up to this file's day."""
+    targets = {
+        "/".join(parse_reference(ref, contract.domain)[:2])
+        for col in contract.columns
+        for ref in col.references
+    } - {contract.key}
+    return sorted(t for t in targets if pending_files(settings, t, file.day))
 
 
 def _run_requests(contract: Contract, files: list[LandingFile]) -> list[dg.RunRequest]:

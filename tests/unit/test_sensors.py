@@ -10,6 +10,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from dagster_project.ingestion import landing_files, record_loaded
 from dagster_project.resources import MeshResource
 from dagster_project.settings import MeshSettings
 from dagster_project.simulator import simulate
@@ -19,10 +20,18 @@ ORDER_LINES = dg.AssetKey(["sales", "order_lines"])
 STORES = dg.AssetKey(["sales", "stores"])
 
 
+def mark_loaded(settings: MeshSettings, *keys: str) -> None:
+    """Record every landed file of these products as loaded, as a materialization would."""
+    for key in keys:
+        record_loaded(settings, key, landing_files(settings, key))
+
+
 @pytest.fixture
 def landed(mesh_home: MeshSettings) -> MeshSettings:
-    """Two simulated days: stores on the first, order lines on both."""
+    """Two simulated days: stores on the first, order lines on both; the products the
+    order lines reference are already loaded, stores included."""
     simulate(mesh_home, days=2, scale=2000, start=date(2025, 3, 1))
+    mark_loaded(mesh_home, "sales/stores", "inventory/products", "customers/customer_profiles")
     return mesh_home
 
 
@@ -78,12 +87,10 @@ def test_each_new_file_gives_one_run_for_its_product_and_day(landed: MeshSetting
     assert requested(first) == [
         ("sales/order_lines", "2025-03-01"),
         ("sales/order_lines", "2025-03-02"),
-        ("sales/stores", None),
     ]
     assert files_of(first) == {
         ("sales/order_lines", "2025-03-01"): "2025-03-01.parquet",
         ("sales/order_lines", "2025-03-02"): "2025-03-02.parquet",
-        ("sales/stores", None): "2025-03-01.parquet",
     }
     assert first.asset_events == []
     # The same files give the same run keys: a repeated tick cannot start runs twice.
@@ -96,6 +103,7 @@ def test_each_new_file_gives_one_run_for_its_product_and_day(landed: MeshSetting
 
     # One more day lands: exactly one run, for that day of order lines.
     simulate(landed, days=1, scale=1000)
+    mark_loaded(landed, "customers/customer_profiles")  # that day's signups, as their run would
     third = tick(landed, first.cursor)
     assert requested(third) == [("sales/order_lines", "2025-03-03")]
     assert (third.run_requests or [])[0].tags["mesh/landing_files"] == "2025-03-03.parquet"
@@ -122,7 +130,6 @@ def test_a_malformed_file_is_quarantined_and_good_files_still_run(
     assert requested(result) == [
         ("sales/order_lines", "2025-03-01"),
         ("sales/order_lines", "2025-03-02"),
-        ("sales/stores", None),
     ]
     assert files_of(result)[("sales/order_lines", "2025-03-02")] == "2025-03-02.parquet"
 
@@ -147,14 +154,30 @@ def test_files_already_loaded_by_a_materialization_give_no_request(
     stores = next(
         a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition) and a.key == STORES
     )
+    loaded = landed.registry_uri("loaded", "sales", "stores", "2025-03-01.parquet.json")
+    landed.fs.delete_file(landed.fs_path(loaded))  # forget the fixture's record
     run = dg.materialize(
         [stores], resources={"mesh": MeshResource(home=landed.home)}, instance=instance
     )
     assert run.success
-    loaded = landed.registry_uri("loaded", "sales", "stores", "2025-03-01.parquet.json")
     assert landed.exists(loaded)
     result = tick(landed)  # no cursor: only the registry knows the file was loaded
     assert requested(result) == [
         ("sales/order_lines", "2025-03-01"),
         ("sales/order_lines", "2025-03-02"),
     ]
+
+
+def test_order_lines_wait_until_the_customers_they_reference_are_loaded(
+    mesh_home: MeshSettings, tick
+) -> None:
+    simulate(mesh_home, days=1, scale=1000, start=date(2025, 3, 1))
+    mark_loaded(mesh_home, "inventory/products")
+    first = tick(mesh_home)
+    # Customer profiles of the same day are landed but not loaded: only stores may run.
+    assert requested(first) == [("sales/stores", None)]
+    mark_loaded(mesh_home, "customers/customer_profiles")
+    # Stores of the same domain too: its run has not loaded it yet.
+    assert requested(tick(mesh_home, first.cursor)) == []
+    mark_loaded(mesh_home, "sales/stores")
+    assert requested(tick(mesh_home, first.cursor)) == [("sales/order_lines", "2025-03-01")]

@@ -18,15 +18,43 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from dagster_project.cli_data import app as data_app
+from dagster_project.cli_metadata import app as metadata_app
+from dagster_project.cli_models import app as models_app
 from dagster_project.settings import MeshSettings, get_settings
 
 app = typer.Typer(help="Meshwork: an AI-driven data mesh on Dagster.", no_args_is_help=True)
 console = Console()
+app.add_typer(metadata_app)  # mesh search, mesh docs review
+app.add_typer(data_app)  # mesh read (governed), mesh synth
+app.add_typer(models_app)  # mesh scenario
+
+
+def _add_plugins() -> None:
+    """Subcommands registered under the `meshwork.cli` entry point (e.g. `mesh share`
+    from governance), so the platform never imports them directly."""
+    from importlib.metadata import entry_points
+
+    for ep in sorted(entry_points(group="meshwork.cli"), key=lambda e: e.name):
+        app.add_typer(ep.load(), name=ep.name)
+
+
+_add_plugins()
 
 
 def _quiet() -> None:
     # Dagster's beta/preview warnings are for library authors, not mesh users.
     warnings.filterwarnings("ignore")
+
+
+# One run at a time may write a product (each product asset has its own pool).
+INSTANCE_CONFIG = """\
+telemetry:
+  enabled: false
+concurrency:
+  pools:
+    default_limit: 1
+"""
 
 
 def dagster_home(settings: MeshSettings) -> Path:
@@ -39,7 +67,7 @@ def dagster_home(settings: MeshSettings) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
+        config.write_text(INSTANCE_CONFIG)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 

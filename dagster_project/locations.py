@@ -9,9 +9,12 @@ from typing import Any
 import dagster as dg
 
 from dagster_project.contracts import ContractError, load_contracts
+from dagster_project.engines.resources import SparkResource
 from dagster_project.products import Product, asset_key, build_product_asset
+from dagster_project.quality.companions import companion_assets
 from dagster_project.resources import MeshResource
 from dagster_project.sensors import landing_sensor
+from dagster_project.synthetic_product import synthetic_assets
 
 
 def automation_sensor(name: str) -> dg.AutomationConditionSensorDefinition:
@@ -20,6 +23,25 @@ def automation_sensor(name: str) -> dg.AutomationConditionSensorDefinition:
     return dg.AutomationConditionSensorDefinition(
         name, target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING
     )
+
+
+def _foreign_deps(
+    domain: str, assets: Sequence[dg.AssetsDefinition | dg.AssetSpec], known: set[str]
+) -> list[str]:
+    """Other domains' keys the domain's own assets depend on (each needs an AssetSpec
+    here), unless the assets declare the spec themselves."""
+    own = {k.to_user_string() for a in assets for k in _keys(a)}
+    wanted = {
+        dep.to_user_string()
+        for a in assets
+        if isinstance(a, dg.AssetsDefinition)
+        for dep in a.dependency_keys
+    }
+    return sorted(k for k in wanted - own - known if not k.startswith(f"{domain}/"))
+
+
+def _keys(asset: dg.AssetsDefinition | dg.AssetSpec) -> list[dg.AssetKey]:
+    return [asset.key] if isinstance(asset, dg.AssetSpec) else list(asset.keys)
 
 
 def domain_definitions(
@@ -42,7 +64,10 @@ def domain_definitions(
     if missing:
         raise ContractError(contracts, "(folder)", f"no contract for product(s) {missing}")
     built = [build_product_asset(found[p.name], p) for p in products]
+    built += synthetic_assets([found[p.name] for p in products])  # contracts that opt in
+    built += companion_assets(found[p.name] for p in products)  # <product>_anomalies
     foreign = sorted({k for p in products for k in p.inputs if not k.startswith(f"{domain}/")})
+    foreign += _foreign_deps(domain, assets, known=set(foreign))
     landing = [found[p.name] for p in products if p.from_landing]
     scheduled = [
         dg.ScheduleDefinition(
@@ -63,5 +88,6 @@ def domain_definitions(
         ],
         schedules=[*scheduled, *schedules],
         jobs=list(jobs),
-        resources={"mesh": MeshResource(), **(resources or {})},
+        # `spark`: used only by products whose contract says `engine: spark`.
+        resources={"mesh": MeshResource(), "spark": SparkResource(), **(resources or {})},
     )

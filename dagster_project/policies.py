@@ -13,6 +13,7 @@ from functools import cache
 from importlib.metadata import entry_points
 
 import dagster as dg
+import polars as pl
 import yaml
 
 from dagster_project.contracts import Contract
@@ -30,14 +31,20 @@ class PolicyResult:
 @dataclass(frozen=True)
 class Policy:
     """A rule every product must follow. `check` sees the contract and the last
-    published version of it (None before the first publication)."""
+    published version of it (None before the first publication); with `uses_data` it
+    also gets a sample of the product's rows (a polars DataFrame, or None if unknown)."""
 
     name: str
     description: str
-    check: Callable[[Contract, Contract | None], PolicyResult]
+    check: Callable[..., PolicyResult]
+    uses_data: bool = False
 
-    def evaluate(self, contract: Contract, previous: Contract | None) -> PolicyResult:
+    def evaluate(
+        self, contract: Contract, previous: Contract | None, sample: pl.DataFrame | None = None
+    ) -> PolicyResult:
         try:
+            if self.uses_data:
+                return self.check(contract, previous, sample)
             return self.check(contract, previous)
         except Exception as exc:  # a broken policy must not pass silently
             return PolicyResult(False, f"policy raised {type(exc).__name__}: {exc}")
@@ -91,8 +98,12 @@ def major(version: str) -> int:
     return _semver(version)[0] if version else 0
 
 
-def evaluate_policies(contract: Contract, previous: Contract | None) -> dict[str, PolicyResult]:
-    return {p.name: p.evaluate(contract, previous) for p in load_policies()}
+def evaluate_policies(
+    contract: Contract, previous: Contract | None, sample: pl.DataFrame | None = None
+) -> dict[str, PolicyResult]:
+    """Every policy's verdict; `sample` (some of the product's rows) feeds the policies
+    that look at data, such as PII detection by values."""
+    return {p.name: p.evaluate(contract, previous, sample) for p in load_policies()}
 
 
 def policy_check_specs(asset_key: dg.AssetKey) -> list[dg.AssetCheckSpec]:

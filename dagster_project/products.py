@@ -23,12 +23,14 @@ from dagster_project.policies import (
     policy_check_results,
     policy_check_specs,
 )
+from dagster_project.quality.checks import evaluate_quality, impute_missing, quality_check_specs
 from dagster_project.resources import MeshResource
 from dagster_project.settings import PARTITION_START
 from dagster_project.storage import DateWindow, Lake, WriteResult
 
 Transform = Callable[..., pl.LazyFrame | pl.DataFrame]
 
+POLICY_SAMPLE = 500  # rows of a write that data-aware policies (PII by values) look at
 DAILY = dg.DailyPartitionsDefinition(start_date=PARTITION_START.isoformat(), end_offset=1)
 
 
@@ -38,12 +40,15 @@ class Product:
 
     `transform=None` loads the product from its landing folder; otherwise the transform
     receives its `inputs` (keys `domain/product`) as polars LazyFrames, in order, and
-    returns the product's rows. `cron` adds a schedule that refreshes the product."""
+    returns the product's rows. `cron` adds a schedule that refreshes the product.
+    `spark` is the same transform on Spark DataFrames, used where the contract (or
+    `MESH_ENGINE_<DOMAIN>`) says `engine: spark` (dagster_project/engines)."""
 
     name: str
     transform: Transform | None = None
     inputs: tuple[str, ...] = ()
     cron: str | None = None
+    spark: Callable[..., Any] | None = None
 
     @property
     def from_landing(self) -> bool:
@@ -55,9 +60,16 @@ def landing(name: str, *, cron: str | None = None) -> Product:
     return Product(name, cron=cron)
 
 
-def derived(name: str, transform: Transform, *inputs: str, cron: str | None = None) -> Product:
-    """A product computed from other products (`domain/product` keys)."""
-    return Product(name, transform=transform, inputs=tuple(inputs), cron=cron)
+def derived(
+    name: str,
+    transform: Transform,
+    *inputs: str,
+    cron: str | None = None,
+    spark: Callable[..., Any] | None = None,
+) -> Product:
+    """A product computed from other products (`domain/product` keys); `spark`: the
+    transform's Spark version, for when the product runs on the Spark engine."""
+    return Product(name, transform=transform, inputs=tuple(inputs), cron=cron, spark=spark)
 
 
 def asset_key(key: str) -> dg.AssetKey:
@@ -139,7 +151,12 @@ def product_asset_kwargs(contract: Contract, product: Product | None = None) -> 
         backfill_policy=dg.BackfillPolicy.single_run() if partitioned else None,
         automation_condition=default_automation(product, partitioned),
         freshness_policy=freshness_policy(contract),
-        check_specs=contract_check_specs(contract, key) + policy_check_specs(key),
+        check_specs=contract_check_specs(contract, key)
+        + policy_check_specs(key)
+        + quality_check_specs(contract, key),  # anomalies, drift (WARN) where switched on
+        # One writer per product at a time (with `concurrency.pools.default_limit: 1`):
+        # a sensor run and a manual run must not race on the same Delta table.
+        pool=f"mesh/{contract.key}",
     )
 
 
@@ -150,6 +167,12 @@ def check_keys(contract: Contract) -> list[dg.AssetCheckKey]:
 
 def build_product_asset(contract: Contract, product: Product) -> dg.AssetsDefinition:
     """The Dagster asset for one product."""
+    from dagster_project.engines import engine_for  # the engine is the contract's choice
+
+    if engine_for(contract) == "spark":
+        from dagster_project.engines.spark_products import build_spark_product_asset
+
+        return build_spark_product_asset(contract, product)
     partitioned = is_partitioned(contract)
 
     @dg.asset(**product_asset_kwargs(contract, product))
@@ -221,18 +244,23 @@ def publish(
     *,
     window: DateWindow | None = None,
     extra: dict[str, Any] | None = None,
+    written: WriteResult | None = None,
 ) -> dg.MaterializeResult:
     """Write a product's rows, evaluate its contract rules and the mesh's policies, and
-    return the materialization with its metadata and check results."""
+    return the materialization with its metadata and check results. `written`: the rows
+    were already written (by another engine); `frame` is what the checks look at."""
     key = asset_key(contract.key)
-    skip = frame.is_empty() and contract.write_mode in {"merge", "append"}
-    written = _write(lake, contract, frame, window, context.run_id, skip=skip)
+    imputations = []
+    if written is None:
+        skip = frame.is_empty() and contract.write_mode in {"merge", "append"}
+        frame, imputations = impute_missing(contract, frame)
+        written = _write(lake, contract, frame, window, context.run_id, skip=skip)
     info = lake.info(contract.key)
     outcomes = evaluate_rules(
         contract, frame, lake, table_rows=info.rows, table_columns=lake.column_types(contract.key)
     )
     registry = ContractRegistry(lake.settings)
-    policies = evaluate_policies(contract, registry.latest(contract.key))
+    policies = evaluate_policies(contract, registry.latest(contract.key), frame.head(POLICY_SAMPLE))
     if policies.get("breaking_change") is None or policies["breaking_change"].passed:
         registry.publish(contract)
     metadata = {
@@ -250,9 +278,22 @@ def publish(
     }
     if window is not None:
         metadata["dagster/partition_row_count"] = frame.height
+    quality = evaluate_quality(
+        context,
+        lake,
+        contract,
+        frame,
+        window=window,
+        outcomes=outcomes,
+        info=info,
+        imputations=imputations,
+    )  # anomalies, drift, quality score (dagster_project/quality)
+    metadata.update(quality.metadata)
     return dg.MaterializeResult(
         metadata=metadata,
-        check_results=check_results(contract, outcomes, key) + policy_check_results(policies, key),
+        check_results=check_results(contract, outcomes, key)
+        + policy_check_results(policies, key)
+        + quality.check_results,
     )
 
 

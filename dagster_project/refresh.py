@@ -9,16 +9,17 @@ checked. Runs go to the given instance, so the Dagster UI shows them afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import dagster as dg
 
 from dagster_project.contracts import Contract
 from dagster_project.ingestion import landing_files
-from dagster_project.resources import MeshResource
 from dagster_project.settings import MeshSettings
+from dagster_project.workspace import load_definitions, mesh_resources
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -88,10 +89,15 @@ def refresh(
     instance: dg.DagsterInstance | None = None,
     on_wave: Callable[[list[str]], None] | None = None,
     on_done: Callable[[list[str], dg.ExecuteInProcessResult], None] | None = None,
+    resources: Mapping[str, Any] | None = None,
 ) -> RefreshReport:
-    """Materialize every asset once, over every landed day."""
+    """Materialize every asset once, over every landed day, with the locations'
+    `resources` (default: those of the workspace's locations)."""
     window = landed_window(settings, contracts)
-    resources = {"mesh": MeshResource(home=settings.home)}
+    if MeshSettings().home != settings.home:  # the locations' resources read MESH_HOME
+        raise ValueError(f"MESH_HOME is {MeshSettings().home}, not {settings.home}")
+    if resources is None:
+        resources = mesh_resources(load_definitions())
     report = RefreshReport()
     for wave in plan_waves(assets):
         names = [k.to_user_string() for a in wave for k in a.keys]
@@ -108,8 +114,8 @@ def refresh(
             }
         result = dg.materialize(
             wave,
-            resources=resources,
             instance=instance,
+            resources=resources,
             tags=tags,
             raise_on_error=False,
             run_config=QUIET,

@@ -29,9 +29,35 @@ def dagster_ui(port: int = 3000) -> Service:
     )
 
 
+def sharing_server(port: int = 8090) -> Service:
+    """The Delta Sharing server (governance's, started as a `mesh` command so the
+    platform does not import governance)."""
+    return Service(
+        "Delta Sharing server",
+        [str(BIN / "mesh"), "share", "serve", "--port", str(port)],
+        f"http://127.0.0.1:{port}/delta-sharing",
+    )
+
+
+def mlflow_ui(port: int = 5000) -> list[Service]:
+    """The MLflow UI over the mesh's tracking database (none when MLFLOW_TRACKING_URI
+    points at a tracking server: that server has its own UI)."""
+    from dagster_project.ml import default_artifact_root, default_tracking_uri
+    from dagster_project.settings import get_settings
+
+    settings = get_settings()
+    uri = default_tracking_uri(settings)
+    if uri.startswith(("http://", "https://", "databricks")):
+        return []
+    command = [str(BIN / "mlflow"), "ui", "--backend-store-uri", uri]
+    command += ["--default-artifact-root", default_artifact_root(settings)]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
+    return [Service("MLflow UI", command, f"http://127.0.0.1:{port}")]
+
+
 def demo_services(dagster_port: int = 3000) -> list[Service]:
     """What `mesh demo` serves; features with a UI or API add theirs here."""
-    return [dagster_ui(dagster_port)]
+    return [dagster_ui(dagster_port), sharing_server(), *mlflow_ui()]
 
 
 def start(service: Service, cwd: Path, env: dict[str, str]) -> subprocess.Popen:

@@ -44,6 +44,14 @@ class DriftSpec:
     online_share: float | None = None  # change the channel mix
 
 
+@dataclass(frozen=True)
+class MissingSpec:
+    """Order-line values blanked out, with ground truth, to exercise imputation."""
+
+    rate: float = 0.0  # fraction of order lines that lose a value
+    columns: tuple[str, ...] = ("unit_price",)  # each masked line loses one of these
+
+
 @dataclass
 class SimulationResult:
     """What one call landed: its days, the landing files (ground truth excluded), rows."""
@@ -239,6 +247,7 @@ _STATE_VERSION = 1
 # streams of the seeded generators and salts of the hash: distinct so facts stay independent
 _S_STORES, _S_PRODUCTS, _S_ASSORTMENT = 1, 2, 3
 _D_ORDERS, _D_VOLUME, _D_CUSTOMERS, _D_ANOMALIES, _D_STOCK = 0, 1, 2, 3, 4
+_D_MISSING = 5
 (
     _H_PROMO,
     _H_PROMO_DISC,
@@ -584,6 +593,7 @@ class _Day:
     anomalies: pl.DataFrame | None
     next_order_id: int
     next_customer_id: int
+    missing: pl.DataFrame | None = None  # masked values: order_id, line_number, column, value
 
 
 def _daily_lines(seed: int, dates: list[date], scale: int) -> np.ndarray:
@@ -1014,6 +1024,10 @@ def _land(
         settings.write_bytes(
             f"{truth}/anomalies/{day.isoformat()}.parquet", _serialize(out.anomalies, "parquet")
         )
+    if out.missing is not None:
+        settings.write_bytes(
+            f"{truth}/missing/{day.isoformat()}.parquet", _serialize(out.missing, "parquet")
+        )
 
 
 def _record_drift(settings: MeshSettings, drift: DriftSpec, dates: list[date]) -> None:
@@ -1069,6 +1083,47 @@ def _validate(
             raise ValueError("online_share must be within 0..1")
 
 
+def _validate_missing(missing: MissingSpec | None) -> None:
+    if missing is None:
+        return
+    if not 0.0 <= missing.rate <= 1.0:
+        raise ValueError("missing rate must be within 0..1")
+    schema = SCHEMAS["sales/order_lines"]
+    keys = {"order_id", "line_number"}
+    maskable = {c for c, t in schema.items() if t.is_numeric() and c not in keys}
+    if not missing.columns or set(missing.columns) - maskable:
+        raise ValueError(f"missing columns must be among {sorted(maskable)}")
+
+
+def _mask(out: _Day, spec: MissingSpec | None, seed: int, day: date) -> None:
+    """Blank one value of a share of the day's order lines (own stream: the other values
+    stay identical with or without masking) and keep the true values."""
+    if spec is None or spec.rate <= 0:
+        return
+    lines = out.frames["sales/order_lines"]
+    rng = np.random.default_rng([seed, day.toordinal(), _D_MISSING])
+    rows = np.sort(rng.choice(lines.height, round(spec.rate * lines.height), replace=False))
+    which = np.asarray(spec.columns)[rng.integers(0, len(spec.columns), len(rows))]
+    truth = []
+    for column in spec.columns:
+        hit = rows[which == column]
+        mask = np.zeros(lines.height, dtype=bool)
+        mask[hit] = True
+        truth.append(
+            lines[hit].select(
+                "order_id",
+                "line_number",
+                column=pl.lit(column),
+                value=pl.col(column).cast(pl.Float64),
+            )
+        )
+        lines = lines.with_columns(
+            pl.when(pl.Series(mask)).then(None).otherwise(pl.col(column)).alias(column)
+        )
+    out.frames["sales/order_lines"] = lines
+    out.missing = pl.concat(truth)
+
+
 def simulate(
     settings: MeshSettings,
     *,
@@ -1079,6 +1134,7 @@ def simulate(
     file_format: str = "parquet",
     anomalies: AnomalySpec | None = None,
     drift: DriftSpec | None = None,
+    missing: MissingSpec | None = None,
 ) -> SimulationResult:
     """Land `days` days of retail data (about `scale` order lines in total) in `landing/`.
 
@@ -1088,6 +1144,7 @@ def simulate(
     `scale` only sets their own volume.
     """
     _validate(days, scale, seed, file_format, anomalies, drift)
+    _validate_missing(missing)
     state = _load_state(settings)
     if state is not None and state.seed != seed:
         raise ValueError(f"this home was simulated with seed {state.seed}, not {seed}")
@@ -1111,6 +1168,7 @@ def simulate(
     result = SimulationResult(dates=dates, files=[], rows=dict.fromkeys(PRODUCTS, 0))
     for i, (day, n_lines) in enumerate(zip(dates, _daily_lines(seed, dates, scale), strict=True)):
         out = _simulate_day(world, state, day, int(n_lines), fresh and i == 0, anomalies, drift)
+        _mask(out, missing, seed, day)
         _land(settings, result, day, out, file_format)
         state.next_order_id, state.next_customer_id = out.next_order_id, out.next_customer_id
         state.last_date = day

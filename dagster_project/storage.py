@@ -99,9 +99,21 @@ def to_arrow(df: pl.DataFrame) -> pa.Table:
 
 
 def may_have_duplicates(df: pl.DataFrame, columns: list[str]) -> bool:
-    """False when no two rows share their `columns` values: distinct row hashes mean
-    distinct keys, so the usual case costs one hash pass instead of a group-by."""
-    return df.height > 1 and df.select(columns).hash_rows().n_unique() < df.height
+    """False when no two rows share their `columns` values. Keys in strictly increasing
+    order (as landed files usually are) prove it in one vectorized pass; otherwise
+    distinct row hashes mean distinct keys: one hash pass instead of a group-by."""
+    if df.height < 2 or _strictly_increasing(df, columns):
+        return False
+    return df.select(columns).hash_rows().n_unique() < df.height
+
+
+def _strictly_increasing(df: pl.DataFrame, columns: list[str]) -> bool:
+    """Every row's key tuple sorts after the previous row's (nulls: not proven)."""
+    later = pl.lit(False)
+    for name in reversed(columns):
+        value, previous = pl.col(name), pl.col(name).shift()
+        later = (value > previous) | ((value == previous) & later)
+    return bool(df.select(later.slice(1).fill_null(False).all()).item())
 
 
 def duplicate_count(df: pl.DataFrame, columns: list[str]) -> int:

@@ -6,11 +6,13 @@ import importlib
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import yaml
 
 from dagster_project.contracts import Contract, load_contracts
+from dagster_project.quality.companions import with_companions
 
 WORKSPACE_FILE = "workspace.yaml"
 
@@ -77,6 +79,16 @@ def mesh_assets(definitions: dict[str, dg.Definitions]) -> list[dg.AssetsDefinit
     return assets
 
 
+def mesh_resources(definitions: dict[str, dg.Definitions]) -> dict[str, Any]:
+    """The resources the locations provide, by key (locations agree on shared keys such
+    as `mesh`), so assets of several locations can run in one in-process run."""
+    resources: dict[str, Any] = {}
+    for defs in definitions.values():
+        for key, resource in (defs.resources or {}).items():
+            resources.setdefault(key, resource)
+    return resources
+
+
 def location_folder(location: Location) -> Path:
     """The package folder of a location's definitions module (found without importing it)."""
     spec = importlib.util.find_spec(location.module)
@@ -92,5 +104,6 @@ def discover_contracts(exclude: tuple[str, ...] = (), path: Path | None = None) 
         if location.name in exclude:
             continue
         folder = location_folder(location) / "contracts"
-        contracts.extend(load_contracts(folder).values())
+        # with the generated companions (e.g. `<product>_anomalies`) of those that ask
+        contracts.extend(with_companions(load_contracts(folder)).values())
     return contracts

@@ -10,6 +10,7 @@ import polars as pl
 from dagster_project.contracts import Contract
 from dagster_project.policies import ContractRegistry, evaluate_policies
 from dagster_project.products import check_keys
+from dagster_project.quality.score import catalog_fields
 from dagster_project.storage import Lake
 
 
@@ -29,6 +30,7 @@ def build_catalog(
     contracts: list[Contract], lake: Lake, instance: dg.DagsterInstance
 ) -> pl.DataFrame:
     rows = []
+    now = datetime.now(UTC)
     for contract in contracts:
         info = lake.info(contract.key)
         status, failed = check_status(instance, contract)
@@ -50,12 +52,15 @@ def build_catalog(
                 "last_check_status": status,
                 "failed_checks": ", ".join(failed),
                 "table_uri": lake.uri(contract.key),
+                **catalog_fields(lake.settings, contract, now),  # explainable quality score
             }
         )
     return pl.DataFrame(rows, infer_schema_length=None)
 
 
-def build_scorecard(contracts: list[Contract], registry: ContractRegistry) -> pl.DataFrame:
+def build_scorecard(
+    contracts: list[Contract], registry: ContractRegistry, lake: Lake | None = None
+) -> pl.DataFrame:
     now = datetime.now(UTC).replace(tzinfo=None)
     rows = []
     for contract in contracts:
@@ -63,7 +68,8 @@ def build_scorecard(contracts: list[Contract], registry: ContractRegistry) -> pl
         if previous is not None and previous.version == contract.version:
             # Already published as is: compare with what was published before it.
             previous = _published_before(registry, contract)
-        for policy, result in evaluate_policies(contract, previous).items():
+        sample = _sample(lake, contract) if lake is not None else None
+        for policy, result in evaluate_policies(contract, previous, sample).items():
             rows.append(
                 {
                     "product_key": contract.key,
@@ -81,3 +87,8 @@ def build_scorecard(contracts: list[Contract], registry: ContractRegistry) -> pl
 def _published_before(registry: ContractRegistry, contract: Contract) -> Contract | None:
     versions = [v for v in registry.versions(contract.key) if v != contract.version]
     return registry.load(contract.key, versions[-1]) if versions else None
+
+
+def _sample(lake: Lake, contract: Contract, rows: int = 500) -> pl.DataFrame | None:
+    """Some of the product's rows, for the policies that look at values."""
+    return lake.scan(contract.key).head(rows).collect() if lake.exists(contract.key) else None

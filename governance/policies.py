@@ -8,8 +8,12 @@ governance location scores all products against them.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
+
+import polars as pl
 
 from dagster_project.contracts import Contract
+from dagster_project.pii import classify_column
 from dagster_project.policies import Policy, PolicyResult, major
 
 SNAKE_CASE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -34,15 +38,37 @@ def description_present(contract: Contract, _previous: Contract | None) -> Polic
     return PolicyResult(True, "product and every column described")
 
 
-def pii_classified(contract: Contract, _previous: Contract | None) -> PolicyResult:
+def pii_classified(
+    contract: Contract, _previous: Contract | None, sample: pl.DataFrame | None = None
+) -> PolicyResult:
+    """Columns that look like personal data, by name or by their values in `sample`
+    (emails, phones, IBANs, cards, IPs, names, birth dates: dagster_project.pii), must
+    be classified in the contract."""
     unclassified = [c.name for c in contract.columns if PII_NAME.search(c.name) and not c.is_pii]
+    by_values = []
+    if sample is not None:
+        for c in contract.columns:
+            # A classification of any kind (e.g. `internal` for work emails of product
+            # owners) is a human decision about the column: values alone do not overrule it.
+            if c.classification or c.name in unclassified or c.name not in sample.columns:
+                continue
+            finding = classify_column(c.name, sample[c.name])
+            if finding is not None:
+                unclassified.append(c.name)
+                by_values.append(finding.describe())
     if unclassified:
+        found = f" ({'; '.join(by_values)})" if by_values else ""
         return PolicyResult(
             False,
-            "columns that look like personal data are not classified: " + ", ".join(unclassified),
+            "columns that look like personal data are not classified: "
+            + ", ".join(unclassified)
+            + found,
         )
     pii = contract.pii_columns
-    return PolicyResult(True, f"PII classified: {', '.join(pii)}" if pii else "no PII columns")
+    checked = " (names and values checked)" if sample is not None and sample.height else ""
+    return PolicyResult(
+        True, (f"PII classified: {', '.join(pii)}" if pii else "no PII columns") + checked
+    )
 
 
 def naming_convention(contract: Contract, _previous: Contract | None) -> PolicyResult:
@@ -60,8 +86,17 @@ def sla_present(contract: Contract, _previous: Contract | None) -> PolicyResult:
     fresh = contract.freshness
     return PolicyResult(
         fresh is not None,
-        f"freshness SLA {fresh.max_age}" if fresh else "no freshness/latency SLA in slaProperties",
+        f"freshness SLA: data at most {_duration(fresh.max_age)} old"
+        if fresh
+        else "no freshness/latency SLA in slaProperties",
     )
+
+
+def _duration(delta: timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    if hours >= 24 and hours % 24 == 0:
+        return f"{hours / 24:g} day(s)"
+    return f"{hours:g} hour(s)"
 
 
 def no_breaking_change(contract: Contract, previous: Contract | None) -> PolicyResult:
@@ -101,7 +136,12 @@ def no_breaking_change(contract: Contract, previous: Contract | None) -> PolicyR
 POLICIES = [
     Policy("owner", "The product names an owning team or person", owner_present),
     Policy("description", "The product and every column are described", description_present),
-    Policy("pii_classified", "Columns that look like personal data are classified", pii_classified),
+    Policy(
+        "pii_classified",
+        "Columns that look like personal data (by name or values) are classified",
+        pii_classified,
+        uses_data=True,
+    ),
     Policy("naming", "Domain, product and column names are snake_case", naming_convention),
     Policy("sla", "The contract states a freshness SLA", sla_present),
     Policy(

@@ -42,3 +42,27 @@ def make_contract() -> Callable[..., Contract]:
         return Contract(contract_document(properties, **options), "<test contract>")
 
     return make
+
+
+@pytest.fixture(scope="session")
+def mlflow_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty MLflow sqlite database, migrated once per session (seconds each time)."""
+    from mlflow import MlflowClient
+
+    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    uri = f"sqlite:///{path}"
+    MlflowClient(tracking_uri=uri, registry_uri=uri).search_experiments()
+    return path
+
+
+@pytest.fixture
+def mlflow_home(
+    mesh_home: MeshSettings, mlflow_template: Path, monkeypatch: pytest.MonkeyPatch
+) -> MeshSettings:
+    """`mesh_home` with an empty MLflow database where MLflowResource looks by default."""
+    import shutil
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    shutil.copy(mlflow_template, Path(mesh_home.home) / "mlflow.db")
+    return mesh_home

@@ -1,14 +1,42 @@
-"""Inventory: the product catalogue and daily stock counts, both landed by suppliers' feeds."""
+"""Inventory: the product catalogue and daily stock counts, both landed by suppliers' feeds;
+a demand model trained on sales' daily sales, whose champion forecasts the next two
+weeks; from the forecast, a replenishment plan; forecasts checked against what sold."""
 
 from pathlib import Path
 
-from dagster_project import domain_definitions, landing
+import dagster as dg
+
+from dagster_project import derived, domain_definitions, landing
+from dagster_project.ai import AIResource
+from dagster_project.ml import MLflowResource
+from dagster_project.retraining import retrain_on_check_warning, weekly_retraining
+from domains.inventory.accuracy import forecast_accuracy
+from domains.inventory.assets import (
+    demand_forecast,
+    demand_model,
+    demand_scenario,
+    replenishment_plan,
+)
+
+FORECAST, SALES = "inventory/demand_forecast", "sales/daily_sales"
+MODEL = demand_model.key
 
 defs = domain_definitions(
     "inventory",
     [
         landing("products"),
         landing("stock_levels"),
+        derived("forecast_accuracy", forecast_accuracy, FORECAST, SALES),
     ],
     contracts=Path(__file__).parent / "contracts",
+    assets=[demand_model, demand_forecast, replenishment_plan, demand_scenario],
+    schedules=[weekly_retraining("inventory_weekly_retraining", MODEL)],
+    sensors=[
+        retrain_on_check_warning(
+            "inventory_retrain_on_drift",
+            dg.AssetCheckKey(dg.AssetKey(SALES.split("/")), "drift"),
+            MODEL,
+        )
+    ],
+    resources={"mlflow": MLflowResource(), "ai": AIResource()},
 )

@@ -82,8 +82,12 @@ def test_every_product_table_has_the_contracts_columns_and_rows(mesh: Mesh) -> N
         "sales/stores",
         "sales/order_lines",
         "sales/daily_sales",
+        "sales/order_lines_anomalies",  # generated: order_lines switches anomalies on
         "inventory/products",
         "inventory/stock_levels",
+        "inventory/demand_forecast",
+        "inventory/replenishment_plan",
+        "inventory/forecast_accuracy",
         "customers/customer_profiles",
         "customers/customer_segments",
     }
@@ -91,7 +95,8 @@ def test_every_product_table_has_the_contracts_columns_and_rows(mesh: Mesh) -> N
         info = mesh.lake.info(contract.key)
         assert info is not None, contract.key
         assert info.columns == contract.column_names, contract.key
-        assert info.rows > 0, contract.key
+        if not contract.product.endswith("_anomalies"):  # empty when nothing is anomalous
+            assert info.rows > 0, contract.key
     assert mesh.row_counts()["sales/order_lines"] == mesh.simulation.rows["sales/order_lines"]
 
 
@@ -132,11 +137,13 @@ def test_daily_sales_add_up_to_the_order_lines(mesh: Mesh) -> None:
 
 
 def test_replaying_every_landing_file_changes_no_row_count(mesh: Mesh) -> None:
-    before = mesh.row_counts()
+    # Append-only logs (the access audit) grow with every read; every other product must not.
+    logs = {c.key for c in mesh.contracts if c.write_mode == "append"}
+    before = {k: n for k, n in mesh.row_counts().items() if k not in logs}
     versions = {c.key: mesh.lake.info(c.key).version for c in mesh.contracts}
     again = mesh.refresh()
     assert again.success
-    assert mesh.row_counts() == before
+    assert {k: n for k, n in mesh.row_counts().items() if k not in logs} == before
     # The replay really rewrote the products (a new Delta version each).
     assert all(mesh.lake.info(key).version > v for key, v in versions.items())
     assert [e for e in again.check_results() if not e.passed] == []

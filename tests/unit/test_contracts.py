@@ -61,7 +61,7 @@ def test_contract_validates_against_the_official_odcs_schema(path: Path) -> None
 def test_typed_access_to_order_lines(demo_contracts: dict[str, Contract]) -> None:
     c = demo_contracts["sales/order_lines"]
     assert c.key == "sales/order_lines"
-    assert c.version == "1.0.0"
+    assert c.version == "1.1.0"  # 1.1.0 added unit_price_imputed (quality)
     assert c.primary_key == ["order_id", "line_number"]
     assert c.partition_column == "order_date"
     assert c.write_mode == "partition_overwrite"

@@ -1,0 +1,50 @@
+"""Generative AI for the mesh: one provider interface, an OpenAI-compatible client and an
+offline default that needs no network and no model weights."""
+
+from __future__ import annotations
+
+import os
+
+from dagster_project.ai.offline import OfflineProvider
+from dagster_project.ai.provider import (
+    AIProvider,
+    Embeddings,
+    Generation,
+    Provenance,
+    Task,
+    Usage,
+    inputs_hash,
+)
+from dagster_project.ai.resource import AIResource
+
+PROVIDERS = ("openai", "offline")
+
+
+def get_provider(name: str | None = None) -> AIProvider:
+    """The provider to use: `name`, else `MESH_AI_PROVIDER`, else OpenAI-compatible when
+    `OPENAI_API_KEY` or `OPENAI_BASE_URL` is set, else offline."""
+    name = (name or os.environ.get("MESH_AI_PROVIDER") or "").strip().lower()
+    if not name:
+        configured = os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL")
+        name = "openai" if configured else "offline"
+    if name == "offline":
+        return OfflineProvider()
+    if name == "openai":
+        from dagster_project.ai.openai_provider import OpenAIProvider
+
+        return OpenAIProvider()
+    raise ValueError(f"unknown AI provider {name!r}; use one of {', '.join(PROVIDERS)}")
+
+
+__all__ = [
+    "AIProvider",
+    "AIResource",
+    "Embeddings",
+    "Generation",
+    "OfflineProvider",
+    "Provenance",
+    "Task",
+    "Usage",
+    "get_provider",
+    "inputs_hash",
+]

@@ -1,0 +1,1 @@
+"""Deployment templates (dagster.yaml for a deployed instance)."""

@@ -1,0 +1,26 @@
+"""Compute engines for product transforms: `local` (polars/DuckDB) or `spark` (PySpark).
+
+The engine is configuration, not code: a contract's customProperty `engine`, or the
+environment variable `MESH_ENGINE_<DOMAIN>` for a whole domain (a deployment choice).
+Products, contracts, checks and lineage are the same on either engine.
+"""
+
+from __future__ import annotations
+
+import os
+
+from dagster_project.contracts import Contract
+
+ENGINES = ("local", "spark")
+
+
+def engine_for(contract: Contract) -> str:
+    """The engine a product runs on: the domain's environment override, then the
+    contract's `engine` customProperty, then `local`."""
+    engine = os.environ.get(f"MESH_ENGINE_{contract.domain.upper()}") or contract.custom(
+        "engine", "local"
+    )
+    engine = str(engine).lower()
+    if engine not in ENGINES:
+        raise ValueError(f"{contract.key}: engine must be one of {ENGINES}, not {engine!r}")
+    return engine

@@ -1,0 +1,365 @@
+"""Products on Spark: Delta tables read and written from Spark, transforms on Spark DataFrames.
+
+With delta-spark on the classpath (`SparkResource(delta_spark=True)`) tables are read and
+written with `format("delta")`. Without it (here: no jars can be fetched) the engine still
+never reads a raw table folder nor collects rows to the driver:
+- reading: the files of the table's current snapshot (from delta-rs) are read as Parquet,
+  partition values joined back in from the Delta log;
+- writing: executors write Parquet files in parallel into the table folder, then the driver
+  commits them to the Delta log in one delta-rs transaction (only file names, sizes and
+  row counts pass through the driver).
+Write modes mean what they mean on the local engine (dagster_project.storage.Lake.write).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+from deltalake import CommitProperties, DeltaTable, Schema
+from deltalake.transaction import AddAction, create_table_with_add_actions
+
+from dagster_project.contracts import Contract
+from dagster_project.storage import DateWindow, Lake, SchemaViolation, WriteResult, to_arrow
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+SEQUENCE = "_mesh_seq"  # optional ordering column: on duplicate keys the highest wins
+
+
+# -- types -----------------------------------------------------------------------------
+def contract_arrow_schema(contract: Contract) -> pa.Schema:
+    """The Arrow schema the local engine writes for a contract (so both engines agree)."""
+    import polars as pl
+
+    return to_arrow(pl.DataFrame(schema=contract.polars_schema)).schema
+
+
+def spark_type(arrow_type: pa.DataType) -> Any:
+    from pyspark.sql import types as T
+
+    if pa.types.is_boolean(arrow_type):
+        return T.BooleanType()
+    if pa.types.is_int64(arrow_type) or pa.types.is_uint32(arrow_type):
+        return T.LongType()
+    if pa.types.is_integer(arrow_type):
+        return T.IntegerType()
+    if pa.types.is_floating(arrow_type):
+        return T.DoubleType()
+    if pa.types.is_date(arrow_type):
+        return T.DateType()
+    if pa.types.is_timestamp(arrow_type):
+        return T.TimestampType() if arrow_type.tz else T.TimestampNTZType()
+    if pa.types.is_decimal(arrow_type):
+        return T.DecimalType(arrow_type.precision, arrow_type.scale)
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return T.StringType()
+    raise TypeError(f"no Spark type for Arrow type {arrow_type}")
+
+
+def spark_schema(schema: pa.Schema, drop: tuple[str, ...] = ()) -> Any:
+    from pyspark.sql import types as T
+
+    return T.StructType(
+        [T.StructField(f.name, spark_type(f.type), True) for f in schema if f.name not in drop]
+    )
+
+
+def conform(frame: DataFrame, contract: Contract) -> DataFrame:
+    """Contract columns in contract order and types (Lake.write's `enforce_schema`)."""
+    from pyspark.sql import functions as F
+
+    missing = [c.name for c in contract.columns if c.name not in frame.columns and c.required]
+    if missing:
+        raise SchemaViolation(f"{contract.key}: missing required column(s) {', '.join(missing)}")
+    columns = []
+    for field in contract_arrow_schema(contract):
+        target = spark_type(field.type)
+        value = F.col(field.name) if field.name in frame.columns else F.lit(None)
+        columns.append(value.cast(target).alias(field.name))
+    extra = [F.col(SEQUENCE)] if SEQUENCE in frame.columns else []
+    return frame.select(*columns, *extra)
+
+
+def latest_per_key(frame: DataFrame, keys: list[str]) -> DataFrame:
+    """One row per key; with a `_mesh_seq` column the last-arrived row wins (as the local
+    engine's keep-last), otherwise any (transforms usually produce unique keys)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    if SEQUENCE not in frame.columns:
+        return frame.dropDuplicates(keys)
+    rank = F.row_number().over(Window.partitionBy(*keys).orderBy(F.col(SEQUENCE).desc()))
+    return frame.withColumn("_mesh_rank", rank).filter("_mesh_rank = 1").drop("_mesh_rank")
+
+
+# -- reading ---------------------------------------------------------------------------
+def read_delta(
+    spark: SparkSession,
+    lake: Lake,
+    key: str,
+    *,
+    window: DateWindow | None = None,
+    delta_spark: bool = False,
+) -> DataFrame:
+    """The table's current snapshot as a Spark DataFrame (`window`: only those days of
+    its partition column)."""
+    from pyspark.sql import functions as F
+
+    table = lake.table(key)
+    partitions = list(table.metadata().partition_columns)
+    if delta_spark:
+        frame = spark.read.format("delta").load(lake.uri(key))
+    else:
+        frame = _read_snapshot_files(spark, table, partitions, window)
+    if window is not None and partitions:
+        day = F.col(partitions[0])
+        frame = frame.filter(day.between(F.lit(window.start), F.lit(window.end)))
+    return frame
+
+
+def _read_snapshot_files(
+    spark: SparkSession, table: DeltaTable, partitions: list[str], window: DateWindow | None
+) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    schema = pa.schema(table.schema().to_arrow())
+    files = _snapshot_files(table, partitions)
+    if window is not None and partitions:  # prune on the log's partition values
+        days = {d.isoformat() for d in _days(window)}
+        files = [f for f in files if f["partition"].get(partitions[0]) in days]
+    file_schema = spark_schema(schema, drop=tuple(partitions))
+    if not files:
+        return spark.createDataFrame([], spark_schema(schema))
+    frame = spark.read.schema(file_schema).parquet(*[f["uri"] for f in files])
+    if not partitions:
+        return frame.select(*schema.names)
+    # Partition values live in the log, not in the files: join them back by file name.
+    values = spark.createDataFrame(
+        [(f["name"], *[f["partition"].get(p) for p in partitions]) for f in files],
+        ["_mesh_file", *[f"_mesh_part_{p}" for p in partitions]],
+    )
+    folder_and_name = F.concat_ws(
+        "/", *[F.element_at(F.split("_metadata.file_path", "/"), i) for i in (-2, -1)]
+    )
+    frame = frame.withColumn("_mesh_file", F.url_decode(folder_and_name))
+    frame = frame.join(F.broadcast(values), "_mesh_file")
+    for name in partitions:
+        target = spark_type(schema.field(name).type)
+        frame = frame.withColumn(name, F.col(f"_mesh_part_{name}").cast(target))
+    return frame.select(*schema.names)
+
+
+def _snapshot_files(table: DeltaTable, partitions: list[str]) -> list[dict[str, Any]]:
+    """URI, file key (folder and name: Spark reuses a name across partition folders) and
+    partition values (as strings) of every file in the snapshot."""
+    actions = pa.table(table.get_add_actions(flatten=True)).to_pylist()
+    by_key = {_file_key(unquote(a["path"])): a for a in actions}
+    files = []
+    for file_uri in table.file_uris():
+        key = _file_key(unquote(file_uri))
+        action = by_key[key]
+        values = {p: _partition_text(action.get(f"partition.{p}")) for p in partitions}
+        files.append({"uri": file_uri, "name": key, "partition": values})
+    return files
+
+
+def _file_key(path: str) -> str:
+    return "/".join(path.rsplit("/", 2)[-2:])
+
+
+def _partition_text(value: Any) -> str | None:
+    return (
+        None
+        if value is None
+        else (value.isoformat() if hasattr(value, "isoformat") else str(value))
+    )
+
+
+def _days(window: DateWindow) -> list[Any]:
+    return [window.start + timedelta(days=i) for i in range((window.end - window.start).days + 1)]
+
+
+# -- writing ---------------------------------------------------------------------------
+def write_delta(
+    lake: Lake,
+    contract: Contract,
+    frame: DataFrame,
+    *,
+    window: DateWindow | None = None,
+    mode: str | None = None,
+    commit_metadata: dict[str, str] | None = None,
+    delta_spark: bool = False,
+) -> WriteResult:
+    """Write a Spark DataFrame as the contract's product, in the contract's write mode."""
+    mode = requested = mode or contract.write_mode
+    frame = conform(frame, contract)
+    if contract.primary_key and mode in {"merge", "partition_overwrite", "overwrite"}:
+        frame = latest_per_key(frame, contract.primary_key)
+    frame = frame.drop(SEQUENCE) if SEQUENCE in frame.columns else frame
+    metadata = {
+        "mesh.contract": contract.key,
+        "mesh.contract_version": contract.version,
+        "mesh.engine": "spark",
+        **(commit_metadata or {}),
+    }
+    exists = lake.exists(contract.key)
+    part = contract.partition_column
+    if mode == "merge" and exists:
+        # Rows of the table whose key is not in the new rows, plus the new rows, replace
+        # the table: when-matched-update-all / when-not-matched-insert-all, on executors.
+        current = read_delta(frame.sparkSession, lake, contract.key, delta_spark=delta_spark)
+        kept = current.join(frame.select(*contract.primary_key), contract.primary_key, "left_anti")
+        frame, mode = kept.unionByName(frame), "overwrite"  # old files stay until vacuum
+    if mode == "partition_overwrite" and exists and window is None:
+        window = _window_of(frame, part)
+        if window is None:  # no rows and no window: no day to replace
+            return _result(lake, contract, requested, rows=0)
+    if delta_spark:
+        _write_with_delta_spark(lake, contract, frame, mode, window, exists, metadata)
+        rows = None
+    else:
+        rows = _write_parquet_and_commit(lake, contract, frame, mode, window, exists, metadata)
+    return _result(lake, contract, requested, rows=rows)
+
+
+def _write_with_delta_spark(
+    lake: Lake,
+    contract: Contract,
+    frame: DataFrame,
+    mode: str,
+    window: DateWindow | None,
+    exists: bool,
+    metadata: dict[str, str],
+) -> None:
+    part = contract.partition_column
+    writer = frame.write.format("delta").option("userMetadata", json.dumps(metadata))
+    if part:
+        writer = writer.partitionBy(part)
+    if mode == "partition_overwrite" and exists and window is not None:
+        writer = writer.mode("overwrite").option("replaceWhere", window.sql(part))
+    elif mode == "append" and exists:
+        writer = writer.mode("append")
+    else:
+        writer = writer.mode("overwrite").option("overwriteSchema", "true")
+    writer.save(lake.uri(contract.key))
+
+
+def _write_parquet_and_commit(
+    lake: Lake,
+    contract: Contract,
+    frame: DataFrame,
+    mode: str,
+    window: DateWindow | None,
+    exists: bool,
+    metadata: dict[str, str],
+) -> int:
+    """Returns the number of rows written (from the new files' footers)."""
+    uri = lake.uri(contract.key)
+    part = contract.partition_column
+    partition_by = [part] if part else None
+    folder = f"spark-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}"
+    if part:
+        # One task per day, so one file per day and write (capped by the session's
+        # spark.sql.files.maxRecordsPerFile), not one per task and day: tiny files cost
+        # every later read and the log one add action each.
+        frame = frame.repartition(part)
+    writer = frame.write.mode("errorifexists")
+    if part:
+        writer = writer.partitionBy(part)
+    writer.parquet(f"{uri.rstrip('/')}/{folder}")
+    actions = _add_actions(uri, folder, partition_by or [])
+    rows = sum(json.loads(a.stats)["numRecords"] for a in actions)
+    schema = contract_arrow_schema(contract)
+    commit = CommitProperties(custom_metadata=metadata)
+    if not exists:
+        create_table_with_add_actions(
+            uri,
+            Schema.from_arrow(schema),
+            actions,
+            mode="overwrite",
+            partition_by=partition_by,
+            name=contract.key,
+            description=contract.description,
+            storage_options=lake.storage_options,
+            commit_properties=commit,
+        )
+        return rows
+    table = lake.table(contract.key)
+    if mode == "append":
+        table.create_write_transaction(
+            actions, "append", schema, partition_by, commit_properties=commit
+        )
+    elif mode == "partition_overwrite" and window is not None:
+        days = [d.isoformat() for d in _days(window)]
+        table.create_write_transaction(
+            actions,
+            "overwrite",
+            schema,
+            partition_by,
+            [(part, "in", days)],
+            commit_properties=commit,
+        )
+    else:
+        table.create_write_transaction(
+            actions, "overwrite", schema, partition_by, commit_properties=commit
+        )
+    return rows
+
+
+def _add_actions(uri: str, folder: str, partitions: list[str]) -> list[AddAction]:
+    """Delta add actions for the Parquet files Spark wrote below `uri/folder`: sizes from
+    the listing, row counts from the footers (no data is read)."""
+    fs, root = pafs.FileSystem.from_uri(f"{uri.rstrip('/')}/{folder}")
+    infos = fs.get_file_info(pafs.FileSelector(root, recursive=True))
+    actions = []
+    for info in infos:
+        if info.type != pafs.FileType.File or not info.base_name.endswith(".parquet"):
+            continue
+        relative = info.path[len(root) :].lstrip("/")
+        values = dict(
+            unquote(segment).split("=", 1) for segment in relative.split("/")[:-1] if "=" in segment
+        )
+        values = {k: (None if v == "__HIVE_DEFAULT_PARTITION__" else v) for k, v in values.items()}
+        rows = pq.read_metadata(info.path, filesystem=fs).num_rows
+        actions.append(
+            AddAction(
+                path=f"{folder}/{relative}",
+                size=info.size,
+                partition_values={p: values.get(p) for p in partitions},
+                modification_time=int(info.mtime.timestamp() * 1000) if info.mtime else 0,
+                data_change=True,
+                stats=json.dumps({"numRecords": rows}),
+            )
+        )
+    return actions
+
+
+def _window_of(frame: DataFrame, column: str | None) -> DateWindow | None:
+    from pyspark.sql import functions as F
+
+    if not column:
+        return None
+    low, high = frame.agg(F.min(column), F.max(column)).first()
+    return None if low is None else DateWindow(low, high)
+
+
+def _result(lake: Lake, contract: Contract, mode: str, rows: int | None) -> WriteResult:
+    info = lake.info(contract.key)
+    table_rows = info.rows if info else 0
+    return WriteResult(
+        uri=lake.uri(contract.key),
+        version=info.version if info else -1,
+        mode=mode,
+        rows_written=table_rows if rows is None else rows,
+        table_rows=table_rows,
+        metrics={},
+    )

@@ -1,0 +1,1 @@
+"""Delta Sharing: shares, recipients, masked shared copies and the sharing server."""

@@ -1,0 +1,89 @@
+"""Masked, materialized copies of shared products: what the sharing server serves.
+
+For every (product, role) a share exposes, governance builds
+`<domain>/<product>_shared_<role>`: the product read through the governed read path as
+that role (so the access policy's masks are applied and the read is audited), written
+through the lake API with its own derived contract and checks. The server only ever
+hands out files of these copies, so personal data is masked before it leaves, whatever
+the client does.
+"""
+
+from typing import Any
+
+import dagster as dg
+import polars as pl
+
+from dagster_project.access import AccessPolicy, Decision, GovernedReader, masked_document
+from dagster_project.contracts import Contract
+from dagster_project.products import Product, product_asset_kwargs, publish
+from dagster_project.resources import MeshResource
+from governance.sharing.config import SharingConfig, shared_key
+
+# Copies carry data, not the source's pipeline: no landing, no re-synthesis, no second
+# anomaly or drift watch (the source product already runs those checks).
+DROPPED_CUSTOM = {"landing", "synthetic", "syntheticRows", "writeMode", "anomalyDetection", "drift"}
+
+
+def shared_contract(source: Contract, decision: Decision, role: str) -> Contract:
+    """The contract of the masked copy: the source's, masked columns retyped or removed."""
+    document = masked_document(source, decision)
+    key = shared_key(source.key, role)
+    name = key.split("/")[1]
+    document["id"] = f"{document['id']}:shared:{role}"
+    document["name"] = f"{document.get('name') or source.product} (shared with {role})"
+    document["schema"][0]["name"] = name
+    custom = [
+        p for p in document.get("customProperties") or [] if p["property"] not in DROPPED_CUSTOM
+    ]
+    document["customProperties"] = [
+        *custom,
+        {"property": "writeMode", "value": "overwrite"},
+        {"property": "sharedFrom", "value": source.key},
+        {"property": "sharingRole", "value": role},
+    ]
+    return Contract(document, f"<shared copy {key}>")
+
+
+def read_for_sharing(reader: GovernedReader, source: Contract, role: str) -> pl.DataFrame:
+    """The product as the role may see it: the rows of its shared copy (audited)."""
+    principal = f"governance:shared-copy:{role}"
+    return reader.read(source.key, role, principal=principal, channel="sharing", contract=source)
+
+
+def _asset(source: Contract, role: str, policy: AccessPolicy) -> dg.AssetsDefinition:
+    decision = policy.decide(role, source)
+    if not decision.allowed:
+        raise ValueError(f"shares.yaml shares {source.key} as {role}: {decision.reason}")
+    contract = shared_contract(source, decision, role)
+    kwargs: dict[str, Any] = product_asset_kwargs(
+        contract, Product(contract.product, transform=lambda frame: frame, inputs=(source.key,))
+    )
+    kwargs["kinds"] = {"delta", "polars", "deltasharing"}
+    kwargs["description"] = f"{source.description} Masked copy shared as {role}."
+
+    @dg.asset(**kwargs)
+    def _shared(context: dg.AssetExecutionContext, mesh: MeshResource) -> dg.MaterializeResult:
+        frame = read_for_sharing(GovernedReader(mesh.lake, policy), source, role)
+        extra = {
+            "shared_from": source.key,
+            "sharing_role": role,
+            "masked_columns": decision.describe_masks() or "none",
+        }
+        return publish(context, mesh.lake, contract, frame, extra=extra)
+
+    return _shared
+
+
+def shared_product_assets(
+    contracts: list[Contract],
+    config: SharingConfig | None = None,
+    policy: AccessPolicy | None = None,
+) -> list[dg.AssetsDefinition]:
+    """One asset per (product, role) the shares expose."""
+    config = config or SharingConfig.load()
+    policy = policy or AccessPolicy.load()
+    by_key = {c.key: c for c in contracts}
+    missing = sorted({p for p, _ in config.materialized() if p not in by_key})
+    if missing:
+        raise ValueError(f"shares.yaml shares unknown product(s): {', '.join(missing)}")
+    return [_asset(by_key[product], role, policy) for product, role in config.materialized()]

@@ -1,0 +1,141 @@
+from dataclasses import replace
+from datetime import date, timedelta
+
+import polars as pl
+import pytest
+
+from dagster_project.quality.config import quality_config
+from dagster_project.quality.drift import compare, evaluate_drift, resolve_segments
+from dagster_project.settings import MeshSettings
+from dagster_project.simulator import DriftSpec, simulate
+from dagster_project.storage import DateWindow, Lake
+
+START = date(2025, 3, 3)  # a Monday: promotions change weekly, on Mondays
+DAYS = 17
+DRIFT_DAY = START + timedelta(days=DAYS - 1)  # a Wednesday
+CALM_DAY = DRIFT_DAY - timedelta(days=1)
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory, demo_contracts):
+    """17 days of order lines in the lake; on the last one Electronics cost twice as
+    much and 80% of orders are online (instead of 22%)."""
+    home = tmp_path_factory.mktemp("drift")
+    settings = MeshSettings(home=str(home))
+    spec = DriftSpec(DRIFT_DAY, "Electronics", price_shift_factor=2.0, online_share=0.8)
+    simulate(settings, days=DAYS, scale=40_000, start=START, drift=spec)
+    lake = Lake(settings)
+    for key in ("sales/stores", "inventory/products", "sales/order_lines"):
+        lake.write(demo_contracts[key], pl.read_parquet(str(home / "landing" / key / "*.parquet")))
+    return lake
+
+
+@pytest.fixture(scope="module")
+def order_lines(demo_contracts):
+    contract = demo_contracts["sales/order_lines"]
+    return contract, replace(quality_config(contract).drift, sampleRows=4_000)
+
+
+@pytest.fixture(scope="module")
+def drifted(lake, order_lines):
+    contract, config = order_lines
+    return evaluate_drift(lake, contract, config, DateWindow(START, DRIFT_DAY))
+
+
+@pytest.fixture(scope="module")
+def calm(lake, order_lines):
+    contract, config = order_lines
+    return evaluate_drift(lake, contract, config, DateWindow(CALM_DAY, CALM_DAY))
+
+
+def test_injected_drift_is_found_explained_and_reported(lake, drifted):
+    outcome = drifted
+    drifted = [c.column for c in outcome.drifted]
+    assert {"channel", "unit_price", "payment_type"} <= set(drifted)
+    assert "quantity" not in drifted
+    assert drifted[0] == "channel"  # ranked: the biggest effect first
+    assert outcome.current == f"order_date {DRIFT_DAY}"
+    assert outcome.reference == "the 28 days before" and outcome.reference_rows > 20_000
+    assert {c.method for c in outcome.columns} == {"wasserstein", "jensenshannon"}
+    causes = {c.column: c for c in outcome.causes}
+    assert (causes["unit_price"].segment, causes["unit_price"].value) == ("category", "Electronics")
+    assert "Electronics" in outcome.describe()
+    report = lake.settings.reports_uri("drift", "sales", "order_lines", f"{DRIFT_DAY}.html")
+    assert outcome.report_uri == report
+    assert "Drift is detected for" in lake.settings.read_text(report)  # Evidently's own HTML
+
+
+def test_an_unchanged_day_raises_no_alarm(calm):
+    assert calm.passed and not calm.skipped
+    assert max(c.score for c in calm.columns) < 0.06
+    assert (
+        calm.describe()
+        == f"no drift in 5 column(s) of order_date {CALM_DAY} against the 28 days before"
+    )
+
+
+def test_too_few_rows_are_not_judged(lake, order_lines):
+    contract, config = order_lines
+    outcome = evaluate_drift(lake, contract, replace(config, minRows=10**6), None)
+    assert outcome.skipped and outcome.passed and not outcome.columns
+
+
+def test_a_pinned_version_can_be_the_reference(lake, order_lines):
+    contract, config = order_lines
+    pinned = replace(config, referenceVersion=0, columns=("channel",))
+    outcome = evaluate_drift(lake, contract, pinned, DateWindow(DRIFT_DAY, DRIFT_DAY))
+    assert outcome.reference == "Delta version 0"
+    assert [c.column for c in outcome.drifted] == ["channel"]
+
+
+def test_segments_reach_other_products_through_relationships(demo_contracts):
+    segments = resolve_segments(
+        demo_contracts["sales/order_lines"],
+        ("channel", "stores.region", "inventory.products.category"),
+    )
+    assert [(s.name, s.local, s.lookup) for s in segments] == [
+        ("channel", "channel", None),
+        ("region", "store_id", ("sales/stores", "store_id", "region")),
+        ("category", "product_id", ("inventory/products", "product_id", "category")),
+    ]
+    with pytest.raises(ValueError, match="neither a column nor reachable"):
+        resolve_segments(demo_contracts["sales/order_lines"], ("customers.loyalty.tier",))
+
+
+def test_samples_bound_the_work(lake, order_lines):
+    contract, config = order_lines
+    frame = lake.scan(contract.key)
+    small = replace(config, sampleRows=2_000)
+    columns = {"unit_price": "numerical", "channel": "categorical"}
+    outcome = compare(frame, frame, columns, small, segments=["channel"])
+    assert outcome.sample_rows[0] == pytest.approx(2_000, abs=5)
+    assert outcome.passed
+
+
+def test_an_unpartitioned_product_is_compared_with_its_previous_version(mesh_home):
+    import numpy as np
+
+    from dagster_project.contracts import Contract
+    from tests.factories import column, contract_document
+
+    document = contract_document(
+        [
+            column("item_id", "integer", primaryKey=True, primaryKeyPosition=1, required=True),
+            column("price", "number"),
+        ],
+        write_mode="merge",
+    )
+    document["customProperties"].append({"property": "drift", "value": {"minRows": 100}})
+    contract = Contract(document)
+    config = quality_config(contract).drift
+    lake = Lake(mesh_home)
+    rng = np.random.default_rng(0)
+    ids = list(range(2_000))
+    lake.write(contract, pl.DataFrame({"item_id": ids, "price": rng.normal(10, 1, 2_000)}))
+    first = evaluate_drift(lake, contract, config, None)
+    assert first.skipped == "no earlier version to compare with" and first.passed
+    lake.write(contract, pl.DataFrame({"item_id": ids, "price": rng.normal(14, 1, 2_000)}))
+    second = evaluate_drift(lake, contract, config, None)
+    assert (second.reference, second.current) == ("Delta version 0", "version 1")
+    assert [c.column for c in second.drifted] == ["price"]
+    assert second.causes[0].sentence.startswith("mean price went from 9.9")

@@ -1,0 +1,58 @@
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+
+from dagster_project.checks import RuleOutcome
+from dagster_project.quality.score import (
+    QualityScore,
+    catalog_fields,
+    completeness,
+    freshness,
+    save_score,
+    uniqueness,
+    validity,
+)
+
+
+def _score(**dimensions) -> QualityScore:
+    base = {"completeness": 1.0, "validity": 1.0, "uniqueness": 1.0, "freshness": 1.0}
+    notes = {k: "measured" for k in base}
+    return QualityScore("sales/order_lines", {**base, **dimensions}, notes, "2025-03-10T00:00:00")
+
+
+def test_dimensions_measure_what_they_say(demo_contracts):
+    contract = demo_contracts["sales/stores"]
+    frame = pl.DataFrame({"store_id": [1, 2], "store_name": ["A", None], "city": ["x", "y"]})
+    value, note = completeness(frame, contract, imputed=0)
+    assert value == 5 / 6 and note == "1 of 6 values missing"
+    outcomes = [RuleOutcome("not_null", {"store_name": 1}), RuleOutcome("range", {"size": 0})]
+    assert validity(outcomes, rows=2) == (0.75, "1 value(s) break a rule")
+    assert uniqueness([RuleOutcome("unique", {"store_id": 1})], rows=4)[0] == 0.75
+    assert freshness(timedelta(hours=1), timedelta(hours=24))[0] == 1.0
+    assert freshness(timedelta(hours=36), timedelta(hours=24))[0] == 0.5
+    assert freshness(timedelta(hours=72), timedelta(hours=24))[0] == 0.0
+
+
+def test_the_score_weighs_what_applies_and_says_what_is_weakest():
+    perfect = _score(anomalies=None, drift=None)
+    assert perfect.score == 100.0 and perfect.grade == "good"
+    assert "Anomalies: measured." in perfect.narrative() or "not monitored" in perfect.narrative()
+    worse = _score(anomalies=0.5, drift=0.6)
+    assert worse.score == round(100 * (0.7 + 0.15 * 0.5 + 0.15 * 0.6), 1)
+    assert worse.narrative().startswith("sales/order_lines scores 86/100 (fair).")
+    assert "Anomalies 50%." in worse.narrative()
+    assert worse.narrative().endswith("The weakest dimension is anomalies.")
+
+
+def test_the_catalog_sees_the_saved_score_with_freshness_as_of_now(mesh_home, demo_contracts):
+    contract = demo_contracts["sales/order_lines"]
+    assert catalog_fields(mesh_home, contract, datetime.now(UTC))["quality_score"] is None
+    written = datetime(2025, 3, 10, tzinfo=UTC)
+    score = _score(anomalies=1.0, drift=1.0)
+    score.last_update, score.sla_hours = written.isoformat(), 48.0
+    save_score(mesh_home, contract, score)
+    fresh = catalog_fields(mesh_home, contract, written + timedelta(hours=1))
+    stale = catalog_fields(mesh_home, contract, written + timedelta(hours=72))
+    assert fresh["quality_score"] == 100.0 and fresh["quality_freshness"] == 1.0
+    assert stale["quality_freshness"] == 0.5 and stale["quality_score"] < 100
+    assert "last written 72.0 h ago, SLA 48 h" in stale["quality_narrative"]

@@ -1,0 +1,121 @@
+import copy
+
+import pytest
+
+from dagster_project.semantics import SemanticError, load_semantic_layer, parse_semantics
+
+
+@pytest.fixture(scope="module")
+def layer():
+    return load_semantic_layer()
+
+
+def test_the_mesh_layer_fits_its_contracts(layer):
+    assert layer.problems() == []
+    assert {"revenue", "units_sold", "orders", "average_order_value", "stock_on_hand"} <= set(
+        layer.metrics
+    )
+    assert layer.metric("revenue").column == "net_amount"
+    assert layer.metric("revenue").product == "sales/order_lines"
+    for metric in layer.list_metrics():
+        for part in layer.base_metrics(metric):
+            if part.column:
+                assert part.column in layer.contracts[part.product].column_names
+    assert {g.term for g in layer.glossary} >= {"revenue", "basket", "stock-out"}
+
+
+def test_joins_cross_domains_through_entity_keys(layer):
+    steps = layer.join_targets("sales/order_lines")
+    assert {(s.right, s.column) for s in steps} == {
+        ("sales/stores", "store_id"),
+        ("inventory/products", "product_id"),
+        ("customers/customer_profiles", "customer_id"),
+        ("customers/customer_segments", "customer_id"),
+    }
+    (step,) = layer.join_path("inventory/stock_levels", "sales/stores")
+    assert (step.column, step.entity) == ("store_id", "store")
+    with pytest.raises(KeyError, match="cannot be joined"):
+        layer.join_path("sales/stores", "sales/order_lines")  # would fan out rows
+    assert ("sales/order_lines", "sales/stores", "store_id") in layer.shared_keys()
+
+
+def test_dimensions_resolve_nearest_first_and_ambiguity_is_an_error(layer):
+    dim, path = layer.resolve_dimension("region", "sales/order_lines")
+    assert (dim.product, [s.right for s in path]) == ("sales/stores", ["sales/stores"])
+    dim, path = layer.resolve_dimension("stores.city", "sales/order_lines")
+    assert dim.column == "city" and dim.product == "sales/stores"
+    names = {d.name for d in layer.list_dimensions("sales/order_lines")}
+    assert {"channel", "region", "category", "loyalty_tier", "rfm_segment"} <= names
+    assert "email" not in names and "full_name" not in names
+    renamed = _documents(lambda docs: docs["customers"]["models"][0]["dimensions"][0].pop("name"))
+    ambiguous = parse_semantics(renamed, layer.contracts.values())
+    with pytest.raises(KeyError, match="ambiguous"):
+        ambiguous.resolve_dimension("city", "sales/order_lines")
+
+
+def _documents(change):
+    import yaml
+
+    from dagster_project.semantics import semantics_files
+
+    docs = {}
+    for path in semantics_files():
+        doc = yaml.safe_load(path.read_text())
+        docs[doc["domain"]] = doc
+    docs = copy.deepcopy(docs)
+    change(docs)
+    return [(name, doc) for name, doc in docs.items()]
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (
+            lambda d: d["sales"]["metrics"][0].update(column="net_amout"),
+            "metric revenue: sales/order_lines has no column 'net_amout'",
+        ),
+        (
+            lambda d: d["sales"]["metrics"][0].update(column="channel"),
+            "metric revenue: sum of channel, a string column",
+        ),
+        (
+            lambda d: d["customers"]["models"][0]["dimensions"].append({"column": "email"}),
+            "dimension email is a PII column",
+        ),
+        (
+            lambda d: d["sales"]["models"][1].update(time_dimension="channel"),
+            "time dimension channel is string",
+        ),
+        (
+            lambda d: d["sales"]["metrics"][3].update(
+                ratio={"numerator": "revenue", "denominator": "stock_on_hand"}
+            ),
+            "ratio part stock_on_hand is on another model",
+        ),
+        (
+            lambda d: d["inventory"]["metrics"][0].update(synonyms=["turnover"]),
+            "metric synonym 'turnover' names both revenue and stock_on_hand",
+        ),
+        (
+            lambda d: d["sales"]["entities"][0].update(product="order_lines"),
+            "entity store: sales/order_lines's primary key is not store_id",
+        ),
+    ],
+)
+def test_validation_names_what_does_not_fit(layer, change, problem):
+    broken = parse_semantics(_documents(change), layer.contracts.values())
+    assert any(problem in p for p in broken.problems()), broken.problems()
+    with pytest.raises(SemanticError):
+        broken.validate()
+
+
+def test_join_keys_of_different_types_are_rejected(layer, make_contract):
+    from tests.factories import column
+
+    store_text = make_contract(
+        [column("store_id", "string", primaryKey=True, primaryKeyPosition=1, required=True)],
+        domain="shop",
+        product="kiosks",
+    )
+    mixed = parse_semantics(_documents(lambda d: None), [*layer.contracts.values(), store_text])
+    assert any("join key store_id" in p for p in mixed.problems())

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -48,13 +47,15 @@ TARGET_RATIO = 0.8
 
 def simulated(days: int, lines_per_day: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Daily sales and products of `days` simulated days (the demo's world, continued)."""
-    home = MeshSettings(home=tempfile.mkdtemp(prefix="bench-forecast-"))
-    simulate(home, days=min(days, DEMO_DAYS), scale=DEMO_DAYS * lines_per_day, start=START)
-    if days > DEMO_DAYS:
-        simulate(home, days=days - DEMO_DAYS, scale=(days - DEMO_DAYS) * lines_per_day)
-    lines = pl.read_parquet(f"{home.landing_uri('sales', 'order_lines')}/*.parquet")
-    products = pl.read_parquet(f"{home.landing_uri('inventory', 'products')}/*.parquet")
-    return daily_sales(lines.lazy()).collect(), products
+    with tempfile.TemporaryDirectory(prefix="bench-forecast-") as folder:
+        home = MeshSettings(home=folder)
+        first = min(days, DEMO_DAYS)
+        simulate(home, days=first, scale=first * lines_per_day, start=START)
+        if days > DEMO_DAYS:
+            simulate(home, days=days - DEMO_DAYS, scale=(days - DEMO_DAYS) * lines_per_day)
+        lines = pl.read_parquet(f"{home.landing_uri('sales', 'order_lines')}/*.parquet")
+        products = pl.read_parquet(f"{home.landing_uri('inventory', 'products')}/*.parquet")
+        return daily_sales(lines.lazy()).collect(), products
 
 
 def run(days: int, lines_per_day: int) -> dict:
@@ -123,7 +124,6 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="Write the results as one flat JSON object.")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-    os.environ.setdefault("MESH_HOME", tempfile.mkdtemp(prefix="bench-forecast-home-"))
     result = run(args.days, args.lines_per_day)
     report(result)
     if args.json:

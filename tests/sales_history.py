@@ -39,20 +39,20 @@ class SalesHistory:
 @cache
 def history(days: int = 21, scale: int = 12_000) -> SalesHistory:
     """`days` days of the simulator's retail world from START (seed 42)."""
-    home = tempfile.mkdtemp(prefix="sales-history-")
-    settings = MeshSettings(home=home)
-    simulate(settings, days=days, scale=scale, start=START)
+    with tempfile.TemporaryDirectory(prefix="sales-history-") as home:
+        settings = MeshSettings(home=home)
+        simulate(settings, days=days, scale=scale, start=START)
 
-    def landed(domain: str, product: str) -> pl.DataFrame:
-        return pl.read_parquet(f"{settings.landing_uri(domain, product)}/*.parquet")
+        def landed(domain: str, product: str) -> pl.DataFrame:
+            return pl.read_parquet(f"{settings.landing_uri(domain, product)}/*.parquet")
 
-    lines = landed("sales", "order_lines")
-    return SalesHistory(
-        daily_sales=daily_sales(lines.lazy()).collect().sort("order_date", "store_id"),
-        products=landed("inventory", "products"),
-        stores=landed("sales", "stores"),
-        stock_levels=landed("inventory", "stock_levels"),
-    )
+        lines = landed("sales", "order_lines")
+        return SalesHistory(
+            daily_sales=daily_sales(lines.lazy()).collect().sort("order_date", "store_id"),
+            products=landed("inventory", "products"),
+            stores=landed("sales", "stores"),
+            stock_levels=landed("inventory", "stock_levels"),
+        )
 
 
 @cache

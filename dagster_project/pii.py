@@ -254,6 +254,13 @@ def _as_dates(series: pl.Series) -> pl.Series | None:
     return None
 
 
+EVENT_DATE = re.compile(
+    r"(^|_)(opened|open|signup|signed|created|updated|order|snapshot|start|end|launch|"
+    r"launched|joined|closed|shipped|delivery|effective|valid|expiry|expires|forecast|event)"
+    r"(_|$)"
+)
+
+
 def looks_like_birth_dates(series: pl.Series, today: date | None = None) -> float:
     """Share of dates that could be birthdays (in the last 120 years, none in the
     future); 0 unless the middle 80% spread over 20 years or more (event dates
@@ -305,7 +312,10 @@ def classify_column(
     by_name = kind_from_name(column)
     shares = value_kind_shares(series) if series is not None else {}
     kind, share = max(shares.items(), key=lambda kv: kv[1], default=(None, 0.0))
-    # Birth dates need the name too unless nearly every value qualifies.
+    # Birth dates need the name too unless nearly every value qualifies, and a name that
+    # says the column dates an event (opened_date, signup_date) rules them out.
+    if kind == "birth_date" and EVENT_DATE.search(column):
+        kind, share = None, 0.0
     threshold = 0.95 if kind == "birth_date" else min_share
     by_values = kind if share >= threshold else None
     if by_name and by_values:

@@ -69,6 +69,9 @@ def test_birth_dates_spread_over_generations_event_dates_do_not():
     assert looks_like_birth_dates(births) == 1.0
     assert looks_like_birth_dates(events) == 0.0
     assert classify_column("born_on", births).evidence == "column name and values"
+    # Decades of store openings look like birthdays by value; the name says otherwise.
+    assert classify_column("col", births).kind == "birth_date"
+    assert classify_column("opened_date", births) is None
 
 
 def test_no_false_positives_on_the_demo_products(demo_contracts):

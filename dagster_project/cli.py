@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from dagster_project.cli_ask import app as ask_app
 from dagster_project.cli_data import app as data_app
 from dagster_project.cli_metadata import app as metadata_app
 from dagster_project.cli_models import app as models_app
@@ -28,6 +29,7 @@ console = Console()
 app.add_typer(metadata_app)  # mesh search, mesh docs review
 app.add_typer(data_app)  # mesh read (governed), mesh synth
 app.add_typer(models_app)  # mesh scenario
+app.add_typer(ask_app)  # mesh ask, mesh chat
 
 
 def _add_plugins() -> None:
@@ -203,11 +205,12 @@ def _latest_checks(instance, keys) -> dict[str, str]:
 
 def _print_status(records: list[dict]) -> None:
     table = Table(title="Data products")
+    # Product names never wrap or shorten: they are what people copy from this table.
+    table.add_column("product", no_wrap=True, min_width=max(len(r["product"]) for r in records))
     for col, justify in [
-        ("product", "left"),
         ("rows", "right"),
         ("version", "right"),
-        ("last update (UTC)", "left"),
+        ("updated (UTC)", "left"),
         ("freshness", "left"),
         ("checks", "right"),
     ]:
@@ -220,7 +223,7 @@ def _print_status(records: list[dict]) -> None:
             r["product"],
             f"{r['rows']:,}" if r["rows"] is not None else "-",
             str(r["delta_version"] if r["delta_version"] is not None else "-"),
-            r["last_update"] or "-",
+            (r["last_update"] or "-")[:16].replace("T", " "),
             r["freshness"],
             checks,
         )

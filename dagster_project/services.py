@@ -55,9 +55,18 @@ def mlflow_ui(port: int = 5000) -> list[Service]:
     return [Service("MLflow UI", command, f"http://127.0.0.1:{port}")]
 
 
+def ask_server(port: int = 8070) -> Service:
+    """The HTTP API and web page: search, product pages, ask the mesh (`mesh serve`)."""
+    return Service(
+        "Meshwork web page and API",
+        [str(BIN / "mesh"), "serve", "--port", str(port)],
+        f"http://127.0.0.1:{port}/",
+    )
+
+
 def demo_services(dagster_port: int = 3000) -> list[Service]:
     """What `mesh demo` serves; features with a UI or API add theirs here."""
-    return [dagster_ui(dagster_port), sharing_server(), *mlflow_ui()]
+    return [dagster_ui(dagster_port), sharing_server(), *mlflow_ui(), ask_server()]
 
 
 def start(service: Service, cwd: Path, env: dict[str, str]) -> subprocess.Popen:

@@ -1,0 +1,207 @@
+"""The mesh's HTTP API and web page (FastAPI): search, product pages, ask, insights.
+
+    mesh serve [--port 8070]   # then open http://127.0.0.1:8070/
+
+Every data read goes through `GovernedReader` (channel "api", PII masked for the role);
+the role is a query parameter, `analyst` by default (no authentication: the server
+binds to 127.0.0.1 for the demo).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from functools import cached_property
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Query
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel
+
+from dagster_project.access import AccessDenied, GovernedReader
+from dagster_project.ask.engine import Asker, AskError
+from dagster_project.ask.page import PAGE
+from dagster_project.semantics import SemanticLayer, load_semantic_layer
+from dagster_project.storage import Lake
+
+DEFAULT_ROLE = "analyst"
+SAMPLE_ROWS = 10
+MAX_CONVERSATIONS = 200
+
+
+class AskRequest(BaseModel):
+    question: str | None = None
+    sql: str | None = None
+    role: str = DEFAULT_ROLE
+    conversation_id: str | None = None
+
+
+class MeshAPI:
+    """State of one server: the layer, the reader and the open conversations."""
+
+    def __init__(self, lake: Lake | None = None, layer: SemanticLayer | None = None):
+        self.lake = lake or Lake()
+        self.layer = layer or load_semantic_layer()
+        self.reader = GovernedReader(self.lake)
+        self.conversations: dict[str, Asker] = {}
+        self.lock = threading.Lock()  # one question at a time: audits append to one table
+
+    @cached_property
+    def index(self):
+        from dagster_project.discovery import mesh_index
+
+        return mesh_index()
+
+    @cached_property
+    def lineage(self) -> list[tuple[str, str]]:
+        from dagster_project.lineage import product_lineage
+
+        return product_lineage()
+
+    def asker(self, conversation_id: str | None, role: str) -> tuple[str, Asker]:
+        known = self.conversations.get(conversation_id or "")
+        if known is not None and known.role == role:
+            return conversation_id, known
+        if len(self.conversations) >= MAX_CONVERSATIONS:
+            self.conversations.pop(next(iter(self.conversations)))
+        new_id = uuid.uuid4().hex[:12]
+        self.conversations[new_id] = Asker(self.lake, self.layer, role=role)
+        return new_id, self.conversations[new_id]
+
+    def product_page(self, key: str, role: str) -> dict[str, Any]:
+        contract = self.layer.contracts.get(key)
+        if contract is None:
+            raise HTTPException(404, f"no product {key}")
+        decision = self.reader.authorize(key, role, contract=contract)
+        schema = [
+            {
+                "name": c.name,
+                "type": c.logical_type,
+                "description": c.description,
+                "classification": c.classification,
+                "mask": decision.masks.get(c.name) if decision.allowed else None,
+            }
+            for c in contract.columns
+        ]
+        info = self.lake.info(key) if self.lake.exists(key) else None
+        page = {
+            "key": key,
+            "description": contract.description,
+            "owner": contract.owner,
+            "version": contract.version,
+            "docs": self._docs(key),
+            "schema": schema,
+            "quality": self._quality(key, info),
+            "lineage": {
+                "upstream": sorted(a for a, b in self.lineage if b == key),
+                "downstream": sorted(b for a, b in self.lineage if a == key),
+            },
+            "access": decision.reason,
+            "sample": None,
+        }
+        if decision.allowed and info is not None:
+            frame = self.reader.read(key, role, limit=SAMPLE_ROWS, channel="api", contract=contract)
+            page["sample"] = {"columns": frame.columns, "rows": _rows(frame.rows())}
+        return page
+
+    def _docs(self, key: str) -> str | None:
+        domain, name = key.split("/")
+        uri = self.lake.settings.uri("docs", domain, f"{name}.md")
+        return self.lake.settings.read_text(uri) if self.lake.settings.exists(uri) else None
+
+    def _quality(self, key: str, info: Any) -> dict[str, Any]:
+        contract = self.layer.contracts[key]
+        quality: dict[str, Any] = {
+            "rows": info.rows if info else None,
+            "table_version": info.version if info else None,
+            "last_update": info.last_update.isoformat() if info else None,
+            "min_row_count": contract.min_row_count,
+            "policies": [],
+        }
+        scorecard = "governance/policy_scorecard"
+        if self.lake.exists(scorecard):
+            import polars as pl
+
+            rows = self.lake.scan(scorecard).filter(pl.col("product_key") == key).collect()
+            quality["policies"] = [
+                {"policy": r["policy"], "passed": r["passed"], "reason": r["reason"]}
+                for r in rows.select("policy", "passed", "reason").to_dicts()
+            ]
+        return quality
+
+
+def _rows(rows: list[tuple]) -> list[list[Any]]:
+    return [
+        [v if isinstance(v, int | float | str | bool) or v is None else str(v) for v in r]
+        for r in rows
+    ]
+
+
+def create_app(lake: Lake | None = None, layer: SemanticLayer | None = None) -> FastAPI:
+    app = FastAPI(title="Meshwork", description="Search, product pages and questions.")
+    mesh = MeshAPI(lake, layer)
+    app.state.mesh = mesh
+
+    @app.get("/", response_class=HTMLResponse)
+    def page() -> str:
+        return PAGE
+
+    @app.get("/api/search")
+    def search(q: str, k: int = Query(10, ge=1, le=50)) -> list[dict[str, Any]]:
+        return [h.to_dict() for h in mesh.index.search(q, k=k)]
+
+    @app.get("/api/products")
+    def products() -> list[dict[str, Any]]:
+        return [
+            {"key": key, "description": c.description, "owner": c.owner}
+            for key, c in sorted(mesh.layer.contracts.items())
+        ]
+
+    @app.get("/api/products/{domain}/{name}")
+    def product(domain: str, name: str, role: str = DEFAULT_ROLE) -> dict[str, Any]:
+        try:
+            return mesh.product_page(f"{domain}/{name}", role)
+        except AccessDenied as exc:
+            raise HTTPException(403, str(exc)) from None
+
+    @app.post("/api/ask")
+    def ask(request: AskRequest) -> dict[str, Any]:
+        if not (request.question or request.sql):
+            raise HTTPException(422, "give a question or sql")
+        with mesh.lock:
+            conversation_id, asker = mesh.asker(request.conversation_id, request.role)
+            try:
+                if request.sql:
+                    columns, rows, truncated = asker.run_sql(request.sql)
+                    answer = {
+                        "question": request.sql,
+                        "semantic_query": None,
+                        "sql": request.sql,
+                        "columns": columns,
+                        "rows": rows,
+                        "narrative": f"{len(rows)} row(s).",
+                        "provider": "sql",
+                        "answered": True,
+                        "truncated": truncated,
+                    }
+                else:
+                    follow_up = request.conversation_id == conversation_id
+                    answer = asker.ask(request.question, follow_up=follow_up).as_dict()
+            except AskError as exc:
+                raise HTTPException(400, str(exc)) from None
+            except AccessDenied as exc:
+                raise HTTPException(403, str(exc)) from None
+        answer["rows"] = _rows([tuple(r) for r in answer["rows"]])
+        return {**answer, "conversation_id": conversation_id}
+
+    @app.get("/api/insights")
+    def insights(role: str = DEFAULT_ROLE) -> dict[str, Any]:
+        from dagster_project.ask.insights import mesh_insights
+
+        with mesh.lock:
+            try:
+                return mesh_insights(Asker(mesh.lake, mesh.layer, role=role))
+            except AccessDenied as exc:
+                raise HTTPException(403, str(exc)) from None
+
+    return app

@@ -1,0 +1,58 @@
+"""The ask eval set (bench/ask_questions.yaml) on a small simulated mesh built by the
+real refresh: execution accuracy must stay >= 0.9."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from dagster_project.ask import Asker
+from dagster_project.storage import Lake
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "ask.py"
+
+
+def _bench_module():
+    spec = importlib.util.spec_from_file_location("ask_bench", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def bench_and_lake(tmp_path_factory):
+    home = tmp_path_factory.mktemp("ask-mesh")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MESH_HOME", str(home))
+        mp.delenv("MESH_STORAGE_OPTIONS", raising=False)
+        bench = _bench_module()
+        bench.build_mesh(home, days=60, scale=5000)
+        yield bench, Lake()
+
+
+def test_eval_set_is_big_enough_and_covers_every_kind(bench_and_lake):
+    bench, _ = bench_and_lake
+    questions = bench.load_questions()
+    kinds = {q["kind"] for q in questions}
+    assert len([q for q in questions if q["gold"]]) >= 40
+    assert {"total", "ranking", "trend", "comparison", "share", "per_order"} <= kinds
+    assert {"filter", "cross_domain", "unanswerable"} <= kinds
+
+
+def test_execution_accuracy_is_at_least_0_9(bench_and_lake):
+    bench, lake = bench_and_lake
+    summary = bench.evaluate(Asker(lake, provider="offline"), lake, bench.load_questions())
+    assert summary["accuracy"] >= 0.9, summary["failed"]
+    assert summary["questions"] >= 42
+
+
+def test_a_wrong_answer_counts_as_wrong(bench_and_lake):
+    bench, lake = bench_and_lake
+    wrong = [
+        {
+            "kind": "total",
+            "question": "total revenue",
+            "gold": ('SELECT SUM(quantity) FROM "sales"."order_lines"'),
+        }
+    ]
+    assert bench.evaluate(Asker(lake, provider="offline"), lake, wrong)["accuracy"] == 0

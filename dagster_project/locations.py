@@ -8,6 +8,7 @@ from typing import Any
 
 import dagster as dg
 
+from dagster_project.alerting import check_alert_sensor
 from dagster_project.contracts import ContractError, load_contracts
 from dagster_project.engines.resources import SparkResource
 from dagster_project.products import Product, asset_key, build_product_asset
@@ -84,6 +85,7 @@ def domain_definitions(
         sensors=[
             *([landing_sensor(domain, landing)] if landing else []),
             automation_sensor(f"{domain}_automation"),
+            check_alert_sensor(f"{domain}_check_alerts"),
             *sensors,
         ],
         schedules=[*scheduled, *schedules],

@@ -6,6 +6,7 @@ import dagster as dg
 
 from dagster_project import MeshResource, asset_key, automation_sensor, load_contracts
 from dagster_project.ai import AIResource
+from dagster_project.alerting import check_alert_sensor
 from dagster_project.policies import ContractRegistry
 from dagster_project.products import product_asset_kwargs, publish
 from dagster_project.workspace import discover_contracts
@@ -69,6 +70,9 @@ defs = dg.Definitions(
         *[dg.AssetSpec(k) for k in PRODUCT_KEYS],
     ],
     schedules=[governance_refresh],
-    sensors=[automation_sensor("governance_automation")],
+    sensors=[
+        automation_sensor("governance_automation"),
+        check_alert_sensor("governance_check_alerts"),
+    ],
     resources={"mesh": MeshResource(), "ai": AIResource()},
 )

@@ -17,6 +17,7 @@ from domains.inventory.assets import (
     demand_scenario,
     replenishment_plan,
 )
+from domains.inventory.insights import inventory_insights
 
 FORECAST, SALES = "inventory/demand_forecast", "sales/daily_sales"
 MODEL = demand_model.key
@@ -27,6 +28,10 @@ defs = domain_definitions(
         landing("products"),
         landing("stock_levels"),
         derived("forecast_accuracy", forecast_accuracy, FORECAST, SALES),
+        # Stock now against 28 days before, and what runs out first; also reports/insights.
+        derived(
+            "insights", inventory_insights, "inventory/stock_levels", "inventory/products", SALES
+        ),
     ],
     contracts=Path(__file__).parent / "contracts",
     assets=[demand_model, demand_forecast, replenishment_plan, demand_scenario],

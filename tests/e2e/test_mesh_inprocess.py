@@ -82,12 +82,14 @@ def test_every_product_table_has_the_contracts_columns_and_rows(mesh: Mesh) -> N
         "sales/stores",
         "sales/order_lines",
         "sales/daily_sales",
+        "sales/insights",
         "sales/order_lines_anomalies",  # generated: order_lines switches anomalies on
         "inventory/products",
         "inventory/stock_levels",
         "inventory/demand_forecast",
         "inventory/replenishment_plan",
         "inventory/forecast_accuracy",
+        "inventory/insights",
         "customers/customer_profiles",
         "customers/customer_segments",
     }

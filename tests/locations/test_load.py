@@ -81,6 +81,15 @@ def test_automation_sensor_starts_running(
     assert sensors[0].default_status == dg.DefaultSensorStatus.RUNNING
 
 
+@pytest.mark.parametrize("name", LOCATIONS)
+def test_check_alert_sensor_starts_running(
+    definitions: dict[str, dg.Definitions], name: str
+) -> None:
+    sensor = definitions[name].resolve_sensor_def(f"{name}_check_alerts")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert sensor.minimum_interval_seconds == 30
+
+
 @pytest.mark.parametrize("name", ["sales", "inventory", "customers"])
 def test_domain_landing_sensor_starts_running(
     definitions: dict[str, dg.Definitions], name: str

@@ -100,7 +100,7 @@ def test_typed_access_to_the_other_demo_contracts(demo_contracts: dict[str, Cont
 
 def test_load_contracts_keys_a_folder_by_product() -> None:
     sales = load_contracts(Path(CONTRACT_FILES[0]).parents[2] / "sales" / "contracts")
-    assert sorted(sales) == ["daily_sales", "order_lines", "stores"]
+    assert sorted(sales) == ["daily_sales", "insights", "order_lines", "stores"]
 
 
 def test_primary_key_follows_primary_key_position_not_listing_order(make_contract) -> None:

@@ -67,7 +67,8 @@ def test_injected_drift_is_found_explained_and_reported(lake, drifted):
 
 def test_an_unchanged_day_raises_no_alarm(calm):
     assert calm.passed and not calm.skipped
-    assert max(c.score for c in calm.columns) < 0.06
+    # Well below the drift thresholds (0.1): sampling moves scores by a few thousandths.
+    assert max(c.score for c in calm.columns) < 0.08
     assert (
         calm.describe()
         == f"no drift in 5 column(s) of order_date {CALM_DAY} against the 28 days before"

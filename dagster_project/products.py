@@ -129,6 +129,7 @@ def product_asset_kwargs(contract: Contract, product: Product | None = None) -> 
     partitions, automation, freshness and the contract and policy checks."""
     key = asset_key(contract.key)
     partitioned = is_partitioned(contract)
+    # A custom asset built on a contract (governance's) refreshes like a derived product.
     product = product or Product(contract.product, transform=lambda: None)
     return dict(
         key=key,

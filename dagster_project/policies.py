@@ -86,16 +86,26 @@ class ContractRegistry:
         self.settings.write_text(uri, yaml.safe_dump(contract.document, sort_keys=False))
 
 
-def _semver(version: str) -> tuple[int, ...]:
-    parts = []
-    for piece in version.lstrip("v").split("."):
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        parts.append(int(digits) if digits else 0)
-    return tuple(parts)
+def _semver(version: str) -> tuple:
+    """Sort key by Semantic Versioning precedence: 1.0.0-rc.1 < 1.0.0 < 1.0.1 < 1.10.0;
+    build metadata (+...) is ignored; non-numeric pieces of the core count as 0."""
+    core, _, pre = version.lstrip("v").split("+", 1)[0].partition("-")
+    numbers = tuple(_leading_int(piece) for piece in core.split("."))
+    if not pre:
+        return (numbers, 1, ())
+    # Numeric identifiers sort before alphanumeric ones, numerically; the rest as text.
+    ids = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
+    return (numbers, 0, ids)
+
+
+def _leading_int(piece: str) -> int:
+    digits = "".join(ch for ch in piece if ch.isdigit())
+    return int(digits) if digits else 0
 
 
 def major(version: str) -> int:
-    return _semver(version)[0] if version else 0
+    numbers = _semver(version)[0] if version else ()
+    return numbers[0] if numbers else 0
 
 
 def evaluate_policies(

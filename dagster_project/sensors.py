@@ -29,7 +29,9 @@ def landing_sensor(
     ones with their reason, and request one run per product and day that got new files.
 
     The cursor remembers each file's size and modification time, so a file is seen
-    once; a file dropped again (new mtime) is loaded again, which changes nothing. A file
+    once; a file dropped again (new mtime) is loaded again, which changes nothing. Files
+    gone from the folder (quarantined, archived) leave the cursor, so it stays as small
+    as the folder. A file
     whose rows reference a product with landed but unloaded files (order lines of
     customers who signed up the same day) waits until those are loaded, so referential
     integrity checks do not fail on a race between runs."""
@@ -43,11 +45,13 @@ def landing_sensor(
     )
     def _sensor(context: dg.SensorEvaluationContext, mesh: MeshResource) -> dg.SensorResult:
         seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-        requests, events = [], []
+        requests, events, present = [], [], set()
         for contract in contracts:
+            files = landing_files(mesh.settings, contract)
+            present.update(f.uri for f in files)
             new = [
                 f
-                for f in landing_files(mesh.settings, contract)
+                for f in files
                 if seen.get(f.uri) != f.signature and not already_loaded(mesh.settings, contract, f)
             ]
             good = []
@@ -77,6 +81,7 @@ def landing_sensor(
                     ready.append(file)
             requests.extend(_run_requests(contract, ready))
             seen.update({f.uri: f.signature for f in ready})
+        seen = {uri: sig for uri, sig in seen.items() if uri in present}  # bounded by the folder
         return dg.SensorResult(
             run_requests=requests, cursor=json.dumps(seen, sort_keys=True), asset_events=events
         )

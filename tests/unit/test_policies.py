@@ -191,3 +191,21 @@ def test_major() -> None:
     assert major("2.1.0") == 2
     assert major("v3.0.0") == 3
     assert major("1.10.0") == 1
+    assert major("2.0.0-rc.1") == 2
+    assert major("") == 0
+
+
+def test_versions_sort_by_semver_precedence(mesh_home: MeshSettings) -> None:
+    registry = ContractRegistry(mesh_home)
+    published = ["1.10.0", "1.0.0", "1.0.0-rc.1", "1.0.0-alpha", "1.0.0-rc.2", "2.0.0+build.7"]
+    for version in published:
+        registry.publish(Contract(contract_document(version=version)))
+    assert registry.versions("shop/widgets") == [
+        "1.0.0-alpha",
+        "1.0.0-rc.1",
+        "1.0.0-rc.2",
+        "1.0.0",
+        "1.10.0",
+        "2.0.0+build.7",
+    ]
+    assert registry.latest("shop/widgets").version == "2.0.0+build.7"

@@ -181,3 +181,13 @@ def test_order_lines_wait_until_the_customers_they_reference_are_loaded(
     assert requested(tick(mesh_home, first.cursor)) == []
     mark_loaded(mesh_home, "sales/stores")
     assert requested(tick(mesh_home, first.cursor)) == [("sales/order_lines", "2025-03-01")]
+
+
+def test_files_gone_from_the_folder_leave_the_cursor(landed: MeshSettings, tick) -> None:
+    first = tick(landed)
+    uri = f"{landed.landing_uri('sales', 'order_lines')}/2025-03-01.parquet"
+    assert uri in json.loads(first.cursor or "{}")
+    landed.move(uri, f"{landed.home}/archive/2025-03-01.parquet")  # archived after loading
+    later = json.loads(tick(landed, first.cursor).cursor or "{}")
+    assert uri not in later
+    assert f"{landed.landing_uri('sales', 'order_lines')}/2025-03-02.parquet" in later

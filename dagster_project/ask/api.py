@@ -2,29 +2,31 @@
 
     mesh serve [--port 8070]   # then open http://127.0.0.1:8070/
 
-Every data read goes through `GovernedReader` (channel "api", PII masked for the role);
-the role is a query parameter, `analyst` by default (no authentication: the server
-binds to 127.0.0.1 for the demo).
+Every data read goes through `GovernedReader` (channel "api", PII masked for the role).
+The role comes from the caller's API key (`Authorization: Bearer <key>`, see
+`dagster_project.api_keys`); without a key, the anonymous role (`analyst` by default).
+A `role` parameter may only repeat the caller's own role: it cannot raise privileges.
 """
 
 from __future__ import annotations
 
 import threading
 import uuid
+from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
 from dagster_project.access import AccessDenied, GovernedReader
+from dagster_project.api_keys import ApiKeyStore, anonymous_role
 from dagster_project.ask.engine import Asker, AskError
 from dagster_project.ask.page import PAGE
 from dagster_project.semantics import SemanticLayer, load_semantic_layer
 from dagster_project.storage import Lake
 
-DEFAULT_ROLE = "analyst"
 SAMPLE_ROWS = 10
 MAX_CONVERSATIONS = 200
 
@@ -32,8 +34,24 @@ MAX_CONVERSATIONS = 200
 class AskRequest(BaseModel):
     question: str | None = None
     sql: str | None = None
-    role: str = DEFAULT_ROLE
+    role: str | None = None
     conversation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Caller:
+    principal: str  # audited as who read
+    role: str
+
+    def acting_as(self, role: str | None) -> str:
+        """The role a request reads as: the caller's own; asking for another is refused."""
+        if role is None or role == self.role:
+            return self.role
+        raise HTTPException(403, f"{self.principal} reads as {self.role}, not {role}")
+
+
+def _unauthorized(reason: str) -> HTTPException:
+    return HTTPException(401, reason, headers={"WWW-Authenticate": "Bearer"})
 
 
 class MeshAPI:
@@ -43,6 +61,7 @@ class MeshAPI:
         self.lake = lake or Lake()
         self.layer = layer or load_semantic_layer()
         self.reader = GovernedReader(self.lake)
+        self.keys = ApiKeyStore(self.lake.settings)
         self.conversations: dict[str, Asker] = {}
         self.lock = threading.Lock()  # one question at a time: audits append to one table
 
@@ -58,17 +77,32 @@ class MeshAPI:
 
         return product_lineage()
 
-    def asker(self, conversation_id: str | None, role: str) -> tuple[str, Asker]:
+    def caller(self, authorization: str | None) -> Caller:
+        """Who sends a request with this Authorization header (401 if nobody valid)."""
+        if authorization is None:
+            role = anonymous_role()
+            if role is None:
+                raise _unauthorized("this server needs an API key (Authorization: Bearer)")
+            return Caller("api:anonymous", role)
+        scheme, _, clear = authorization.partition(" ")
+        key = self.keys.authenticate(clear.strip()) if scheme.lower() == "bearer" else None
+        if key is None:
+            raise _unauthorized("unknown, revoked or expired API key")
+        return Caller(f"api:{key.name}", key.role)
+
+    def asker(self, conversation_id: str | None, caller: Caller) -> tuple[str, Asker]:
         known = self.conversations.get(conversation_id or "")
-        if known is not None and known.role == role:
+        if known is not None and known.principal == caller.principal:
             return conversation_id, known
         if len(self.conversations) >= MAX_CONVERSATIONS:
             self.conversations.pop(next(iter(self.conversations)))
         new_id = uuid.uuid4().hex[:12]
-        self.conversations[new_id] = Asker(self.lake, self.layer, role=role)
+        self.conversations[new_id] = Asker(
+            self.lake, self.layer, role=caller.role, principal=caller.principal
+        )
         return new_id, self.conversations[new_id]
 
-    def product_page(self, key: str, role: str) -> dict[str, Any]:
+    def product_page(self, key: str, role: str, principal: str | None = None) -> dict[str, Any]:
         contract = self.layer.contracts.get(key)
         if contract is None:
             raise HTTPException(404, f"no product {key}")
@@ -100,7 +134,9 @@ class MeshAPI:
             "sample": None,
         }
         if decision.allowed and info is not None:
-            frame = self.reader.read(key, role, limit=SAMPLE_ROWS, channel="api", contract=contract)
+            frame = self.reader.read(
+                key, role, limit=SAMPLE_ROWS, principal=principal, channel="api", contract=contract
+            )
             page["sample"] = {"columns": frame.columns, "rows": _rows(frame.rows())}
         return page
 
@@ -137,6 +173,13 @@ def _rows(rows: list[tuple]) -> list[list[Any]]:
     ]
 
 
+def _caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> Caller:
+    return request.app.state.mesh.caller(authorization)
+
+
+CallerDep = Annotated[Caller, Depends(_caller)]
+
+
 def create_app(lake: Lake | None = None, layer: SemanticLayer | None = None) -> FastAPI:
     app = FastAPI(title="Meshwork", description="Search, product pages and questions.")
     mesh = MeshAPI(lake, layer)
@@ -158,18 +201,19 @@ def create_app(lake: Lake | None = None, layer: SemanticLayer | None = None) -> 
         ]
 
     @app.get("/api/products/{domain}/{name}")
-    def product(domain: str, name: str, role: str = DEFAULT_ROLE) -> dict[str, Any]:
+    def product(domain: str, name: str, who: CallerDep, role: str | None = None) -> dict[str, Any]:
         try:
-            return mesh.product_page(f"{domain}/{name}", role)
+            return mesh.product_page(f"{domain}/{name}", who.acting_as(role), who.principal)
         except AccessDenied as exc:
             raise HTTPException(403, str(exc)) from None
 
     @app.post("/api/ask")
-    def ask(request: AskRequest) -> dict[str, Any]:
+    def ask(request: AskRequest, who: CallerDep) -> dict[str, Any]:
         if not (request.question or request.sql):
             raise HTTPException(422, "give a question or sql")
+        who.acting_as(request.role)
         with mesh.lock:
-            conversation_id, asker = mesh.asker(request.conversation_id, request.role)
+            conversation_id, asker = mesh.asker(request.conversation_id, who)
             try:
                 if request.sql:
                     columns, rows, truncated = asker.run_sql(request.sql)
@@ -195,12 +239,13 @@ def create_app(lake: Lake | None = None, layer: SemanticLayer | None = None) -> 
         return {**answer, "conversation_id": conversation_id}
 
     @app.get("/api/insights")
-    def insights(role: str = DEFAULT_ROLE) -> dict[str, Any]:
+    def insights(who: CallerDep, role: str | None = None) -> dict[str, Any]:
         from dagster_project.ask.insights import mesh_insights
 
+        asker = Asker(mesh.lake, mesh.layer, role=who.acting_as(role), principal=who.principal)
         with mesh.lock:
             try:
-                return mesh_insights(Asker(mesh.lake, mesh.layer, role=role))
+                return mesh_insights(asker)
             except AccessDenied as exc:
                 raise HTTPException(403, str(exc)) from None
 

@@ -105,6 +105,7 @@ class Asker:
         reader: BatchedAuditReader | None = None,
         *,
         role: str = "analyst",
+        principal: str | None = None,
         provider: str | None = None,
         row_limit: int = ROW_LIMIT,
         timeout_s: float = TIMEOUT_S,
@@ -113,6 +114,7 @@ class Asker:
         self.layer = layer or load_semantic_layer()
         self.reader = reader or BatchedAuditReader(self.lake)
         self.role = role
+        self.principal = principal  # who is asking, for the audit (default: the role)
         self.provider = get_provider(provider)
         self.row_limit = row_limit
         self.timeout_s = timeout_s
@@ -246,7 +248,7 @@ class Asker:
         words = set(re.findall(r"\w+", sql.lower()))
         used = [c for c in contract.column_names if c.lower() in words or "*" in sql]
         frame = self.reader.scan(
-            key, self.role, used or None, channel="ask", contract=contract
+            key, self.role, used or None, principal=self.principal, channel="ask", contract=contract
         ).collect()
         if frame.width == 0:
             raise AskError(f"role {self.role} sees none of the columns it asks of {key}")

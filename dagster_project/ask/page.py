@@ -28,7 +28,10 @@ PAGE = r"""<!doctype html>
 </style>
 </head>
 <body>
-<header><h1>Meshwork &mdash; ask the mesh</h1></header>
+<header class="row"><h1>Meshwork &mdash; ask the mesh</h1>
+  <input type="password" id="api-key" autocomplete="off"
+    placeholder="API key (optional: reads as its role)" title="Without a key you read as an analyst">
+</header>
 <main>
   <div>
     <section>
@@ -78,8 +81,16 @@ function table(columns, rows, id) {
   return `<table id="${id}"><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
 }
 
-async function api(path, options) {
-  const response = await fetch(path, options);
+$("api-key").value = sessionStorage.getItem("meshwork-api-key") || "";
+$("api-key").addEventListener("change", () => {
+  sessionStorage.setItem("meshwork-api-key", $("api-key").value.trim());
+  conversationId = null;  // a conversation belongs to one caller
+});
+
+async function api(path, options = {}) {
+  const key = $("api-key").value.trim();
+  const headers = {...(options.headers || {}), ...(key ? {Authorization: `Bearer ${key}`} : {})};
+  const response = await fetch(path, {...options, headers});
   const body = await response.json();
   if (!response.ok) throw new Error(body.detail || response.statusText);
   return body;

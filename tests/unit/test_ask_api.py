@@ -3,12 +3,14 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from dagster_project.api_keys import ApiKeyStore
 from dagster_project.ask.api import create_app
 from dagster_project.semantics import load_semantic_layer
 from tests.small_mesh import write_small_mesh
@@ -38,12 +40,53 @@ def test_product_page_masks_sample_rows_for_analysts(client):
     columns, rows = page["sample"]["columns"], page["sample"]["rows"]
     assert "birth_date" not in columns  # dropped for analysts
     assert not {r[columns.index("email")] for r in rows} & CLEAR_EMAILS
-    steward = client.get("/api/products/customers/customer_profiles?role=steward").json()
+    assert client.get("/api/products/sales/nope").status_code == 404
+
+
+def test_a_role_with_clear_pii_needs_its_api_key(client, lake):
+    profiles = "/api/products/customers/customer_profiles"
+    # Naming a stronger role is not enough: the caller is anonymous, hence an analyst.
+    assert client.get(f"{profiles}?role=steward").status_code == 403
+    asked = client.post("/api/ask", json={"sql": "SELECT 1 AS one", "role": "steward"})
+    assert asked.status_code == 403
+
+    _, key = ApiKeyStore(lake.settings).create("kim", "steward")
+    steward = client.get(profiles, headers=bearer(key)).json()
     cols = steward["sample"]["columns"]
     assert {r[cols.index("email")] for r in steward["sample"]["rows"]} == CLEAR_EMAILS
-    assert client.get("/api/products/sales/nope").status_code == 404
-    denied = client.get("/api/products/sales/order_lines?role=customer_care").json()
+    audit = lake.read("governance/access_audit")
+    assert "api:kim" in audit["principal"].to_list()
+
+    _, care = ApiKeyStore(lake.settings).create("sam", "customer_care")
+    denied = client.get("/api/products/sales/order_lines", headers=bearer(care)).json()
     assert denied["sample"] is None and "no grant" in denied["access"]
+
+    assert client.get(profiles, headers=bearer(key + "x")).status_code == 401
+    ApiKeyStore(lake.settings).revoke("kim")
+    revoked = client.get(profiles, headers=bearer(key))
+    assert revoked.status_code == 401 and revoked.headers["www-authenticate"] == "Bearer"
+
+
+def test_anonymous_access_can_be_switched_off(client, lake, monkeypatch):
+    monkeypatch.setenv("MESH_API_ANONYMOUS_ROLE", "none")
+    assert client.post("/api/ask", json={"question": "revenue by region"}).status_code == 401
+    _, key = ApiKeyStore(lake.settings).create("ann", "analyst")
+    answer = client.post("/api/ask", json={"question": "revenue by region"}, headers=bearer(key))
+    assert answer.status_code == 200 and answer.json()["columns"] == ["region", "revenue"]
+
+
+def test_expired_keys_stop_working(lake):
+    store = ApiKeyStore(lake.settings)
+    created, key = store.create("tmp", "analyst", days=1)
+    assert store.authenticate(key) == created
+    assert created.expired(datetime.fromisoformat(created.expires_at))
+    assert not created.expired(datetime.fromisoformat(created.created_at))
+    assert oct(Path(lake.settings.fs_path(store.uri)).stat().st_mode)[-3:] == "600"
+    assert key not in Path(lake.settings.fs_path(store.uri)).read_text()
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
 
 
 def test_ask_with_a_conversation_and_guarded_sql(client):

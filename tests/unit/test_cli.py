@@ -58,3 +58,19 @@ def test_demo_without_serving_builds_and_checks_everything(env):
         assert record["freshness"] == "fresh", record
         assert record["checks_failed"] == [], record
         assert record["checks_passed"] == record["checks_total"] > 0, record
+
+
+def test_api_keys_are_created_listed_and_revoked(env):
+    from dagster_project.api_keys import ApiKeyStore
+
+    created = runner.invoke(app, ["api-key", "create", "kim", "--role", "steward", "--days", "30"])
+    assert created.exit_code == 0, created.output
+    key = created.output.strip().splitlines()[-1]
+    assert ApiKeyStore().authenticate(key).role == "steward"
+    listed = runner.invoke(app, ["api-key", "list"])
+    assert "kim" in listed.output and "steward" in listed.output and key not in listed.output
+    unknown = runner.invoke(app, ["api-key", "create", "bob", "--role", "admin"])
+    assert unknown.exit_code != 0 and "unknown role" in unknown.output
+    assert runner.invoke(app, ["api-key", "revoke", "kim"]).exit_code == 0
+    assert ApiKeyStore().authenticate(key) is None
+    assert runner.invoke(app, ["api-key", "revoke", "kim"]).exit_code == 1

@@ -10,6 +10,7 @@ A domain needs only this:
 
 from dagster_project.contracts import Contract, ContractError, load_contract, load_contracts
 from dagster_project.locations import automation_sensor, domain_definitions
+from dagster_project.narratives import InsightsRun, insights
 from dagster_project.products import Product, asset_key, derived, landing
 from dagster_project.resources import MeshResource
 from dagster_project.settings import MeshSettings, get_settings
@@ -19,6 +20,7 @@ __all__ = [
     "Contract",
     "ContractError",
     "DateWindow",
+    "InsightsRun",
     "Lake",
     "MeshResource",
     "MeshSettings",
@@ -28,6 +30,7 @@ __all__ = [
     "derived",
     "domain_definitions",
     "get_settings",
+    "insights",
     "landing",
     "load_contract",
     "load_contracts",

@@ -24,11 +24,13 @@ from dagster_project.policies import (
     policy_check_specs,
 )
 from dagster_project.quality.checks import evaluate_quality, impute_missing, quality_check_specs
+from dagster_project.quality.imputation import Imputation
 from dagster_project.resources import MeshResource
 from dagster_project.settings import PARTITION_START
 from dagster_project.storage import DateWindow, Lake, WriteResult
 
 Transform = Callable[..., pl.LazyFrame | pl.DataFrame]
+RunKwargs = Callable[[dg.AssetExecutionContext, Lake, Contract], dict[str, Any]]
 
 POLICY_SAMPLE = 500  # rows of a write that data-aware policies (PII by values) look at
 DAILY = dg.DailyPartitionsDefinition(start_date=PARTITION_START.isoformat(), end_offset=1)
@@ -42,13 +44,16 @@ class Product:
     receives its `inputs` (keys `domain/product`) as polars LazyFrames, in order, and
     returns the product's rows. `cron` adds a schedule that refreshes the product.
     `spark` is the same transform on Spark DataFrames, used where the contract (or
-    `MESH_ENGINE_<DOMAIN>`) says `engine: spark` (dagster_project/engines)."""
+    `MESH_ENGINE_<DOMAIN>`) says `engine: spark` (dagster_project/engines). `run_kwargs`
+    gives the transform keyword arguments from the run (e.g. `narratives.insights`: the
+    instance's check outcomes and the mesh home to write the report to)."""
 
     name: str
     transform: Transform | None = None
     inputs: tuple[str, ...] = ()
     cron: str | None = None
     spark: Callable[..., Any] | None = None
+    run_kwargs: RunKwargs | None = None
 
     @property
     def from_landing(self) -> bool:
@@ -193,14 +198,19 @@ def _window(context: dg.AssetExecutionContext) -> DateWindow:
 
 
 def compute_rows(
-    lake: Lake, contract: Contract, product: Product, window: DateWindow | None
+    lake: Lake,
+    contract: Contract,
+    product: Product,
+    window: DateWindow | None,
+    kwargs: dict[str, Any] | None = None,
 ) -> tuple[pl.DataFrame, LandingLoad | None]:
-    """The product's new rows: from landing, or by running the transform on its inputs."""
+    """The product's new rows: from landing, or by running the transform on its inputs
+    (and `kwargs`)."""
     if product.from_landing:
         load = load_landing(lake.settings, contract, window)
         return load.frame, load
     inputs = [_read_input(lake, key, window) for key in product.inputs]
-    result = product.transform(*inputs)
+    result = product.transform(*inputs, **(kwargs or {}))
     return (result.collect() if isinstance(result, pl.LazyFrame) else result), None
 
 
@@ -221,7 +231,8 @@ def materialize_product(
     window: DateWindow | None,
 ) -> dg.MaterializeResult:
     """Compute, write and check one product; the body of every product asset."""
-    frame, load = compute_rows(lake, contract, product, window)
+    kwargs = product.run_kwargs(context, lake, contract) if product.run_kwargs else None
+    frame, load = compute_rows(lake, contract, product, window, kwargs)
     extra: dict[str, Any] = {}
     if load is not None:
         extra["loaded_files"] = dg.MetadataValue.json([f.name for f in load.loaded])
@@ -249,12 +260,14 @@ def publish(
     window: DateWindow | None = None,
     extra: dict[str, Any] | None = None,
     written: WriteResult | None = None,
+    imputations: list[Imputation] | None = None,
 ) -> dg.MaterializeResult:
     """Write a product's rows, evaluate its contract rules and the mesh's policies, and
     return the materialization with its metadata and check results. `written`: the rows
-    were already written (by another engine); `frame` is what the checks look at."""
+    were already written (by another engine, which filled `imputations`); `frame` is what
+    the checks look at."""
     key = asset_key(contract.key)
-    imputations = []
+    imputations = list(imputations or [])
     if written is None:
         skip = frame.is_empty() and contract.write_mode in {"merge", "append"}
         frame, imputations = impute_missing(contract, frame)

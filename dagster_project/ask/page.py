@@ -30,7 +30,8 @@ PAGE = r"""<!doctype html>
 <body>
 <header class="row"><h1>Meshwork &mdash; ask the mesh</h1>
   <input type="password" id="api-key" autocomplete="off"
-    placeholder="API key (optional: reads as its role)" title="Without a key you read as an analyst">
+    placeholder="API key (optional: reads as its role)"
+    title="Without a key you read as an analyst">
 </header>
 <main>
   <div>

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from dagster_project import derived, domain_definitions, landing
+from dagster_project import derived, domain_definitions, insights, landing
 from dagster_project.ai import AIResource
 from dagster_project.ml import MLflowResource
 from dagster_project.retraining import retrain_on_check_warning, weekly_retraining
@@ -28,10 +28,8 @@ defs = domain_definitions(
         landing("products"),
         landing("stock_levels"),
         derived("forecast_accuracy", forecast_accuracy, FORECAST, SALES),
-        # Stock now against 28 days before, and what runs out first; also reports/insights.
-        derived(
-            "insights", inventory_insights, "inventory/stock_levels", "inventory/products", SALES
-        ),
+        # Stock now against 28 days before, what runs out first, what checks warn of.
+        insights(inventory_insights, "inventory/stock_levels", "inventory/products", SALES),
     ],
     contracts=Path(__file__).parent / "contracts",
     assets=[demand_model, demand_forecast, replenishment_plan, demand_scenario],

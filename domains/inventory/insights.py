@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import polars as pl
 
-from dagster_project.narratives import change_sentence, write_insights_report
+from dagster_project.narratives import InsightsRun, change_sentence
 
 PERIOD_DAYS = 28
 AT_RISK = 5
@@ -72,9 +72,14 @@ def _at_risk(stock_levels, products, daily_sales, end) -> list[dict]:
 
 
 def inventory_insights(
-    stock_levels: pl.LazyFrame, products: pl.LazyFrame, daily_sales: pl.LazyFrame
+    stock_levels: pl.LazyFrame,
+    products: pl.LazyFrame,
+    daily_sales: pl.LazyFrame,
+    *,
+    run: InsightsRun,
 ) -> pl.DataFrame:
-    """The insights rows; writes reports/insights/inventory.md beside them."""
+    """The insights rows, with inventory's anomaly and drift warnings; writes
+    reports/insights/inventory.md beside them."""
     days = stock_levels.select(pl.col("snapshot_date").unique()).collect().to_series()
     if days.is_empty():
         raise ValueError("no stock counts yet")
@@ -87,8 +92,7 @@ def inventory_insights(
     schema = {"value": pl.Float64, "previous_value": pl.Float64, "change_pct": pl.Float64}
     frame = pl.DataFrame(rows, schema_overrides=schema, infer_schema_length=None)
     frame = frame.with_columns(period_start=pl.lit(earlier or end), period_end=pl.lit(end))
-    write_insights_report("inventory", _markdown(frame, earlier, end))
-    return frame.select(COLUMNS)
+    return run.report(frame.select(COLUMNS), _markdown(frame, earlier, end))
 
 
 def _markdown(frame: pl.DataFrame, earlier, end) -> str:

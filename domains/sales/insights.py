@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import polars as pl
 
-from dagster_project.narratives import change_sentence, write_insights_report
+from dagster_project.narratives import InsightsRun, change_sentence
 
 PERIOD_DAYS = 28
 TOP_MOVERS = 3
@@ -42,9 +42,10 @@ def _compare(totals: pl.DataFrame, by: list[str], metrics: list[str]) -> pl.Data
 
 
 def sales_insights(
-    daily_sales: pl.LazyFrame, stores: pl.LazyFrame, products: pl.LazyFrame
+    daily_sales: pl.LazyFrame, stores: pl.LazyFrame, products: pl.LazyFrame, *, run: InsightsRun
 ) -> pl.DataFrame:
-    """The insights rows; writes reports/insights/sales.md beside them."""
+    """The insights rows, with sales' anomaly and drift warnings; writes
+    reports/insights/sales.md beside them."""
     end = daily_sales.select(pl.col("order_date").max()).collect().item()
     if end is None:
         raise ValueError("no daily sales yet: nothing to compare")
@@ -80,11 +81,11 @@ def sales_insights(
         period_start=pl.lit(start), period_end=pl.lit(end)
     )
     frame = frame.with_columns(narrative=_narratives(frame))
-    write_insights_report("sales", _markdown(frame, start, end))
-    return frame.select(
+    columns = frame.select(
         "kind", "subject", "metric", "period_start", "period_end", "value",
         "previous_value", "change_pct", "narrative",
     )  # fmt: skip
+    return run.report(columns, _markdown(frame, start, end))
 
 
 def _narratives(frame: pl.DataFrame) -> pl.Series:

@@ -92,6 +92,7 @@ def test_every_product_table_has_the_contracts_columns_and_rows(mesh: Mesh) -> N
         "inventory/insights",
         "customers/customer_profiles",
         "customers/customer_segments",
+        "customers/insights",
     }
     for contract in mesh.contracts:
         info = mesh.lake.info(contract.key)

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from dagster_project.contracts import load_contract
-from dagster_project.narratives import insights_report_uri
+from dagster_project.narratives import InsightsRun, insights_report_uri
 from dagster_project.settings import MeshSettings
 from domains.inventory.insights import inventory_insights
 
@@ -38,14 +38,14 @@ def _sales(units_per_day: dict[int, int]) -> pl.LazyFrame:
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch) -> MeshSettings:
-    monkeypatch.setenv("MESH_HOME", str(tmp_path))
-    return MeshSettings()
+def home(tmp_path) -> MeshSettings:
+    return MeshSettings(home=str(tmp_path))  # not MESH_HOME: the report goes where `run` says
 
 
 def test_stock_change_stock_outs_and_days_of_cover(home: MeshSettings) -> None:
     stock = _stock([(EARLIER, 1, 40, 0), (EARLIER, 2, 40, 0), (END, 1, 0, 10), (END, 2, 60, 0)])
-    frame = inventory_insights(stock, PRODUCTS, _sales({1: 2, 2: 3}))
+    run = InsightsRun("inventory", home)
+    frame = inventory_insights(stock, PRODUCTS, _sales({1: 2, 2: 3}), run=run)
     assert (
         frame.columns
         == load_contract("domains/inventory/contracts/insights.odcs.yaml").column_names
@@ -62,10 +62,12 @@ def test_stock_change_stock_outs_and_days_of_cover(home: MeshSettings) -> None:
     report = home.read_text(insights_report_uri(home, "inventory"))
     assert f"Stock counted on {END} against {EARLIER}." in report
     assert "## Stock-out risks" in report
+    assert report.endswith("## Data quality warnings\n\n- None.\n")  # no check warns
 
 
 def test_without_an_earlier_count_there_is_nothing_to_compare(home: MeshSettings) -> None:
-    frame = inventory_insights(_stock([(END, 1, 5, 0)]), PRODUCTS, _sales({}))
+    run = InsightsRun("inventory", home)
+    frame = inventory_insights(_stock([(END, 1, 5, 0)]), PRODUCTS, _sales({}), run=run)
     assert frame["kind"].to_list() == ["headline", "headline"]
     assert frame["previous_value"].null_count() == 2
     assert frame["period_start"].to_list() == [END, END]

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from dagster_project.contracts import load_contract
-from dagster_project.narratives import insights_report_uri
+from dagster_project.narratives import InsightsRun, insights_report_uri
 from dagster_project.settings import MeshSettings
 from domains.sales.insights import sales_insights
 
@@ -29,14 +29,13 @@ def _daily(current: dict[tuple[int, int], float], previous: dict[tuple[int, int]
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch) -> MeshSettings:
-    monkeypatch.setenv("MESH_HOME", str(tmp_path))
-    return MeshSettings()
+def home(tmp_path) -> MeshSettings:
+    return MeshSettings(home=str(tmp_path))  # not MESH_HOME: the report goes where `run` says
 
 
 def test_headline_and_movers_against_the_period_before(home: MeshSettings) -> None:
     daily = _daily({(1, 10): 15.0, (2, 20): 10.0}, {(1, 10): 10.0, (2, 20): 10.0})
-    frame = sales_insights(daily, STORES, PRODUCTS)
+    frame = sales_insights(daily, STORES, PRODUCTS, run=InsightsRun("sales", home))
     contract = load_contract("domains/sales/contracts/insights.odcs.yaml")
     assert frame.columns == contract.column_names
     rows = {(r["kind"], r["subject"], r["metric"]): r for r in frame.iter_rows(named=True)}
@@ -60,7 +59,7 @@ def test_headline_and_movers_against_the_period_before(home: MeshSettings) -> No
 
 def test_a_first_period_has_nothing_to_compare(home: MeshSettings) -> None:
     daily = _daily({(1, 10): 5.0}, {}).filter(pl.col("order_date") > END - timedelta(days=3))
-    frame = sales_insights(daily, STORES, PRODUCTS)
+    frame = sales_insights(daily, STORES, PRODUCTS, run=InsightsRun("sales", home))
     assert frame["kind"].to_list() == ["headline"] * 3
     assert frame["change_pct"].null_count() == 3
     assert "nothing to compare" in frame["narrative"][0]

@@ -10,6 +10,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from dagster_project.narratives import insights_report_uri
 from dagster_project.quality.alerts import read_alerts
 from dagster_project.quality.score import load_score
 from dagster_project.refresh import RefreshReport, refresh
@@ -62,10 +63,12 @@ def built(tmp_path_factory: pytest.TempPathFactory, demo_contracts) -> Built:
     from domains.sales.definitions import defs
 
     contracts = [c for c in discover_contracts() if c.domain == "sales"]
-    with pytest.MonkeyPatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch, dg.DagsterInstance.ephemeral() as instance:
         patch.setenv("MESH_HOME", str(home))
         patch.delenv("MESH_ALERT_WEBHOOK_URL", raising=False)
-        report = refresh(mesh_assets({"sales": defs}), contracts, settings=settings)
+        # One instance for every run, so sales/insights reads the checks of the runs before.
+        assets = mesh_assets({"sales": defs})
+        report = refresh(assets, contracts, settings=settings, instance=instance)
     assert report.success
     return Built(settings, report)
 
@@ -135,3 +138,25 @@ def test_blocking_checks_are_untouched_and_scores_explained(built: Built) -> Non
         built.settings, next(c for c in discover_contracts() if c.key == "sales/stores")
     )
     assert saved is not None and saved.dimensions["anomalies"] is None  # not monitored
+
+
+def test_the_insights_report_the_warnings_as_risks(built: Built) -> None:
+    insights = Lake(built.settings).read("sales/insights").filter(pl.col("kind") == "risk")
+    risks = {r["subject"]: r for r in insights.iter_rows(named=True)}
+    drift = built.check("sales/order_lines", "drift").metadata["columns"].value
+    for column in ("channel", "unit_price"):
+        row = risks[f"column=sales/order_lines.{column}"]
+        assert (row["metric"], row["value"]) == ("drift_score", drift[column]["score"])
+        assert row["narrative"].startswith(f"Column {column} of sales/order_lines drifted: ")
+        assert "; the drift check has warned since 20" in row["narrative"]
+    rate = built.check("sales/order_lines", "anomalies").metadata["anomaly_rate"].value
+    anomalies = risks["product=sales/order_lines"]
+    assert anomalies["metric"] == "anomaly_rate_pct"
+    assert anomalies["value"] == pytest.approx(rate * 100)
+    assert "look anomalous" in anomalies["narrative"]
+    assert "in sales/order_lines_anomalies" in anomalies["narrative"]
+    report = built.settings.read_text(insights_report_uri(built.settings, "sales"))
+    warnings = report.split("## Data quality warnings")[1]
+    assert sorted(line for line in warnings.splitlines() if line) == sorted(
+        f"- {r['narrative']}" for r in risks.values()
+    )

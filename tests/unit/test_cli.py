@@ -46,10 +46,10 @@ def test_demo_without_serving_builds_and_checks_everything(env):
     assert result.exit_code == 0, result.output
     status = runner.invoke(app, ["status", "--json"])
     records = json.loads(status.output)
-    # 13 domain products (sales/order_lines_anomalies, sales/insights and inventory's
-    # demand_forecast, replenishment_plan, forecast_accuracy and insights among them);
+    # 14 domain products (sales/order_lines_anomalies, the three domains' insights and
+    # inventory's demand_forecast, replenishment_plan and forecast_accuracy among them);
     # catalog, scorecard, docs, index, graph, access audit
-    assert len(records) == 19
+    assert len(records) == 20
     for record in records:
         if record["product"].endswith("_anomalies"):  # empty when nothing looks anomalous
             assert record["rows"] is not None, record

@@ -140,6 +140,24 @@ class MeshAPI:
             page["sample"] = {"columns": frame.columns, "rows": _rows(frame.rows())}
         return page
 
+    def domain_insights(self, role: str, principal: str) -> list[dict[str, Any]]:
+        """Each domain's built `<domain>/insights` product the role may read: its rows
+        (headlines, movers, risks from anomaly and drift checks) and Markdown report."""
+        from dagster_project.narratives import insights_report_uri
+
+        found = []
+        for key in sorted(k for k in self.layer.contracts if k.endswith("/insights")):
+            if not self.lake.exists(key):
+                continue
+            try:
+                frame = self.reader.read(key, role, principal=principal, channel="api")
+            except AccessDenied:
+                continue
+            uri = insights_report_uri(self.lake.settings, key.split("/")[0])
+            markdown = self.lake.settings.read_text(uri) if self.lake.settings.exists(uri) else ""
+            found.append({"product": key, "rows": frame.to_dicts(), "markdown": markdown})
+        return found
+
     def _docs(self, key: str) -> str | None:
         domain, name = key.split("/")
         uri = self.lake.settings.uri("docs", domain, f"{name}.md")
@@ -245,8 +263,9 @@ def create_app(lake: Lake | None = None, layer: SemanticLayer | None = None) -> 
         asker = Asker(mesh.lake, mesh.layer, role=who.acting_as(role), principal=who.principal)
         with mesh.lock:
             try:
-                return mesh_insights(asker)
+                computed = mesh_insights(asker)
             except AccessDenied as exc:
                 raise HTTPException(403, str(exc)) from None
+            return {**computed, "domains": mesh.domain_insights(asker.role, who.principal)}
 
     return app

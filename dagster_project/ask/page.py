@@ -164,7 +164,8 @@ async function showProduct(key) {
 
 $("insights-button").addEventListener("click", async () => {
   const insights = await api("/api/insights");
-  $("insights").textContent = insights.markdown;
+  $("insights").textContent = [insights.markdown,
+    ...insights.domains.map((d) => d.markdown)].filter(Boolean).join("\n\n");
   $("insights").hidden = false;
 });
 

@@ -143,3 +143,32 @@ def test_insights_compare_the_last_four_weeks_with_the_four_before(client):
     assert "Revenue: 70.60 after 122.60" in insights["markdown"]
     assert {m["dimension"] for m in insights["movers"]} == {"region", "category"}
     assert len(insights["low_stock"]) == 5 and "Stock-out risks" in insights["markdown"]
+
+
+def test_insights_include_the_domains_insights_products(client, lake, demo_contracts):
+    from datetime import date
+
+    import polars as pl
+
+    from dagster_project.narratives import write_insights_report
+
+    risk = "sales/order_lines: unit_price drifted (score 0.42) in 2025-04-01 .. 2025-04-01."
+    row = {
+        "kind": "risk",
+        "subject": "sales/order_lines",
+        "metric": "drift:unit_price",
+        "period_start": date(2025, 3, 5),
+        "period_end": date(2025, 4, 1),
+        "value": 0.42,
+        "previous_value": None,
+        "change_pct": None,
+        "narrative": risk,
+    }
+    contract = demo_contracts["sales/insights"]
+    lake.write(contract, pl.DataFrame([row]).select(contract.column_names))
+    write_insights_report(
+        "sales", f"# Sales\n\n## Data quality warnings\n\n- {risk}\n", lake.settings
+    )
+    domains = client.get("/api/insights").json()["domains"]
+    assert [d["product"] for d in domains] == ["sales/insights"]  # others are not built
+    assert domains[0]["rows"][0]["narrative"] == risk and risk in domains[0]["markdown"]

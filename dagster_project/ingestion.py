@@ -121,7 +121,9 @@ def _parse(raw: bytes, kind: str, contract: Contract) -> pl.DataFrame:
     if kind == "parquet":
         return pl.read_parquet(io.BytesIO(raw))
     if kind == "ndjson":
-        return pl.read_ndjson(io.BytesIO(raw), schema_overrides=contract.polars_schema)
+        # JSON carries its types; enforce_schema casts to the contract's and parses dates.
+        # (Typed parsing would reject a file that leaves out an optional column.)
+        return pl.read_ndjson(io.BytesIO(raw), infer_schema_length=None)
     # CSV: read the header first so types are imposed only on the columns present.
     header = pl.read_csv(io.BytesIO(raw), n_rows=0).columns
     types = {c: contract.polars_schema[c] for c in header if c in contract.column_names}

@@ -1,7 +1,10 @@
 """The Spark session as a Dagster resource (pyspark is imported only when a session is made).
 
 `local[*]` by default; a cluster's master URL (`spark://…`, `yarn`, `k8s://…`) or a Spark
-Connect endpoint (`sc://…`, also from `SPARK_REMOTE`) from config. With `delta_spark`
+Connect endpoint (`sc://…`, also from `SPARK_REMOTE`) from config. Over Spark Connect the
+client sets runtime SQL settings only: static ones (Delta's extension, UI) belong to the
+server's own configuration. The engine never needs the JVM or RDDs, so both session kinds
+run it. With `delta_spark`
 the session loads Delta Lake's Spark extension: production gets its jars either from a
 cluster image that has them or, with network access, `configure_spark_with_delta_pip`
 (pip package `delta-spark`), which adds `io.delta:delta-spark` to `spark.jars.packages`.
@@ -23,8 +26,6 @@ BASE_CONF = {
     # Parquet timestamps as INT64 micros (what delta-rs and polars read), not legacy INT96.
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     "spark.sql.session.timeZone": "UTC",
-    # No _SUCCESS markers inside Delta table folders.
-    "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
 }
 LOCAL_CONF = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false"}
 DELTA_CONF = {
@@ -64,7 +65,7 @@ class SparkResource(dg.ConfigurableResource):
         conf = {
             **BASE_CONF,
             "spark.sql.shuffle.partitions": str(self.shuffle_partitions),
-            **(DELTA_CONF if self.delta_spark else {}),
+            **(DELTA_CONF if self.delta_spark and not remote else {}),
             **(self.conf or {}),
         }
         for key, value in conf.items():

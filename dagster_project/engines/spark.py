@@ -7,8 +7,10 @@ never reads a raw table folder nor collects rows to the driver:
   partition values joined back in from the Delta log;
 - writing: executors write Parquet files in parallel into the table folder, then the driver
   commits them to the Delta log in one delta-rs transaction (only file names, sizes and
-  row counts pass through the driver).
+  row counts pass through the driver);
+- merging a partitioned product: only the days the incoming keys touch are rewritten.
 Write modes mean what they mean on the local engine (dagster_project.storage.Lake.write).
+Nothing here needs the JVM or RDDs: it runs over Spark Connect as over a classic session.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import timedelta
+from collections.abc import Collection
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -108,34 +111,42 @@ def read_delta(
     key: str,
     *,
     window: DateWindow | None = None,
+    days: Collection[date] | None = None,
     delta_spark: bool = False,
 ) -> DataFrame:
-    """The table's current snapshot as a Spark DataFrame (`window`: only those days of
-    its partition column)."""
+    """The table's current snapshot as a Spark DataFrame (`window` or `days`: only those
+    days of its partition column)."""
     from pyspark.sql import functions as F
 
     table = lake.table(key)
     partitions = list(table.metadata().partition_columns)
+    if window is not None:
+        days = _days(window)
     if delta_spark:
         frame = spark.read.format("delta").load(lake.uri(key))
     else:
-        frame = _read_snapshot_files(spark, table, partitions, window)
+        frame = _read_snapshot_files(spark, table, partitions, days)
     if window is not None and partitions:
         day = F.col(partitions[0])
         frame = frame.filter(day.between(F.lit(window.start), F.lit(window.end)))
+    elif days is not None and partitions:
+        frame = frame.filter(F.col(partitions[0]).isin(sorted(days)))
     return frame
 
 
 def _read_snapshot_files(
-    spark: SparkSession, table: DeltaTable, partitions: list[str], window: DateWindow | None
+    spark: SparkSession,
+    table: DeltaTable,
+    partitions: list[str],
+    days: Collection[date] | None,
 ) -> DataFrame:
     from pyspark.sql import functions as F
 
     schema = pa.schema(table.schema().to_arrow())
     files = _snapshot_files(table, partitions)
-    if window is not None and partitions:  # prune on the log's partition values
-        days = {d.isoformat() for d in _days(window)}
-        files = [f for f in files if f["partition"].get(partitions[0]) in days]
+    if days is not None and partitions:  # prune on the log's partition values
+        wanted = {d.isoformat() for d in days}
+        files = [f for f in files if f["partition"].get(partitions[0]) in wanted]
     file_schema = spark_schema(schema, drop=tuple(partitions))
     if not files:
         return spark.createDataFrame([], spark_schema(schema))
@@ -184,7 +195,7 @@ def _partition_text(value: Any) -> str | None:
     )
 
 
-def _days(window: DateWindow) -> list[Any]:
+def _days(window: DateWindow) -> list[date]:
     return [window.start + timedelta(days=i) for i in range((window.end - window.start).days + 1)]
 
 
@@ -213,22 +224,48 @@ def write_delta(
     }
     exists = lake.exists(contract.key)
     part = contract.partition_column
+    days = _days(window) if window is not None else None
     if mode == "merge" and exists:
-        # Rows of the table whose key is not in the new rows, plus the new rows, replace
-        # the table: when-matched-update-all / when-not-matched-insert-all, on executors.
-        current = read_delta(frame.sparkSession, lake, contract.key, delta_spark=delta_spark)
-        kept = current.join(frame.select(*contract.primary_key), contract.primary_key, "left_anti")
-        frame, mode = kept.unionByName(frame), "overwrite"  # old files stay until vacuum
-    if mode == "partition_overwrite" and exists and window is None:
+        frame, days = _merged(lake, contract, frame, delta_spark)
+        if part and not days:  # no rows: nothing to merge
+            return _result(lake, contract, requested, rows=0)
+        mode = "partition_overwrite" if part else "overwrite"  # old files stay until vacuum
+    if mode == "partition_overwrite" and exists and days is None:
         window = _window_of(frame, part)
         if window is None:  # no rows and no window: no day to replace
             return _result(lake, contract, requested, rows=0)
+        days = _days(window)
     if delta_spark:
-        _write_with_delta_spark(lake, contract, frame, mode, window, exists, metadata)
+        _write_with_delta_spark(lake, contract, frame, mode, days, exists, metadata)
         rows = None
     else:
-        rows = _write_parquet_and_commit(lake, contract, frame, mode, window, exists, metadata)
+        rows = _write_parquet_and_commit(lake, contract, frame, mode, days, exists, metadata)
     return _result(lake, contract, requested, rows=rows)
+
+
+def _merged(
+    lake: Lake, contract: Contract, frame: DataFrame, delta_spark: bool
+) -> tuple[DataFrame, list[date] | None]:
+    """Merge on the primary key (when-matched-update-all, when-not-matched-insert-all) as
+    the rows that replace part of the table: the days the incoming rows touch for a
+    partitioned product (the days they carry, and the days where their keys are now when
+    the key does not hold the partition column), else the whole table (days None)."""
+    keys, part = contract.primary_key, contract.partition_column
+    session, incoming = frame.sparkSession, frame.select(*keys)
+    days = None
+    if part:
+        days = _distinct(frame, part)
+        if part not in keys:  # a key may move to another day: its old day is touched too
+            table = read_delta(session, lake, contract.key, delta_spark=delta_spark)
+            days |= _distinct(table.select(*keys, part).join(incoming, keys, "left_semi"), part)
+        days = sorted(days)
+    current = read_delta(session, lake, contract.key, days=days, delta_spark=delta_spark)
+    return current.join(incoming, keys, "left_anti").unionByName(frame), days
+
+
+def _distinct(frame: DataFrame, column: str) -> set[Any]:
+    """The column's distinct non-null values (a partition column: a few per load)."""
+    return {row[0] for row in frame.select(column).distinct().collect() if row[0] is not None}
 
 
 def _write_with_delta_spark(
@@ -236,7 +273,7 @@ def _write_with_delta_spark(
     contract: Contract,
     frame: DataFrame,
     mode: str,
-    window: DateWindow | None,
+    days: list[date] | None,
     exists: bool,
     metadata: dict[str, str],
 ) -> None:
@@ -244,8 +281,9 @@ def _write_with_delta_spark(
     writer = frame.write.format("delta").option("userMetadata", json.dumps(metadata))
     if part:
         writer = writer.partitionBy(part)
-    if mode == "partition_overwrite" and exists and window is not None:
-        writer = writer.mode("overwrite").option("replaceWhere", window.sql(part))
+    if mode == "partition_overwrite" and exists and days is not None:
+        listed = ", ".join(f"DATE'{d.isoformat()}'" for d in days)
+        writer = writer.mode("overwrite").option("replaceWhere", f"{part} IN ({listed})")
     elif mode == "append" and exists:
         writer = writer.mode("append")
     else:
@@ -258,7 +296,7 @@ def _write_parquet_and_commit(
     contract: Contract,
     frame: DataFrame,
     mode: str,
-    window: DateWindow | None,
+    days: list[date] | None,
     exists: bool,
     metadata: dict[str, str],
 ) -> int:
@@ -272,7 +310,11 @@ def _write_parquet_and_commit(
         # spark.sql.files.maxRecordsPerFile), not one per task and day: tiny files cost
         # every later read and the log one add action each.
         frame = frame.repartition(part)
-    writer = frame.write.mode("errorifexists")
+    # No _SUCCESS marker in the table folder (a writer option: Connect sessions cannot
+    # set Hadoop settings, and the option reaches the committer on either session).
+    writer = frame.write.mode("error").option(  # "error": Connect knows no "errorifexists"
+        "mapreduce.fileoutputcommitter.marksuccessfuljobs", "false"
+    )
     if part:
         writer = writer.partitionBy(part)
     writer.parquet(f"{uri.rstrip('/')}/{folder}")
@@ -298,14 +340,13 @@ def _write_parquet_and_commit(
         table.create_write_transaction(
             actions, "append", schema, partition_by, commit_properties=commit
         )
-    elif mode == "partition_overwrite" and window is not None:
-        days = [d.isoformat() for d in _days(window)]
+    elif mode == "partition_overwrite" and days is not None:
         table.create_write_transaction(
             actions,
             "overwrite",
             schema,
             partition_by,
-            [(part, "in", days)],
+            [(part, "in", [d.isoformat() for d in days])],
             commit_properties=commit,
         )
     else:

@@ -1,25 +1,40 @@
 """Product assets whose rows are computed and written by Spark.
 
 The asset is the local engine's asset (same key, contract, checks, partitions,
-automation); only the rows' path differs: landing files or input tables are read by
-Spark, the transform's Spark version runs on executors, the write goes through
-dagster_project.engines.spark. The contract rules, policies and quality checks then run
-on what was written (the partition's rows read back, or the whole table when it is not
-partitioned), exactly as on the local engine.
+automation); only the rows' path differs: landing files (validated first by the local
+engine's own code) or input tables are read by Spark, missing imputable values are
+filled by the local engine's model, the transform's Spark version runs on executors, the
+write goes through dagster_project.engines.spark. The contract rules, policies and
+quality checks then run on what was written (the partition's rows read back, or the
+whole table when it is not partitioned), exactly as on the local engine.
 """
 
+import csv
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import polars as pl
-import pyarrow.fs as pafs
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dagster_project.contracts import Contract
 from dagster_project.engines.resources import SparkResource
-from dagster_project.engines.spark import SEQUENCE, read_delta, spark_schema, write_delta
+from dagster_project.engines.spark import (
+    SEQUENCE,
+    read_delta,
+    spark_schema,
+    spark_type,
+    write_delta,
+)
 from dagster_project.engines.spark import contract_arrow_schema as arrow_schema
-from dagster_project.ingestion import READERS, LandingFile, landing_files, quarantine, record_loaded
+from dagster_project.ingestion import (
+    LandingError,
+    LandingFile,
+    landing_files,
+    quarantine,
+    read_landing_file,
+    record_loaded,
+)
 from dagster_project.products import (
     Product,
     _window,
@@ -28,6 +43,7 @@ from dagster_project.products import (
     publish,
 )
 from dagster_project.quality.config import flag_column, quality_config
+from dagster_project.quality.imputation import MAX_TRAINING_ROWS, SEED, Imputation, impute
 from dagster_project.resources import MeshResource
 from dagster_project.settings import MeshSettings
 from dagster_project.storage import DateWindow, Lake
@@ -35,7 +51,10 @@ from dagster_project.storage import DateWindow, Lake
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-SPARK_READERS = {".parquet": "parquet", ".csv": "csv"}
+GAP = "_mesh_gap"  # a row missing an imputable value
+
+# Every format the local engine reads (ingestion.READERS), as Spark reads it.
+SPARK_READERS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json", ".ndjson": "json"}
 
 
 def build_spark_product_asset(contract: Contract, product: Product) -> dg.AssetsDefinition:
@@ -88,10 +107,11 @@ def materialize_on_spark(
     else:
         inputs = [_read_input(session, lake, key, window, spark) for key in product.inputs]
         frame = product.spark(*inputs)
+    frame, imputations = impute_on_spark(frame, contract)
     written = write_delta(
         lake,
         contract,
-        _flag_imputable(frame, contract),
+        frame,
         window=window,
         commit_metadata={"dagster.run_id": context.run_id},
         delta_spark=spark.delta_spark,
@@ -104,24 +124,63 @@ def materialize_on_spark(
         window=window,
         extra=extra,
         written=written,
+        imputations=imputations,
     )
     if loaded:
         record_loaded(lake.settings, contract, loaded)
     return result
 
 
-def _flag_imputable(frame: "DataFrame", contract: Contract) -> "DataFrame":
-    """`<column>_imputed` as the local engine sets it for present values (false). The
-    imputation model itself runs on the local engine only: missing values stay missing
-    on Spark (and fail `not_null` where the column is required)."""
+def impute_on_spark(frame: "DataFrame", contract: Contract) -> tuple["DataFrame", list[Imputation]]:
+    """The local engine's imputation (`quality.imputation.impute`, the same model and
+    code) on a Spark DataFrame: the rows missing an imputable value and the training rows
+    (every complete row up to MAX_TRAINING_ROWS, else a seeded sample of about that many)
+    go to the driver in landing order, the missing rows come back filled and flagged; the
+    other rows stay on the executors with their flags false. Up to MAX_TRAINING_ROWS
+    complete rows the result is the local engine's, row for row."""
     from pyspark.sql import functions as F
 
-    for column in quality_config(contract).imputable:
+    columns = tuple(c for c in quality_config(contract).imputable if c in frame.columns)
+    if not columns:
+        return frame, []
+    gap = F.lit(False)
+    for column in columns:
+        gap = gap | F.col(column).isNull()
+    frame = frame.withColumn(GAP, gap)
+    counts = frame.agg(F.sum(F.col(GAP).cast("long")), F.count(F.lit(1))).first()
+    gaps, rows = counts[0] or 0, counts[1]
+    if not gaps:
+        done = [Imputation(c, 0, "none", (), 0, 0.0) for c in columns]
+        return _flagged(frame.drop(GAP), columns), done
+    rest = _flagged(frame.filter(~F.col(GAP)).drop(GAP), columns)
+    filled, imputations = _impute_on_driver(frame, contract, columns, rows - gaps)
+    back = filled.filter(pl.col(GAP)).select(rest.columns).to_arrow()
+    missing = frame.sparkSession.createDataFrame(back, schema=rest.schema)
+    return rest.unionByName(missing), imputations
+
+
+def _impute_on_driver(
+    frame: "DataFrame", contract: Contract, columns: tuple[str, ...], complete: int
+) -> tuple[pl.DataFrame, list[Imputation]]:
+    from pyspark.sql import functions as F
+
+    sampled = F.lit(True)
+    if complete > MAX_TRAINING_ROWS:
+        sampled = F.rand(SEED) < MAX_TRAINING_ROWS / complete
+    order = [SEQUENCE] if SEQUENCE in frame.columns else contract.primary_key
+    rows = frame.filter(F.col(GAP) | sampled).orderBy(*order).toArrow()
+    return impute(contract, pl.from_arrow(rows), columns)
+
+
+def _flagged(frame: "DataFrame", columns: tuple[str, ...]) -> "DataFrame":
+    """`<column>_imputed` false where the value is present (kept where it was set)."""
+    from pyspark.sql import functions as F
+
+    for column in columns:
         flag = flag_column(column)
-        if column in frame.columns:
-            present = F.when(F.col(column).isNotNull(), F.lit(False))
-            value = F.coalesce(F.col(flag), present) if flag in frame.columns else present
-            frame = frame.withColumn(flag, value)
+        present = F.when(F.col(column).isNotNull(), F.lit(False))
+        value = F.coalesce(F.col(flag), present) if flag in frame.columns else present
+        frame = frame.withColumn(flag, value)
     return frame
 
 
@@ -151,38 +210,29 @@ def _unchanged(lake: Lake, contract: Contract) -> Any:
     return WriteResult(info.uri, info.version, contract.write_mode, 0, info.rows, {})
 
 
-# -- landing ---------------------------------------------------------------------------
+# -- landing ----------------------------------------------------------------------------
 def read_landing(
     session: "SparkSession", settings: MeshSettings, contract: Contract, window: DateWindow | None
 ) -> tuple["DataFrame", list[LandingFile], dict[str, str]]:
-    """The landing files' rows as one Spark DataFrame, with the local engine's file
-    checks: metadata (type, columns) on the driver from footers and headers, row checks
-    (empty, null keys, rows of another day) in one Spark aggregation per load. Bad files
-    are quarantined; on duplicate keys the later file (then the later row) wins."""
-
+    """The landing files' rows as one Spark DataFrame. Each file is first validated on the
+    driver, one at a time, by the local engine's own code (`read_landing_file`: file type,
+    parsing, columns, types, empty file, empty keys, rows of another day), so both engines
+    quarantine the same files for the same reasons; executors then read the good files.
+    On duplicate keys the later file (then the later row) wins."""
     quarantined: dict[str, str] = {}
     good: list[LandingFile] = []
-    headers: dict[str, list[str]] = {}
+    files: dict[str, pa.Schema] = {}  # uri → the file's own schema, as Spark reads it
     for file in landing_files(settings, contract, window):
         try:
-            headers[file.uri] = _columns(settings, file, contract)
+            read_landing_file(settings, file, contract)  # rows are read again by executors
+            files[file.uri] = _file_schema(settings, file, contract)
             good.append(file)
-        except ValueError as exc:
+        except LandingError as exc:
             quarantine(settings, contract, file, str(exc))
             quarantined[file.name] = str(exc)
     if not good:
         return session.createDataFrame([], spark_schema(arrow_schema(contract))), [], quarantined
-    frame = _ordered_rows(session, contract, good, headers)
-    problems = _row_problems(frame, contract, good)
-    for file_name, reason in problems.items():
-        bad = next(f for f in good if f.name == file_name)
-        quarantine(settings, contract, bad, reason)
-        quarantined[file_name] = reason
-        good.remove(bad)
-    if not good:
-        return session.createDataFrame([], spark_schema(arrow_schema(contract))), [], quarantined
-    if problems:  # a moved file must not stay in the plan
-        frame = _ordered_rows(session, contract, good, headers)
+    frame = _ordered_rows(session, contract, good, files)
     return frame.drop("_mesh_file", "_mesh_file_rank", "_mesh_path"), good, quarantined
 
 
@@ -190,12 +240,12 @@ def _ordered_rows(
     session: "SparkSession",
     contract: Contract,
     files: list[LandingFile],
-    headers: dict[str, list[str]],
+    schemas: dict[str, pa.Schema],
 ) -> "DataFrame":
     """The files' rows with their file name and `_mesh_seq` (file order, then row order)."""
     from pyspark.sql import functions as F
 
-    frame = _read_files(session, contract, files, headers)
+    frame = _read_files(session, contract, files, schemas)
     frame = frame.withColumn("_mesh_file", F.element_at(F.split("_mesh_path", "/"), -1))
     ranks = session.createDataFrame(
         [(f.name, i) for i, f in enumerate(files)], ["_mesh_file", "_mesh_file_rank"]
@@ -206,101 +256,56 @@ def _ordered_rows(
     )
 
 
-def _columns(settings: MeshSettings, file: LandingFile, contract: Contract) -> list[str]:
-    """The file's column names from its footer or header line; ValueError if unusable."""
-    suffix = "." + file.name.rsplit(".", 1)[-1].lower() if "." in file.name else ""
-    if suffix in READERS and suffix not in SPARK_READERS:  # fine locally: never quarantine
-        raise dg.Failure(f"{file.name}: {suffix} landing files are not read on the Spark engine")
-    if suffix not in SPARK_READERS:
-        raise ValueError(f"unsupported file type {suffix or '(none)'}")
-    info = settings.file_info(file.uri)
-    if not info.size:
-        raise ValueError("the file is empty")
-    try:
-        if suffix == ".parquet":
-            columns = pq.read_schema(settings.fs_path(file.uri), filesystem=settings.fs).names
-        else:
-            with settings.fs.open_input_stream(settings.fs_path(file.uri)) as stream:
-                columns = stream.read(65536).split(b"\n", 1)[0].decode().strip().split(",")
-    except (OSError, pafs.ArrowException, UnicodeDecodeError) as exc:
-        raise ValueError(f"unreadable {SPARK_READERS[suffix]} file: {exc}") from exc
-    unknown = [c for c in columns if c not in contract.column_names]
-    if unknown:
-        raise ValueError(f"columns not in the contract: {', '.join(unknown)}")
-    missing = [c.name for c in contract.columns if c.required and c.name not in columns]
-    if missing:
-        raise ValueError(f"{contract.key}: missing required column(s) {', '.join(missing)}")
-    return columns
+def _suffix(file: LandingFile) -> str:
+    return "." + file.name.rsplit(".", 1)[-1].lower() if "." in file.name else ""
+
+
+def _file_schema(settings: MeshSettings, file: LandingFile, contract: Contract) -> pa.Schema:
+    """How Spark reads a validated file: a Parquet file with its footer's types (cast to
+    the contract's afterwards, as the local engine does), a CSV file with its header's
+    columns in the contract's types, JSON lines with the contract's schema."""
+    contract_schema = arrow_schema(contract)
+    suffix = _suffix(file)
+    if suffix == ".parquet":
+        footer = pq.read_schema(settings.fs_path(file.uri), filesystem=settings.fs)
+        return pa.schema([f for f in footer if f.name in contract.column_names])
+    if suffix == ".csv":
+        with settings.fs.open_input_stream(settings.fs_path(file.uri)) as stream:
+            first = stream.read(65536).decode("utf-8", errors="replace").splitlines()[0]
+        header = next(csv.reader([first.lstrip("\ufeff")]))
+        return pa.schema([contract_schema.field(c) for c in header])
+    return contract_schema
 
 
 def _read_files(
     session: "SparkSession",
     contract: Contract,
     files: list[LandingFile],
-    headers: dict[str, list[str]],
+    schemas: dict[str, pa.Schema],
 ) -> "DataFrame":
-    """Parquet files in one read (missing optional columns are null); CSV files grouped
-    by header, each group read with the contract's types for its columns. `_mesh_path`:
-    the file of each row (taken before the union, which drops hidden `_metadata`)."""
+    """One read per file format and schema (usually one in all), each cast to the
+    contract's types; missing optional columns are null. `_mesh_path`: the file of each
+    row (taken before the union, which drops the hidden `_metadata` column)."""
     from pyspark.sql import functions as F
-    from pyspark.sql import types as T
 
-    schema = arrow_schema(contract)
-    frames = []
-    parquet = [f.uri for f in files if f.name.lower().endswith(".parquet")]
-    if parquet:
-        frame = session.read.schema(spark_schema(schema)).parquet(*parquet)
-        frames.append(frame.withColumn("_mesh_path", F.col("_metadata.file_path")))
-    groups: dict[tuple[str, ...], list[str]] = {}
+    target = arrow_schema(contract)
+    groups: dict[tuple[str, pa.Schema], list[str]] = {}
     for f in files:
-        if f.name.lower().endswith(".csv"):
-            groups.setdefault(tuple(headers[f.uri]), []).append(f.uri)
-    for header, uris in groups.items():
-        fields = [f for f in spark_schema(schema).fields if f.name in header]
-        by_name = {f.name: f for f in fields}
-        csv_schema = T.StructType([by_name[c] for c in header])
-        frames.append(
-            session.read.schema(csv_schema)
-            .option("header", True)
-            .option("mode", "FAILFAST")
-            .csv(uris)
-            .select(*header, F.col("_metadata.file_path").alias("_mesh_path"))
-        )
+        kind = SPARK_READERS[_suffix(f)]
+        groups.setdefault((kind, schemas[f.uri]), []).append(f.uri)
+    frames = []
+    for (kind, schema), uris in groups.items():
+        reader = session.read.schema(spark_schema(schema))
+        if kind != "parquet":  # validated already: a row Spark cannot parse fails the run
+            reader = reader.option("mode", "FAILFAST")
+        if kind == "csv":
+            reader = reader.option("header", True)
+        frame = reader.format(kind).load(uris)
+        columns = [
+            F.col(f.name).cast(spark_type(target.field(f.name).type)).alias(f.name) for f in schema
+        ]
+        frames.append(frame.select(*columns, F.col("_metadata.file_path").alias("_mesh_path")))
     frame = frames[0]
     for other in frames[1:]:
         frame = frame.unionByName(other, allowMissingColumns=True)
     return frame
-
-
-def _row_problems(
-    frame: "DataFrame", contract: Contract, files: list[LandingFile]
-) -> dict[str, str]:
-    """File name → why its rows are rejected (the local engine's reasons)."""
-    from pyspark.sql import functions as F
-
-    keys, part = contract.primary_key, contract.partition_column
-    aggregates = [F.count(F.lit(1)).alias("rows")]
-    if keys:
-        null_key = (
-            F.greatest(*[F.col(k).isNull() for k in keys])
-            if len(keys) > 1
-            else (F.col(keys[0]).isNull())
-        )
-        aggregates.append(F.sum(null_key.cast("long")).alias("null_keys"))
-    days = {f.name: f.day for f in files}
-    if part:
-        aggregates += [F.min(part).alias("first_day"), F.max(part).alias("last_day")]
-    problems: dict[str, str] = {}
-    seen = set()
-    for row in frame.groupBy("_mesh_file").agg(*aggregates).collect():  # one row per file
-        seen.add(row["_mesh_file"])
-        day = days.get(row["_mesh_file"])
-        if keys and row["null_keys"]:
-            problems[row["_mesh_file"]] = (
-                f"{row['null_keys']:,} row(s) with an empty primary key ({', '.join(keys)})"
-            )
-        elif part and day is not None and (row["first_day"] != day or row["last_day"] != day):
-            problems[row["_mesh_file"]] = f"row(s) with {part} other than the file's day {day}"
-    for name in set(days) - seen:
-        problems[name] = "the file has no rows"
-    return problems

@@ -131,10 +131,10 @@ def impute_column(
         else pl.repeat(False, frame.height, eager=True)
     )
     n_missing = int(missing.sum())
-    complete = frame.filter(~missing)
-    if n_missing == 0 or complete.is_empty():
+    if n_missing in (0, frame.height):  # nothing to fill, or nothing to learn from
         flagged = frame.with_columns((previous | missing).alias(flag))
         return flagged, Imputation(target, 0, "none", (), 0, time.perf_counter() - started)
+    complete = frame.filter(~missing)  # a copy: only made when there are gaps to fill
     column = contract.column(target)
     numeric = column.logical_type in {"integer", "number"}
     train = complete.sample(min(complete.height, MAX_TRAINING_ROWS), seed=SEED)

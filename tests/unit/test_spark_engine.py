@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
-import shutil
-from datetime import date
+import json
+from datetime import date, timedelta
 from pathlib import Path
 
-import dagster as dg
 import polars as pl
 import pyarrow as pa
 import pytest
@@ -17,103 +15,44 @@ from dagster_project.engines import engine_for
 from dagster_project.engines.resources import SparkResource
 from dagster_project.engines.spark import read_delta, write_delta
 from dagster_project.engines.spark_products import read_landing
-from dagster_project.resources import MeshResource
+from dagster_project.ingestion import load_landing
 from dagster_project.settings import MeshSettings
 from dagster_project.simulator import simulate
-from dagster_project.storage import DateWindow, Lake
+from dagster_project.storage import DateWindow, Lake, enforce_schema, to_arrow
+from tests.spark_mesh import (
+    FAST_CONF,
+    PRODUCTS,
+    assert_same_products,
+    build,
+    sorted_rows,
+    two_days_of_daily_sales,
+)
 
-DAYS = ("2025-03-01", "2025-03-02")
-PRODUCTS = ("sales/stores", "sales/order_lines", "sales/daily_sales")
+DAY_ONE = date(2025, 3, 1)
 
 
 @pytest.fixture(scope="module")
 def spark() -> SparkResource:
-    # Tiny data: compiling generated code and adaptive planning cost more than they save.
-    fast = {"spark.sql.codegen.wholeStage": "false", "spark.sql.adaptive.enabled": "false"}
-    resource = SparkResource(master="local[2]", shuffle_partitions=2, conf=fast)
+    resource = SparkResource(master="local[2]", shuffle_partitions=2, conf=FAST_CONF)
     yield resource
     resource.get_session().stop()
 
 
-def _sales_assets(monkeypatch: pytest.MonkeyPatch, engine: str) -> list[dg.AssetsDefinition]:
-    monkeypatch.setenv("MESH_ENGINE_SALES", engine)
-    import domains.sales.definitions as sales
-
-    defs = importlib.reload(sales).defs  # the engine is read when the location loads
-    monkeypatch.delenv("MESH_ENGINE_SALES")
-    importlib.reload(sales)  # other tests import the location as configured (local)
-    return list(defs.assets)
-
-
-def _build(
-    home: Path,
-    engine: str,
-    spark: SparkResource,
-    monkeypatch: pytest.MonkeyPatch,
-    references_from: Path | None = None,
-) -> Lake:
-    """Land DAYS of simulated data in `home` and build the sales products on `engine`;
-    the order lines' foreign-key targets are built locally or copied from another home."""
-    monkeypatch.setenv("MESH_HOME", str(home))
-    settings = MeshSettings(home=str(home))
-    simulate(settings, days=2, scale=1500, start=date(2025, 3, 1), seed=7)
-    assets = _sales_assets(monkeypatch, engine)
-    resources = {"mesh": MeshResource(home=str(home)), "spark": spark}
-    wanted = {"sales/stores"}
-    if references_from is None:
-        from domains.customers.definitions import defs as customers
-        from domains.inventory.definitions import defs as inventory
-
-        assets_and_references = [*assets, *customers.assets, *inventory.assets]
-        wanted |= {"inventory/products", "customers/customer_profiles"}
-    else:
-        for domain in ("inventory", "customers"):
-            shutil.copytree(references_from / "lake" / domain, home / "lake" / domain)
-        assets_and_references = assets
-    references = [
-        a
-        for a in assets_and_references
-        if isinstance(a, dg.AssetsDefinition) and a.key.to_user_string() in wanted
-    ]
-    assert dg.materialize(references, resources=resources).success
-    daily = dg.materialize(
-        assets,
-        selection=["sales/order_lines", "sales/daily_sales"],
-        resources=resources,
-        tags={
-            "dagster/asset_partition_range_start": DAYS[0],
-            "dagster/asset_partition_range_end": DAYS[1],
-        },
-    )
-    assert daily.success
-    return Lake(settings)
-
-
-def _sorted(lake: Lake, contract: Contract) -> pl.DataFrame:
-    return lake.read(contract.key).sort(contract.primary_key)
-
-
 def test_sales_products_are_identical_on_both_engines(
     tmp_path: Path,
+    local_sales: Path,
     spark: SparkResource,
     monkeypatch: pytest.MonkeyPatch,
     demo_contracts: dict[str, Contract],
 ) -> None:
-    local = _build(tmp_path / "local", "local", spark, monkeypatch)
-    on_spark = _build(tmp_path / "spark", "spark", spark, monkeypatch, tmp_path / "local")
-    for key in PRODUCTS:
-        contract = demo_contracts[key]
-        expected, actual = _sorted(local, contract), _sorted(on_spark, contract)
-        assert actual.height > 0
-        assert actual.schema == expected.schema, key
-        for column in expected.columns:
-            assert actual[column].equals(expected[column]), (key, column)
-        delta_schema = pa.schema(local.table(key).schema().to_arrow())
-        assert pa.schema(on_spark.table(key).schema().to_arrow()) == delta_schema, key
-        assert on_spark.partition_columns(key) == local.partition_columns(key), key
-        assert on_spark.info(key).rows == expected.height  # row counts from the Delta log
-    commit = on_spark.table("sales/daily_sales").history(1)[0]
-    assert commit["mesh.engine"] == "spark"
+    """From Parquet, CSV and JSON lines landing files, with unit prices missing on 3% of
+    the order lines: the imputation model fills the same values on both engines."""
+    on_spark = build(tmp_path, "spark", spark, monkeypatch, references_from=local_sales)
+    local = Lake(MeshSettings(home=str(local_sales)))
+    assert_same_products(local, on_spark, demo_contracts, PRODUCTS)
+    lines = on_spark.read("sales/order_lines")
+    assert lines["unit_price_imputed"].sum() > 0
+    assert lines["unit_price"].null_count() == 0
 
 
 def test_engine_comes_from_the_contract_or_the_domain(
@@ -153,16 +92,7 @@ def test_write_modes_match_the_local_engine(
             "region": ["South", "East"],
         }
     )
-    days = pl.DataFrame(
-        {
-            "order_date": [date(2025, 3, 1), date(2025, 3, 2)],
-            "store_id": [1, 1],
-            "product_id": [5, 5],
-            "units": [3, 4],
-            "net_revenue": [9.5, 12.0],
-            "order_count": [1, 2],
-        }
-    )
+    days = two_days_of_daily_sales()
     replace_day_two = days.filter(pl.col("order_date") == date(2025, 3, 2)).with_columns(
         units=pl.lit(40)
     )
@@ -178,38 +108,117 @@ def test_write_modes_match_the_local_engine(
         lakes["spark"], daily, session.createDataFrame(replace_day_two.to_pandas()), window=window
     )
     for contract in (stores, daily):
-        expected = _sorted(lakes["local"], contract)
-        assert _sorted(lakes["spark"], contract).equals(expected)
+        expected = sorted_rows(lakes["local"], contract)
+        assert sorted_rows(lakes["spark"], contract).equals(expected)
         snapshot = read_delta(session, lakes["spark"], contract.key).toPandas()
         assert len(snapshot) == expected.height
-    assert _sorted(lakes["spark"], stores)["store_name"].to_list() == ["A", "B2", "C"]
+    assert sorted_rows(lakes["spark"], stores)["store_name"].to_list() == ["A", "B2", "C"]
     only_day_two = read_delta(session, lakes["spark"], daily.key, window=window).collect()
     assert [r["units"] for r in only_day_two] == [40]
 
 
-def test_landing_on_spark_quarantines_bad_files_and_keeps_the_latest_row(
-    tmp_path: Path, spark: SparkResource, demo_contracts: dict[str, Contract]
-) -> None:
-    settings = MeshSettings(home=str(tmp_path))
-    stores = demo_contracts["sales/stores"]
-    folder = settings.landing_uri("sales", "stores")
+def _land_stores(folder: str) -> None:
+    """Good and bad landing files of sales/stores, one per day."""
     row = {"store_name": "A", "city": "X", "region": "North"}
-    settings.makedirs(folder)
     pl.DataFrame([{"store_id": 1, **row}, {"store_id": 2, **row}]).write_parquet(
         f"{folder}/2025-03-01.parquet"
     )
-    later = {"store_id": 1, **row, "store_name": "A renamed"}
-    pl.DataFrame([later]).write_csv(f"{folder}/2025-03-02.csv")
+    pl.DataFrame([{"store_id": 1, **row, "store_name": "A renamed"}]).write_ndjson(
+        f"{folder}/2025-03-02.jsonl"
+    )
+    Path(f"{folder}/2025-03-03.jsonl").write_text('{"store_id": 4, "store_name": \n')
+    Path(f"{folder}/2025-03-04.csv").write_text("store_id,store_name,city,region\nabc,B,Y,S\n")
     pl.DataFrame(
         [{"store_id": None, **row}], schema_overrides={"store_id": pl.Int64}
-    ).write_parquet(f"{folder}/2025-03-03.parquet")
-    pl.DataFrame([{"store_id": 3, **row, "colour": "red"}]).write_csv(f"{folder}/2025-03-04.csv")
-    frame, loaded, quarantined = read_landing(spark.get_session(), settings, stores, None)
-    assert [f.name for f in loaded] == ["2025-03-01.parquet", "2025-03-02.csv"]
-    assert "empty primary key" in quarantined["2025-03-03.parquet"]
-    assert "columns not in the contract: colour" in quarantined["2025-03-04.csv"]
-    assert settings.exists(f"{settings.quarantine_uri('sales')}/stores/2025-03-04.csv")
-    lake = Lake(settings)
-    write_delta(lake, stores, frame)
-    names = lake.read(stores.key).sort("store_id")["store_name"].to_list()
-    assert names == ["A renamed", "A"]  # the later file wins on its key
+    ).write_parquet(f"{folder}/2025-03-05.parquet")
+    pl.DataFrame([{"store_id": 3, **row, "colour": "red"}]).write_csv(f"{folder}/2025-03-06.csv")
+    Path(f"{folder}/2025-03-07.txt").write_text("store_id\n9\n")
+    Path(f"{folder}/2025-03-08.ndjson").write_text("")
+    # Text ids in Parquet: cast like the local engine does, not a failed Spark read.
+    pl.DataFrame([{"store_id": "7", **row}]).write_parquet(f"{folder}/2025-03-09.parquet")
+    # Only the required columns, so another CSV header: the optional ones are null.
+    pl.DataFrame([{"store_id": 8, **row, "store_name": "H"}]).write_csv(f"{folder}/2025-03-10.csv")
+
+
+def test_landing_on_spark_validates_and_quarantines_like_the_local_engine(
+    tmp_path: Path, spark: SparkResource, demo_contracts: dict[str, Contract]
+) -> None:
+    """Every format the local engine reads (Parquet, CSV, JSON lines), and malformed
+    files of each — unparsable, wrong types, empty keys, unknown columns, unsupported,
+    empty — quarantined with the local engine's own reasons instead of failing the run;
+    on a duplicate key the later file wins."""
+    stores = demo_contracts["sales/stores"]
+    homes = {name: MeshSettings(home=str(tmp_path / name)) for name in ("local", "spark")}
+    for settings in homes.values():
+        folder = settings.landing_uri("sales", "stores")
+        settings.makedirs(folder)
+        _land_stores(folder)
+    expected = load_landing(homes["local"], stores)
+    frame, loaded, quarantined = read_landing(spark.get_session(), homes["spark"], stores, None)
+    assert quarantined == expected.quarantined
+    assert set(quarantined) == {
+        "2025-03-03.jsonl",
+        "2025-03-04.csv",
+        "2025-03-05.parquet",
+        "2025-03-06.csv",
+        "2025-03-07.txt",
+        "2025-03-08.ndjson",
+    }
+    assert "unreadable ndjson file" in quarantined["2025-03-03.jsonl"]
+    assert "could not parse `abc`" in quarantined["2025-03-04.csv"]
+    assert "empty primary key" in quarantined["2025-03-05.parquet"]
+    assert [f.name for f in loaded] == [f.name for f in expected.loaded]
+    reason = homes["spark"].quarantine_uri("sales") + "/stores/2025-03-04.csv.reason.json"
+    assert json.loads(homes["spark"].read_text(reason))["reason"] == quarantined["2025-03-04.csv"]
+    lakes = {name: Lake(settings) for name, settings in homes.items()}
+    lakes["local"].write(stores, expected.frame)
+    write_delta(lakes["spark"], stores, frame)
+    assert sorted_rows(lakes["spark"], stores).equals(sorted_rows(lakes["local"], stores))
+    names = sorted_rows(lakes["spark"], stores)["store_name"].to_list()
+    assert names == ["A renamed", "A", "A", "H"]  # the later file wins on its key
+
+
+def test_merge_of_a_partitioned_product_rewrites_only_the_days_its_keys_touch(
+    tmp_path: Path, spark: SparkResource, demo_contracts: dict[str, Contract]
+) -> None:
+    """Order lines merged on their key (order_id, line_number), partitioned by day: a
+    corrected line and a new line on day 2 and a line moved from day 3 to day 2 rewrite
+    days 2 and 3 only (days 1 and 4 keep their files in the Delta log); the rows are
+    the local engine's merge; replaying the same rows changes no row."""
+    lines = demo_contracts["sales/order_lines"]
+    simulate(MeshSettings(home=str(tmp_path / "sim")), days=4, scale=400, start=DAY_ONE, seed=3)
+    folder = MeshSettings(home=str(tmp_path / "sim")).landing_uri("sales", "order_lines")
+    first = enforce_schema(pl.read_parquet(f"{folder}/*.parquet"), lines)
+    day = pl.col("order_date")
+    day_two, day_three = DAY_ONE + timedelta(days=1), DAY_ONE + timedelta(days=2)
+    corrected = first.filter(day == day_two).head(1).with_columns(quantity=pl.col("quantity") + 5)
+    new = corrected.with_columns(order_id=pl.lit(10**9, pl.Int64))
+    moved = first.filter(day == day_three).head(1).with_columns(order_date=pl.lit(day_two))
+    change = pl.concat([corrected, new, moved])
+    session = spark.get_session()
+    lakes = {name: Lake(MeshSettings(home=str(tmp_path / name))) for name in ("local", "spark")}
+    lakes["local"].write(lines, first, mode="merge")
+    write_delta(lakes["spark"], lines, session.createDataFrame(to_arrow(first)), mode="merge")
+    before = _day_files(lakes["spark"], lines.key)
+    lakes["local"].write(lines, change, mode="merge")
+    write_delta(lakes["spark"], lines, session.createDataFrame(to_arrow(change)), mode="merge")
+    after = _day_files(lakes["spark"], lines.key)
+    expected = sorted_rows(lakes["local"], lines)
+    assert sorted_rows(lakes["spark"], lines).equals(expected)
+    assert expected.height == first.height + 1
+    untouched = {DAY_ONE, DAY_ONE + timedelta(days=3)}
+    assert {d: after[d] for d in untouched} == {d: before[d] for d in untouched}
+    assert after[day_two].isdisjoint(before[day_two])
+    assert after[day_three].isdisjoint(before[day_three])
+    write_delta(lakes["spark"], lines, session.createDataFrame(to_arrow(change)), mode="merge")
+    assert sorted_rows(lakes["spark"], lines).equals(expected)  # a replay changes nothing
+    replayed = _day_files(lakes["spark"], lines.key)
+    assert {d: replayed[d] for d in untouched} == {d: before[d] for d in untouched}
+
+
+def _day_files(lake: Lake, key: str) -> dict[date, set[str]]:
+    """Data files of the table's current snapshot per day (from the Delta log)."""
+    files: dict[date, set[str]] = {}
+    for action in pa.table(lake.table(key).get_add_actions(flatten=True)).to_pylist():
+        files.setdefault(action["partition.order_date"], set()).add(action["path"])
+    return files

@@ -125,15 +125,14 @@ def impute_column(
     started = time.perf_counter()
     missing = frame[target].is_null()
     flag = flag_column(target)
-    previous = (
-        frame[flag].fill_null(False)
-        if flag in frame.columns
-        else pl.repeat(False, frame.height, eager=True)
-    )
+    # An expression over the frame's columns keeps their chunks: a column built apart
+    # (one chunk) would make every later Arrow export copy the whole frame to align them.
+    previous = pl.col(flag).fill_null(False) if flag in frame.columns else pl.lit(False)
+    flagged = (previous | pl.col(target).is_null()).alias(flag)
     n_missing = int(missing.sum())
     if n_missing in (0, frame.height):  # nothing to fill, or nothing to learn from
-        flagged = frame.with_columns((previous | missing).alias(flag))
-        return flagged, Imputation(target, 0, "none", (), 0, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        return frame.with_columns(flagged), Imputation(target, 0, "none", (), 0, seconds)
     complete = frame.filter(~missing)  # a copy: only made when there are gaps to fill
     column = contract.column(target)
     numeric = column.logical_type in {"integer", "number"}
@@ -145,7 +144,7 @@ def impute_column(
     predicted, model_name = _fit_predict(train[target], x_train, x_missing, categorical, numeric)
     filled = _as_column(predicted, column, frame.schema[target])
     values = frame[target].scatter(np.flatnonzero(gaps), filled)
-    result = frame.with_columns(values.alias(target), (previous | missing).alias(flag))
+    result = frame.with_columns(flagged).with_columns(values.alias(target))
     seconds = time.perf_counter() - started
     return result, Imputation(target, n_missing, model_name, tuple(names), train.height, seconds)
 

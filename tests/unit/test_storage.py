@@ -10,7 +10,14 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from dagster_project.contracts import Contract
-from dagster_project.storage import DateWindow, Lake, SchemaViolation, enforce_schema
+from dagster_project.storage import (
+    DateWindow,
+    Lake,
+    SchemaViolation,
+    enforce_schema,
+    in_batches,
+    to_arrow,
+)
 from tests.factories import column
 
 D1, D2, D3 = date(2025, 3, 1), date(2025, 3, 2), date(2025, 3, 3)
@@ -319,3 +326,13 @@ def test_tables_join_and_filter_on_strings_in_duckdb(
     assert result == [("Harbour", 1), ("Mall", 1)]
     filtered = con.execute("SELECT customer_id FROM profiles WHERE city LIKE 'Po%' ORDER BY 1")
     assert filtered.fetchall() == [(10,), (11,)]
+
+
+def test_writes_go_to_delta_in_small_zero_copy_batches():
+    frame = pl.DataFrame({"id": range(300_000), "day": [date(2025, 1, 1)] * 300_000})
+    table = to_arrow(frame.rechunk())
+    batched = in_batches(table)
+    assert [b.num_rows for b in batched.to_batches()] == [131_072, 131_072, 37_856]
+    assert batched.equals(table)
+    first = batched.column("id").chunk(0).buffers()[1]
+    assert first.address == table.column("id").chunk(0).buffers()[1].address  # no copy

@@ -63,6 +63,16 @@ def test_nothing_missing_means_nothing_imputed_and_flags_false(masked, demo_cont
     assert filled["unit_price_imputed"].to_list() == [False] * complete.height
 
 
+def test_the_flag_column_keeps_the_frames_chunks(masked, demo_contracts):
+    """Landed files arrive as one chunk each; a flag built as one chunk would make the
+    Arrow export behind every write copy the whole load to align them."""
+    lines, _ = masked
+    complete = lines.filter(pl.col("unit_price").is_not_null()).rechunk()
+    halves = pl.concat([complete.head(100), complete.slice(100)], rechunk=False)
+    filled, done = impute_missing(demo_contracts["sales/order_lines"], halves)
+    assert done[0].filled == 0 and set(filled.n_chunks("all")) == {2}
+
+
 def test_products_without_imputable_columns_are_untouched(masked, demo_contracts):
     lines, _ = masked
     same, done = impute_missing(demo_contracts["sales/daily_sales"], lines)

@@ -29,6 +29,8 @@ import numpy as np
 
 from dagster_project.quality.features import CLIP
 
+SCORE_BLOCK = 1 << 16  # rows per block: a few MB, cache-friendly
+
 
 class Detector(Protocol):
     name: str
@@ -45,7 +47,13 @@ class RobustZ:
         return self
 
     def score(self, z: np.ndarray) -> np.ndarray:
-        return np.sqrt(np.square(np.clip(z, -CLIP, CLIP)).sum(axis=1))
+        """Each row's Euclidean norm of its clipped z-scores, a block of rows at a time:
+        whole-matrix temporaries (clip, square) of 10M rows took 13x longer."""
+        norms = np.empty(len(z))
+        for start in range(0, len(z), SCORE_BLOCK):
+            block = np.clip(z[start : start + SCORE_BLOCK], -CLIP, CLIP)
+            norms[start : start + SCORE_BLOCK] = np.sqrt(np.einsum("ij,ij->i", block, block))
+        return norms
 
 
 class IsolationForestDetector:

@@ -31,12 +31,16 @@ def write_insights_report(domain: str, markdown: str, settings: MeshSettings | N
     return uri
 
 
-def change_sentence(title: str, value: float, previous: float | None, change: float | None) -> str:
-    """'Revenue rose 25.0% to 700.00 (from 560.00).': one number and how it moved."""
+def change_sentence(
+    title: str, value: float, previous: float | None, change: float | None, *, decimals: int = 2
+) -> str:
+    """'Revenue rose 25.0% to 700.00 (from 560.00).': one number and how it moved
+    (`decimals=0` for counts: 'Customer count fell 50.0% to 1 (from 2).')."""
     if change is None or previous is None:
-        return f"{title} was {value:,.2f}, with nothing to compare in the period before."
+        return f"{title} was {value:,.{decimals}f}, with nothing to compare in the period before."
     verb = "rose" if change > 0 else "fell" if change < 0 else "held"
-    return f"{title} {verb} {abs(change):.1f}% to {value:,.2f} (from {previous:,.2f})."
+    moved = f"{abs(change):.1f}% to {value:,.{decimals}f} (from {previous:,.{decimals}f})"
+    return f"{title} {verb} {moved}."
 
 
 @dataclass(frozen=True)

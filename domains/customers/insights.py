@@ -18,6 +18,7 @@ TOP_MOVERS = 3
 AT_RISK = "at_risk"
 COLUMNS = ["kind", "subject", "metric", "period_start", "period_end", "value"]
 COLUMNS += ["previous_value", "change_pct", "narrative"]
+COUNTS = {"active_customers", "new_customers", "customers"}  # whole numbers in the text
 TITLES = {
     "active_customers": "Active customer count",
     "new_customers": "New customer count",
@@ -65,7 +66,8 @@ def _with_narratives(frame: pl.DataFrame, kind: str) -> pl.DataFrame:
         if row["subject"] != "all":
             title = f"{title} in {row['subject'].replace('=', ' ')}"
         change, before = row["change_pct"], row["previous_value"]
-        texts.append(change_sentence(title, row["value"], before, change))
+        decimals = 0 if row["metric"] in COUNTS else 2
+        texts.append(change_sentence(title, row["value"], before, change, decimals=decimals))
     return frame.with_columns(narrative=pl.Series(texts, dtype=pl.String))
 
 

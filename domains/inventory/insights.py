@@ -33,7 +33,7 @@ def _headline(stock_levels: pl.LazyFrame, end, earlier) -> list[dict]:
         previous = before.get(metric)
         change = (now[metric] / previous - 1) * 100 if previous else None
         change = round(change, 1) if change is not None else None
-        text = change_sentence(title, now[metric], previous, change)
+        text = change_sentence(title, now[metric], previous, change, decimals=0)  # counts
         rows.append(dict(kind="headline", subject="all", metric=metric, value=now[metric],
                          previous_value=previous, change_pct=change, narrative=text))  # fmt: skip
     return rows

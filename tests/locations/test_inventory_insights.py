@@ -53,7 +53,7 @@ def test_stock_change_stock_outs_and_days_of_cover(home: MeshSettings) -> None:
     rows = {(r["subject"], r["metric"]): r for r in frame.iter_rows(named=True)}
     on_hand = rows[("all", "on_hand")]
     assert (on_hand["value"], on_hand["previous_value"], on_hand["change_pct"]) == (60, 80, -25)
-    assert on_hand["narrative"] == "Units on hand fell 25.0% to 60.00 (from 80.00)."
+    assert on_hand["narrative"] == "Units on hand fell 25.0% to 60 (from 80)."
     assert rows[("all", "stock_outs")]["value"] == 1
     risks = frame.filter(pl.col("kind") == "risk")
     assert risks["subject"].to_list() == ["product=1", "product=2"]  # 5 days, then 20

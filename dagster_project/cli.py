@@ -204,26 +204,27 @@ def _latest_checks(instance, keys) -> dict[str, str]:
 
 
 def _print_status(records: list[dict]) -> None:
-    table = Table(title="Data products")
+    table = Table(title="Data products (updated: UTC; checks: passed/total)", show_edge=False)
     # Product names never wrap or shorten: they are what people copy from this table.
     table.add_column("product", no_wrap=True, min_width=max(len(r["product"]) for r in records))
+    # Short headers and values: most names fit an 80-column terminal without wrapping.
     for col, justify in [
         ("rows", "right"),
-        ("version", "right"),
-        ("updated (UTC)", "left"),
+        ("ver", "right"),
+        ("updated", "left"),
         ("freshness", "left"),
         ("checks", "right"),
     ]:
         table.add_column(col, justify=justify)
     for r in records:
-        checks = f"{r['checks_passed']}/{r['checks_total']} passed"
+        checks = f"{r['checks_passed']}/{r['checks_total']}"
         if r["checks_failed"]:
             checks = f"[red]{checks}; failed: {', '.join(r['checks_failed'])}[/red]"
         table.add_row(
             r["product"],
             f"{r['rows']:,}" if r["rows"] is not None else "-",
             str(r["delta_version"] if r["delta_version"] is not None else "-"),
-            (r["last_update"] or "-")[:16].replace("T", " "),
+            (r["last_update"] or "-")[5:16].replace("T", " ") or "-",  # MM-DD HH:MM
             r["freshness"],
             checks,
         )

@@ -5,6 +5,7 @@ import polars as pl
 import pytest
 
 from dagster_project.contracts import Contract
+from dagster_project.quality import anomaly
 from dagster_project.quality.anomaly import (
     corrupt,
     detector_for,
@@ -56,6 +57,18 @@ def test_injected_anomalies_rank_first_and_are_flagged(lake, landed, order_lines
     assert "fitted" not in outcome.detector.history or "no history" in outcome.detector.history
     trials = {t["detector"] for t in outcome.detector.trials}
     assert trials == {"robust_z", "isolation_forest", "ecod"}
+
+
+def test_scoring_in_blocks_gives_exactly_the_whole_frames_scores(
+    lake, landed, order_lines, monkeypatch
+):
+    lines, _ = landed
+    contract, config = order_lines
+    model = score_rows(lake, contract, config, lines, None).detector
+    whole_scores, whole_z = model.score(lines)
+    monkeypatch.setattr(anomaly, "SCORE_BLOCK_ROWS", 7_000)  # 9 blocks, the last one short
+    scores, z = model.score(lines)
+    assert np.array_equal(scores, whole_scores) and np.array_equal(z, whole_z)
 
 
 def test_each_kind_of_anomaly_is_explained_in_words(lake, landed, order_lines):

@@ -19,7 +19,6 @@ import os
 import secrets
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import yaml
 
@@ -63,9 +62,7 @@ class ApiKeyStore:
 
     def _save(self, keys: dict[str, ApiKey]) -> None:
         document = {n: {k: v for k, v in asdict(a).items() if k != "name"} for n, a in keys.items()}
-        self.settings.write_text(self.uri, yaml.safe_dump(document, sort_keys=True))
-        if self.settings.is_local:
-            Path(self.settings.fs_path(self.uri)).chmod(0o600)
+        self.settings.write_private_text(self.uri, yaml.safe_dump(document, sort_keys=True))
 
     def create(self, name: str, role: str, *, days: float | None = None) -> tuple[ApiKey, str]:
         """A new key for `name` (replacing its old one) and the clear key, shown once."""

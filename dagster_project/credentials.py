@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import secrets as _random
-from pathlib import Path
 
 import yaml
 
@@ -53,9 +52,7 @@ def mesh_secret(name: str, settings: MeshSettings) -> str:
     stored = stored or {}
     if name not in stored:
         stored[name] = _random.token_urlsafe(32)
-        settings.write_text(uri, yaml.safe_dump(stored))
-        if settings.is_local:
-            Path(settings.fs_path(uri)).chmod(0o600)
+        settings.write_private_text(uri, yaml.safe_dump(stored))
     return str(stored[name])
 
 

@@ -107,6 +107,13 @@ class MeshSettings:
     def write_text(self, uri: str, text: str) -> None:
         self.write_bytes(uri, text.encode())
 
+    def write_private_text(self, uri: str, text: str) -> None:
+        """Write a file of secrets (or their digests): readable by its owner only where the
+        mesh home is local; on an object store the bucket's access policy decides."""
+        self.write_text(uri, text)
+        if self.is_local:
+            os.chmod(self.fs_path(uri), 0o600)
+
     def read_bytes(self, uri: str) -> bytes:
         with self.fs.open_input_stream(self.fs_path(uri)) as stream:
             return stream.read()

@@ -26,6 +26,7 @@ from dagster_project.resources import MeshResource
 from dagster_project.settings import MeshSettings
 from dagster_project.simulator import MissingSpec, simulate
 from dagster_project.storage import Lake
+from tests.servers import free_port
 
 DAYS = ("2025-03-01", "2025-03-02")
 PRODUCTS = ("sales/stores", "sales/order_lines", "sales/daily_sales")
@@ -129,12 +130,6 @@ def assert_same_products(
         assert on_spark.table(key).history(1)[0]["mesh.engine"] == "spark"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextmanager
 def connect_server(log: Path, master: str = "local[2]") -> Iterator[str]:
     """A Spark Connect server in its own process (pyspark's own jars, no download) on a
@@ -142,7 +137,7 @@ def connect_server(log: Path, master: str = "local[2]") -> Iterator[str]:
     import pyspark
 
     home = Path(pyspark.__file__).parent
-    port, token = _free_port(), uuid.uuid4().hex
+    port, token = free_port(), uuid.uuid4().hex
     settings = {
         "spark.connect.grpc.binding.address": "127.0.0.1",
         "spark.connect.grpc.binding.port": str(port),

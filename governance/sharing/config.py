@@ -150,9 +150,7 @@ class RecipientStore:
             name: {k: v for k, v in asdict(r).items() if k != "name"}
             for name, r in sorted(recipients.items())
         }
-        self.settings.write_text(self.uri, yaml.safe_dump(document, sort_keys=False))
-        if self.settings.is_local:
-            Path(self.settings.fs_path(self.uri)).chmod(0o600)
+        self.settings.write_private_text(self.uri, yaml.safe_dump(document, sort_keys=False))
 
     def create(
         self,

@@ -10,11 +10,12 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from tests.servers import free_port
 
 INSTALL_TIMEOUT_S = 420
 
@@ -48,12 +49,6 @@ def _install() -> None:
             )
     except (subprocess.SubprocessError, OSError) as exc:
         raise PostgresUnavailable(f"installing PostgreSQL failed: {exc}") from exc
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _as_server_user(command: list[str]) -> list[str]:

@@ -3,16 +3,13 @@ the page renders the answer table, the narrative and the SQL."""
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 from urllib.parse import quote_plus
 
-import httpx
 import pytest
 
+from tests.servers import mesh_serve
 from tests.small_mesh import write_small_mesh
 
 
@@ -35,34 +32,11 @@ def chromium() -> str:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(lake, demo_contracts, tmp_path):
     write_small_mesh(lake, demo_contracts)
-    port = _free_port()
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "mesh"), "serve", "--port", str(port)],
-        env={**os.environ, "MESH_HOME": str(tmp_path)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                httpx.get(base + "/api/products", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with mesh_serve(tmp_path) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def render(chromium: str, url: str, profile: Path) -> str:

@@ -33,8 +33,8 @@ from dagster_project.storage import Lake
 from governance.sharing.config import RecipientStore, SharingConfig, write_profile
 from governance.sharing.products import read_for_sharing, shared_contract
 from governance.sharing.server import FileGrant, SharingServer, create_app
-from tests.e2e.dagster_server import free_port
 from tests.isolated_venv import VenvUnavailable, venv_python
+from tests.servers import free_port
 from tests.small_mesh import write_small_mesh
 
 CLIENT_PINS = ["delta-sharing==1.4.2", "pandas==2.3.3", "pyarrow==23.0.1"]

@@ -9,7 +9,6 @@ champion loaded in-process through `mlflow.pyfunc`.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,15 +24,10 @@ from dagster_project.services import stop
 from dagster_project.settings import MeshSettings
 from domains.inventory import forecasting as fc
 from tests.sales_history import history, trained
+from tests.servers import free_port
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _register_champion(resource: MLflowResource) -> str:
@@ -76,7 +70,7 @@ def test_the_champion_is_served_over_rest_by_alias(mlflow_home: MeshSettings) ->
     rows = fc.model_inputs(fc.future_rows(data.daily_sales, data.products).head(40))
     expected = resource.load(fc.MODEL_NAME).predict(rows)  # by alias, through mlflow.pyfunc
 
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "MLFLOW_TRACKING_URI": resource.resolved_tracking_uri,

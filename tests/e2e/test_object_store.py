@@ -21,7 +21,7 @@ from dagster_project.resources import MeshResource
 from dagster_project.settings import MeshSettings
 from dagster_project.simulator import simulate
 from dagster_project.storage import Lake
-from tests.e2e.postgres_server import free_port
+from tests.servers import free_port
 
 BUCKET = "mesh-lake"
 

@@ -1,8 +1,3 @@
-import os
-import socket
-import subprocess
-import sys
-import time
 from datetime import datetime
 from pathlib import Path
 
@@ -13,6 +8,7 @@ from fastapi.testclient import TestClient
 from dagster_project.api_keys import ApiKeyStore
 from dagster_project.ask.api import create_app
 from dagster_project.semantics import load_semantic_layer
+from tests.servers import mesh_serve
 from tests.small_mesh import write_small_mesh
 
 CLEAR_EMAILS = {f"person{i}@secret.example" for i in range(5)}
@@ -103,35 +99,11 @@ def test_ask_with_a_conversation_and_guarded_sql(client):
     assert sql.status_code == 200 and not {r[0] for r in sql.json()["rows"]} & CLEAR_EMAILS
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_mesh_serve_answers_over_http(lake, demo_contracts, tmp_path):
     write_small_mesh(lake, demo_contracts)
-    port = _free_port()
-    mesh = Path(sys.executable).parent / "mesh"
-    process = subprocess.Popen(
-        [str(mesh), "serve", "--port", str(port)],
-        env={**os.environ, "MESH_HOME": str(tmp_path)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                httpx.get(base + "/", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with mesh_serve(tmp_path) as base:
         answer = httpx.post(base + "/api/ask", json={"question": "total revenue"}, timeout=30)
         assert answer.json()["rows"] == [[pytest.approx(193.2)]]
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_insights_compare_the_last_four_weeks_with_the_four_before(client):

@@ -132,19 +132,26 @@ def run_floor(home: Path) -> dict[str, Any]:
     return measured(time.perf_counter() - started, time.process_time() - cpu, table_rows=rows)
 
 
-def run_mesh(home: Path, scope: str) -> dict[str, Any]:
+def mesh_in_scope(home: Path, scope: str) -> tuple[list[Any], list[Any], Any]:
+    """(assets in scope, every contract, settings) of this checkout's workspace, with
+    MESH_HOME pointing at `home`; Dagster warmed up. Not timed."""
     os.environ["MESH_HOME"] = str(home)
-    import dagster as dg
-
-    from dagster_project.refresh import refresh
     from dagster_project.settings import MeshSettings
     from dagster_project.workspace import discover_contracts, load_definitions, mesh_assets
 
     workspace = ROOT / "workspace.yaml"
     assets = in_scope(mesh_assets(load_definitions(workspace)), home, scope)
     contracts = discover_contracts(path=workspace)
-    settings = MeshSettings(home=str(home))
     warm_up_dagster()
+    return assets, contracts, MeshSettings(home=str(home))
+
+
+def run_mesh(home: Path, scope: str) -> dict[str, Any]:
+    import dagster as dg
+
+    from dagster_project.refresh import refresh
+
+    assets, contracts, settings = mesh_in_scope(home, scope)
     if (ROOT / "dagster_project" / "quality").is_dir():  # a mesh with quality checks
         for module in QUALITY_IMPORTS:  # warm-up: the quality checks import these lazily
             importlib.import_module(module)
@@ -165,20 +172,12 @@ def run_mesh(home: Path, scope: str) -> dict[str, Any]:
 
 def run_bound(home: Path, scope: str) -> dict[str, Any]:
     """The refresh of no-op assets shaped like the mesh's: Dagster's own cost."""
-    os.environ["MESH_HOME"] = str(home)
     import dagster as dg
 
     from dagster_project.refresh import refresh
-    from dagster_project.settings import MeshSettings
-    from dagster_project.workspace import discover_contracts, load_definitions, mesh_assets
 
-    workspace = ROOT / "workspace.yaml"
-    shapes = [
-        no_op_like(a) for a in in_scope(mesh_assets(load_definitions(workspace)), home, scope)
-    ]
-    contracts = discover_contracts(path=workspace)
-    settings = MeshSettings(home=str(home))
-    warm_up_dagster()
+    assets, contracts, settings = mesh_in_scope(home, scope)
+    shapes = [no_op_like(a) for a in assets]
     started, cpu = time.perf_counter(), time.process_time()
     report = refresh(
         shapes, contracts, settings=settings, instance=dg.DagsterInstance.ephemeral(), resources={}

@@ -3,7 +3,7 @@
     python bench/ask.py [--days D] [--scale N] [--home DIR] [--json FILE]
 
 Setup (not timed): the simulator lands D days of orders (about N order lines) from
-2025-01-01 and `dagster_project.refresh.refresh` builds the products questions read
+2025-01-01 and `dagster_project.app.refresh.refresh` builds the products questions read
 (sales, inventory and customers) on a fresh MESH_HOME; `--home` reuses a built one. The
 store, city and category names in the questions are the simulator's at the default 60
 days and 5,000 lines: other scales draw other stores.
@@ -57,10 +57,10 @@ def build_mesh(home: Path, days: int, scale: int) -> None:
     """Simulate and refresh the products questions read, in `home` (MESH_HOME must be it)."""
     import dagster as dg
 
-    from dagster_project.refresh import refresh
-    from dagster_project.settings import MeshSettings
-    from dagster_project.simulator import simulate
-    from dagster_project.workspace import discover_contracts, load_definitions, mesh_assets
+    from dagster_project.app.refresh import refresh
+    from dagster_project.core.settings import MeshSettings
+    from dagster_project.core.workspace import discover_contracts, load_definitions, mesh_assets
+    from demo.simulator import simulate
 
     settings = MeshSettings(home=str(home))
     simulate(settings, days=days, scale=scale, start=START)
@@ -105,7 +105,7 @@ def same_rows(got: list, gold: list) -> bool:
 
 def run_gold(lake: Any, sql: str) -> list[tuple]:
     from dagster_project.ask.guard import guard_sql
-    from dagster_project.semantic_sql import connect
+    from dagster_project.ask.semantic_sql import connect
 
     con = connect(lake, guard_sql(sql, PRODUCTS))
     try:
@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.home is None:
         build_mesh(home, args.days, args.scale)
     from dagster_project.ask import Asker
-    from dagster_project.storage import Lake
+    from dagster_project.lake.storage import Lake
 
     lake = Lake()
     summary = evaluate(Asker(lake, provider="offline"), lake, load_questions(), args.repeat)

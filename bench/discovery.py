@@ -8,7 +8,7 @@ holdout written after the ranking weights were set. Both sides search the same e
 (every product, column and metric of the workspace):
 
 baseline  plain BM25 over each entry's names, description and context, one field.
-mesh      `dagster_project.discovery.SemanticIndex` with the offline provider: field-
+mesh      `dagster_project.metadata.discovery.SemanticIndex` with the offline provider: field-
           weighted BM25F, thesaurus and spelling, contract/semantic-layer/glossary
           synonyms, what a metric can be broken down by, and hashed n-gram vectors.
 
@@ -49,7 +49,7 @@ def baseline_search(entries):
 
 
 def summarise(judged) -> dict[str, float]:
-    from dagster_project.discovery import mean_reciprocal_rank
+    from dagster_project.metadata.discovery import mean_reciprocal_rank
 
     ms = [j.seconds * 1000 for j in judged]
     return {
@@ -62,9 +62,14 @@ def summarise(judged) -> dict[str, float]:
 
 
 def run() -> dict[str, Any]:
-    from dagster_project.discovery import SemanticIndex, build_entries, judge, mean_reciprocal_rank
-    from dagster_project.semantics import load_semantic_layer
-    from dagster_project.workspace import discover_contracts
+    from dagster_project.core.workspace import discover_contracts
+    from dagster_project.metadata.discovery import (
+        SemanticIndex,
+        build_entries,
+        judge,
+        mean_reciprocal_rank,
+    )
+    from dagster_project.metadata.semantics import load_semantic_layer
 
     contracts = discover_contracts()
     entries = build_entries(contracts, load_semantic_layer(contracts=contracts))

@@ -5,7 +5,7 @@
 The simulator lands N order lines over D days once; each engine then builds, on the
 same landing files, `sales/order_lines` (landing files → Delta, partition overwrite of
 the D days) and `sales/daily_sales` (order lines → daily aggregate → Delta), through the
-engines' own read, transform and write paths (dagster_project.storage.Lake and
+engines' own read, transform and write paths (dagster_project.lake.storage.Lake and
 dagster_project.engines.spark), without Dagster's run overhead and without the contract
 checks (the same polars code on both engines). Baseline: the local engine; `ratio` =
 spark / local. Peak memory: the largest resident set of this process and its children
@@ -76,7 +76,7 @@ def timed(step: Callable[[], Any]) -> tuple[float, int]:
 
 
 def build_local(lake, contracts, window) -> None:
-    from dagster_project.ingestion import load_landing
+    from dagster_project.lake.landing import load_landing
     from domains.sales.transforms import daily_sales
 
     lines = load_landing(lake.settings, contracts["order_lines"], window).frame
@@ -87,7 +87,7 @@ def build_local(lake, contracts, window) -> None:
 
 def build_spark(lake, contracts, window, session) -> None:
     from dagster_project.engines.spark import read_delta, write_delta
-    from dagster_project.engines.spark_products import read_landing
+    from dagster_project.products.spark import read_landing
     from domains.sales.transforms import daily_sales_spark
 
     lines, _, _ = read_landing(session, lake.settings, contracts["order_lines"], window)
@@ -103,11 +103,11 @@ def fingerprint(lake, key: str) -> tuple[int, int, dict[str, str]]:
 
 
 def run(rows: int, days: int, master: str) -> dict[str, Any]:
-    from dagster_project.contracts import load_contracts
-    from dagster_project.engines.resources import SparkResource
-    from dagster_project.settings import MeshSettings
-    from dagster_project.simulator import simulate
-    from dagster_project.storage import DateWindow, Lake
+    from dagster_project.core.contracts import load_contracts
+    from dagster_project.core.settings import MeshSettings
+    from dagster_project.engines.spark_resource import SparkResource
+    from dagster_project.lake.storage import DateWindow, Lake
+    from demo.simulator import simulate
 
     contracts = load_contracts(Path(__file__).resolve().parents[1] / "domains/sales/contracts")
     window = DateWindow(START, date.fromordinal(START.toordinal() + days - 1))

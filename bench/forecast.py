@@ -34,9 +34,9 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from dagster_project import interval_model  # noqa: E402,F401  (imports mlflow: not timed)
-from dagster_project.settings import MeshSettings  # noqa: E402
-from dagster_project.simulator import simulate  # noqa: E402
+from dagster_project.core.settings import MeshSettings  # noqa: E402
+from dagster_project.ml import interval_model  # noqa: E402,F401  (imports mlflow: not timed)
+from demo.simulator import simulate  # noqa: E402
 from domains.inventory import forecasting  # noqa: E402
 from domains.sales.transforms import daily_sales  # noqa: E402
 

@@ -128,7 +128,7 @@ def column_kind(found: list[str | None]) -> str | None:
 
 
 def run_mesh(columns: dict[str, list[str]]) -> tuple[dict[str, str | None], dict, float]:
-    from dagster_project.pii import classify_column, detect_value
+    from dagster_project.checks.pii import classify_column, detect_value
 
     started = time.perf_counter()
     labels = {}

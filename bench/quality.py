@@ -43,11 +43,11 @@ import polars as pl
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from dagster_project.contracts import load_contract  # noqa: E402
-from dagster_project.quality.config import quality_config  # noqa: E402
-from dagster_project.settings import MeshSettings  # noqa: E402
-from dagster_project.simulator import AnomalySpec, DriftSpec, MissingSpec, simulate  # noqa: E402
-from dagster_project.storage import Lake  # noqa: E402
+from dagster_project.checks.quality.config import quality_config  # noqa: E402
+from dagster_project.core.contracts import load_contract  # noqa: E402
+from dagster_project.core.settings import MeshSettings  # noqa: E402
+from dagster_project.lake.storage import Lake  # noqa: E402
+from demo.simulator import AnomalySpec, DriftSpec, MissingSpec, simulate  # noqa: E402
 
 START = date(2025, 1, 6)  # a Monday: the three drift days are Mon, Tue, Wed
 ORDER_LINES = ROOT / "domains" / "sales" / "contracts" / "order_lines.odcs.yaml"
@@ -73,8 +73,8 @@ def _truth(home: Path, kind: str) -> pl.DataFrame:
 
 
 def bench_anomalies(work: Path, rows: int) -> dict[str, Any]:
-    from dagster_project.quality.anomaly import score_rows
-    from dagster_project.quality.detectors import (
+    from dagster_project.checks.quality.anomaly import score_rows
+    from dagster_project.checks.quality.detectors import (
         IsolationForestDetector,
         average_precision,
         roc_auc,
@@ -136,7 +136,7 @@ def bench_anomalies(work: Path, rows: int) -> dict[str, Any]:
 
 
 def bench_imputation(work: Path, rows: int) -> dict[str, Any]:
-    from dagster_project.quality.checks import impute_missing
+    from dagster_project.checks.quality.checks import impute_missing
 
     home = work / "imputation"
     simulate(
@@ -185,7 +185,7 @@ def bench_imputation(work: Path, rows: int) -> dict[str, Any]:
 
 
 def bench_drift(work: Path, rows_per_day: int) -> dict[str, Any]:
-    from dagster_project.quality.drift import _evidently, _verdicts, compare, drift_columns
+    from dagster_project.checks.quality.drift import _evidently, _verdicts, compare, drift_columns
 
     home = work / "drift"
     settings = MeshSettings(home=str(home))

@@ -18,7 +18,7 @@ floor  A plain script, no orchestration and no checks: per landed product it rea
        domains' own transforms, casts and writes them. Frames go to Arrow with
        `CompatLevel.oldest()` like the platform, so both sides write the same bytes.
        It imports neither Dagster nor the platform (contract types come from the parent).
-mesh   `dagster_project.refresh.refresh` over every asset of every location: all
+mesh   `dagster_project.app.refresh.refresh` over every asset of every location: all
        products with their contract and policy checks, then the governance catalog
        and scorecard, on a fresh ephemeral Dagster instance, in-process. Importing
        and loading the definitions and contracts, and one throwaway ephemeral instance
@@ -136,8 +136,8 @@ def mesh_in_scope(home: Path, scope: str) -> tuple[list[Any], list[Any], Any]:
     """(assets in scope, every contract, settings) of this checkout's workspace, with
     MESH_HOME pointing at `home`; Dagster warmed up. Not timed."""
     os.environ["MESH_HOME"] = str(home)
-    from dagster_project.settings import MeshSettings
-    from dagster_project.workspace import discover_contracts, load_definitions, mesh_assets
+    from dagster_project.core.settings import MeshSettings
+    from dagster_project.core.workspace import discover_contracts, load_definitions, mesh_assets
 
     workspace = ROOT / "workspace.yaml"
     assets = in_scope(mesh_assets(load_definitions(workspace)), home, scope)
@@ -149,7 +149,7 @@ def mesh_in_scope(home: Path, scope: str) -> tuple[list[Any], list[Any], Any]:
 def run_mesh(home: Path, scope: str) -> dict[str, Any]:
     import dagster as dg
 
-    from dagster_project.refresh import refresh
+    from dagster_project.app.refresh import refresh
 
     assets, contracts, settings = mesh_in_scope(home, scope)
     if (ROOT / "dagster_project" / "quality").is_dir():  # a mesh with quality checks
@@ -174,7 +174,7 @@ def run_bound(home: Path, scope: str) -> dict[str, Any]:
     """The refresh of no-op assets shaped like the mesh's: Dagster's own cost."""
     import dagster as dg
 
-    from dagster_project.refresh import refresh
+    from dagster_project.app.refresh import refresh
 
     assets, contracts, settings = mesh_in_scope(home, scope)
     shapes = [no_op_like(a) for a in assets]
@@ -205,7 +205,7 @@ def no_op_like(asset: Any) -> Any:
 def without_detectors() -> None:
     """Contracts read as if they asked for no anomaly or drift detection (imputation,
     part of the write, stays); before the definitions load, so no check spec remains."""
-    from dagster_project.quality import config
+    from dagster_project.checks.quality import config
 
     parse = config._parse
     config._parse = lambda contract: config.QualityConfig(imputable=parse(contract).imputable)
@@ -258,7 +258,7 @@ class WaveClock:
 
 def mesh_outcome(report: Any, contracts: list[Any], settings: Any) -> dict[str, Any]:
     """Whether the refresh succeeded, its checks, and each table's row count."""
-    from dagster_project.storage import Lake
+    from dagster_project.lake.storage import Lake
 
     checks = report.check_results()
     failed = [f"{c.asset_key.to_user_string()}:{c.check_name}" for c in checks if not c.passed]
@@ -286,8 +286,8 @@ def run_side(side: str, home: Path, out: Path, scope: str, checks: str) -> None:
 
 
 def simulate(source: Path, rows: int, days: int) -> float:
-    from dagster_project.settings import MeshSettings
-    from dagster_project.simulator import simulate as land
+    from dagster_project.core.settings import MeshSettings
+    from demo.simulator import simulate as land
 
     started = time.perf_counter()
     land(MeshSettings(home=str(source)), days=days, scale=rows, start=START)
@@ -298,7 +298,7 @@ def floor_specs() -> dict[str, dict[str, Any]]:
     """What the floor needs of each domain contract; types travel as an empty Arrow IPC."""
     import polars as pl
 
-    from dagster_project.workspace import discover_contracts
+    from dagster_project.core.workspace import discover_contracts
 
     specs = {}
     for c in discover_contracts(exclude=("governance",), path=ROOT / "workspace.yaml"):

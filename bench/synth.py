@@ -76,10 +76,10 @@ print(json.dumps(out))
 
 
 def real_frames(rows: int, seed: int, home: Path) -> dict[str, pl.DataFrame]:
-    from dagster_project.ingestion import load_landing
-    from dagster_project.settings import MeshSettings
-    from dagster_project.simulator import simulate
-    from dagster_project.workspace import discover_contracts
+    from dagster_project.core.settings import MeshSettings
+    from dagster_project.core.workspace import discover_contracts
+    from dagster_project.lake.landing import load_landing
+    from demo.simulator import simulate
 
     settings = MeshSettings(home=str(home))
     simulate(settings, days=14, scale=max(rows, 2000), seed=seed)
@@ -103,7 +103,7 @@ def sdtype(contract, column: str) -> str:
 
 
 def run_mesh(contract, real: pl.DataFrame, seed: int) -> tuple[pl.DataFrame, float, dict]:
-    from dagster_project.synthetic import GaussianCopula, exact_copies, quality_report
+    from dagster_project.ml.synthetic import GaussianCopula, exact_copies, quality_report
 
     best, frame, model = float("inf"), None, None
     for attempt in range(3):
@@ -122,8 +122,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     console = Console()
-    from dagster_project.synthetic import exact_copies
-    from dagster_project.workspace import discover_contracts
+    from dagster_project.core.workspace import discover_contracts
+    from dagster_project.ml.synthetic import exact_copies
 
     contracts = {c.key: c for c in discover_contracts()}
     with console.status("Preparing SDV's virtualenv (first run installs it)"):

@@ -8,13 +8,13 @@ A domain needs only this:
                               contracts=Path(__file__).parent / "contracts")
 """
 
-from dagster_project.contracts import Contract, ContractError, load_contract, load_contracts
-from dagster_project.locations import automation_sensor, domain_definitions
-from dagster_project.narratives import InsightsRun, insights
-from dagster_project.products import Product, asset_key, derived, landing
-from dagster_project.resources import MeshResource
-from dagster_project.settings import MeshSettings, get_settings
-from dagster_project.storage import DateWindow, Lake
+from dagster_project.ask.narratives import InsightsRun, insights
+from dagster_project.assembly.locations import automation_sensor, domain_definitions
+from dagster_project.core.contracts import Contract, ContractError, load_contract, load_contracts
+from dagster_project.core.settings import MeshSettings, get_settings
+from dagster_project.lake.resource import MeshResource
+from dagster_project.lake.storage import DateWindow, Lake
+from dagster_project.products.builder import Product, asset_key, derived, landing
 
 __all__ = [
     "Contract",

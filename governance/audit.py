@@ -1,6 +1,6 @@
 """`governance/access_audit`: the log of every governed read, as a product.
 
-Rows are appended at read time by `dagster_project.access.GovernedReader` (one Delta
+Rows are appended at read time by `dagster_project.access.policy.GovernedReader` (one Delta
 commit per read, through the lake API). The asset does what a log needs: it compacts
 the small files those appends leave, evaluates the contract rules on the whole table
 and reports its statistics (reads, denials, principals, last read).
@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import dagster as dg
 
-from dagster_project.access import audit_summary
-from dagster_project.checks import check_results, evaluate_rules
-from dagster_project.contracts import Contract
-from dagster_project.policies import (
+from dagster_project.access.policy import audit_summary
+from dagster_project.checks.policies import (
     ContractRegistry,
     evaluate_policies,
     policy_check_results,
 )
-from dagster_project.products import asset_key, column_schema
-from dagster_project.storage import Lake
+from dagster_project.checks.rules import check_results, evaluate_rules
+from dagster_project.core.contracts import Contract
+from dagster_project.lake.storage import Lake
+from dagster_project.products.builder import asset_key, column_schema
 
 
 def refresh_audit(lake: Lake, contract: Contract) -> dg.MaterializeResult:

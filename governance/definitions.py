@@ -6,10 +6,10 @@ import dagster as dg
 
 from dagster_project import MeshResource, asset_key, automation_sensor, load_contracts
 from dagster_project.ai import AIResource
-from dagster_project.alerting import check_alert_sensor
-from dagster_project.policies import ContractRegistry
-from dagster_project.products import product_asset_kwargs, publish
-from dagster_project.workspace import discover_contracts
+from dagster_project.checks.alerting import check_alert_sensor
+from dagster_project.checks.policies import ContractRegistry
+from dagster_project.core.workspace import discover_contracts
+from dagster_project.products.builder import product_asset_kwargs, publish
 from governance.audit import refresh_audit
 from governance.catalog import build_catalog, build_scorecard
 from governance.generative import generative_assets

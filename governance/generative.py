@@ -12,10 +12,10 @@ import dagster as dg
 
 from dagster_project import MeshResource, asset_key, load_contract
 from dagster_project.ai import AIResource
-from dagster_project.lineage import product_lineage
-from dagster_project.products import product_asset_kwargs, publish
-from dagster_project.semantics import SemanticLayer, load_semantic_layer
-from dagster_project.workspace import discover_contracts
+from dagster_project.core.workspace import discover_contracts
+from dagster_project.metadata.lineage import product_lineage
+from dagster_project.metadata.semantics import SemanticLayer, load_semantic_layer
+from dagster_project.products.builder import product_asset_kwargs, publish
 from governance.knowledge_graph import build_graph, edges_frame, write_reports
 from governance.product_docs import build_docs, ui_observations
 from governance.semantic_index import build_index

@@ -12,9 +12,9 @@ from datetime import timedelta
 
 import polars as pl
 
-from dagster_project.contracts import Contract
-from dagster_project.pii import classify_column
-from dagster_project.policies import Policy, PolicyResult, major
+from dagster_project.checks.pii import classify_column
+from dagster_project.checks.policies import Policy, PolicyResult, major
+from dagster_project.core.contracts import Contract
 
 SNAKE_CASE = re.compile(r"^[a-z][a-z0-9_]*$")
 # Column names that usually hold personal data.
@@ -42,7 +42,7 @@ def pii_classified(
     contract: Contract, _previous: Contract | None, sample: pl.DataFrame | None = None
 ) -> PolicyResult:
     """Columns that look like personal data, by name or by their values in `sample`
-    (emails, phones, IBANs, cards, IPs, names, birth dates: dagster_project.pii), must
+    (emails, phones, IBANs, cards, IPs, names, birth dates: dagster_project.checks.pii), must
     be classified in the contract."""
     unclassified = [c.name for c in contract.columns if PII_NAME.search(c.name) and not c.is_pii]
     by_values = []

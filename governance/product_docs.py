@@ -11,12 +11,12 @@ import dagster as dg
 import polars as pl
 
 from dagster_project.ai import AIProvider
-from dagster_project.contracts import Contract
-from dagster_project.doc_review import SuggestionStore, suggest
-from dagster_project.products import asset_key
-from dagster_project.profiling import profile_product
-from dagster_project.semantics import SemanticLayer
-from dagster_project.storage import Lake
+from dagster_project.checks.profiling import profile_product
+from dagster_project.core.contracts import Contract
+from dagster_project.lake.storage import Lake
+from dagster_project.metadata.doc_review import SuggestionStore, suggest
+from dagster_project.metadata.semantics import SemanticLayer
+from dagster_project.products.builder import asset_key
 from governance.docs import Documented, document_product, known_names, product_facts
 
 
@@ -205,7 +205,7 @@ def render_index(build: DocsBuild) -> str:
 
 def ui_observations(build: DocsBuild) -> list[dg.AssetObservation]:
     """Each product's documentation as an observation on its own asset in the UI."""
-    from dagster_project.products import column_schema
+    from dagster_project.products.builder import column_schema
 
     observations = []
     for documented in build.documented:

@@ -3,7 +3,7 @@
 One row per product, column and metric of the mesh with the text it is found by (names,
 synonyms with their source, description, context). Building it also embeds every entry
 with the configured provider and keeps the vectors for `mesh search` and the Python API
-(`dagster_project.discovery.search`), so a search embeds only its query.
+(`dagster_project.metadata.discovery.search`), so a search embeds only its query.
 """
 
 from __future__ import annotations
@@ -13,10 +13,15 @@ from typing import Any
 import polars as pl
 
 from dagster_project.ai import AIProvider
-from dagster_project.contracts import Contract
-from dagster_project.discovery import SemanticIndex, build_entries, entries_hash, save_vectors
-from dagster_project.semantics import SemanticLayer
-from dagster_project.settings import MeshSettings
+from dagster_project.core.contracts import Contract
+from dagster_project.core.settings import MeshSettings
+from dagster_project.metadata.discovery import (
+    SemanticIndex,
+    build_entries,
+    entries_hash,
+    save_vectors,
+)
+from dagster_project.metadata.semantics import SemanticLayer
 
 SAMPLE_QUERIES = ("revenue by region", "customer email", "stock on hand")
 

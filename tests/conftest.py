@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from dagster_project.contracts import Contract, load_contract
-from dagster_project.settings import MeshSettings
-from dagster_project.storage import Lake
+from dagster_project.core.contracts import Contract, load_contract
+from dagster_project.core.settings import MeshSettings
+from dagster_project.lake.storage import Lake
 from tests.factories import CONTRACT_FILES, contract_document
 
 

@@ -10,9 +10,9 @@ from functools import cache
 
 import polars as pl
 
-from dagster_project.settings import MeshSettings
-from dagster_project.simulator import simulate
-from dagster_project.storage import Lake
+from dagster_project.core.settings import MeshSettings
+from dagster_project.lake.storage import Lake
+from demo.simulator import simulate
 from domains.sales.transforms import daily_sales
 
 START = date(2025, 3, 3)  # a Monday

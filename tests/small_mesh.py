@@ -7,8 +7,8 @@ from datetime import date, datetime, timedelta
 
 import polars as pl
 
-from dagster_project.contracts import Contract
-from dagster_project.storage import Lake
+from dagster_project.core.contracts import Contract
+from dagster_project.lake.storage import Lake
 
 DAYS = [date(2025, 3, 1), date(2025, 3, 2), date(2025, 4, 1)]
 

@@ -20,12 +20,12 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from dagster_project.contracts import Contract
-from dagster_project.engines.resources import SparkResource
-from dagster_project.resources import MeshResource
-from dagster_project.settings import MeshSettings
-from dagster_project.simulator import MissingSpec, simulate
-from dagster_project.storage import Lake
+from dagster_project.core.contracts import Contract
+from dagster_project.core.settings import MeshSettings
+from dagster_project.engines.spark_resource import SparkResource
+from dagster_project.lake.resource import MeshResource
+from dagster_project.lake.storage import Lake
+from demo.simulator import MissingSpec, simulate
 from tests.servers import free_port
 
 DAYS = ("2025-03-01", "2025-03-02")

@@ -4,7 +4,7 @@
 
 Every data read goes through `GovernedReader` (channel "api", PII masked for the role).
 The role comes from the caller's API key (`Authorization: Bearer <key>`, see
-`dagster_project.api_keys`); without a key, the anonymous role (`analyst` by default).
+`dagster_project.access.api_keys`); without a key, the anonymous role (`analyst` by default).
 A `role` parameter may only repeat the caller's own role: it cannot raise privileges.
 """
 
@@ -20,12 +20,12 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
-from dagster_project.access import AccessDenied, GovernedReader
-from dagster_project.api_keys import ApiKeyStore, anonymous_role
+from dagster_project.access.api_keys import ApiKeyStore, anonymous_role
+from dagster_project.access.policy import AccessDenied, GovernedReader
 from dagster_project.ask.engine import Asker, AskError
 from dagster_project.ask.page import PAGE
-from dagster_project.semantics import SemanticLayer, load_semantic_layer
-from dagster_project.storage import Lake
+from dagster_project.lake.storage import Lake
+from dagster_project.metadata.semantics import SemanticLayer, load_semantic_layer
 
 SAMPLE_ROWS = 10
 MAX_CONVERSATIONS = 200
@@ -67,13 +67,13 @@ class MeshAPI:
 
     @cached_property
     def index(self):
-        from dagster_project.discovery import mesh_index
+        from dagster_project.metadata.discovery import mesh_index
 
         return mesh_index()
 
     @cached_property
     def lineage(self) -> list[tuple[str, str]]:
-        from dagster_project.lineage import product_lineage
+        from dagster_project.metadata.lineage import product_lineage
 
         return product_lineage()
 
@@ -143,7 +143,7 @@ class MeshAPI:
     def domain_insights(self, role: str, principal: str) -> list[dict[str, Any]]:
         """Each domain's built `<domain>/insights` product the role may read: its rows
         (headlines, movers, risks from anomaly and drift checks) and Markdown report."""
-        from dagster_project.narratives import insights_report_uri
+        from dagster_project.ask.narratives import insights_report_uri
 
         found = []
         for key in sorted(k for k in self.layer.contracts if k.endswith("/insights")):

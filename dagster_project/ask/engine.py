@@ -1,5 +1,5 @@
 """Ask the mesh: a question → semantic query (offline parser or the AI provider's
-structured output) → SQL compiled by `dagster_project.semantic_sql` → the guard →
+structured output) → SQL compiled by `dagster_project.ask.semantic_sql` → the guard →
 DuckDB over the products as the role may read them (`GovernedReader`, PII masked before
 DuckDB sees a row, so no text in a question or in the data can unmask it) → table,
 narrative and SQL."""
@@ -15,14 +15,14 @@ from typing import Any
 import duckdb
 from pydantic import BaseModel
 
-from dagster_project.access import AuditRecord, GovernedReader
+from dagster_project.access.policy import AuditRecord, GovernedReader
 from dagster_project.ai import Task, get_provider
 from dagster_project.ai.text import spelling_matches, terms
 from dagster_project.ask.guard import GuardError, guard_sql
 from dagster_project.ask.parser import OfflineParser, ParsedQuestion
-from dagster_project.semantic_sql import SemanticQuery, SemanticQueryError, compile_query
-from dagster_project.semantics import SemanticLayer, load_semantic_layer
-from dagster_project.storage import Lake
+from dagster_project.ask.semantic_sql import SemanticQuery, SemanticQueryError, compile_query
+from dagster_project.lake.storage import Lake
+from dagster_project.metadata.semantics import SemanticLayer, load_semantic_layer
 
 ROW_LIMIT = 1000
 TIMEOUT_S = 10.0

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from dagster_project.semantics import SemanticLayer
+from dagster_project.metadata.semantics import SemanticLayer
 
 MONTHS = {
     m: i + 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from dagster_project.contracts import Contract
+from dagster_project.core.contracts import Contract
 
 ENGINES = ("local", "spark")
 

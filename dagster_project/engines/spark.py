@@ -9,7 +9,7 @@ never reads a raw table folder nor collects rows to the driver:
   commits them to the Delta log in one delta-rs transaction (only file names, sizes and
   row counts pass through the driver);
 - merging a partitioned product: only the days the incoming keys touch are rewritten.
-Write modes mean what they mean on the local engine (dagster_project.storage.Lake.write).
+Write modes mean what they mean on the local engine (dagster_project.lake.storage.Lake.write).
 Nothing here needs the JVM or RDDs: it runs over Spark Connect as over a classic session.
 """
 
@@ -29,8 +29,8 @@ import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, Schema
 from deltalake.transaction import AddAction, create_table_with_add_actions
 
-from dagster_project.contracts import Contract
-from dagster_project.storage import DateWindow, Lake, SchemaViolation, WriteResult, to_arrow
+from dagster_project.core.contracts import Contract
+from dagster_project.lake.storage import DateWindow, Lake, SchemaViolation, WriteResult, to_arrow
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

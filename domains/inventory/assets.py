@@ -11,8 +11,8 @@ import polars as pl
 
 from dagster_project import Lake, MeshResource, asset_key, load_contracts
 from dagster_project.ai import AIResource
-from dagster_project.ml import MLflowResource, champion_challenger, pinned
-from dagster_project.products import Product, product_asset_kwargs, publish
+from dagster_project.ml.tracking import MLflowResource, champion_challenger, pinned
+from dagster_project.products.builder import Product, product_asset_kwargs, publish
 from domains.inventory import forecasting, replenishment
 from domains.inventory.forecasting import EXPERIMENT, MODEL_NAME, ModelParams
 from domains.inventory.scenarios import Scenario, markdown_table, project
@@ -115,7 +115,7 @@ def _log_and_register(
 ) -> tuple[Any, str]:
     """One MLflow run (parameters, backtest metrics, the model) and a new registered
     version of it; returns the run's info and the version."""
-    from dagster_project import interval_model  # imports mlflow: only when training
+    from dagster_project.ml import interval_model  # imports mlflow: only when training
 
     with mlflow.start_run(EXPERIMENT, tags={"dagster_run_id": dagster_run_id}) as run:
         params = {

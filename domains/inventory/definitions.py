@@ -8,8 +8,8 @@ import dagster as dg
 
 from dagster_project import derived, domain_definitions, insights, landing
 from dagster_project.ai import AIResource
-from dagster_project.ml import MLflowResource
-from dagster_project.retraining import retrain_on_check_warning, weekly_retraining
+from dagster_project.ml.retraining import retrain_on_check_warning, weekly_retraining
+from dagster_project.ml.tracking import MLflowResource
 from domains.inventory.accuracy import forecast_accuracy
 from domains.inventory.assets import (
     demand_forecast,

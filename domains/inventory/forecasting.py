@@ -327,7 +327,7 @@ class TrainedForecast:
     """A demand model and its backtest: trained on history up to `origin`, scored on the
     `held_out` days after it (what is registered is exactly what was evaluated)."""
 
-    model: Any  # dagster_project.interval_model.IntervalModel
+    model: Any  # dagster_project.ml.interval_model.IntervalModel
     origin: date
     held_out: int
     metrics: dict[str, float]
@@ -339,7 +339,7 @@ def train(
     daily_sales: pl.DataFrame, products: pl.DataFrame, params: ModelParams | None = None
 ) -> TrainedForecast:
     """Fit the model on history before the backtest window and evaluate it on the window."""
-    from dagster_project.interval_model import IntervalModel
+    from dagster_project.ml.interval_model import IntervalModel
 
     params = params or ModelParams()
     stats = origin_stats(sales_panel(daily_sales, products))

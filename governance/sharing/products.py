@@ -13,10 +13,10 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from dagster_project.access import AccessPolicy, Decision, GovernedReader, masked_document
-from dagster_project.contracts import Contract
-from dagster_project.products import Product, product_asset_kwargs, publish
-from dagster_project.resources import MeshResource
+from dagster_project.access.policy import AccessPolicy, Decision, GovernedReader, masked_document
+from dagster_project.core.contracts import Contract
+from dagster_project.lake.resource import MeshResource
+from dagster_project.products.builder import Product, product_asset_kwargs, publish
 from governance.sharing.config import SharingConfig, shared_key
 
 # Copies carry data, not the source's pipeline: no landing, no re-synthesis, no second

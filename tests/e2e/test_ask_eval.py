@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dagster_project.ask import Asker
-from dagster_project.storage import Lake
+from dagster_project.lake.storage import Lake
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "ask.py"
 

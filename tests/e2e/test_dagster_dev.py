@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from dagster_project.settings import MeshSettings
-from dagster_project.simulator import simulate
+from dagster_project.core.settings import MeshSettings
+from demo.simulator import simulate
 from tests.e2e.dagster_server import DagsterDev
 
 pytestmark = pytest.mark.e2e

@@ -27,9 +27,9 @@ import pytest
 import uvicorn
 from deltalake import DeltaTable
 
-from dagster_project.access import AccessPolicy, GovernedReader
-from dagster_project.settings import MeshSettings
-from dagster_project.storage import Lake
+from dagster_project.access.policy import AccessPolicy, GovernedReader
+from dagster_project.core.settings import MeshSettings
+from dagster_project.lake.storage import Lake
 from governance.sharing.config import RecipientStore, SharingConfig, write_profile
 from governance.sharing.products import read_for_sharing, shared_contract
 from governance.sharing.server import FileGrant, SharingServer, create_app

@@ -13,12 +13,12 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from dagster_project.contracts import Contract
-from dagster_project.refresh import RefreshReport, refresh
-from dagster_project.settings import MeshSettings
-from dagster_project.simulator import SimulationResult, simulate
-from dagster_project.storage import Lake
-from dagster_project.workspace import discover_contracts, load_definitions, mesh_assets
+from dagster_project.app.refresh import RefreshReport, refresh
+from dagster_project.core.contracts import Contract
+from dagster_project.core.settings import MeshSettings
+from dagster_project.core.workspace import discover_contracts, load_definitions, mesh_assets
+from dagster_project.lake.storage import Lake
+from demo.simulator import SimulationResult, simulate
 
 START = date(2025, 3, 1)
 

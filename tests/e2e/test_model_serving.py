@@ -18,10 +18,10 @@ import httpx
 import numpy as np
 import pytest
 
-from dagster_project import interval_model
-from dagster_project.ml import MLflowResource, champion_challenger, pinned
-from dagster_project.services import stop
-from dagster_project.settings import MeshSettings
+from dagster_project.app.services import stop
+from dagster_project.core.settings import MeshSettings
+from dagster_project.ml import interval_model
+from dagster_project.ml.tracking import MLflowResource, champion_challenger, pinned
 from domains.inventory import forecasting as fc
 from tests.sales_history import history, trained
 from tests.servers import free_port

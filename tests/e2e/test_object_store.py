@@ -17,10 +17,10 @@ import dagster as dg
 import pytest
 import requests
 
-from dagster_project.resources import MeshResource
-from dagster_project.settings import MeshSettings
-from dagster_project.simulator import simulate
-from dagster_project.storage import Lake
+from dagster_project.core.settings import MeshSettings
+from dagster_project.lake.resource import MeshResource
+from dagster_project.lake.storage import Lake
+from demo.simulator import simulate
 from tests.servers import free_port
 
 BUCKET = "mesh-lake"

@@ -11,12 +11,12 @@ import dagster as dg
 import pytest
 
 import dagster_project
-from dagster_project.resources import MeshResource
-from dagster_project.settings import MeshSettings
-from dagster_project.simulator import simulate
+from dagster_project.core.settings import MeshSettings
+from dagster_project.lake.resource import MeshResource
+from demo.simulator import simulate
 from tests.e2e.postgres_server import PostgresUnavailable, postgres_server
 
-DEPLOYED_INSTANCE = Path(dagster_project.__file__).parent / "deploy" / "dagster.yaml"
+DEPLOYED_INSTANCE = Path(dagster_project.__file__).parent / "app" / "deploy" / "dagster.yaml"
 
 
 @pytest.fixture(scope="session")

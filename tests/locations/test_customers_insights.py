@@ -7,10 +7,10 @@ from datetime import date, timedelta
 import polars as pl
 import pytest
 
-from dagster_project.check_risks import CheckRisk
-from dagster_project.contracts import load_contract
-from dagster_project.narratives import InsightsRun, insights_report_uri
-from dagster_project.settings import MeshSettings
+from dagster_project.ask.narratives import InsightsRun, insights_report_uri
+from dagster_project.checks.risks import CheckRisk
+from dagster_project.core.contracts import load_contract
+from dagster_project.core.settings import MeshSettings
 from domains.customers.insights import customers_insights
 from domains.customers.transforms import customer_segments
 

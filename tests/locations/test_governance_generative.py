@@ -11,12 +11,12 @@ import polars as pl
 import pytest
 
 from dagster_project.ai import AIResource
-from dagster_project.contracts import validate_document
-from dagster_project.doc_review import SuggestionStore, set_value
-from dagster_project.resources import MeshResource
-from dagster_project.semantics import load_semantic_layer
-from dagster_project.storage import Lake
-from dagster_project.workspace import discover_contracts
+from dagster_project.core.contracts import validate_document
+from dagster_project.core.workspace import discover_contracts
+from dagster_project.lake.resource import MeshResource
+from dagster_project.lake.storage import Lake
+from dagster_project.metadata.doc_review import SuggestionStore, set_value
+from dagster_project.metadata.semantics import load_semantic_layer
 from governance.docs import known_names, ungrounded_names
 from governance.generative import generative_assets
 from tests.openai_server import FakeOpenAI, fake_openai

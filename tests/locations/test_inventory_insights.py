@@ -7,9 +7,9 @@ from datetime import date, timedelta
 import polars as pl
 import pytest
 
-from dagster_project.contracts import load_contract
-from dagster_project.narratives import InsightsRun, insights_report_uri
-from dagster_project.settings import MeshSettings
+from dagster_project.ask.narratives import InsightsRun, insights_report_uri
+from dagster_project.core.contracts import load_contract
+from dagster_project.core.settings import MeshSettings
 from domains.inventory.insights import inventory_insights
 
 END = date(2025, 6, 30)

@@ -13,11 +13,11 @@ import polars as pl
 import pytest
 
 from dagster_project.ai import AIResource
-from dagster_project.contracts import Contract
-from dagster_project.ml import MLflowResource
-from dagster_project.resources import MeshResource
-from dagster_project.settings import MeshSettings
-from dagster_project.storage import Lake
+from dagster_project.core.contracts import Contract
+from dagster_project.core.settings import MeshSettings
+from dagster_project.lake.resource import MeshResource
+from dagster_project.lake.storage import Lake
+from dagster_project.ml.tracking import MLflowResource
 from domains.inventory.definitions import defs
 from domains.inventory.forecasting import HORIZON, MODEL_NAME
 from tests.sales_history import history
@@ -77,7 +77,7 @@ def built(tmp_path_factory: pytest.TempPathFactory, mlflow_template) -> dict:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MESH_HOME", str(home))
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
-        from dagster_project.contracts import load_contract
+        from dagster_project.core.contracts import load_contract
         from tests.factories import CONTRACT_FILES
 
         contracts = {c.key: c for c in (load_contract(p) for p in CONTRACT_FILES)}
@@ -210,7 +210,7 @@ def test_contracts_of_the_prediction_products_validate(demo_contracts: dict[str,
 def test_mesh_scenario_prints_the_projection(built: dict, tmp_path, monkeypatch) -> None:
     from typer.testing import CliRunner
 
-    from dagster_project.cli import app
+    from dagster_project.app.cli import app
 
     monkeypatch.setenv("MESH_HOME", built["settings"].home)
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))

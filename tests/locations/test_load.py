@@ -5,10 +5,10 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from dagster_project.checks import rules_for
-from dagster_project.contracts import Contract
-from dagster_project.quality.checks import quality_check_specs
-from dagster_project.workspace import load_definitions, mesh_assets, read_workspace
+from dagster_project.checks.quality.checks import quality_check_specs
+from dagster_project.checks.rules import rules_for
+from dagster_project.core.contracts import Contract
+from dagster_project.core.workspace import load_definitions, mesh_assets, read_workspace
 
 LOCATIONS = ["sales", "inventory", "customers", "governance"]
 POLICY_CHECKS = {

@@ -10,14 +10,14 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from dagster_project.narratives import insights_report_uri
-from dagster_project.quality.alerts import read_alerts
-from dagster_project.quality.score import load_score
-from dagster_project.refresh import RefreshReport, refresh
-from dagster_project.settings import MeshSettings
-from dagster_project.simulator import AnomalySpec, DriftSpec, simulate
-from dagster_project.storage import Lake
-from dagster_project.workspace import discover_contracts, mesh_assets
+from dagster_project.app.refresh import RefreshReport, refresh
+from dagster_project.ask.narratives import insights_report_uri
+from dagster_project.checks.quality.alerts import read_alerts
+from dagster_project.checks.quality.score import load_score
+from dagster_project.core.settings import MeshSettings
+from dagster_project.core.workspace import discover_contracts, mesh_assets
+from dagster_project.lake.storage import Lake
+from demo.simulator import AnomalySpec, DriftSpec, simulate
 
 START = date(2025, 3, 3)
 DAYS = 9

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.engines.resources import SparkResource
+from dagster_project.engines.spark_resource import SparkResource
 from tests.spark_mesh import build
 
 

@@ -4,7 +4,7 @@ import polars as pl
 import pytest
 import yaml
 
-from dagster_project.access import (
+from dagster_project.access.policy import (
     AccessDenied,
     AccessPolicy,
     GovernedReader,
@@ -12,7 +12,7 @@ from dagster_project.access import (
     masked_document,
     partial_text,
 )
-from dagster_project.contracts import Contract
+from dagster_project.core.contracts import Contract
 from tests.small_mesh import write_small_mesh
 
 PROFILES = "customers/customer_profiles"

@@ -1,9 +1,9 @@
 import dagster as dg
 import pytest
 
-from dagster_project.alerting import check_alert_sensor
-from dagster_project.quality.alerts import read_alerts
-from dagster_project.resources import MeshResource
+from dagster_project.checks.alerting import check_alert_sensor
+from dagster_project.checks.quality.alerts import read_alerts
+from dagster_project.lake.resource import MeshResource
 
 
 @dg.asset(key=["sales", "widgets"])

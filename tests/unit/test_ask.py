@@ -4,10 +4,10 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from dagster_project.access import AccessDenied
+from dagster_project.access.policy import AccessDenied
+from dagster_project.app.cli import app
 from dagster_project.ask import CANT_ANSWER, Asker, AskError
-from dagster_project.cli import app
-from dagster_project.semantics import load_semantic_layer
+from dagster_project.metadata.semantics import load_semantic_layer
 from tests.small_mesh import frames
 
 CLEAR_PII = {"Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra", "Anita Borg"}

@@ -5,9 +5,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from dagster_project.api_keys import ApiKeyStore
+from dagster_project.access.api_keys import ApiKeyStore
 from dagster_project.ask.api import create_app
-from dagster_project.semantics import load_semantic_layer
+from dagster_project.metadata.semantics import load_semantic_layer
 from tests.servers import mesh_serve
 from tests.small_mesh import write_small_mesh
 
@@ -122,7 +122,7 @@ def test_insights_include_the_domains_insights_products(client, lake, demo_contr
 
     import polars as pl
 
-    from dagster_project.narratives import write_insights_report
+    from dagster_project.ask.narratives import write_insights_report
 
     risk = "sales/order_lines: unit_price drifted (score 0.42) in 2025-04-01 .. 2025-04-01."
     row = {

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import dagster as dg
 import pytest
 
-from dagster_project.check_risks import check_risks, quality_check_keys
-from dagster_project.contracts import load_contract
-from dagster_project.narratives import domain_check_keys
+from dagster_project.ask.narratives import domain_check_keys
+from dagster_project.checks.risks import check_risks, quality_check_keys
+from dagster_project.core.contracts import load_contract
 
 KEY = dg.AssetKey(["shop", "orders"])
 DRIFT = dg.AssetCheckKey(KEY, "drift")

@@ -8,15 +8,15 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from dagster_project.checks import (
+from dagster_project.checks.rules import (
     RuleOutcome,
     check_results,
     contract_check_specs,
     evaluate_rules,
     rules_for,
 )
-from dagster_project.contracts import Contract
-from dagster_project.storage import Lake
+from dagster_project.core.contracts import Contract
+from dagster_project.lake.storage import Lake
 from tests.factories import column
 
 ALL_RULES = [

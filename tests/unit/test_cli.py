@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dagster_project.cli import app
+from dagster_project.app.cli import app
 
 runner = CliRunner()
 
@@ -61,7 +61,7 @@ def test_demo_without_serving_builds_and_checks_everything(env):
 
 
 def test_api_keys_are_created_listed_and_revoked(env):
-    from dagster_project.api_keys import ApiKeyStore
+    from dagster_project.access.api_keys import ApiKeyStore
 
     created = runner.invoke(app, ["api-key", "create", "kim", "--role", "steward", "--days", "30"])
     assert created.exit_code == 0, created.output

@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 import yaml
 
-from dagster_project.contracts import (
+from dagster_project.core.contracts import (
     Contract,
     ContractError,
     load_contract,

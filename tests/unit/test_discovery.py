@@ -5,7 +5,8 @@ import pytest
 import yaml
 
 from dagster_project.ai.openai_provider import OpenAIProvider
-from dagster_project.discovery import (
+from dagster_project.core.workspace import discover_contracts
+from dagster_project.metadata.discovery import (
     SemanticIndex,
     build_entries,
     judge,
@@ -14,8 +15,7 @@ from dagster_project.discovery import (
     mesh_index,
     shares_word,
 )
-from dagster_project.semantics import load_semantic_layer
-from dagster_project.workspace import discover_contracts
+from dagster_project.metadata.semantics import load_semantic_layer
 from tests.openai_server import FakeOpenAI, fake_openai
 
 QUERIES = Path(__file__).resolve().parents[2] / "bench" / "discovery_queries.yaml"

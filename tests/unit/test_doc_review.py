@@ -6,10 +6,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-import dagster_project.cli_metadata as cli_metadata
-from dagster_project.cli import app
-from dagster_project.contracts import load_contract
-from dagster_project.doc_review import (
+import dagster_project.app.cli_metadata as cli_metadata
+from dagster_project.app.cli import app
+from dagster_project.core.contracts import load_contract
+from dagster_project.metadata.doc_review import (
     ACCEPTED,
     PENDING,
     REJECTED,

@@ -1,7 +1,7 @@
 import pytest
 
 from dagster_project.ai import OfflineProvider
-from dagster_project.semantics import load_semantic_layer
+from dagster_project.metadata.semantics import load_semantic_layer
 from governance.docs import (
     check_doc,
     doc_texts,

@@ -10,8 +10,9 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from dagster_project.contracts import Contract
-from dagster_project.ingestion import (
+from dagster_project.core.contracts import Contract
+from dagster_project.core.settings import MeshSettings
+from dagster_project.lake.landing import (
     REASON_SUFFIX,
     LandingError,
     LandingFile,
@@ -22,8 +23,7 @@ from dagster_project.ingestion import (
     read_landing_file,
     record_loaded,
 )
-from dagster_project.settings import MeshSettings
-from dagster_project.storage import DateWindow, enforce_schema
+from dagster_project.lake.storage import DateWindow, enforce_schema
 
 D1, D2 = date(2025, 3, 1), date(2025, 3, 2)
 

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LinearRegression
 
-from dagster_project.interval_model import IntervalModel
+from dagster_project.ml.interval_model import IntervalModel
 
 
 def _noisy_line(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:

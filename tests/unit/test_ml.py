@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LinearRegression
 
-from dagster_project import interval_model
-from dagster_project.interval_model import IntervalModel
-from dagster_project.ml import (
+from dagster_project.core.settings import MeshSettings
+from dagster_project.ml import interval_model
+from dagster_project.ml.interval_model import IntervalModel
+from dagster_project.ml.tracking import (
     CHAMPION,
     MLflowResource,
     champion_challenger,
@@ -19,7 +20,6 @@ from dagster_project.ml import (
     default_tracking_uri,
     pinned,
 )
-from dagster_project.settings import MeshSettings
 
 NAME = "test.model"
 X = pd.DataFrame({"x": np.arange(20, dtype=float)})

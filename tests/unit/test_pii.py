@@ -4,8 +4,7 @@ import polars as pl
 import pytest
 from faker import Faker
 
-from dagster_project.contracts import Contract
-from dagster_project.pii import (
+from dagster_project.checks.pii import (
     classify_column,
     detect_value,
     iban_valid,
@@ -14,7 +13,8 @@ from dagster_project.pii import (
     luhn_valid,
     scan_frame,
 )
-from dagster_project.policies import evaluate_policies
+from dagster_project.checks.policies import evaluate_policies
+from dagster_project.core.contracts import Contract
 from tests.factories import column, contract_document
 from tests.small_mesh import frames
 

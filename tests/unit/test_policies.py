@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from dagster_project.contracts import Contract
-from dagster_project.policies import (
+from dagster_project.checks.policies import (
     ContractRegistry,
     Policy,
     PolicyResult,
@@ -16,7 +15,8 @@ from dagster_project.policies import (
     load_policies,
     major,
 )
-from dagster_project.settings import MeshSettings
+from dagster_project.core.contracts import Contract
+from dagster_project.core.settings import MeshSettings
 from governance.policies import POLICIES
 from tests.factories import column, contract_document
 

@@ -1,4 +1,4 @@
-from dagster_project.profiling import profile_product
+from dagster_project.checks.profiling import profile_product
 from tests.small_mesh import write_small_mesh
 
 

@@ -1,6 +1,6 @@
 import dagster as dg
 
-from dagster_project.retraining import retrain_on_check_warning, weekly_retraining
+from dagster_project.ml.retraining import retrain_on_check_warning, weekly_retraining
 
 SALES = dg.AssetKey(["sales", "daily_sales"])
 MODEL = dg.AssetKey(["inventory", "demand_model"])

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dagster_project.cli import app
-from dagster_project.contracts import load_contract
-from dagster_project.scaffold import scaffold_domain
-from dagster_project.workspace import read_workspace
+from dagster_project.app.cli import app
+from dagster_project.app.scaffold import scaffold_domain
+from dagster_project.core.contracts import load_contract
+from dagster_project.core.workspace import read_workspace
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -9,9 +9,9 @@ import dagster as dg
 import pytest
 from fastapi.testclient import TestClient
 
-from dagster_project.credentials import mesh_secret, redact, secret
-from dagster_project.resources import MeshResource
-from dagster_project.synthetic_product import synthetic_assets
+from dagster_project.core.credentials import mesh_secret, redact, secret
+from dagster_project.lake.resource import MeshResource
+from dagster_project.ml.synthetic_product import synthetic_assets
 from governance.sharing.config import RecipientStore
 from governance.sharing.products import shared_product_assets
 from governance.sharing.server import SharingServer, create_app

@@ -1,14 +1,14 @@
 import polars as pl
 import pytest
 
-from dagster_project.semantic_sql import (
+from dagster_project.ask.semantic_sql import (
     SemanticQuery,
     SemanticQueryError,
     assert_read_only,
     compile_query,
     run_query,
 )
-from dagster_project.semantics import load_semantic_layer
+from dagster_project.metadata.semantics import load_semantic_layer
 from tests.small_mesh import write_small_mesh
 
 

@@ -2,7 +2,7 @@ import copy
 
 import pytest
 
-from dagster_project.semantics import SemanticError, load_semantic_layer, parse_semantics
+from dagster_project.metadata.semantics import SemanticError, load_semantic_layer, parse_semantics
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_dimensions_resolve_nearest_first_and_ambiguity_is_an_error(layer):
 def _documents(change):
     import yaml
 
-    from dagster_project.semantics import semantics_files
+    from dagster_project.metadata.semantics import semantics_files
 
     docs = {}
     for path in semantics_files():

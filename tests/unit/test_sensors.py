@@ -10,10 +10,10 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from dagster_project.ingestion import landing_files, record_loaded
-from dagster_project.resources import MeshResource
-from dagster_project.settings import MeshSettings
-from dagster_project.simulator import simulate
+from dagster_project.core.settings import MeshSettings
+from dagster_project.lake.landing import landing_files, record_loaded
+from dagster_project.lake.resource import MeshResource
+from demo.simulator import simulate
 from domains.sales.definitions import defs
 
 ORDER_LINES = dg.AssetKey(["sales", "order_lines"])

@@ -9,9 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from dagster_project.access import AccessPolicy
-from dagster_project.cli import app as mesh_app
-from dagster_project.resources import MeshResource
+from dagster_project.access.policy import AccessPolicy
+from dagster_project.app.cli import app as mesh_app
+from dagster_project.lake.resource import MeshResource
 from governance.audit import refresh_audit
 from governance.sharing.config import RecipientStore, SharingConfig, hash_token
 from governance.sharing.products import shared_product_assets

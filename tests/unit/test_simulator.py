@@ -9,8 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from dagster_project.settings import MeshSettings
-from dagster_project.simulator import (
+from dagster_project.core.settings import MeshSettings
+from demo.simulator import (
     AnomalySpec,
     DriftSpec,
     SimulationResult,

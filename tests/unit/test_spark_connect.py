@@ -12,11 +12,11 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from dagster_project.contracts import Contract
-from dagster_project.engines.resources import SparkResource
+from dagster_project.core.contracts import Contract
+from dagster_project.core.settings import MeshSettings
 from dagster_project.engines.spark import write_delta
-from dagster_project.settings import MeshSettings
-from dagster_project.storage import Lake
+from dagster_project.engines.spark_resource import SparkResource
+from dagster_project.lake.storage import Lake
 from tests.spark_mesh import (
     FAST_CONF,
     assert_same_products,

@@ -10,15 +10,15 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from dagster_project.contracts import Contract
+from dagster_project.core.contracts import Contract
+from dagster_project.core.settings import MeshSettings
 from dagster_project.engines import engine_for
-from dagster_project.engines.resources import SparkResource
 from dagster_project.engines.spark import read_delta, write_delta
-from dagster_project.engines.spark_products import read_landing
-from dagster_project.ingestion import load_landing
-from dagster_project.settings import MeshSettings
-from dagster_project.simulator import simulate
-from dagster_project.storage import DateWindow, Lake, enforce_schema, to_arrow
+from dagster_project.engines.spark_resource import SparkResource
+from dagster_project.lake.landing import load_landing
+from dagster_project.lake.storage import DateWindow, Lake, enforce_schema, to_arrow
+from dagster_project.products.spark import read_landing
+from demo.simulator import simulate
 from tests.spark_mesh import (
     FAST_CONF,
     PRODUCTS,

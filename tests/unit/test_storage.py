@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from dagster_project.contracts import Contract
-from dagster_project.storage import (
+from dagster_project.core.contracts import Contract
+from dagster_project.lake.storage import (
     DateWindow,
     Lake,
     SchemaViolation,

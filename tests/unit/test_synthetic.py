@@ -5,16 +5,16 @@ import numpy as np
 import polars as pl
 import pytest
 
-from dagster_project.contracts import Contract
-from dagster_project.resources import MeshResource
-from dagster_project.synthetic import (
+from dagster_project.core.contracts import Contract
+from dagster_project.lake.resource import MeshResource
+from dagster_project.ml.synthetic import (
     GaussianCopula,
     exact_copies,
     quality_report,
     synthesize,
     synthetic_contract,
 )
-from dagster_project.synthetic_product import synthetic_assets
+from dagster_project.ml.synthetic_product import synthetic_assets
 from tests.factories import column, contract_document
 from tests.small_mesh import write_small_mesh
 

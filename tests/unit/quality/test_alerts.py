@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import pytest
 
-from dagster_project.quality.alerts import WEBHOOK_ENV, Alert, read_alerts, send
+from dagster_project.checks.quality.alerts import WEBHOOK_ENV, Alert, read_alerts, send
 
 
 class _Hook(BaseHTTPRequestHandler):

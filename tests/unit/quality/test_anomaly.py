@@ -4,22 +4,22 @@ import numpy as np
 import polars as pl
 import pytest
 
-from dagster_project.contracts import Contract
-from dagster_project.quality import anomaly
-from dagster_project.quality.anomaly import (
+from dagster_project.checks.quality import anomaly
+from dagster_project.checks.quality.anomaly import (
     corrupt,
     detector_for,
     fit_detector,
     load_detector,
     score_rows,
 )
-from dagster_project.quality.companions import anomalies_contract
-from dagster_project.quality.config import quality_config
-from dagster_project.quality.detectors import average_precision, roc_auc
-from dagster_project.quality.features import FeatureProfile
-from dagster_project.settings import MeshSettings
-from dagster_project.simulator import AnomalySpec, simulate
-from dagster_project.storage import DateWindow, Lake
+from dagster_project.checks.quality.companions import anomalies_contract
+from dagster_project.checks.quality.config import quality_config
+from dagster_project.checks.quality.detectors import average_precision, roc_auc
+from dagster_project.checks.quality.features import FeatureProfile
+from dagster_project.core.contracts import Contract
+from dagster_project.core.settings import MeshSettings
+from dagster_project.lake.storage import DateWindow, Lake
+from demo.simulator import AnomalySpec, simulate
 
 START = date(2025, 3, 3)
 
@@ -163,7 +163,7 @@ def test_detector_fitted_without_groups_or_formulas_still_works(landed, make_con
             column("net_amount", "number"),
         ]
     )
-    from dagster_project.quality.config import AnomalyConfig
+    from dagster_project.checks.quality.config import AnomalyConfig
 
     model = fit_detector(contract, AnomalyConfig(), lines, history="test", history_end=None)
     scores, _ = model.score(lines)

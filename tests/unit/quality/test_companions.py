@@ -2,17 +2,17 @@ from datetime import UTC, date, datetime
 
 import polars as pl
 
-from dagster_project.contracts import Contract
-from dagster_project.policies import evaluate_policies
-from dagster_project.quality.companions import _keep_triage as keep_triage
-from dagster_project.quality.companions import (
+from dagster_project.checks.policies import evaluate_policies
+from dagster_project.checks.quality.companions import _keep_triage as keep_triage
+from dagster_project.checks.quality.companions import (
     anomalies_contract,
     anomalies_document,
     anomalies_frame,
     companion_assets,
     with_companions,
 )
-from dagster_project.storage import DateWindow
+from dagster_project.core.contracts import Contract
+from dagster_project.lake.storage import DateWindow
 
 
 def test_the_generated_contract_is_valid_odcs_and_follows_every_policy(demo_contracts):
@@ -70,8 +70,8 @@ def test_re_runs_keep_the_triage_status_someone_set(lake, demo_contracts):
 
 
 def test_the_companion_scores_the_parent_itself_when_nothing_was_staged(lake, demo_contracts):
-    from dagster_project.quality.anomaly import AnomalyOutcome, stage_flagged
-    from dagster_project.simulator import AnomalySpec, simulate
+    from dagster_project.checks.quality.anomaly import AnomalyOutcome, stage_flagged
+    from demo.simulator import AnomalySpec, simulate
 
     parent = demo_contracts["sales/order_lines"]
     child = anomalies_contract(parent)

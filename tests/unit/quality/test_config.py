@@ -1,7 +1,7 @@
 import pytest
 
-from dagster_project.contracts import ContractError
-from dagster_project.quality.config import AnomalyConfig, DriftConfig, quality_config
+from dagster_project.checks.quality.config import AnomalyConfig, DriftConfig, quality_config
+from dagster_project.core.contracts import ContractError
 from tests.factories import column, contract_document
 
 MEASURED = [
@@ -30,7 +30,7 @@ def test_demo_order_lines_switch_everything_on(demo_contracts):
 
 
 def test_true_means_the_defaults(make_contract):
-    from dagster_project.contracts import Contract
+    from dagster_project.core.contracts import Contract
 
     document = _with(
         contract_document(MEASURED),
@@ -52,7 +52,7 @@ def test_true_means_the_defaults(make_contract):
     ],
 )
 def test_bad_options_name_the_field(custom, field):
-    from dagster_project.contracts import Contract
+    from dagster_project.core.contracts import Contract
 
     contract = Contract(_with(contract_document(MEASURED), custom))
     with pytest.raises(ContractError) as error:

@@ -1,7 +1,7 @@
 import polars as pl
 import pytest
 
-from dagster_project.quality.derivation import NotRowLevel, derivations, to_polars
+from dagster_project.checks.quality.derivation import NotRowLevel, derivations, to_polars
 
 
 def test_a_formula_becomes_a_polars_expression_over_its_inputs():

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from dagster_project.quality.detectors import (
+from dagster_project.checks.quality.detectors import (
     ECOD,
     IsolationForestDetector,
     RobustZ,

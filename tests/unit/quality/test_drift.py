@@ -4,11 +4,11 @@ from datetime import date, timedelta
 import polars as pl
 import pytest
 
-from dagster_project.quality.config import quality_config
-from dagster_project.quality.drift import compare, evaluate_drift, resolve_segments
-from dagster_project.settings import MeshSettings
-from dagster_project.simulator import DriftSpec, simulate
-from dagster_project.storage import DateWindow, Lake
+from dagster_project.checks.quality.config import quality_config
+from dagster_project.checks.quality.drift import compare, evaluate_drift, resolve_segments
+from dagster_project.core.settings import MeshSettings
+from dagster_project.lake.storage import DateWindow, Lake
+from demo.simulator import DriftSpec, simulate
 
 START = date(2025, 3, 3)  # a Monday: promotions change weekly, on Mondays
 DAYS = 17
@@ -116,7 +116,7 @@ def test_samples_bound_the_work(lake, order_lines):
 def test_an_unpartitioned_product_is_compared_with_its_previous_version(mesh_home):
     import numpy as np
 
-    from dagster_project.contracts import Contract
+    from dagster_project.core.contracts import Contract
     from tests.factories import column, contract_document
 
     document = contract_document(

@@ -4,10 +4,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from dagster_project.quality.checks import impute_missing
-from dagster_project.quality.imputation import impute_column
-from dagster_project.settings import MeshSettings
-from dagster_project.simulator import MissingSpec, simulate
+from dagster_project.checks.quality.checks import impute_missing
+from dagster_project.checks.quality.imputation import impute_column
+from dagster_project.core.settings import MeshSettings
+from demo.simulator import MissingSpec, simulate
 
 
 @pytest.fixture(scope="module")

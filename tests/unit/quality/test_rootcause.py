@@ -1,8 +1,8 @@
 import numpy as np
 import polars as pl
 
-from dagster_project.quality.rootcause import explain
-from dagster_project.quality.sampling import stratified_sample
+from dagster_project.checks.quality.rootcause import explain
+from dagster_project.checks.quality.sampling import stratified_sample
 
 
 def _shop(rng, n, *, online=0.2, electronics_price=100.0):

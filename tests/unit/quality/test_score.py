@@ -2,8 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from dagster_project.checks import RuleOutcome
-from dagster_project.quality.score import (
+from dagster_project.checks.quality.score import (
     QualityScore,
     catalog_fields,
     completeness,
@@ -12,6 +11,7 @@ from dagster_project.quality.score import (
     uniqueness,
     validity,
 )
+from dagster_project.checks.rules import RuleOutcome
 
 
 def _score(**dimensions) -> QualityScore:

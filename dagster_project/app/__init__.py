@@ -1,0 +1,1 @@
+"""The application: the `mesh` CLI, services, scaffolding, refreshes, deployment files."""

@@ -1,0 +1,120 @@
+"""`mesh new-domain`: a new domain code location from templates."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from dagster_project.core.contracts import load_contract
+from dagster_project.core.workspace import WORKSPACE_FILE, Location, add_location, read_workspace
+
+NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+CONTRACT = """\
+apiVersion: v3.2.0
+kind: DataContract
+id: urn:meshwork:{domain}:{product}
+name: {title}
+version: 0.1.0
+status: draft
+domain: {domain}
+tags: [{domain}]
+description:
+  purpose: Describe what one row of {product} is and why the {domain} domain publishes it.
+  usage: Describe who should use it and how.
+team:
+  name: {domain}-team
+  members:
+    - username: {owner}
+      role: owner
+slaProperties:
+  - property: latency
+    value: 1
+    unit: d
+customProperties:
+  - property: writeMode
+    value: merge
+schema:
+  - name: {product}
+    physicalType: table
+    description: Describe what one row of {product} is and why the {domain} domain publishes it.
+    quality:
+      - type: library
+        metric: rowCount
+        mustBeGreaterThan: 0
+    properties:
+      - name: id
+        logicalType: integer
+        description: Identifier of the record.
+        primaryKey: true
+        primaryKeyPosition: 1
+        required: true
+      - name: name
+        logicalType: string
+        description: Name of the record.
+        required: true
+      - name: updated_at
+        logicalType: timestamp
+        description: When the source last changed the record.
+"""
+
+DEFINITIONS = '''\
+"""{title}: {product} lands from its source system; add derived products below."""
+
+from pathlib import Path
+
+from dagster_project import domain_definitions, landing
+
+defs = domain_definitions(
+    "{domain}",
+    [
+        landing("{product}"),
+    ],
+    contracts=Path(__file__).parent / "contracts",
+)
+'''
+
+TEST = """\
+import dagster as dg
+
+from domains.{domain}.definitions import defs
+
+
+def test_{domain}_location_loads():
+    dg.Definitions.validate_loadable(defs)
+    keys = {{k.to_user_string() for k in defs.resolve_all_asset_keys()}}
+    assert "{domain}/{product}" in keys
+"""
+
+
+def scaffold_domain(
+    root: Path, domain: str, *, product: str = "records", owner: str = "owner@example.com"
+) -> list[Path]:
+    """Write the domain's package, contract and test; register it in workspace.yaml."""
+    for label, value in (("domain", domain), ("product", product)):
+        if not NAME.match(value):
+            raise ValueError(f"{label} name {value!r} must be snake_case")
+    workspace = root / WORKSPACE_FILE
+    if any(loc.name == domain for loc in read_workspace(workspace)):
+        raise ValueError(f"workspace.yaml already has a location named {domain!r}")
+    folder = root / "domains" / domain
+    if folder.exists():
+        raise ValueError(f"{folder} already exists")
+    fields = {
+        "domain": domain,
+        "product": product,
+        "owner": owner,
+        "title": domain.replace("_", " ").capitalize(),
+    }
+    files = {
+        folder / "__init__.py": f'"""The {domain} domain."""\n',
+        folder / "definitions.py": DEFINITIONS.format(**fields),
+        folder / "contracts" / f"{product}.odcs.yaml": CONTRACT.format(**fields),
+        root / "tests" / "locations" / f"test_{domain}_location.py": TEST.format(**fields),
+    }
+    for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    load_contract(folder / "contracts" / f"{product}.odcs.yaml")  # the template stays valid
+    add_location(workspace, Location(domain, f"domains.{domain}.definitions"))
+    return [*files, workspace]

@@ -1,0 +1,99 @@
+"""The long-running servers `mesh demo` starts side by side (each in its own process
+group, so stopping the demo stops every child they spawned)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    command: list[str]
+    url: str
+
+
+def dagster_ui(port: int = 3000) -> Service:
+    return Service(
+        "Dagster UI",
+        [str(BIN / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        f"http://127.0.0.1:{port}",
+    )
+
+
+def sharing_server(port: int = 8090) -> Service:
+    """The Delta Sharing server (governance's, started as a `mesh` command so the
+    platform does not import governance)."""
+    return Service(
+        "Delta Sharing server",
+        [str(BIN / "mesh"), "share", "serve", "--port", str(port)],
+        f"http://127.0.0.1:{port}/delta-sharing",
+    )
+
+
+def mlflow_ui(port: int = 5000) -> list[Service]:
+    """The MLflow UI over the mesh's tracking database (none when MLFLOW_TRACKING_URI
+    points at a tracking server: that server has its own UI)."""
+    from dagster_project.core.settings import get_settings
+    from dagster_project.ml.tracking import default_artifact_root, default_tracking_uri
+
+    settings = get_settings()
+    uri = default_tracking_uri(settings)
+    if uri.startswith(("http://", "https://", "databricks")):
+        return []
+    command = [str(BIN / "mlflow"), "ui", "--backend-store-uri", uri]
+    command += ["--default-artifact-root", default_artifact_root(settings)]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
+    return [Service("MLflow UI", command, f"http://127.0.0.1:{port}")]
+
+
+def ask_server(port: int = 8070) -> Service:
+    """The HTTP API and web page: search, product pages, ask the mesh (`mesh serve`)."""
+    return Service(
+        "Meshwork web page and API",
+        [str(BIN / "mesh"), "serve", "--port", str(port)],
+        f"http://127.0.0.1:{port}/",
+    )
+
+
+def demo_services(dagster_port: int = 3000) -> list[Service]:
+    """What `mesh demo` serves; features with a UI or API add theirs here."""
+    return [dagster_ui(dagster_port), sharing_server(), *mlflow_ui(), ask_server()]
+
+
+def start(service: Service, cwd: Path, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(service.command, cwd=cwd, env=env, start_new_session=True)
+
+
+def stop(process: subprocess.Popen, grace_s: float = 15) -> None:
+    """SIGTERM the whole group, then SIGKILL what is left (dagster dev may ignore TERM)."""
+    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(process.pid, sig)
+            process.wait(timeout=wait)
+            return
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def serve(services: list[Service], cwd: Path, env: dict[str, str]) -> None:
+    """Run every service until Ctrl+C or until one of them exits; then stop them all."""
+    processes = [start(s, cwd, env) for s in services]
+    try:
+        while all(p.poll() is None for p in processes):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for process in processes:
+            stop(process)

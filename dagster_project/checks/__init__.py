@@ -1,0 +1,1 @@
+"""Checks: contract rules, shared policies, PII, quality detectors and drift."""

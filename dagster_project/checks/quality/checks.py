@@ -1,0 +1,298 @@
+"""Quality intelligence as Dagster asset checks, evaluated where a product is published.
+
+`quality_check_specs` adds, per contract, the non-blocking checks it switches on:
+`anomalies` and `drift` (severity WARN: they inform, they never stop downstream
+products). `impute_missing` runs before the write; `evaluate_quality` after it, returning
+the check results, the quality-score metadata and sending alerts for warnings. A bug in
+this advisory layer is reported as a failed WARN check, never as a failed product run.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import dagster as dg
+import polars as pl
+
+from dagster_project.checks.quality import alerts
+from dagster_project.checks.quality.config import quality_config
+from dagster_project.checks.quality.imputation import Imputation, impute
+from dagster_project.checks.quality.score import (
+    QualityScore,
+    anomaly_dimension,
+    completeness,
+    drift_dimension,
+    freshness,
+    save_score,
+    uniqueness,
+    validity,
+)
+from dagster_project.checks.rules import RuleOutcome
+from dagster_project.core.contracts import Contract
+from dagster_project.lake.storage import DateWindow, Lake, TableInfo
+
+ANOMALY_CHECK = "anomalies"
+DRIFT_CHECK = "drift"
+TOP_IN_TABLE = 10
+
+
+def anomalies_key(contract: Contract) -> str:
+    return f"{contract.key}_anomalies"
+
+
+def quality_check_specs(contract: Contract, key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+    config = quality_config(contract)
+    specs = []
+    if config.anomaly:
+        specs.append(
+            dg.AssetCheckSpec(
+                ANOMALY_CHECK,
+                asset=key,
+                description=(
+                    "New rows scored for anomalies (values odd overall, in their group, or "
+                    "breaking a derivation); warns above the tolerated share, explains each"
+                ),
+                blocking=False,
+                metadata={"anomalies_product": anomalies_key(contract)},
+            )
+        )
+    if config.drift:
+        specs.append(
+            dg.AssetCheckSpec(
+                DRIFT_CHECK,
+                asset=key,
+                description=(
+                    "Newest data against its reference window (Evidently), with the likely "
+                    "root cause; warns when a column drifted"
+                ),
+                blocking=False,
+            )
+        )
+    return specs
+
+
+def impute_missing(
+    contract: Contract, frame: pl.DataFrame
+) -> tuple[pl.DataFrame, list[Imputation]]:
+    """Fill the contract's imputable columns before the write (a no-op without them)."""
+    columns = quality_config(contract).imputable
+    return impute(contract, frame, columns) if columns else (frame, [])
+
+
+@dataclass
+class QualityResult:
+    check_results: list[dg.AssetCheckResult] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    score: QualityScore | None = None
+
+
+def evaluate_quality(
+    context: dg.AssetExecutionContext | None,
+    lake: Lake,
+    contract: Contract,
+    frame: pl.DataFrame,
+    *,
+    window: DateWindow | None,
+    outcomes: list[RuleOutcome],
+    info: TableInfo | None,
+    imputations: list[Imputation] = (),
+) -> QualityResult:
+    """The product's quality checks and score after a write of `frame`."""
+    config = quality_config(contract)
+    key = dg.AssetKey(contract.key.split("/"))
+    result = QualityResult()
+    dimensions: dict[str, tuple[float | None, str]] = {}
+    if config.anomaly:
+        check, dimension = _guarded(
+            context,
+            contract,
+            ANOMALY_CHECK,
+            key,
+            lambda: _anomaly_check(lake, contract, config.anomaly, frame, window, info, key),
+        )
+        result.check_results.append(check)
+        dimensions["anomalies"] = dimension
+    if config.drift:
+        check, dimension = _guarded(
+            context,
+            contract,
+            DRIFT_CHECK,
+            key,
+            lambda: _drift_check(lake, contract, config.drift, window, key),
+        )
+        result.check_results.append(check)
+        dimensions["drift"] = dimension
+    result.score = _score(contract, frame, outcomes, info, imputations, dimensions)
+    save_score(lake.settings, contract, result.score)
+    result.metadata = {
+        "quality_score": result.score.score,
+        "quality_narrative": dg.MetadataValue.md(result.score.narrative()),
+        "quality_dimensions": dg.MetadataValue.json(result.score.dimensions),
+    }
+    if imputations:
+        result.metadata["imputed"] = dg.MetadataValue.json([i.as_dict() for i in imputations])
+    return result
+
+
+def _guarded(context, contract: Contract, name: str, key: dg.AssetKey, evaluate):
+    try:
+        return evaluate()
+    except Exception as exc:  # advisory checks must not fail the product's run
+        if context is not None:
+            context.log.warning(f"{contract.key} {name} check could not run: {exc}")
+        check = dg.AssetCheckResult(
+            asset_key=key,
+            check_name=name,
+            passed=False,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=f"could not be evaluated: {type(exc).__name__}: {exc}",
+            metadata={"error": dg.MetadataValue.text(traceback.format_exc(limit=5))},
+        )
+        return check, (None, "could not be evaluated")
+
+
+def _anomaly_check(lake, contract, config, frame, window, info, key):
+    from dagster_project.checks.quality.anomaly import score_rows, stage_flagged
+
+    if frame.is_empty():
+        check = dg.AssetCheckResult(
+            asset_key=key,
+            check_name=ANOMALY_CHECK,
+            passed=True,
+            severity=dg.AssetCheckSeverity.WARN,
+            description="no new rows to score",
+        )
+        return check, (None, "no new rows to score")
+    outcome = score_rows(lake, contract, config, frame, window)
+    stage_flagged(lake.settings, contract, window, outcome, info.version if info else -1)
+    model = outcome.detector.summary()
+    top = outcome.flagged.head(config.top)
+    metadata = {
+        "rows_scored": outcome.rows_scored,
+        "anomalies": outcome.count,
+        "anomaly_rate": round(outcome.rate, 6),
+        "tolerated_rate": outcome.max_rate,
+        "detector": model["detector"],
+        "detector_threshold": model["threshold"],
+        "selection_criterion": model["criterion"],
+        "detector_trials": dg.MetadataValue.json(model["trials"]),
+        "fitted_on": model["fitted_on"],
+        "fitted_at": model["fitted_at"],
+        "top_anomalies": dg.MetadataValue.md(_table(top)),
+        "anomalies_product": anomalies_key(contract),
+        "timings": dg.MetadataValue.json(outcome.seconds),
+    }
+    if not outcome.passed:
+        _alert(
+            lake,
+            contract,
+            ANOMALY_CHECK,
+            outcome.describe(),
+            {"anomalies": outcome.count, "rate": outcome.rate},
+            None,
+            metadata,
+        )
+    check = dg.AssetCheckResult(
+        asset_key=key,
+        check_name=ANOMALY_CHECK,
+        passed=outcome.passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=outcome.describe(),
+        metadata=metadata,
+    )
+    return check, anomaly_dimension(outcome.count, outcome.rows_scored)
+
+
+def _table(top: pl.DataFrame) -> str:
+    if top.is_empty():
+        return "No anomalies."
+    lines = ["| score | explanation |", "| ---: | --- |"]
+    for row in top.iter_rows(named=True):
+        lines.append(f"| {row['anomaly_score']:.2f} | {row['reason'].replace('|', '/')} |")
+    return "\n".join(lines)
+
+
+def _drift_check(lake, contract, config, window, key):
+    from dagster_project.checks.quality.drift import evaluate_drift
+
+    outcome = evaluate_drift(lake, contract, config, window)
+    per_column = {
+        c.column: {
+            "score": round(c.score, 4),
+            "method": c.method,
+            "threshold": c.threshold,
+            "drifted": c.drifted,
+        }
+        for c in outcome.columns
+    }
+    metadata: dict[str, Any] = {
+        "reference": outcome.reference,
+        "current": outcome.current,
+        "reference_rows": outcome.reference_rows,
+        "current_rows": outcome.current_rows,
+        "sample_rows": dg.MetadataValue.json(list(outcome.sample_rows)),
+        "columns": dg.MetadataValue.json(per_column),
+        "drifted_columns": ", ".join(c.column for c in outcome.drifted),
+        "root_cause": dg.MetadataValue.md(
+            "\n".join(f"- {c.sentence}" for c in outcome.causes) or "-"
+        ),
+        "timings": dg.MetadataValue.json(outcome.seconds),
+    }
+    if outcome.report_uri:
+        metadata["report"] = dg.MetadataValue.path(outcome.report_uri)
+        if lake.settings.is_local:
+            metadata["report_url"] = dg.MetadataValue.url(f"file://{outcome.report_uri}")
+    if outcome.skipped:
+        metadata["skipped"] = outcome.skipped
+    if not outcome.passed:
+        details = {"drifted": [c.column for c in outcome.drifted], "current": outcome.current}
+        _alert(
+            lake, contract, DRIFT_CHECK, outcome.describe(), details, outcome.report_uri, metadata
+        )
+    check = dg.AssetCheckResult(
+        asset_key=key,
+        check_name=DRIFT_CHECK,
+        passed=outcome.passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=outcome.describe(),
+        metadata=metadata,
+    )
+    if outcome.skipped:
+        return check, (None, f"not judged ({outcome.skipped})")
+    return check, drift_dimension([c.column for c in outcome.drifted], len(outcome.columns))
+
+
+def _alert(lake, contract, check, text, details, link, metadata) -> None:
+    alert = alerts.Alert(contract.key, check, "WARN", f"{contract.key}: {text}", details, link)
+    delivery = alerts.send(lake.settings, alert)
+    metadata["alert_file"] = dg.MetadataValue.path(delivery.file)
+    if delivery.webhook:
+        metadata["alert_webhook"] = delivery.webhook
+
+
+def _score(contract, frame, outcomes, info, imputations, dimensions) -> QualityScore:
+    imputed = sum(i.filled for i in imputations)
+    values: dict[str, tuple[float | None, str]] = {
+        "completeness": completeness(frame, contract, imputed),
+        "validity": validity(outcomes, frame.height),
+        "uniqueness": uniqueness(outcomes, info.rows if info else frame.height),
+        "anomalies": dimensions.get("anomalies", (None, "not monitored")),
+        "drift": dimensions.get("drift", (None, "not monitored")),
+    }
+    sla = contract.freshness
+    now = datetime.now(UTC)
+    if sla and info:
+        values["freshness"] = freshness(now - info.last_update, sla.max_age)
+    else:
+        values["freshness"] = (None, "no freshness SLA")
+    return QualityScore(
+        product=contract.key,
+        dimensions={k: (round(v, 4) if v is not None else None) for k, (v, _) in values.items()},
+        notes={k: note for k, (_, note) in values.items()},
+        evaluated_at=now.isoformat(timespec="seconds"),
+        last_update=info.last_update.isoformat() if info else None,
+        sla_hours=sla.max_age.total_seconds() / 3600 if sla else None,
+    )

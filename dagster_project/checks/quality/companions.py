@@ -1,0 +1,218 @@
+"""The `<domain>/<product>_anomalies` products the platform adds beside a monitored product.
+
+A contract that switches on `anomalyDetection` gets a companion product for triage, with
+a contract generated from the parent's (same domain, owner, SLA and version; the parent's
+key, partition, group and measure columns plus `anomaly_score`, `detector`, `reason`,
+`status`, `detected_at`), validated against the ODCS schema like any other. Its asset
+takes the rows the parent's `anomalies` check flagged (scoring them itself when the
+parent's table has moved on) and keeps the triage status a person already set.
+"""
+
+import copy
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+from functools import cache
+from typing import Any
+
+import dagster as dg
+import polars as pl
+
+from dagster_project.checks.quality.config import quality_config
+from dagster_project.checks.quality.features import FeatureProfile
+from dagster_project.core.contracts import Contract
+from dagster_project.lake.resource import MeshResource
+
+SUFFIX = "_anomalies"
+STATUSES = ("open", "confirmed", "dismissed")
+_ADDED = [
+    {
+        "name": "anomaly_score",
+        "logicalType": "number",
+        "description": "How anomalous the row is: the detector's score over its alarm "
+        "threshold (1 = just flagged, 3 = three times as far).",
+        "required": True,
+        "logicalTypeOptions": {"minimum": 0},
+    },
+    {
+        "name": "detector",
+        "logicalType": "string",
+        "description": "Detector that flagged the row (chosen per product without labels).",
+        "required": True,
+    },
+    {
+        "name": "reason",
+        "logicalType": "string",
+        "description": "Why the row was flagged, in plain words: which values are how far off.",
+        "required": True,
+    },
+    {
+        "name": "status",
+        "logicalType": "string",
+        "description": "Triage status: open until someone confirms or dismisses it; "
+        "re-runs keep it.",
+        "required": True,
+        "enum": [{"value": s} for s in STATUSES],
+    },
+    {
+        "name": "detected_at",
+        "logicalType": "timestamp",
+        "description": "When the row was first flagged (UTC).",
+        "required": True,
+    },
+]
+
+
+def anomalies_document(parent: Contract) -> dict[str, Any]:
+    """The ODCS document of `parent`'s anomalies product."""
+    config = quality_config(parent).anomaly
+    profile = FeatureProfile.for_contract(parent, config)
+    from dagster_project.checks.quality.anomaly import triage_columns
+
+    properties = [_copied(parent, name) for name in triage_columns(parent, profile)]
+    source = parent.document
+    name = f"{parent.product}{SUFFIX}"
+    document = {
+        "apiVersion": source["apiVersion"],
+        "kind": "DataContract",
+        "id": f"{source['id']}{SUFFIX}",
+        "name": f"{source.get('name', parent.product)} anomalies",
+        "version": parent.version,
+        "status": parent.status or "active",
+        "domain": parent.domain,
+        "tags": [*parent.tags[:3], "quality", "anomalies"],
+        "description": {
+            "purpose": f"Rows of {parent.key} flagged as anomalous by its anomalies check, "
+            "with score, plain-language reason and triage status.",
+            "usage": "Triage: review open rows and set status to confirmed or dismissed.",
+        },
+        "customProperties": [
+            {
+                "property": "writeMode",
+                "value": "partition_overwrite" if parent.partition_column else "merge",
+            },
+            {"property": "generatedFrom", "value": parent.key},
+        ],
+        "schema": [
+            {
+                "name": name,
+                "physicalType": "table",
+                "businessName": f"{source.get('name', parent.product)} anomalies",
+                "description": f"Anomalous rows of {parent.key}, worst first, for triage.",
+                # no anomalies is the good case: an empty table is valid
+                "quality": [{"type": "library", "metric": "rowCount", "mustBeGreaterOrEqualTo": 0}],
+                "properties": properties + copy.deepcopy(_ADDED),
+            }
+        ],
+    }
+    for field in ("team", "slaProperties"):
+        if field in source:
+            document[field] = copy.deepcopy(source[field])
+    return document
+
+
+def _copied(parent: Contract, name: str) -> dict[str, Any]:
+    column = parent.column(name)
+    prop: dict[str, Any] = {
+        "name": name,
+        "logicalType": column.logical_type,
+        "description": column.description or f"{name} of the flagged row.",
+        "required": column.required,
+    }
+    if column.primary_key:
+        prop |= {"primaryKey": True, "primaryKeyPosition": column.prop.primaryKeyPosition or 1}
+    if column.partitioned:
+        prop |= {"partitioned": True, "partitionKeyPosition": 1}
+    if column.classification:
+        prop["classification"] = column.classification
+    return prop
+
+
+@cache
+def anomalies_contract(parent: Contract) -> Contract:
+    where = f"<generated from {parent.path or parent.key}>"
+    return Contract(anomalies_document(parent), where)
+
+
+def with_companions(contracts: Mapping[str, Contract]) -> dict[str, Contract]:
+    """`contracts` (by product name) plus the generated companions of those that ask."""
+    found = dict(contracts)
+    for contract in contracts.values():
+        if quality_config(contract).anomaly:
+            companion = anomalies_contract(contract)
+            found[companion.product] = companion
+    return found
+
+
+def companion_assets(parents: Iterable[Contract]) -> list[dg.AssetsDefinition]:
+    """An asset per anomalies product of `parents` that switch anomaly detection on."""
+    return [anomalies_asset(p) for p in parents if quality_config(p).anomaly]
+
+
+def anomalies_asset(parent: Contract) -> dg.AssetsDefinition:
+    from dagster_project.products.builder import (
+        Product,
+        is_partitioned,
+        product_asset_kwargs,
+        publish,
+    )
+
+    child = anomalies_contract(parent)
+    product = Product(child.product, transform=lambda *_: None, inputs=(parent.key,))
+    partitioned = is_partitioned(child)
+
+    @dg.asset(**product_asset_kwargs(child, product))
+    def _anomalies(context: dg.AssetExecutionContext, mesh: MeshResource) -> dg.MaterializeResult:
+        window = _window(context) if partitioned else None
+        frame = anomalies_frame(mesh.lake, parent, child, window)
+        return publish(context, mesh.lake, child, frame, window=window)
+
+    return _anomalies
+
+
+def _window(context: dg.AssetExecutionContext):
+    from dagster_project.lake.storage import DateWindow
+
+    span = context.partition_time_window
+    return DateWindow(span.start.date(), (span.end - timedelta(days=1)).date())
+
+
+def anomalies_frame(lake, parent: Contract, child: Contract, window) -> pl.DataFrame:
+    """The flagged rows of `parent` in `window`, keeping earlier triage decisions."""
+    from dagster_project.checks.quality.anomaly import score_rows, staged_flagged
+
+    info = lake.info(parent.key)
+    if info is None:
+        raise dg.Failure(f"input {parent.key} has not been materialized yet")
+    flagged = staged_flagged(lake.settings, parent, window, info.version)
+    if flagged is None:  # the parent changed since its check ran: score it here
+        part = parent.partition_column
+        rows = (
+            lake.read(parent.key, window=window, column=part) if window else lake.read(parent.key)
+        )
+        if rows.is_empty():
+            return pl.DataFrame(schema=child.polars_schema)
+        flagged = score_rows(lake, parent, quality_config(parent).anomaly, rows, window).flagged
+    return _keep_triage(lake, child, flagged, window)
+
+
+def _keep_triage(lake, child: Contract, flagged: pl.DataFrame, window) -> pl.DataFrame:
+    if not lake.exists(child.key) or flagged.is_empty():
+        return flagged
+    keys = child.primary_key
+    part = child.partition_column
+    existing = (
+        lake.scan(child.key, window=window, column=part)
+        if window and part
+        else lake.scan(child.key)
+    )
+    earlier = existing.select(
+        *keys, pl.col("status").alias("__status"), pl.col("detected_at").alias("__detected")
+    ).collect()
+    return (
+        flagged.join(earlier, on=keys, how="left", maintain_order="left")
+        .with_columns(
+            status=pl.coalesce("__status", "status"),
+            detected_at=pl.coalesce("__detected", "detected_at"),
+        )
+        .drop("__status", "__detected")
+    )

@@ -1,0 +1,366 @@
+"""Drift of a product's newest data against a reference, with Evidently and a root cause.
+
+The reference is the days before the newest partition (`referenceDays`, optionally the
+same weekday only) or a pinned Delta version; unpartitioned products compare the table
+with its previous version. Both sides are reduced to bounded, stratified samples (see
+`quality.sampling`), so the check costs the same on a thousand rows or ten million.
+Evidently's `DataDriftPreset` tests each column (Wasserstein distance for numbers,
+Jensen–Shannon distance for attributes by default: effect sizes, so the verdict does not
+depend on the sample size); its HTML report is kept under `MESH_HOME/reports/drift/`.
+Drifted columns are ranked and explained by segment (see `quality.rootcause`).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import polars as pl
+
+from dagster_project.checks.quality.config import DriftConfig, is_attribute, is_measure
+from dagster_project.checks.quality.rootcause import RootCause, explain
+from dagster_project.checks.quality.sampling import stratified_sample, stratum_counts
+from dagster_project.core.contracts import Contract, parse_reference
+from dagster_project.core.settings import MeshSettings
+from dagster_project.lake.storage import DateWindow, Lake
+
+MAX_STRATA_VALUES = 50  # segments with more values than this are not used as strata
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    column: str
+    kind: str  # "numerical" or "categorical"
+    method: str
+    threshold: float
+    score: float
+    drifted: bool
+
+    @property
+    def severity(self) -> float:
+        return self.score / self.threshold if self.threshold else 0.0
+
+
+@dataclass
+class DriftOutcome:
+    """The verdict on one comparison: per-column tests, root causes and the report."""
+
+    reference: str  # what was compared, in words
+    current: str
+    reference_rows: int
+    current_rows: int
+    columns: list[ColumnDrift] = field(default_factory=list)
+    causes: list[RootCause] = field(default_factory=list)
+    report_uri: str | None = None
+    skipped: str | None = None  # why nothing was judged
+    sample_rows: tuple[int, int] = (0, 0)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def drifted(self) -> list[ColumnDrift]:
+        return sorted((c for c in self.columns if c.drifted), key=lambda c: -c.severity)
+
+    @property
+    def passed(self) -> bool:
+        return not self.drifted
+
+    def describe(self) -> str:
+        if self.skipped:
+            return f"not judged: {self.skipped}"
+        if self.passed:
+            return (
+                f"no drift in {len(self.columns)} column(s) of {self.current} "
+                f"against {self.reference}"
+            )
+        names = ", ".join(c.column for c in self.drifted)
+        text = (
+            f"{len(self.drifted)} of {len(self.columns)} column(s) drifted in {self.current} "
+            f"against {self.reference}: {names}."
+        )
+        if self.causes:
+            text += " " + " ".join(f"{c.sentence[0].upper()}{c.sentence[1:]}." for c in self.causes)
+        return text
+
+
+# -- what to compare --------------------------------------------------------------------
+
+
+def drift_columns(contract: Contract, config: DriftConfig) -> dict[str, str]:
+    """Column → Evidently column type ("numerical" or "categorical")."""
+    if config.columns:
+        names = config.columns
+    else:
+        names = tuple(c.name for c in contract.columns if is_measure(c) or is_attribute(c))
+    return {
+        n: "numerical"
+        if contract.column(n).logical_type in {"integer", "number"}
+        else "categorical"
+        for n in names
+    }
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A dimension to look for the root cause in: a column, or one looked up through a
+    relationship (`stores.region`, `inventory.products.category`)."""
+
+    name: str
+    local: str  # the product's own column (the foreign key for a lookup)
+    lookup: tuple[str, str, str] | None = None  # (product key, its key column, its column)
+
+
+def resolve_segments(contract: Contract, specs: tuple[str, ...]) -> list[Segment]:
+    segments = []
+    for spec in specs:
+        if spec in contract.column_names:
+            segments.append(Segment(spec, spec))
+            continue
+        domain, product, column = parse_reference(spec, contract.domain)
+        for c in contract.columns:
+            for ref in c.references:
+                r_domain, r_product, r_key = parse_reference(ref, contract.domain)
+                if (r_domain, r_product) == (domain, product):
+                    segments.append(Segment(column, c.name, (f"{domain}/{product}", r_key, column)))
+                    break
+            else:
+                continue
+            break
+        else:
+            raise ValueError(f"{contract.key}: segment {spec!r} is neither a column nor reachable")
+    return segments
+
+
+def with_segments(
+    lake: Lake, contract: Contract, frame: pl.LazyFrame, segments: list[Segment]
+) -> tuple[pl.LazyFrame, list[str], list[str]]:
+    """`frame` with looked-up segment columns joined in, the segments available, and
+    those with few values (to stratify by; known from the contract or the small lookup
+    table, so the large frame is not scanned for it)."""
+    names, strata = [], []
+    for s in segments:
+        if s.lookup is None:
+            names.append(s.name)
+            column = contract.column(s.name)
+            values = 2 if column.logical_type == "boolean" else len(column.accepted_values or [])
+            if 0 < values <= MAX_STRATA_VALUES:
+                strata.append(s.name)
+            continue
+        key, column_key, column = s.lookup
+        if not lake.exists(key):
+            continue  # the lookup product is not built yet: one dimension fewer
+        lookup = (
+            lake.scan(key)
+            .select(pl.col(column_key).alias(s.local), pl.col(column).alias(s.name))
+            .unique(s.local)
+            .collect()
+        )
+        frame = frame.join(lookup.lazy(), on=s.local, how="left")
+        names.append(s.name)
+        if lookup[s.name].n_unique() <= MAX_STRATA_VALUES:
+            strata.append(s.name)
+    return frame, names, strata
+
+
+# -- the comparison ---------------------------------------------------------------------
+
+
+def compare(
+    reference: pl.LazyFrame,
+    current: pl.LazyFrame,
+    columns: dict[str, str],
+    config: DriftConfig,
+    *,
+    segments: list[str] = (),
+    strata: list[str] | None = None,
+    labels: tuple[str, str] = ("the reference", "the newest data"),
+    settings: MeshSettings | None = None,
+    report_name: tuple[str, ...] = (),
+) -> DriftOutcome:
+    """Test every column of `current` against `reference` on stratified samples.
+
+    `strata` (segments with few values) defaults to the segments that are not numbers
+    and have at most MAX_STRATA_VALUES values in the reference (costs one more pass)."""
+    started = time.perf_counter()
+    keep = list(dict.fromkeys([*columns, *segments]))
+    reference, current = reference.select(keep), current.select(keep)
+    if strata is None:
+        strata = _strata(reference, segments)
+    ref_counts, cur_counts = stratum_counts(reference, strata), stratum_counts(current, strata)
+    n_ref, n_cur = int(ref_counts["__rows"].sum()), int(cur_counts["__rows"].sum())
+    outcome = DriftOutcome(labels[0], labels[1], n_ref, n_cur)
+    if min(n_ref, n_cur) < config.minRows:
+        outcome.skipped = (
+            f"{min(n_ref, n_cur):,} rows on one side; at least {config.minRows:,} are needed"
+        )
+        return outcome
+    ref = stratified_sample(reference, strata, config.sampleRows, counts=ref_counts)
+    cur = stratified_sample(current, strata, config.sampleRows, counts=cur_counts)
+    outcome.sample_rows = (ref.height, cur.height)
+    empty = [
+        c for c in columns if ref[c].null_count() == ref.height or cur[c].null_count() == cur.height
+    ]
+    columns = {c: kind for c, kind in columns.items() if c not in empty}  # nothing to compare
+    sampled = time.perf_counter()
+    snapshot = _evidently(ref, cur, columns, config)
+    outcome.columns = _verdicts(snapshot, columns)
+    tested = time.perf_counter()
+    if settings is not None and report_name:
+        outcome.report_uri = settings.reports_uri(
+            "drift", *report_name[:-1], f"{report_name[-1]}.html"
+        )
+        settings.write_text(outcome.report_uri, snapshot.get_html_str(as_iframe=False))
+    reported = time.perf_counter()
+    outcome.causes = [
+        explain(ref, cur, c.column, c.kind == "numerical", list(segments))
+        for c in outcome.drifted[:3]
+    ]
+    outcome.seconds = {
+        "sample_s": round(sampled - started, 3),
+        "evidently_s": round(tested - sampled, 3),
+        "report_s": round(reported - tested, 3),
+        "root_cause_s": round(time.perf_counter() - reported, 3),
+    }
+    return outcome
+
+
+def _strata(frame: pl.LazyFrame, segments: list[str]) -> list[str]:
+    """Segments with few values (string-like) stratify the samples."""
+    schema = frame.collect_schema()
+    candidates = [s for s in segments if not schema[s].is_numeric()]
+    if not candidates:
+        return []
+    counts = frame.select(pl.col(candidates).n_unique()).collect().row(0, named=True)
+    return [s for s in candidates if counts[s] <= MAX_STRATA_VALUES]
+
+
+def _evidently(ref: pl.DataFrame, cur: pl.DataFrame, columns: dict[str, str], config: DriftConfig):
+    warnings.filterwarnings("ignore", module="evidently")
+    from evidently import DataDefinition, Dataset, Report  # heavy: imported where used
+    from evidently.presets import DataDriftPreset
+
+    definition = DataDefinition(
+        numerical_columns=[c for c, k in columns.items() if k == "numerical"],
+        categorical_columns=[c for c, k in columns.items() if k == "categorical"],
+    )
+    report = Report(
+        [
+            DataDriftPreset(
+                columns=list(columns),
+                num_method=config.numMethod,
+                cat_method=config.catMethod,
+                num_threshold=config.numThreshold,
+                cat_threshold=config.catThreshold,
+            )
+        ],
+        include_tests=True,
+    )
+
+    def dataset(frame: pl.DataFrame):
+        data = frame.select(list(columns)).to_pandas()
+        return Dataset.from_pandas(data, data_definition=definition)
+
+    return report.run(dataset(cur), dataset(ref))
+
+
+def _verdicts(snapshot, columns: dict[str, str]) -> list[ColumnDrift]:
+    result = snapshot.dict()
+    scores, settings = {}, {}
+    for metric in result["metrics"]:
+        config = metric["config"]
+        if config.get("type", "").endswith(":ValueDrift"):
+            scores[config["column"]] = float(metric["value"])
+            settings[config["column"]] = (config.get("method"), config.get("threshold"))
+    failed = {
+        t["metric_config"]["params"].get("column"): str(t["status"]).endswith("FAIL")
+        for t in result["tests"]
+        if t["metric_config"]["params"].get("type", "").endswith(":ValueDrift")
+    }
+    return [
+        ColumnDrift(
+            column=c,
+            kind=kind,
+            method=str(settings[c][0]),
+            threshold=float(settings[c][1]),
+            score=scores[c],
+            drifted=failed.get(c, False),
+        )
+        for c, kind in columns.items()
+        if c in scores
+    ]
+
+
+# -- windows of a product -----------------------------------------------------------
+
+
+def evaluate_drift(
+    lake: Lake, contract: Contract, config: DriftConfig, window: DateWindow | None
+) -> DriftOutcome:
+    """Drift of the product's newest data (after a write) against its reference."""
+    columns = drift_columns(contract, config)
+    segments = resolve_segments(contract, config.segments)
+    part = contract.partition_column
+    info = lake.info(contract.key)
+    if info is None:
+        return DriftOutcome("-", "-", 0, 0, skipped="the table does not exist yet")
+    if part:
+        newest = (
+            window.end
+            if window
+            else lake.scan(contract.key).select(pl.col(part).max()).collect().item()
+        )
+        current = lake.scan(contract.key, window=DateWindow(newest, newest), column=part)
+        reference, ref_label = _reference(lake, contract, config, newest)
+        cur_label, name = f"{part} {newest}", str(newest)
+    else:
+        if config.referenceVersion is None and info.version == 0:
+            return DriftOutcome(
+                "-",
+                f"version {info.version}",
+                0,
+                info.rows,
+                skipped="no earlier version to compare with",
+            )
+        pinned = config.referenceVersion
+        version = pinned if pinned is not None else info.version - 1
+        reference = lake.scan(contract.key, version=version)
+        current = lake.scan(contract.key)
+        ref_label, cur_label, name = (
+            f"Delta version {version}",
+            f"version {info.version}",
+            f"v{info.version}",
+        )
+    reference, names, strata = with_segments(lake, contract, reference, segments)
+    current, _, _ = with_segments(lake, contract, current, segments)
+    return compare(
+        reference,
+        current,
+        columns,
+        config,
+        segments=names,
+        strata=strata,
+        labels=(ref_label, cur_label),
+        settings=lake.settings,
+        report_name=(contract.domain, contract.product, name),
+    )
+
+
+def _reference(
+    lake: Lake, contract: Contract, config: DriftConfig, newest: date
+) -> tuple[pl.LazyFrame, str]:
+    part = contract.partition_column
+    if config.referenceVersion is not None:
+        frame = lake.scan(contract.key, version=config.referenceVersion).filter(
+            pl.col(part) != newest
+        )
+        return frame, f"Delta version {config.referenceVersion}"
+    start = newest - timedelta(days=config.referenceDays)
+    frame = lake.scan(
+        contract.key, window=DateWindow(start, newest - timedelta(days=1)), column=part
+    )
+    label = f"the {config.referenceDays} days before"
+    if config.sameWeekday:
+        frame = frame.filter(pl.col(part).dt.weekday() == newest.isoweekday())
+        label = f"the same weekday in the {config.referenceDays} days before"
+    return frame, label

@@ -1,0 +1,246 @@
+"""Contract rules as blocking Dagster asset checks.
+
+Each rule kind the contract uses becomes one `AssetCheckSpec` (blocking, severity
+ERROR on failure): schema, not_null, unique, accepted_values, range, row_count,
+referential_integrity. All column rules are evaluated in a single polars pass over
+the frame just written, so checks cost one scan however many columns they cover.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import dagster as dg
+import polars as pl
+
+from dagster_project.core.contracts import Contract, parse_reference
+from dagster_project.lake.storage import Lake, duplicate_count
+
+_OPS = {"minimum": "ge", "maximum": "le", "exclusiveMinimum": "gt", "exclusiveMaximum": "lt"}
+_WORDS = {"ge": ">=", "le": "<=", "gt": ">", "lt": "<"}
+RULE_DESCRIPTIONS = {
+    "schema": "Table columns and types match the contract",
+    "not_null": "Required columns have no nulls",
+    "unique": "Primary key and unique columns have no duplicates",
+    "accepted_values": "Columns with an enum hold only accepted values",
+    "range": "Numbers and dates stay within the contract's bounds",
+    "row_count": "The product has at least the contract's minimum row count",
+    "referential_integrity": "Foreign keys exist in the products they reference",
+}
+
+
+@dataclass
+class RuleOutcome:
+    """The verdict of one rule: failures per column and what was measured."""
+
+    rule: str
+    failures: dict[str, int] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return not any(self.failures.values())
+
+    def describe(self) -> str:
+        if self.passed:
+            return "passed"
+        return "; ".join(f"{col}: {n:,} failing" for col, n in self.failures.items() if n)
+
+
+def rules_for(contract: Contract) -> list[str]:
+    """The rule kinds a contract asks for, in a stable order."""
+    cols = contract.columns
+    wanted = {
+        "schema": True,
+        "not_null": any(c.required for c in cols),
+        "unique": bool(contract.primary_key) or any(c.unique for c in cols),
+        "accepted_values": any(c.accepted_values for c in cols),
+        "range": any(c.bounds for c in cols),
+        "row_count": True,
+        "referential_integrity": any(c.references for c in cols),
+    }
+    return [rule for rule, on in wanted.items() if on]
+
+
+def contract_check_specs(contract: Contract, asset_key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(
+            name=f"contract_{rule}",
+            asset=asset_key,
+            description=RULE_DESCRIPTIONS[rule],
+            blocking=True,
+            metadata={"rule": rule, "contract_version": contract.version},
+        )
+        for rule in rules_for(contract)
+    ]
+
+
+def evaluate_rules(
+    contract: Contract,
+    frame: pl.DataFrame,
+    lake: Lake,
+    *,
+    table_rows: int | None = None,
+    table_columns: dict[str, str] | None = None,
+) -> list[RuleOutcome]:
+    """Evaluate every rule of the contract on `frame` (the data just written).
+
+    `table_rows` is the product's row count after the write (row_count rule) and
+    `table_columns` the Delta table's column → type (schema rule)."""
+    rules = rules_for(contract)
+    outcomes = {rule: RuleOutcome(rule) for rule in rules}
+    counts = _column_counts(contract, frame)
+    for (rule, column), failing in counts.items():
+        if rule in outcomes:
+            outcomes[rule].failures[column] = failing
+    if "unique" in outcomes:
+        # A merge updates rows in place: uniqueness is a property of the whole table.
+        keyed = frame
+        if contract.write_mode == "merge":
+            unique_cols = list(
+                dict.fromkeys(contract.primary_key + [c.name for c in contract.columns if c.unique])
+            )
+            keyed = lake.scan(contract.key).select(unique_cols).collect()
+        outcomes["unique"].failures.update(_duplicates(contract, keyed))
+    if "schema" in outcomes:
+        outcomes["schema"] = _schema_outcome(
+            contract, table_columns or dict((k, str(v)) for k, v in frame.schema.items())
+        )
+    if "row_count" in outcomes:
+        rows = frame.height if table_rows is None else table_rows
+        outcome = outcomes["row_count"]
+        outcome.details = {"rows": rows, "minimum": contract.min_row_count}
+        outcome.failures["rows"] = int(rows < contract.min_row_count)
+    if "referential_integrity" in outcomes:
+        outcomes["referential_integrity"] = _references(contract, frame, lake)
+    return [outcomes[r] for r in rules]
+
+
+def _column_counts(contract: Contract, frame: pl.DataFrame) -> dict[tuple[str, str], int]:
+    """One pass: failing-row counts for not_null, accepted_values and range per column."""
+    exprs: dict[tuple[str, str], pl.Expr] = {}
+    for col in contract.columns:
+        if col.name not in frame.columns:
+            continue
+        c = pl.col(col.name)
+        if col.required:
+            exprs[("not_null", col.name)] = c.is_null().sum()
+        if col.accepted_values:
+            exprs[("accepted_values", col.name)] = (
+                ~c.is_in(col.accepted_values) & c.is_not_null()
+            ).sum()
+        for option, bound in col.bounds.items():
+            if isinstance(bound, str):  # date bounds are ISO strings in ODCS
+                bound = _parse_bound(bound, col.dtype)
+            broken = ~getattr(c, _OPS[option])(bound) & c.is_not_null()
+            key = ("range", col.name)
+            exprs[key] = broken.sum() if key not in exprs else exprs[key] + broken.sum()
+    if not exprs:
+        return {}
+    row = frame.select([e.alias(str(i)) for i, e in enumerate(exprs.values())]).row(0)
+    return {key: int(v or 0) for key, v in zip(exprs, row, strict=True)}
+
+
+def _parse_bound(bound: str, dtype: pl.DataType) -> Any:
+    if dtype == pl.Date:
+        return date.fromisoformat(bound)
+    if isinstance(dtype, pl.Datetime):
+        return datetime.fromisoformat(bound)
+    return pl.lit(bound).cast(dtype)
+
+
+def _duplicates(contract: Contract, frame: pl.DataFrame) -> dict[str, int]:
+    found = {}
+    if contract.primary_key:
+        found["+".join(contract.primary_key)] = duplicate_count(frame, contract.primary_key)
+    for col in contract.columns:
+        if col.unique and not col.primary_key and col.name in frame.columns:
+            values = frame[col.name].drop_nulls()
+            found[col.name] = values.len() - values.n_unique()
+    return found
+
+
+def _schema_outcome(contract: Contract, table_columns: dict[str, str]) -> RuleOutcome:
+    outcome = RuleOutcome("schema")
+    expected = {c.name: c.dtype for c in contract.columns}
+    for name, dtype in expected.items():
+        actual = table_columns.get(name)
+        if actual is None:
+            outcome.failures[name] = 1
+            outcome.details[name] = "missing"
+        elif not _same_type(dtype, actual):
+            outcome.failures[name] = 1
+            outcome.details[name] = f"expected {dtype}, found {actual}"
+    for name in table_columns:
+        if name not in expected:
+            outcome.failures[name] = 1
+            outcome.details[name] = "not in the contract"
+    return outcome
+
+
+def _same_type(expected: pl.DataType, actual: str) -> bool:
+    aliases = {
+        pl.String(): {
+            "String",
+            "string",
+            "large_string",
+            "string_view",
+            "Utf8",
+            "LargeUtf8",
+            "Utf8View",
+        },
+        pl.Int64(): {"Int64", "int64", "long"},
+        pl.Float64(): {"Float64", "double", "float64"},
+        pl.Boolean(): {"Boolean", "bool", "boolean"},
+        pl.Date(): {"Date", "date32[day]", "date", "Date32"},
+    }
+    if isinstance(expected, pl.Datetime):
+        return actual.lower().startswith(("datetime", "timestamp"))
+    return actual in aliases.get(expected, {str(expected)})
+
+
+def _references(contract: Contract, frame: pl.DataFrame, lake: Lake) -> RuleOutcome:
+    outcome = RuleOutcome("referential_integrity")
+    for col in contract.columns:
+        for ref in col.references:
+            domain, product, column = parse_reference(ref, contract.domain)
+            target = f"{domain}/{product}"
+            label = f"{col.name} → {target}.{column}"
+            if not lake.exists(target):
+                outcome.failures[label] = frame[col.name].drop_nulls().n_unique()
+                outcome.details[label] = f"{target} has not been materialized"
+                continue
+            known = lake.scan(target).select(column).unique().collect()[column]
+            value = pl.col(col.name)  # look values up first: far fewer rows to de-duplicate
+            missing = value.is_not_null() & ~value.is_in(known.implode())
+            orphans = frame.select(value.filter(missing).unique())
+            outcome.failures[label] = orphans.height
+            if orphans.height:
+                outcome.details[label] = (
+                    f"{orphans.height:,} value(s) missing in {target}, e.g. "
+                    f"{orphans[col.name].head(5).to_list()}"
+                )
+    return outcome
+
+
+def check_results(
+    contract: Contract, outcomes: list[RuleOutcome], asset_key: dg.AssetKey
+) -> list[dg.AssetCheckResult]:
+    """Outcomes as Dagster check results, with the evidence as metadata."""
+    return [
+        dg.AssetCheckResult(
+            asset_key=asset_key,
+            check_name=f"contract_{o.rule}",
+            passed=o.passed,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=o.describe(),
+            metadata={
+                "failing": dg.MetadataValue.json({k: v for k, v in o.failures.items()}),
+                **({"details": dg.MetadataValue.json(o.details)} if o.details else {}),
+                "contract_version": contract.version,
+            },
+        )
+        for o in outcomes
+    ]

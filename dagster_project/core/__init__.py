@@ -1,0 +1,1 @@
+"""Core: settings (every environment variable, read once), contracts, credentials, workspace."""

@@ -1,0 +1,70 @@
+"""Secrets: tokens and keys come from the environment or from config files git ignores.
+
+Lookup order for `secret(NAME)`: the environment variable `NAME`, then `NAME` in
+`meshwork.local.yaml` at the workspace root (git ignores `*.local.yaml` and `.env`).
+Keys the mesh needs but nobody configured (the pseudonymisation key, the URL signing
+key) are generated once per mesh home and kept in `registry/secrets.local.yaml` there,
+never in the repository. Nothing here logs a value; `redact` removes known ones from
+text before it is logged or stored.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets as _random
+
+import yaml
+
+from dagster_project.core.settings import MeshSettings
+
+LOCAL_CONFIG = "meshwork.local.yaml"
+MESH_SECRETS = "secrets.local.yaml"
+# Environment variables whose values are secrets wherever they appear.
+SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|CREDENTIALS?)$", re.IGNORECASE)
+REDACTED = "***"
+
+
+def _local_config() -> dict[str, str]:
+    from dagster_project.core.workspace import find_root
+
+    try:
+        path = find_root() / LOCAL_CONFIG
+    except FileNotFoundError:
+        return {}
+    if not path.exists():
+        return {}
+    return {str(k): str(v) for k, v in (yaml.safe_load(path.read_text()) or {}).items()}
+
+
+def secret(name: str) -> str | None:
+    """The value of a secret from the environment or the git-ignored local config."""
+    return os.environ.get(name) or _local_config().get(name)
+
+
+def mesh_secret(name: str, settings: MeshSettings) -> str:
+    """A configured secret, else a random one generated once for this mesh home."""
+    configured = secret(name)
+    if configured:
+        return configured
+    uri = settings.registry_uri(MESH_SECRETS)
+    stored = yaml.safe_load(settings.read_text(uri)) if settings.exists(uri) else {}
+    stored = stored or {}
+    if name not in stored:
+        stored[name] = _random.token_urlsafe(32)
+        settings.write_private_text(uri, yaml.safe_dump(stored))
+    return str(stored[name])
+
+
+def known_secret_values(extra: tuple[str, ...] = ()) -> list[str]:
+    """Secret values currently configured: secret-named env variables and local config."""
+    values = [v for k, v in os.environ.items() if SECRET_NAME.search(k) and len(v) >= 8]
+    values += [v for v in _local_config().values() if len(v) >= 8]
+    return sorted({*values, *(e for e in extra if e)}, key=len, reverse=True)
+
+
+def redact(text: str, extra: tuple[str, ...] = ()) -> str:
+    """`text` with every known secret value replaced by ***."""
+    for value in known_secret_values(extra):
+        text = text.replace(value, REDACTED)
+    return text

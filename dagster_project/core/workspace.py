@@ -1,0 +1,109 @@
+"""The mesh as `workspace.yaml` describes it: code locations and their definitions."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import yaml
+
+from dagster_project.checks.quality.companions import with_companions
+from dagster_project.core.contracts import Contract, load_contracts
+
+WORKSPACE_FILE = "workspace.yaml"
+
+
+@dataclass(frozen=True)
+class Location:
+    name: str
+    module: str
+    attribute: str = "defs"
+
+    def load(self) -> dg.Definitions:
+        return getattr(importlib.import_module(self.module), self.attribute)
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The folder holding workspace.yaml: the current one or a parent."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / WORKSPACE_FILE).exists():
+            return folder
+    raise FileNotFoundError(f"no {WORKSPACE_FILE} in {here} or its parents")
+
+
+def read_workspace(path: Path | None = None) -> list[Location]:
+    path = path or find_root() / WORKSPACE_FILE
+    document = yaml.safe_load(path.read_text()) or {}
+    locations = []
+    for entry in document.get("load_from", []):
+        target = entry.get("python_module")
+        if isinstance(target, str):
+            target = {"module_name": target}
+        if not target:
+            continue
+        module = target["module_name"]
+        locations.append(
+            Location(target.get("location_name", module), module, target.get("attribute", "defs"))
+        )
+    return locations
+
+
+def add_location(path: Path, location: Location) -> None:
+    """Append a python_module entry to workspace.yaml, keeping its comments."""
+    text = path.read_text().rstrip("\n")
+    text += (
+        f"\n  - python_module:\n      module_name: {location.module}\n"
+        f"      attribute: {location.attribute}\n      location_name: {location.name}\n"
+    )
+    path.write_text(text)
+
+
+def load_definitions(path: Path | None = None) -> dict[str, dg.Definitions]:
+    return {loc.name: loc.load() for loc in read_workspace(path)}
+
+
+def mesh_assets(definitions: dict[str, dg.Definitions]) -> list[dg.AssetsDefinition]:
+    """Every materializable asset of the mesh (each key from the location that owns it)."""
+    assets: list[dg.AssetsDefinition] = []
+    for defs in definitions.values():
+        assets.extend(
+            a
+            for a in defs.assets or []
+            if isinstance(a, dg.AssetsDefinition) and a.is_materializable
+        )
+    return assets
+
+
+def mesh_resources(definitions: dict[str, dg.Definitions]) -> dict[str, Any]:
+    """The resources the locations provide, by key (locations agree on shared keys such
+    as `mesh`), so assets of several locations can run in one in-process run."""
+    resources: dict[str, Any] = {}
+    for defs in definitions.values():
+        for key, resource in (defs.resources or {}).items():
+            resources.setdefault(key, resource)
+    return resources
+
+
+def location_folder(location: Location) -> Path:
+    """The package folder of a location's definitions module (found without importing it)."""
+    spec = importlib.util.find_spec(location.module)
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(location.module)
+    return Path(spec.origin).parent
+
+
+def discover_contracts(exclude: tuple[str, ...] = (), path: Path | None = None) -> list[Contract]:
+    """Every product contract of the workspace's locations (`<location>/contracts/`)."""
+    contracts: list[Contract] = []
+    for location in read_workspace(path):
+        if location.name in exclude:
+            continue
+        folder = location_folder(location) / "contracts"
+        # with the generated companions (e.g. `<product>_anomalies`) of those that ask
+        contracts.extend(with_companions(load_contracts(folder)).values())
+    return contracts

@@ -1,0 +1,1 @@
+"""Mesh metadata: the semantic layer, semantic index and discovery, lineage, doc review."""

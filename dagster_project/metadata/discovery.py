@@ -1,0 +1,554 @@
+"""Discovery: find products, columns and metrics by what they mean, with the reason why.
+
+Each product, column and metric of the mesh becomes an index entry with fields of
+decreasing weight: its names, its synonyms (from the ODCS contract, the semantic layer
+and the business glossary, each remembered with its source), its description and its
+context (the product a column belongs to). A query is scored by field-weighted BM25
+over stemmed words, phrase matches of names and synonyms, and the cosine of provider
+embeddings (offline: hashed word and character n-grams, robust to typos; OpenAI when
+configured). Everything is deterministic and local unless OpenAI is configured.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from dagster_project.ai import AIProvider, OfflineProvider, get_provider, inputs_hash
+from dagster_project.ai.text import (
+    BM25F,
+    THESAURUS,
+    TIME_WORDS,
+    spelling_matches,
+    terms,
+    words,
+)
+from dagster_project.core.contracts import Contract
+from dagster_project.core.settings import MeshSettings
+from dagster_project.metadata.semantics import SemanticLayer
+
+KINDS = ("product", "column", "metric")
+FIELD_WEIGHTS = {"names": 3.0, "synonyms": 2.0, "description": 1.0, "context": 0.5}
+PHRASE_BONUS = 0.35  # a whole multi-word name or synonym found in the query
+VECTOR_WEIGHT = 0.3
+EXPANSION_WEIGHT = 0.6  # a thesaurus word counts a little less than the word typed
+KIND_BONUS = 0.3
+FAMILY_WEIGHT = 0.2
+SPELLING_CREDIT = 0.5  # a word matched only through a spelling correction
+RELATED_FIELDS = ("names", "synonyms")
+# Words that say which kind of thing the asker wants (stems; phrases as tuples).
+KIND_CUES: dict[str, tuple[tuple[str, ...], ...]] = {
+    "metric": (
+        ("how", "many"),
+        ("how", "much"),
+        ("how", "big"),
+        ("number", "of"),
+        ("total",),
+        ("average",),
+        ("mean",),
+        ("sum",),
+        ("rate",),
+        ("kpi",),
+        ("metric",),
+    ),
+    "product": (("list",), ("table",), ("dataset",), ("data",), ("record",), ("master",)),
+    "column": (("column",), ("field",), ("flag",), ("attribute",)),
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One searchable thing of the mesh."""
+
+    id: str  # product:<d/p>, column:<d/p>.<c>, metric:<name>
+    kind: str
+    title: str
+    product: str | None
+    column: str | None
+    description: str
+    names: tuple[str, ...]
+    synonyms: tuple[tuple[str, str], ...] = ()  # (phrase, where it comes from)
+    context: str = ""
+    # For metrics: what they can be broken down by (dimension and entity names, synonyms).
+    breakdowns: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def text(self) -> str:
+        synonyms = ", ".join(s for s, _ in self.synonyms)
+        return f"{' '.join(self.names)}. {synonyms}. {self.description} {self.context}".strip()
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "entry_id": self.id,
+            "kind": self.kind,
+            "title": self.title,
+            "product_key": self.product,
+            "column_name": self.column,
+            "description": self.description,
+            "names": ", ".join(self.names),
+            "synonyms": "; ".join(f"{s} ({src})" for s, src in self.synonyms),
+            "context": self.context,
+        }
+
+
+@dataclass(frozen=True)
+class Hit:
+    entry: Entry
+    score: float
+    reasons: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.entry.id,
+            "kind": self.entry.kind,
+            "title": self.entry.title,
+            "score": round(self.score, 4),
+            "reasons": list(self.reasons),
+            "description": self.entry.description,
+        }
+
+
+# -- entries ----------------------------------------------------------------------------
+def _odcs_synonyms(element: Any) -> list[str]:
+    return [s.synonym for s in getattr(element, "synonyms", None) or [] if s.synonym]
+
+
+def build_entries(contracts: Iterable[Contract], layer: SemanticLayer | None = None) -> list[Entry]:
+    """Index entries for every product, column and metric."""
+    layer = layer or SemanticLayer()
+    glossary = _glossary_synonyms(layer)
+    entries: list[Entry] = []
+    for contract in sorted(contracts, key=lambda c: c.key):
+        entries.append(_product_entry(contract, layer, glossary))
+        entries.extend(_column_entry(contract, col, layer, glossary) for col in contract.columns)
+    for metric in layer.list_metrics():
+        synonyms = [(s, f"metric {metric.name}, semantic layer") for s in metric.synonyms]
+        synonyms += glossary.get(f"metric:{metric.name}", [])
+        parts = ", ".join(p.column or "rows" for p in layer.base_metrics(metric))
+        context = [f"{_agg_words(metric.agg)} {parts} of {metric.product}"]
+        for part in layer.base_metrics(metric):
+            contract = layer.contracts.get(part.product)
+            if part.column and contract and part.column in contract.column_names:
+                context.append(contract.column(part.column).description)
+            entity = layer.entity_of_key(part.column or "")
+            if entity is not None and part.agg == "count_distinct" and not metric.is_ratio:
+                # Counting an entity's keys counts the entity: "how many shoppers".
+                source = f"counts entity {entity.name}, semantic layer"
+                synonyms += [(s, source) for s in (entity.name, *entity.synonyms)]
+        entries.append(
+            Entry(
+                id=f"metric:{metric.name}",
+                kind="metric",
+                title=f"{metric.title} (metric)",
+                product=metric.product,
+                column=metric.column,
+                description=metric.description,
+                names=(metric.name, metric.title),
+                synonyms=tuple(synonyms),
+                context=". ".join(context),
+                breakdowns=tuple(_breakdowns(layer, metric.product)),
+            )
+        )
+    return entries
+
+
+def _breakdowns(layer: SemanticLayer, product: str) -> list[tuple[str, str]]:
+    """(phrase, dimension) for every dimension and joinable entity of a metric's model."""
+    found = []
+    for dim in layer.list_dimensions(product):
+        found += [(p, f"dimension {dim.name}") for p in (dim.name, *dim.synonyms)]
+    for other in layer.reachable(product):
+        for entity in layer.entities.values():
+            if entity.product == other:
+                found += [(p, f"entity {entity.name}") for p in (entity.name, *entity.synonyms)]
+    return found
+
+
+def _agg_words(agg: str | None) -> str:
+    return {"count_distinct": "number of", "avg": "average", None: "ratio of"}.get(agg, agg or "")
+
+
+def _glossary_synonyms(layer: SemanticLayer) -> dict[str, list[tuple[str, str]]]:
+    """Node id → glossary phrases that point at it (the term and its synonyms)."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for term in layer.glossary:
+        for node in term.related:
+            for phrase in (term.term, *term.synonyms):
+                found.setdefault(node, []).append((phrase, f"glossary term '{term.term}'"))
+    return found
+
+
+def _product_entry(
+    contract: Contract, layer: SemanticLayer, glossary: dict[str, list[tuple[str, str]]]
+) -> Entry:
+    obj = contract.odcs.schema_[0]
+    synonyms = [(s, "contract") for s in _odcs_synonyms(obj)]
+    for entity in layer.entities.values():
+        if entity.product == contract.key:
+            synonyms += [(entity.name, f"entity {entity.name}, semantic layer")]
+            synonyms += [(s, f"entity {entity.name}, semantic layer") for s in entity.synonyms]
+    synonyms += glossary.get(f"product:{contract.key}", [])
+    return Entry(
+        id=f"product:{contract.key}",
+        kind="product",
+        title=contract.key,
+        product=contract.key,
+        column=None,
+        description=" ".join(filter(None, [contract.description, contract.usage])),
+        names=tuple(filter(None, [contract.product, obj.businessName, contract.odcs.name])),
+        synonyms=tuple(synonyms),
+        context=f"{contract.domain} domain data product",
+    )
+
+
+def _column_entry(
+    contract: Contract, col: Any, layer: SemanticLayer, glossary: dict[str, list[tuple[str, str]]]
+) -> Entry:
+    synonyms = [(s, "contract") for s in _odcs_synonyms(col.prop)]
+    model = layer.models.get(contract.key)
+    for dim in model.dimensions if model else ():
+        if dim.column == col.name:
+            source = f"dimension {dim.name}, semantic layer"
+            synonyms += [(dim.name, source)] if dim.name != col.name else []
+            synonyms += [(s, source) for s in dim.synonyms]
+    entity = layer.entity_of_key(col.name)
+    if entity is not None and entity.product == contract.key:
+        synonyms += [(f"{s} id", f"key of entity {entity.name}") for s in (entity.name,)]
+    synonyms += glossary.get(f"column:{contract.key}.{col.name}", [])
+    business = getattr(col.prop, "businessName", None)
+    values = col.accepted_values or []
+    return Entry(
+        id=f"column:{contract.key}.{col.name}",
+        kind="column",
+        title=f"{contract.key}.{col.name}",
+        product=contract.key,
+        column=col.name,
+        description=col.description,
+        names=tuple(filter(None, [col.name, business])),
+        synonyms=tuple(synonyms),
+        context=" ".join(
+            [f"column of {contract.product}"]
+            + ([f"values: {', '.join(map(str, values))}"] if values else [])
+        ),
+    )
+
+
+# -- the index --------------------------------------------------------------------------
+@dataclass
+class _Fields:
+    bm25: BM25F | None = None
+    phrases: list[list[tuple[tuple[str, ...], str, str]]] = field(default_factory=list)
+
+
+class SemanticIndex:
+    """Ranked search over entries: lexical, synonyms, semantic layer and embeddings."""
+
+    def __init__(
+        self,
+        entries: Sequence[Entry],
+        *,
+        provider: AIProvider | None = None,
+        vectors: np.ndarray | None = None,
+        vector_model: str | None = None,
+        use_synonyms: bool = True,
+        use_vectors: bool = True,
+    ):
+        self.entries = list(entries)
+        self.provider = provider or OfflineProvider()
+        self.use_synonyms = use_synonyms
+        self.fields = self._fields()
+        self.related = self._related()
+        self.breakdowns = [
+            {t: source for phrase, source in e.breakdowns for t in terms(phrase)}
+            for e in self.entries
+        ]
+        self.vectors, self.vector_model = None, None
+        if use_vectors and self.entries:
+            if vectors is None:
+                embedded = self.provider.embed([e.text for e in self.entries])
+                vectors, vector_model = embedded.vectors, embedded.model
+            self.vectors, self.vector_model = vectors, vector_model
+
+    def _fields(self) -> _Fields:
+        fields = _Fields()
+        docs = []
+        for entry in self.entries:
+            synonyms = entry.synonyms if self.use_synonyms else ()
+            docs.append(
+                {
+                    "names": [t for n in entry.names for t in terms(n)],
+                    "synonyms": [t for s, _ in synonyms for t in terms(s)],
+                    "description": terms(entry.description),
+                    "context": terms(entry.context),
+                }
+            )
+            phrases = [(tuple(terms(n)), "name", n) for n in entry.names]
+            phrases += [(tuple(terms(s)), src, s) for s, src in synonyms]
+            fields.phrases.append([p for p in phrases if p[0]])
+        fields.bm25 = BM25F(docs, FIELD_WEIGHTS)
+        return fields
+
+    def _related(self) -> list[list[int]]:
+        """A column's product and a product's columns: their names count for coverage."""
+        position = {e.id: i for i, e in enumerate(self.entries)}
+        related: list[list[int]] = [[] for _ in self.entries]
+        for i, entry in enumerate(self.entries):
+            if entry.kind == "column" and f"product:{entry.product}" in position:
+                parent = position[f"product:{entry.product}"]
+                related[i].append(parent)
+                related[parent].append(i)
+        return related
+
+    @property
+    def model_label(self) -> str:
+        return self.vector_model or "lexical only"
+
+    def search(self, query: str, k: int = 10, kinds: Iterable[str] | None = None) -> list[Hit]:
+        """The `k` best entries for a query (optionally of some kinds), best first."""
+        query_terms = _what_terms(query)
+        if not query_terms or not self.entries:
+            return []
+        weights = self._expand(query_terms)
+        lexical = self.fields.bm25.scores(weights)
+        top = lexical.max()
+        lexical = lexical / top if top > 0 else lexical
+        # A product is about what its columns hold, a column about its product.
+        family = np.array([max((lexical[j] for j in r), default=0.0) for r in self.related])
+        scores = (lexical + FAMILY_WEIGHT * family) * self._coverage(query_terms)
+        phrase_hits = [self._phrases(i, query_terms) for i in range(len(self.entries))]
+        multiword = [sum(1 for text, _ in p if len(terms(text)) > 1) for p in phrase_hits]
+        scores = scores + PHRASE_BONUS * np.minimum(multiword, 2)
+        wanted_kinds = _kind_cues(query)
+        scores = scores + KIND_BONUS * np.array(
+            [e.kind in wanted_kinds for e in self.entries], dtype=float
+        )
+        similarity = self._similarity(query)
+        if similarity is not None:
+            scores = scores + VECTOR_WEIGHT * np.clip(similarity, 0, None)
+        allowed = set(kinds or KINDS)
+        order = sorted(range(len(self.entries)), key=lambda i: (-scores[i], self.entries[i].id))
+        hits = []
+        for i in order:
+            if scores[i] <= 0 or self.entries[i].kind not in allowed:
+                continue
+            sim = None if similarity is None else float(similarity[i])
+            reasons = self._reasons(i, query_terms, phrase_hits[i], sim)
+            hits.append(Hit(self.entries[i], float(scores[i]), reasons))
+            if len(hits) == k:
+                break
+        return hits
+
+    def _alternatives(self, term: str) -> tuple[str, ...]:
+        """Thesaurus words, and for a word the index does not know, close spellings."""
+        others = THESAURUS.get(term, ())
+        if term not in self.fields.bm25.idf:
+            others = (*others, *spelling_matches(term, self.fields.bm25.idf))
+        return others
+
+    def _expand(self, query_terms: list[str]) -> dict[str, float]:
+        weights = {t: 1.0 for t in query_terms}
+        for term in query_terms:
+            for other in self._alternatives(term):
+                weights.setdefault(other, EXPANSION_WEIGHT)
+        return weights
+
+    def _coverage(self, query_terms: list[str]) -> np.ndarray:
+        """The share of the query's words an entry matches (Lucene's coord): an entry that
+        answers every word beats one that repeats a single word. The names of a column's
+        product, and of a product's columns, count too: "shopper e-mail" is the email
+        column of the shoppers' product."""
+        unique = list(dict.fromkeys(query_terms))
+        bm25 = self.fields.bm25
+        covered = np.zeros(len(self.entries))
+        for term in unique:
+            options = {term, *self._alternatives(term)}
+            spelt = set(options) - {term, *THESAURUS.get(term, ())}
+            for i in range(len(self.entries)):
+                credit = 0.0
+                for option in options:
+                    if (
+                        bm25.matches(i, option)
+                        or option in self.breakdowns[i]
+                        or any(bm25.matches(j, option, RELATED_FIELDS) for j in self.related[i])
+                    ):
+                        credit = max(credit, SPELLING_CREDIT if option in spelt else 1.0)
+                covered[i] += credit
+        return covered / len(unique)
+
+    def _phrases(self, i: int, query_terms: list[str]) -> list[tuple[str, str]]:
+        found = []
+        for phrase, source, text in self.fields.phrases[i]:
+            if _contains(query_terms, phrase) and (len(phrase) > 1 or source != "name"):
+                found.append((text, source))
+        return found
+
+    def _similarity(self, query: str) -> np.ndarray | None:
+        if self.vectors is None:
+            return None
+        embedded = self.provider.embed([query])
+        if embedded.model != self.vector_model:
+            # The provider fell back to another vector space: compare in that space.
+            fallback = OfflineProvider()
+            self.vectors = fallback.embed([e.text for e in self.entries]).vectors
+            self.vector_model, self.provider = fallback.embedding_model, fallback
+            embedded = fallback.embed([query])
+        return self.vectors @ embedded.vectors[0]
+
+    def _reasons(
+        self,
+        i: int,
+        query_terms: list[str],
+        phrases: list[tuple[str, str]],
+        similarity: float | None,
+    ) -> tuple[str, ...]:
+        entry = self.entries[i]
+        wanted = set(query_terms)
+        reasons = [f"synonym '{text}' ({source})" for text, source in phrases if source != "name"]
+        for label, vocab in (
+            ("name", [t for n in entry.names for t in terms(n)]),
+            (
+                "synonym words",
+                [t for s, _ in entry.synonyms for t in terms(s)] if not reasons else [],
+            ),
+            ("description", terms(entry.description)),
+            ("context", terms(entry.context)),
+        ):
+            matched = sorted(wanted & set(vocab))
+            if matched:
+                verb = "match" if label.endswith("s") else "matches"
+                reasons.append(f"{label} {verb} {', '.join(matched)}")
+        by = sorted({f"{t} ({src})" for t in wanted if (src := self.breakdowns[i].get(t))})
+        if by:
+            reasons.append(f"can be broken down by {', '.join(by)}")
+        if similarity is not None and similarity >= 0.2:
+            reasons.append(f"similar wording ({self.model_label} cosine {similarity:.2f})")
+        return tuple(reasons) or ("weak overall similarity",)
+
+
+def _what_terms(query: str) -> list[str]:
+    """The query's content words without time qualifiers (unless that is all there is)."""
+    found = terms(query)
+    content = [t for t in found if t not in TIME_WORDS]
+    return content or found
+
+
+def _kind_cues(query: str) -> set[str]:
+    plain = tuple(words(query))
+    stems = tuple(terms(query, drop_stopwords=False))
+    return {
+        kind
+        for kind, cues in KIND_CUES.items()
+        if any(_contains(list(plain), cue) or _contains(list(stems), cue) for cue in cues)
+    }
+
+
+def _contains(words: list[str], phrase: tuple[str, ...]) -> bool:
+    n = len(phrase)
+    return any(tuple(words[i : i + n]) == phrase for i in range(len(words) - n + 1))
+
+
+# -- the mesh's index ---------------------------------------------------------------------
+def entries_hash(entries: Sequence[Entry]) -> str:
+    return inputs_hash([e.text for e in entries], [e.id for e in entries])
+
+
+def _cache_uri(settings: MeshSettings, model: str) -> str:
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in model)
+    return settings.registry_uri("semantic_index", f"{safe}.npz")
+
+
+def save_vectors(settings: MeshSettings, entries: Sequence[Entry], index: SemanticIndex) -> None:
+    """Keep the entries' embeddings, so searches do not embed the whole mesh again."""
+    if index.vectors is None or index.vector_model is None:
+        return
+    buffer = io.BytesIO()
+    np.savez(buffer, vectors=index.vectors, digest=np.array(entries_hash(entries)))
+    settings.write_bytes(_cache_uri(settings, index.vector_model), buffer.getvalue())
+
+
+def load_vectors(settings: MeshSettings, entries: Sequence[Entry], model: str) -> np.ndarray | None:
+    uri = _cache_uri(settings, model)
+    if not settings.exists(uri):
+        return None
+    data = np.load(io.BytesIO(settings.read_bytes(uri)))
+    return data["vectors"] if str(data["digest"]) == entries_hash(entries) else None
+
+
+def mesh_index(
+    provider: AIProvider | None = None, settings: MeshSettings | None = None
+) -> SemanticIndex:
+    """The index of the workspace's contracts and semantic layer (cached embeddings reused)."""
+    from dagster_project.core.settings import get_settings
+    from dagster_project.core.workspace import discover_contracts
+    from dagster_project.metadata.semantics import load_semantic_layer
+
+    provider = provider or get_provider()
+    settings = settings or get_settings()
+    contracts = discover_contracts()
+    entries = build_entries(contracts, load_semantic_layer(contracts=contracts))
+    vectors = load_vectors(settings, entries, provider.embedding_model)
+    index = SemanticIndex(
+        entries,
+        provider=provider,
+        vectors=vectors,
+        vector_model=provider.embedding_model if vectors is not None else None,
+    )
+    if vectors is None and provider.name != "offline":
+        save_vectors(settings, entries, index)
+    return index
+
+
+def search(query: str, k: int = 10, kinds: Iterable[str] | None = None) -> list[Hit]:
+    """Ranked products, columns and metrics of the mesh for a query in plain words."""
+    return mesh_index().search(query, k=k, kinds=kinds)
+
+
+# -- evaluation -------------------------------------------------------------------------
+def target_words(entry: Entry) -> set[str]:
+    """The words that name and describe an entry (not its synonyms): a query sharing none
+    of them can only be found through synonyms, the semantic layer or similarity."""
+    text = " ".join([*entry.names, entry.title, entry.description, entry.product or ""])
+    return set(terms(text))
+
+
+def shares_word(query: str, entry: Entry) -> bool:
+    return bool(set(terms(query)) & target_words(entry))
+
+
+@dataclass(frozen=True)
+class Judged:
+    query: str
+    target: str
+    rank: int | None  # 1-based; None when not in the top k
+    no_overlap: bool
+    seconds: float
+
+    @property
+    def reciprocal_rank(self) -> float:
+        return 1.0 / self.rank if self.rank else 0.0
+
+
+def judge(
+    search_fn: Any, entries: Sequence[Entry], queries: Sequence[dict[str, Any]], k: int = 20
+) -> list[Judged]:
+    """Rank of each query's target under `search_fn(query, k) -> [entry ids]`."""
+    import time
+
+    by_id = {e.id: e for e in entries}
+    judged = []
+    for q in queries:
+        started = time.perf_counter()
+        ids = search_fn(q["query"], k)
+        seconds = time.perf_counter() - started
+        rank = ids.index(q["target"]) + 1 if q["target"] in ids else None
+        no_overlap = not shares_word(q["query"], by_id[q["target"]])
+        judged.append(Judged(q["query"], q["target"], rank, no_overlap, seconds))
+    return judged
+
+
+def mean_reciprocal_rank(judged: Sequence[Judged]) -> float:
+    return sum(j.reciprocal_rank for j in judged) / len(judged) if judged else 0.0

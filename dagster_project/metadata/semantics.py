@@ -1,0 +1,447 @@
+"""The semantic layer: business meaning on top of the contracts.
+
+Each code location may keep a `semantics.yaml` beside its `contracts/` folder:
+
+- `entities`: things the business talks about, identified by a key column (`store` is
+  `store_id`, kept in `stores`); products that share an entity's key join through it,
+  across domains too.
+- `models`: one per product: its time dimension and the columns worth grouping or
+  filtering by (dimensions), with synonyms.
+- `metrics`: named aggregations of a model's column (`revenue` = sum of `net_amount`),
+  ratios of two metrics, and semi-additive metrics (`non_additive: snapshot_date`
+  takes the last snapshot of each period).
+- `glossary`: business terms, their synonyms and what they relate to.
+
+The layer is validated against the contracts (every column exists with a sensible
+type, no PII dimension, keys that join have the same type) and feeds discovery,
+documentation, the knowledge graph and questions in plain language (see
+`dagster_project.ask.semantic_sql` for the query compiler).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dagster_project.core.contracts import Contract
+
+SEMANTICS_FILE = "semantics.yaml"
+TIME_GRAINS = ("day", "week", "month", "quarter", "year")
+AGGREGATIONS = ("sum", "avg", "min", "max", "count", "count_distinct")
+NUMERIC = {"integer", "number"}
+TEMPORAL = {"date", "timestamp"}
+
+
+class SemanticError(ValueError):
+    """A semantic layer that does not fit the contracts; lists every problem."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("semantic layer: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class Entity:
+    name: str
+    key: str
+    product: str | None  # `domain/product` whose primary key is the entity key
+    description: str = ""
+    synonyms: tuple[str, ...] = ()
+    domain: str = ""
+
+
+@dataclass(frozen=True)
+class Dimension:
+    name: str
+    product: str
+    column: str
+    description: str = ""
+    synonyms: tuple[str, ...] = ()
+    is_time: bool = False
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.product}.{self.name}"
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    product: str
+    agg: str | None  # None for a ratio
+    column: str | None = None
+    label: str = ""
+    description: str = ""
+    synonyms: tuple[str, ...] = ()
+    numerator: str | None = None
+    denominator: str | None = None
+    non_additive: str | None = None  # a date column: take the last snapshot per period
+    domain: str = ""
+
+    @property
+    def is_ratio(self) -> bool:
+        return self.numerator is not None
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name.replace("_", " ").capitalize()
+
+
+@dataclass(frozen=True)
+class Model:
+    product: str
+    time_dimension: str | None
+    dimensions: tuple[Dimension, ...]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class GlossaryTerm:
+    term: str
+    definition: str
+    synonyms: tuple[str, ...] = ()
+    related: tuple[str, ...] = ()  # node ids: metric:x, entity:x, product:d/p, column:d/p.c
+
+
+@dataclass(frozen=True)
+class JoinStep:
+    """`left.column = right.column`, many-to-one from left to right."""
+
+    left: str
+    right: str
+    column: str
+    entity: str
+
+
+@dataclass
+class SemanticLayer:
+    entities: dict[str, Entity] = field(default_factory=dict)
+    models: dict[str, Model] = field(default_factory=dict)
+    metrics: dict[str, Metric] = field(default_factory=dict)
+    glossary: list[GlossaryTerm] = field(default_factory=list)
+    contracts: dict[str, Contract] = field(default_factory=dict)
+    sources: list[str] = field(default_factory=list)
+
+    # -- listing -----------------------------------------------------------------------
+    def list_metrics(self) -> list[Metric]:
+        return sorted(self.metrics.values(), key=lambda m: m.name)
+
+    def list_dimensions(self, product: str | None = None) -> list[Dimension]:
+        """Dimensions of one product's model and every model it joins to (or all)."""
+        products = self.reachable(product) if product else sorted(self.models)
+        return [d for p in products if p in self.models for d in self.models[p].dimensions]
+
+    def metric(self, name: str) -> Metric:
+        try:
+            return self.metrics[name]
+        except KeyError:
+            raise KeyError(f"unknown metric {name!r}; known: {', '.join(self.metrics)}") from None
+
+    def base_metrics(self, metric: Metric) -> list[Metric]:
+        if not metric.is_ratio:
+            return [metric]
+        return [self.metric(metric.numerator), self.metric(metric.denominator)]
+
+    def entity_of_key(self, column: str) -> Entity | None:
+        return next((e for e in self.entities.values() if e.key == column), None)
+
+    # -- joins -------------------------------------------------------------------------
+    def join_targets(self, product: str) -> list[JoinStep]:
+        """Many-to-one joins from a product: to every model keyed by an entity key it holds."""
+        contract = self.contracts.get(product)
+        if contract is None:
+            return []
+        steps = []
+        for column in contract.column_names:
+            entity = self.entity_of_key(column)
+            if entity is None:
+                continue
+            for other in sorted(self.models):
+                other_contract = self.contracts.get(other)
+                if other != product and other_contract and other_contract.primary_key == [column]:
+                    steps.append(JoinStep(product, other, column, entity.name))
+        return steps
+
+    def join_path(self, start: str, goal: str) -> list[JoinStep]:
+        """The shortest chain of many-to-one joins from `start` to `goal` (deterministic).
+
+        Raises KeyError when `goal` cannot be reached without fanning out rows."""
+        if start == goal:
+            return []
+        seen = {start}
+        queue: deque[tuple[str, list[JoinStep]]] = deque([(start, [])])
+        while queue:
+            product, path = queue.popleft()
+            for step in self.join_targets(product):
+                if step.right in seen:
+                    continue
+                if step.right == goal:
+                    return [*path, step]
+                seen.add(step.right)
+                queue.append((step.right, [*path, step]))
+        raise KeyError(f"{goal} cannot be joined to {start} through entity keys")
+
+    def reachable(self, product: str) -> list[str]:
+        """The product and every product it joins to, nearest first."""
+        order, seen = [product], {product}
+        queue = deque([product])
+        while queue:
+            for step in self.join_targets(queue.popleft()):
+                if step.right not in seen:
+                    seen.add(step.right)
+                    order.append(step.right)
+                    queue.append(step.right)
+        return order
+
+    def shared_keys(self) -> list[tuple[str, str, str]]:
+        """(product, product, key column) for every pair of products holding an entity key."""
+        holders: dict[str, list[str]] = {}
+        for key, contract in sorted(self.contracts.items()):
+            for column in contract.column_names:
+                if self.entity_of_key(column):
+                    holders.setdefault(column, []).append(key)
+        return [
+            (a, b, column)
+            for column, products in holders.items()
+            for i, a in enumerate(products)
+            for b in products[i + 1 :]
+        ]
+
+    def resolve_dimension(self, name: str, product: str) -> tuple[Dimension, list[JoinStep]]:
+        """A dimension by name (`region`, `stores.region` or `sales/stores.region`) as seen
+        from a product: its own first, then the nearest joined model; ties are ambiguous."""
+        owner, _, dim_name = name.rpartition(".")
+        candidates = []
+        for distance, other in enumerate(self.reachable(product)):
+            if owner and owner not in {other, other.split("/")[1]}:
+                continue
+            model = self.models.get(other)
+            if model is None:
+                continue
+            for dim in model.dimensions:
+                if dim.name == dim_name or (dim.is_time and dim_name == "time"):
+                    candidates.append((len(self.join_path(product, other)), distance, dim))
+        if not candidates:
+            raise KeyError(f"no dimension {name!r} reachable from {product}")
+        best = min(c[0] for c in candidates)
+        nearest = [c[2] for c in candidates if c[0] == best]
+        if len(nearest) > 1:
+            options = ", ".join(d.qualified for d in nearest)
+            raise KeyError(f"dimension {name!r} is ambiguous from {product}: use one of {options}")
+        return nearest[0], self.join_path(product, nearest[0].product)
+
+    # -- validation ----------------------------------------------------------------------
+    def problems(self) -> list[str]:
+        """Everything in the layer that does not fit the contracts."""
+        return _validate(self)
+
+    def validate(self) -> SemanticLayer:
+        problems = self.problems()
+        if problems:
+            raise SemanticError(problems)
+        return self
+
+
+# -- loading ---------------------------------------------------------------------------------
+def _key(ref: str, domain: str) -> str:
+    return ref if "/" in ref else f"{domain}/{ref}"
+
+
+def _synonyms(raw: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(str(s) for s in raw.get("synonyms") or [])
+
+
+def parse_semantics(
+    documents: Iterable[tuple[str, Mapping[str, Any]]], contracts: Iterable[Contract]
+) -> SemanticLayer:
+    """A layer from `(source, document)` pairs and the contracts it describes."""
+    layer = SemanticLayer(contracts={c.key: c for c in contracts})
+    for source, doc in documents:
+        domain = str(doc.get("domain") or "")
+        layer.sources.append(source)
+        for raw in doc.get("entities") or []:
+            product = _key(raw["product"], domain) if raw.get("product") else None
+            layer.entities[raw["name"]] = Entity(
+                raw["name"], raw["key"], product, raw.get("description", ""), _synonyms(raw), domain
+            )
+        for raw in doc.get("models") or []:
+            model = _model(raw, domain, layer.contracts)
+            layer.models[model.product] = model
+        for raw in doc.get("metrics") or []:
+            ratio = raw.get("ratio") or {}
+            layer.metrics[raw["name"]] = Metric(
+                name=raw["name"],
+                product=_key(raw["model"], domain),
+                agg=None if ratio else raw.get("agg", "sum"),
+                column=raw.get("column"),
+                label=raw.get("label", ""),
+                description=raw.get("description", ""),
+                synonyms=_synonyms(raw),
+                numerator=ratio.get("numerator"),
+                denominator=ratio.get("denominator"),
+                non_additive=raw.get("non_additive"),
+                domain=domain,
+            )
+        for raw in doc.get("glossary") or []:
+            layer.glossary.append(
+                GlossaryTerm(
+                    raw["term"],
+                    raw.get("definition", ""),
+                    _synonyms(raw),
+                    tuple(raw.get("related") or []),
+                )
+            )
+    return layer
+
+
+def _model(raw: Mapping[str, Any], domain: str, contracts: Mapping[str, Contract]) -> Model:
+    product = _key(raw["product"], domain)
+    contract = contracts.get(product)
+    time_column = raw.get("time_dimension")
+    dims = []
+    for d in raw.get("dimensions") or []:
+        d = {"column": d} if isinstance(d, str) else d
+        column = d["column"]
+        described = (
+            contract.column(column).description if contract and _has(contract, column) else ""
+        )
+        dims.append(
+            Dimension(
+                d.get("name", column),
+                product,
+                column,
+                d.get("description", described),
+                _synonyms(d),
+                is_time=column == time_column,
+            )
+        )
+    if time_column and not any(d.column == time_column for d in dims):
+        described = (
+            contract.column(time_column).description
+            if contract and _has(contract, time_column)
+            else ""
+        )
+        dims.insert(0, Dimension(time_column, product, time_column, described, is_time=True))
+    return Model(product, time_column, tuple(dims), raw.get("description", ""))
+
+
+def _has(contract: Contract, column: str) -> bool:
+    return column in contract.column_names
+
+
+def semantics_files(root: Path | None = None) -> list[Path]:
+    """The `semantics.yaml` of every code location in workspace.yaml."""
+    from dagster_project.core.workspace import find_root, location_folder, read_workspace
+
+    workspace = (root or find_root()) / "workspace.yaml"
+    files = [location_folder(loc) / SEMANTICS_FILE for loc in read_workspace(workspace)]
+    return [f for f in files if f.exists()]
+
+
+def load_semantic_layer(
+    files: Iterable[Path] | None = None,
+    contracts: Iterable[Contract] | None = None,
+    *,
+    validate: bool = True,
+) -> SemanticLayer:
+    """The mesh's semantic layer (every location's semantics.yaml), validated against the
+    workspace's contracts unless other files or contracts are given."""
+    if contracts is None:
+        from dagster_project.core.workspace import discover_contracts
+
+        contracts = discover_contracts()
+    paths = list(files) if files is not None else semantics_files()
+    documents = [(str(p), yaml.safe_load(Path(p).read_text()) or {}) for p in paths]
+    layer = parse_semantics(documents, contracts)
+    return layer.validate() if validate else layer
+
+
+# -- validation --------------------------------------------------------------------------
+def _validate(layer: SemanticLayer) -> list[str]:
+    problems: list[str] = []
+    contracts = layer.contracts
+
+    def column_type(product: str, column: str | None, what: str) -> str | None:
+        contract = contracts.get(product)
+        if contract is None:
+            problems.append(f"{what}: no contract for product {product}")
+            return None
+        if column is None or column not in contract.column_names:
+            problems.append(f"{what}: {product} has no column {column!r}")
+            return None
+        return contract.column(column).logical_type
+
+    for entity in layer.entities.values():
+        what = f"entity {entity.name}"
+        if entity.product:
+            column_type(entity.product, entity.key, what)
+            contract = contracts.get(entity.product)
+            if contract and contract.primary_key != [entity.key]:
+                problems.append(f"{what}: {entity.product}'s primary key is not {entity.key}")
+    for model in layer.models.values():
+        what = f"model {model.product}"
+        if model.time_dimension:
+            kind = column_type(model.product, model.time_dimension, what)
+            if kind and kind not in TEMPORAL:
+                problems.append(f"{what}: time dimension {model.time_dimension} is {kind}")
+        names = [d.name for d in model.dimensions]
+        if len(set(names)) != len(names):
+            problems.append(f"{what}: duplicate dimension names")
+        for dim in model.dimensions:
+            known = column_type(model.product, dim.column, f"{what} dimension {dim.name}")
+            if known and contracts[model.product].column(dim.column).is_pii:
+                problems.append(f"{what}: dimension {dim.name} is a PII column")
+    for metric in layer.metrics.values():
+        what = f"metric {metric.name}"
+        if metric.product not in layer.models:
+            problems.append(f"{what}: no model for {metric.product}")
+        if metric.is_ratio:
+            for part in (metric.numerator, metric.denominator):
+                other = layer.metrics.get(part or "")
+                if other is None or other.is_ratio:
+                    problems.append(f"{what}: ratio part {part!r} is not a simple metric")
+                elif other.product != metric.product:
+                    problems.append(f"{what}: ratio part {part} is on another model")
+            continue
+        if metric.agg not in AGGREGATIONS:
+            problems.append(f"{what}: aggregation {metric.agg!r} not in {', '.join(AGGREGATIONS)}")
+        if not (metric.agg == "count" and metric.column is None):
+            kind = column_type(metric.product, metric.column, what)
+            if kind and metric.agg in {"sum", "avg"} and kind not in NUMERIC:
+                problems.append(f"{what}: {metric.agg} of {metric.column}, a {kind} column")
+        if metric.non_additive:
+            kind = column_type(metric.product, metric.non_additive, f"{what} non_additive")
+            if kind and kind not in TEMPORAL:
+                problems.append(f"{what}: non_additive column {metric.non_additive} is {kind}")
+    problems += _key_types(layer)
+    problems += _synonym_clashes(layer)
+    return problems
+
+
+def _key_types(layer: SemanticLayer) -> list[str]:
+    problems = []
+    for a, b, column in layer.shared_keys():
+        ta = layer.contracts[a].column(column).logical_type
+        tb = layer.contracts[b].column(column).logical_type
+        if ta != tb:
+            problems.append(f"join key {column}: {a} has {ta}, {b} has {tb}")
+    return problems
+
+
+def _synonym_clashes(layer: SemanticLayer) -> list[str]:
+    owner: dict[str, str] = {}
+    problems = []
+    for metric in layer.metrics.values():
+        for word in (metric.name, *metric.synonyms):
+            word = word.lower()
+            if word in owner and owner[word] != metric.name:
+                problems.append(
+                    f"metric synonym {word!r} names both {owner[word]} and {metric.name}"
+                )
+            owner[word] = metric.name
+    return problems

@@ -1,0 +1,1 @@
+"""Models: MLflow tracking and registry, interval forecasts, retraining, synthetic data."""

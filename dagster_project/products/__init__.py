@@ -1,0 +1,1 @@
+"""Products: `Product`, the one product-asset builder, publishing a product's rows."""

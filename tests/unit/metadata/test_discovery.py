@@ -18,7 +18,7 @@ from dagster_project.metadata.discovery import (
 from dagster_project.metadata.semantics import load_semantic_layer
 from tests.openai_server import FakeOpenAI, fake_openai
 
-QUERIES = Path(__file__).resolve().parents[2] / "bench" / "discovery_queries.yaml"
+QUERIES = Path(__file__).resolve().parents[3] / "bench" / "discovery_queries.yaml"
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from dagster_project.app.scaffold import scaffold_domain
 from dagster_project.core.contracts import load_contract
 from dagster_project.core.workspace import read_workspace
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture

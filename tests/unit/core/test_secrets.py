@@ -94,5 +94,5 @@ def test_unconfigured_keys_are_generated_once_outside_the_repository(mesh_home, 
 
 @pytest.mark.parametrize("pattern", [".env", "*.local.yaml", ".mesh/"])
 def test_git_ignores_secret_files(pattern):
-    gitignore = (Path(__file__).resolve().parents[2] / ".gitignore").read_text().splitlines()
+    gitignore = (Path(__file__).resolve().parents[3] / ".gitignore").read_text().splitlines()
     assert pattern in gitignore

@@ -248,6 +248,9 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
 def demo(
     scale: Annotated[int, typer.Option(help="Order lines to simulate.")] = 50_000,
     days: Annotated[int, typer.Option(help="Days to simulate.")] = 14,
+    start: Annotated[
+        str | None, typer.Option(help="First day (YYYY-MM-DD); default: `days` days before today.")
+    ] = None,
     serve: Annotated[bool, typer.Option(help="Serve the Dagster UI afterwards.")] = True,
     port: Annotated[int, typer.Option(help="Dagster UI port.")] = 3000,
 ) -> None:
@@ -264,7 +267,12 @@ def demo(
         )
     else:
         with console.status(f"Simulating {days} days, {scale:,} order lines"):
-            run_simulation(settings, days=days, scale=scale)
+            run_simulation(
+                settings,
+                days=days,
+                scale=scale,
+                start=date.fromisoformat(start) if start else None,
+            )
     records = _refresh_with_progress(settings)
     _print_status(records)
     if serve:

@@ -58,8 +58,9 @@ def build_mesh(home: Path, days: int, scale: int) -> None:
     import dagster as dg
 
     from dagster_project.app.refresh import refresh
+    from dagster_project.checks.quality.companions import discover_contracts
     from dagster_project.core.settings import MeshSettings
-    from dagster_project.core.workspace import discover_contracts, load_definitions, mesh_assets
+    from dagster_project.core.workspace import load_definitions, mesh_assets
     from demo.simulator import simulate
 
     settings = MeshSettings(home=str(home))

@@ -136,8 +136,9 @@ def mesh_in_scope(home: Path, scope: str) -> tuple[list[Any], list[Any], Any]:
     """(assets in scope, every contract, settings) of this checkout's workspace, with
     MESH_HOME pointing at `home`; Dagster warmed up. Not timed."""
     os.environ["MESH_HOME"] = str(home)
+    from dagster_project.checks.quality.companions import discover_contracts
     from dagster_project.core.settings import MeshSettings
-    from dagster_project.core.workspace import discover_contracts, load_definitions, mesh_assets
+    from dagster_project.core.workspace import load_definitions, mesh_assets
 
     workspace = ROOT / "workspace.yaml"
     assets = in_scope(mesh_assets(load_definitions(workspace)), home, scope)
@@ -298,7 +299,7 @@ def floor_specs() -> dict[str, dict[str, Any]]:
     """What the floor needs of each domain contract; types travel as an empty Arrow IPC."""
     import polars as pl
 
-    from dagster_project.core.workspace import discover_contracts
+    from dagster_project.checks.quality.companions import discover_contracts
 
     specs = {}
     for c in discover_contracts(exclude=("governance",), path=ROOT / "workspace.yaml"):

@@ -76,8 +76,8 @@ print(json.dumps(out))
 
 
 def real_frames(rows: int, seed: int, home: Path) -> dict[str, pl.DataFrame]:
+    from dagster_project.checks.quality.companions import discover_contracts
     from dagster_project.core.settings import MeshSettings
-    from dagster_project.core.workspace import discover_contracts
     from dagster_project.lake.landing import load_landing
     from demo.simulator import simulate
 
@@ -122,7 +122,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     console = Console()
-    from dagster_project.core.workspace import discover_contracts
+    from dagster_project.checks.quality.companions import discover_contracts
     from dagster_project.ml.synthetic import exact_copies
 
     contracts = {c.key: c for c in discover_contracts()}

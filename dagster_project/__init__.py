@@ -1,4 +1,4 @@
-"""Meshwork's self-serve platform: what domains and governance build on.
+"""Meshwork's self-serve platform: the public API that domains and governance build on.
 
 A domain needs only this:
 
@@ -6,32 +6,82 @@ A domain needs only this:
 
     defs = domain_definitions("sales", [landing("order_lines"), derived(...)],
                               contracts=Path(__file__).parent / "contracts")
+
+Names are imported on first use (PEP 562), so `import dagster_project.app.cli` or a
+question to the mesh does not pay for Dagster, MLflow and the rest up front. Nothing
+outside the platform imports its modules directly (an import-linter contract).
 """
 
-from dagster_project.ask.narratives import InsightsRun, insights
-from dagster_project.assembly.locations import automation_sensor, domain_definitions
-from dagster_project.core.contracts import Contract, ContractError, load_contract, load_contracts
-from dagster_project.core.settings import MeshSettings, get_settings
-from dagster_project.lake.resource import MeshResource
-from dagster_project.lake.storage import DateWindow, Lake
-from dagster_project.products.builder import Product, asset_key, derived, landing
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "Contract",
-    "ContractError",
-    "DateWindow",
-    "InsightsRun",
-    "Lake",
-    "MeshResource",
-    "MeshSettings",
-    "Product",
-    "asset_key",
-    "automation_sensor",
-    "derived",
-    "domain_definitions",
-    "get_settings",
-    "insights",
-    "landing",
-    "load_contract",
-    "load_contracts",
-]
+_EXPORTS = {
+    "dagster_project.core.contracts": [
+        "Contract",
+        "ContractError",
+        "load_contract",
+        "load_contracts",
+        "parse_reference",
+    ],
+    "dagster_project.core.settings": ["MeshSettings", "get_settings"],
+    "dagster_project.core.credentials": ["mesh_secret"],
+    "dagster_project.lake.storage": ["DateWindow", "Lake"],
+    "dagster_project.lake.resource": ["MeshResource"],
+    "dagster_project.ai": ["AIProvider", "AIResource", "Generation", "Provenance", "Task"],
+    "dagster_project.products.product": [
+        "Product",
+        "ProductRun",
+        "Rows",
+        "asset_key",
+        "derived",
+        "landing",
+    ],
+    "dagster_project.checks.families": ["check_keys"],
+    "dagster_project.checks.policies": [
+        "ContractRegistry",
+        "Policy",
+        "PolicyResult",
+        "evaluate_policies",
+        "major",
+    ],
+    "dagster_project.checks.pii": ["classify_column"],
+    "dagster_project.checks.profiling": ["ProductProfile", "profile_product"],
+    "dagster_project.checks.quality.companions": ["discover_contracts"],
+    "dagster_project.checks.quality.score": ["catalog_fields"],
+    "dagster_project.ml.tracking": ["MLflowResource", "champion_challenger", "pinned"],
+    "dagster_project.ml.retraining": ["retrain_on_check_warning", "weekly_retraining"],
+    "dagster_project.metadata.semantics": ["SemanticLayer", "load_semantic_layer"],
+    "dagster_project.metadata.lineage": ["product_lineage"],
+    "dagster_project.metadata.discovery": [
+        "SemanticIndex",
+        "build_entries",
+        "entries_hash",
+        "save_vectors",
+    ],
+    "dagster_project.metadata.doc_review": ["SuggestionStore", "suggest"],
+    "dagster_project.access.policy": [
+        "AccessPolicy",
+        "AuditRecord",
+        "Decision",
+        "GovernedReader",
+        "audit_summary",
+        "masked_document",
+    ],
+    "dagster_project.ask.narratives": ["InsightsRun", "change_sentence", "insights"],
+    "dagster_project.assembly.locations": ["automation_sensor", "domain_definitions"],
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dagster_project' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

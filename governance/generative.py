@@ -10,12 +10,11 @@ from pathlib import Path
 
 import dagster as dg
 
-from dagster_project import MeshResource, asset_key, load_contract
-from dagster_project.ai import AIResource
-from dagster_project.core.workspace import discover_contracts
+from dagster_project import load_contract
+from dagster_project.checks.quality.companions import discover_contracts
 from dagster_project.metadata.lineage import product_lineage
 from dagster_project.metadata.semantics import SemanticLayer, load_semantic_layer
-from dagster_project.products.builder import product_asset_kwargs, publish
+from dagster_project.products.product import Product, ProductRun, Rows
 from governance.knowledge_graph import build_graph, edges_frame, write_reports
 from governance.product_docs import build_docs, ui_observations
 from governance.semantic_index import build_index
@@ -27,25 +26,18 @@ OWN = {
 }
 
 
-def _kwargs(name: str, deps: Sequence[dg.AssetKey]) -> dict:
-    kwargs = product_asset_kwargs(OWN[name])
-    return {**kwargs, "kinds": {"delta", "polars", "ai"}, "deps": list(deps)}
-
-
 def _layer() -> tuple[list, SemanticLayer]:
     contracts = discover_contracts()
     return contracts, load_semantic_layer(contracts=contracts)
 
 
-def generative_assets(product_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefinition]:
-    """The three assets, over the given domain products (their inputs in the graph)."""
+def generative_products(product_keys: Sequence[str]) -> list[Product]:
+    """The three products, over the given domain products (their inputs in the graph)."""
 
-    @dg.asset(**_kwargs("product_docs", product_keys))
-    def product_docs(
-        context: dg.AssetExecutionContext, mesh: MeshResource, ai: AIResource
-    ) -> dg.MaterializeResult:
+    def product_docs(run: ProductRun) -> Rows:
         contracts, layer = _layer()
-        provider = ai.get_provider(log=context.log)
+        ai, mesh = run.resource("ai"), run.resource("mesh")
+        provider = ai.get_provider(log=run.log)
         build = build_docs(
             contracts,
             mesh.lake,
@@ -55,9 +47,9 @@ def generative_assets(product_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
             share_samples=ai.samples_allowed,
         )
         for observation in ui_observations(build):
-            context.log_event(observation)
+            run.context.log_event(observation)
         coverage = build.coverage
-        context.log.info(
+        run.log.info(
             f"documented {coverage['products_documented']} products and "
             f"{coverage['columns_documented']}/{coverage['columns_total']} columns; "
             f"{build.suggestions} suggestion(s) pending review (`mesh docs review`)"
@@ -70,14 +62,12 @@ def generative_assets(product_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
             **provider.usage_metadata(),
             **{f"docs/{key}": dg.MetadataValue.md(md) for key, md in build.markdown.items()},
         }
-        return publish(context, mesh.lake, OWN["product_docs"], build.frame(), extra=extra)
+        return Rows(build.frame(), extra)
 
-    @dg.asset(**_kwargs("semantic_index", [asset_key("governance/product_docs")]))
-    def semantic_index(
-        context: dg.AssetExecutionContext, mesh: MeshResource, ai: AIResource
-    ) -> dg.MaterializeResult:
+    def semantic_index(run: ProductRun) -> Rows:
         contracts, layer = _layer()
-        provider = ai.get_provider(log=context.log)
+        ai, mesh = run.resource("ai"), run.resource("mesh")
+        provider = ai.get_provider(log=run.log)
         frame, summary = build_index(contracts, layer, provider, mesh.settings)
         extra = {
             "entries": summary["entries"],
@@ -86,16 +76,13 @@ def generative_assets(product_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
             "sample_searches": dg.MetadataValue.json(summary["sample_searches"]),
             **provider.usage_metadata(),
         }
-        return publish(context, mesh.lake, OWN["semantic_index"], frame, extra=extra)
+        return Rows(frame, extra)
 
-    @dg.asset(**_kwargs("knowledge_graph", product_keys))
-    def knowledge_graph(
-        context: dg.AssetExecutionContext, mesh: MeshResource
-    ) -> dg.MaterializeResult:
+    def knowledge_graph(run: ProductRun) -> Rows:
         contracts, layer = _layer()
-        graph = build_graph(contracts, layer, product_lineage(), mesh.lake)
+        graph = build_graph(contracts, layer, product_lineage(), run.lake)
         frame = edges_frame(graph)
-        reports = write_reports(graph, mesh.lake)
+        reports = write_reports(graph, run.lake)
         joins = frame.filter(frame["relation"] == "joins_with")
         extra = {
             "nodes": graph.number_of_nodes(),
@@ -110,6 +97,21 @@ def generative_assets(product_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
             ),
             **{f"report_{k}": dg.MetadataValue.path(v) for k, v in reports.items()},
         }
-        return publish(context, mesh.lake, OWN["knowledge_graph"], frame, extra=extra)
+        return Rows(frame, extra)
 
-    return [product_docs, semantic_index, knowledge_graph]
+    def product(build, *inputs: str, resources: tuple[str, ...] = ()) -> Product:
+        contract = OWN[build.__name__]
+        return Product(
+            contract.product,
+            build=build,
+            inputs=inputs,
+            contract=contract,
+            resources=resources,
+            kinds=("ai",),  # the UI shows these are AI-generated
+        )
+
+    return [
+        product(product_docs, *product_keys, resources=("ai",)),
+        product(semantic_index, "governance/product_docs", resources=("ai",)),
+        product(knowledge_graph, *product_keys),
+    ]

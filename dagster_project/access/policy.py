@@ -316,7 +316,7 @@ class GovernedReader:
 
     @cached_property
     def _contracts(self) -> dict[str, Contract]:
-        from dagster_project.core.workspace import discover_contracts
+        from dagster_project.checks.quality.companions import discover_contracts
 
         return {c.key: c for c in discover_contracts()}
 

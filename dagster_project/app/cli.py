@@ -125,7 +125,8 @@ def simulate(
 
 def _refresh_with_progress(settings: MeshSettings) -> list[dict]:
     from dagster_project.app.refresh import refresh
-    from dagster_project.core.workspace import discover_contracts, load_definitions, mesh_assets
+    from dagster_project.checks.quality.companions import discover_contracts
+    from dagster_project.core.workspace import load_definitions, mesh_assets
 
     instance = _instance(settings)
     assets = mesh_assets(load_definitions())
@@ -162,9 +163,9 @@ def _refresh_with_progress(settings: MeshSettings) -> list[dict]:
 
 def product_status(settings: MeshSettings, instance=None) -> list[dict]:
     """One record per product of every location: size, version, freshness, checks."""
-    from dagster_project.core.workspace import discover_contracts
+    from dagster_project.checks.families import check_keys
+    from dagster_project.checks.quality.companions import discover_contracts
     from dagster_project.lake.storage import Lake
-    from dagster_project.products.builder import check_keys
 
     lake = Lake(settings)
     now = datetime.now(UTC)

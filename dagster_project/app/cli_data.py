@@ -15,7 +15,7 @@ console = Console()
 
 
 def _product_contract(product: str):
-    from dagster_project.core.workspace import discover_contracts
+    from dagster_project.checks.quality.companions import discover_contracts
 
     found = {c.key: c for c in discover_contracts()}
     if product not in found:

@@ -145,6 +145,6 @@ def _edit(value: str | list[str]) -> str | list[str]:
 
 
 def _contract_paths() -> dict:
-    from dagster_project.core.workspace import discover_contracts
+    from dagster_project.checks.quality.companions import discover_contracts
 
     return {c.key: c.path for c in discover_contracts() if c.path is not None}

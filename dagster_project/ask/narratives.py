@@ -4,7 +4,6 @@ checks raise, and the Markdown narrative under `MESH_HOME/reports/insights/`."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import dagster as dg
 import polars as pl
@@ -13,8 +12,7 @@ from dagster_project.checks.quality.checks import quality_check_specs
 from dagster_project.checks.risks import CheckRisk, check_risks, quality_check_keys
 from dagster_project.core.contracts import Contract, load_contracts
 from dagster_project.core.settings import MeshSettings
-from dagster_project.lake.storage import Lake
-from dagster_project.products.builder import Product, Transform, asset_key
+from dagster_project.products.product import Product, ProductRun, Transform, asset_key
 
 RISK_HEADING = "## Data quality warnings"
 
@@ -90,18 +88,15 @@ def domain_check_keys(contract: Contract) -> list[dg.AssetCheckKey]:
     return quality_check_keys([s.key for s in specs], contract.domain)
 
 
-def insights_run(
-    context: dg.AssetExecutionContext, lake: Lake, contract: Contract
-) -> dict[str, Any]:
-    """The `run` argument of the domain's insights transform, from the running asset:
-    check outcomes from its instance, the report written below the mesh resource's home."""
-    risks = check_risks(context.instance, domain_check_keys(contract))
-    return {"run": InsightsRun(contract.domain, lake.settings, risks)}
-
-
 def insights(transform: Transform, *inputs: str, cron: str | None = None) -> Product:
     """The domain's `insights` product (contract `insights.odcs.yaml`): `transform(*inputs,
-    run=InsightsRun)` returns what changed as rows and ends with `run.report(...)`."""
-    return Product(
-        "insights", transform=transform, inputs=inputs, cron=cron, run_kwargs=insights_run
-    )
+    run=InsightsRun)` returns what changed as rows and ends with `run.report(...)`; the run
+    carries the domain's check outcomes from the instance and the mesh home to report to."""
+
+    def build(run: ProductRun) -> pl.DataFrame:
+        risks = check_risks(run.context.instance, domain_check_keys(run.contract))
+        frames = [run.scan(key) for key in inputs]
+        result = transform(*frames, run=InsightsRun(run.contract.domain, run.lake.settings, risks))
+        return result.collect() if isinstance(result, pl.LazyFrame) else result
+
+    return Product("insights", build=build, inputs=inputs, cron=cron)

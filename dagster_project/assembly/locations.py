@@ -10,12 +10,14 @@ import dagster as dg
 
 from dagster_project.assembly.sensors import landing_sensor
 from dagster_project.checks.alerting import check_alert_sensor
-from dagster_project.checks.quality.companions import companion_assets
+from dagster_project.checks.families import FAMILIES
+from dagster_project.checks.quality.companions import companion_products
 from dagster_project.core.contracts import ContractError, load_contracts
 from dagster_project.engines.spark_resource import SparkResource
 from dagster_project.lake.resource import MeshResource
-from dagster_project.ml.synthetic_product import synthetic_assets
-from dagster_project.products.builder import Product, asset_key, build_product_asset
+from dagster_project.ml.synthetic_product import synthetic_products
+from dagster_project.products.builder import build_product_asset
+from dagster_project.products.product import Product, asset_key
 
 
 def automation_sensor(name: str) -> dg.AutomationConditionSensorDefinition:
@@ -45,6 +47,12 @@ def _keys(asset: dg.AssetsDefinition | dg.AssetSpec) -> list[dg.AssetKey]:
     return [asset.key] if isinstance(asset, dg.AssetSpec) else list(asset.keys)
 
 
+def product_assets(products: Sequence[Product]) -> list[dg.AssetsDefinition]:
+    """The assets of products that carry their own contract (generated ones), each with
+    every check family: for building a few products outside a location (tests, tools)."""
+    return [build_product_asset(p.contract, p, FAMILIES) for p in products]
+
+
 def domain_definitions(
     domain: str,
     products: Sequence[Product],
@@ -56,28 +64,34 @@ def domain_definitions(
     jobs: Sequence[dg.JobDefinition | dg.UnresolvedAssetJobDefinition] = (),
     resources: Mapping[str, Any] | None = None,
 ) -> dg.Definitions:
-    """A domain's Definitions: one asset per product (from its contract in `contracts/`),
-    specs for inputs owned by other domains, the landing sensor, the automation sensor
-    and a schedule per product that asks for one. `assets`, `sensors`, `schedules`, `jobs`
-    and `resources` add the domain's own (e.g. a model-training asset and its resource)."""
+    """A domain's Definitions: one asset per product (its contract from `contracts/`, or
+    its own for a generated product), with the synthetic and anomalies products their
+    contracts ask for, specs for inputs owned by other domains, the landing sensor, the
+    automation and check-alert sensors and a schedule per product that asks for one.
+    `assets`, `sensors`, `schedules`, `jobs` and `resources` add the domain's own (e.g. a
+    model-training asset and its resource)."""
     found = load_contracts(contracts)
-    missing = [p.name for p in products if p.name not in found]
+    missing = [p.name for p in products if p.contract is None and p.name not in found]
     if missing:
         raise ContractError(contracts, "(folder)", f"no contract for product(s) {missing}")
-    built = [build_product_asset(found[p.name], p) for p in products]
-    built += synthetic_assets([found[p.name] for p in products])  # contracts that opt in
-    built += companion_assets(found[p.name] for p in products)  # <product>_anomalies
-    foreign = sorted({k for p in products for k in p.inputs if not k.startswith(f"{domain}/")})
-    foreign += _foreign_deps(domain, assets, known=set(foreign))
-    landing = [found[p.name] for p in products if p.from_landing]
+    pairs = [(p, p.contract or found[p.name]) for p in products]
+    own = [c for _, c in pairs]
+    extra = [*synthetic_products(own), *companion_products(own)]  # as their contracts ask
+    pairs += [(p, p.contract) for p in extra]
+    built = [build_product_asset(c, p, FAMILIES) for p, c in pairs]
+    here = {c.key for _, c in pairs}
+    inputs = {k for p, _ in pairs for k in p.inputs}
+    foreign = sorted(k for k in inputs - here if not k.startswith(f"{domain}/"))
+    foreign += _foreign_deps(domain, assets, known=set(foreign) | here)
+    landing = [c for p, c in pairs if p.from_landing]
     scheduled = [
         dg.ScheduleDefinition(
             name=f"{domain}_{p.name}_refresh",
             cron_schedule=p.cron,
-            target=dg.AssetSelection.assets(asset_key(f"{domain}/{p.name}")),
+            target=dg.AssetSelection.assets(asset_key(c.key)),
             default_status=dg.DefaultScheduleStatus.RUNNING,
         )
-        for p in products
+        for p, c in pairs
         if p.cron
     ]
     return dg.Definitions(

@@ -18,8 +18,10 @@ import yaml
 
 from dagster_project.core.contracts import Contract
 from dagster_project.core.settings import MeshSettings
+from dagster_project.products.product import CheckFamily, FamilyResult, Written
 
 ENTRY_POINT_GROUP = "meshwork.policies"
+POLICY_SAMPLE = 500  # rows of a write that data-aware policies (PII by values) look at
 
 
 @dataclass(frozen=True)
@@ -142,3 +144,23 @@ def policy_check_results(
         )
         for name, r in results.items()
     ]
+
+
+class Policies(CheckFamily):
+    """The mesh's shared policies (registered by governance under `meshwork.policies`),
+    applied to every product in its own location; a version passing them is published
+    to the contract registry."""
+
+    name = "policies"
+
+    def specs(self, contract: Contract, key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+        return policy_check_specs(key)
+
+    def evaluate(self, written: Written) -> FamilyResult:
+        contract = written.contract
+        registry = ContractRegistry(written.lake.settings)
+        sample = written.frame.head(POLICY_SAMPLE)
+        results = evaluate_policies(contract, registry.latest(contract.key), sample)
+        if results.get("breaking_change") is None or results["breaking_change"].passed:
+            registry.publish(contract)
+        return FamilyResult(policy_check_results(results, written.key))

@@ -17,6 +17,7 @@ import polars as pl
 
 from dagster_project.core.contracts import Contract, parse_reference
 from dagster_project.lake.storage import Lake, duplicate_count
+from dagster_project.products.product import CheckFamily, FamilyResult, Written
 
 _OPS = {"minimum": "ge", "maximum": "le", "exclusiveMinimum": "gt", "exclusiveMaximum": "lt"}
 _WORDS = {"ge": ">=", "le": "<=", "gt": ">", "lt": "<"}
@@ -244,3 +245,24 @@ def check_results(
         )
         for o in outcomes
     ]
+
+
+class ContractRules(CheckFamily):
+    """The contract's rules as blocking checks, judged on what was written."""
+
+    name = "rules"
+
+    def specs(self, contract: Contract, key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+        return contract_check_specs(contract, key)
+
+    def evaluate(self, written: Written) -> FamilyResult:
+        contract, lake = written.contract, written.lake
+        outcomes = evaluate_rules(
+            contract,
+            written.frame,
+            lake,
+            table_rows=written.info.rows if written.info else None,
+            table_columns=lake.column_types(contract.key),
+        )
+        written.findings[self.name] = outcomes  # the quality score builds on them
+        return FamilyResult(check_results(contract, outcomes, written.key))

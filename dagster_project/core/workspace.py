@@ -11,9 +11,6 @@ from typing import Any
 import dagster as dg
 import yaml
 
-from dagster_project.checks.quality.companions import with_companions
-from dagster_project.core.contracts import Contract, load_contracts
-
 WORKSPACE_FILE = "workspace.yaml"
 
 
@@ -95,15 +92,3 @@ def location_folder(location: Location) -> Path:
     if spec is None or spec.origin is None:
         raise ModuleNotFoundError(location.module)
     return Path(spec.origin).parent
-
-
-def discover_contracts(exclude: tuple[str, ...] = (), path: Path | None = None) -> list[Contract]:
-    """Every product contract of the workspace's locations (`<location>/contracts/`)."""
-    contracts: list[Contract] = []
-    for location in read_workspace(path):
-        if location.name in exclude:
-            continue
-        folder = location_folder(location) / "contracts"
-        # with the generated companions (e.g. `<product>_anomalies`) of those that ask
-        contracts.extend(with_companions(load_contracts(folder)).values())
-    return contracts

@@ -482,8 +482,8 @@ def mesh_index(
     provider: AIProvider | None = None, settings: MeshSettings | None = None
 ) -> SemanticIndex:
     """The index of the workspace's contracts and semantic layer (cached embeddings reused)."""
+    from dagster_project.checks.quality.companions import discover_contracts
     from dagster_project.core.settings import get_settings
-    from dagster_project.core.workspace import discover_contracts
     from dagster_project.metadata.semantics import load_semantic_layer
 
     provider = provider or get_provider()

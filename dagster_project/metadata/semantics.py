@@ -352,7 +352,7 @@ def load_semantic_layer(
     """The mesh's semantic layer (every location's semantics.yaml), validated against the
     workspace's contracts unless other files or contracts are given."""
     if contracts is None:
-        from dagster_project.core.workspace import discover_contracts
+        from dagster_project.checks.quality.companions import discover_contracts
 
         contracts = discover_contracts()
     paths = list(files) if files is not None else semantics_files()

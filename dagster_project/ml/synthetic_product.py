@@ -7,38 +7,29 @@ synthetic rows through the lake API with their own contract and checks, and repo
 quality and privacy as metadata (never a value of a real row).
 """
 
-import dagster as dg
-
 from dagster_project.core.contracts import Contract
-from dagster_project.lake.resource import MeshResource
 from dagster_project.ml.synthetic import ROWS, opted_in, synthesize, synthetic_contract
-from dagster_project.products.builder import Product, product_asset_kwargs, publish
+from dagster_project.products.product import Product, ProductRun, Rows
 
 
-def synthetic_assets(contracts: list[Contract]) -> list[dg.AssetsDefinition]:
-    """One asset per opted-in contract (`customProperties: synthetic: true`) building
+def synthetic_products(contracts: list[Contract]) -> list[Product]:
+    """One product per opted-in contract (`customProperties: synthetic: true`) building
     `<domain>/<product>_synthetic` from the product, with quality and privacy metadata."""
-    return [_synthetic_asset(c) for c in contracts if opted_in(c)]
+    return [_synthetic_product(c) for c in contracts if opted_in(c)]
 
 
-def _synthetic_asset(source: Contract) -> dg.AssetsDefinition:
+def _synthetic_product(source: Contract) -> Product:
     contract = synthetic_contract(source)
-    kwargs = product_asset_kwargs(
-        contract, Product(contract.product, transform=lambda frame: frame, inputs=(source.key,))
-    )
-    kwargs["kinds"] = {"delta", "polars", "synthetic"}
     rows = source.custom(ROWS)
 
-    @dg.asset(**kwargs)
-    def _synthetic(context: dg.AssetExecutionContext, mesh: MeshResource) -> dg.MaterializeResult:
-        real = mesh.lake.read(source.key)
-        result = synthesize(source, real, int(rows) if rows else None)
+    def build(run: ProductRun) -> Rows:
+        result = synthesize(source, run.read(source.key), int(rows) if rows else None)
         metrics = result.metrics
-        context.log.info(
+        run.log.info(
             f"{contract.key}: quality {metrics['quality']:.3f}, "
             f"{metrics['exact_copies']} exact copies, median DCR {metrics['dcr_median']:.3f}"
         )
-        extra = {
+        metadata = {
             "synthetic_of": source.key,
             "quality_score": metrics["quality"],
             "quality_column_shapes": metrics["column_shapes"],
@@ -51,6 +42,8 @@ def _synthetic_asset(source: Contract) -> dg.AssetsDefinition:
             "pii_generated_fresh": ", ".join(metrics["pii_generated"]) or "none",
             "synthesis_seconds": metrics["seconds"],
         }
-        return publish(context, mesh.lake, contract, result.frame, extra=extra)
+        return Rows(result.frame, metadata)
 
-    return _synthetic
+    return Product(
+        contract.product, build=build, inputs=(source.key,), contract=contract, kinds=("synthetic",)
+    )

@@ -10,6 +10,7 @@ whole table when it is not partitioned), exactly as on the local engine.
 """
 
 import csv
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
@@ -17,8 +18,6 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dagster_project.checks.quality.config import flag_column, quality_config
-from dagster_project.checks.quality.imputation import MAX_TRAINING_ROWS, SEED, Imputation, impute
 from dagster_project.core.contracts import Contract
 from dagster_project.core.settings import MeshSettings
 from dagster_project.engines.spark import (
@@ -38,150 +37,57 @@ from dagster_project.lake.landing import (
     read_landing_file,
     record_loaded,
 )
-from dagster_project.lake.resource import MeshResource
 from dagster_project.lake.storage import DateWindow, Lake
-from dagster_project.products.builder import (
-    Product,
-    _window,
-    is_partitioned,
-    product_asset_kwargs,
-    publish,
-)
+from dagster_project.products.product import CheckFamily, Product, ProductRun, Rows
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
-
-GAP = "_mesh_gap"  # a row missing an imputable value
 
 # Every format the local engine reads (ingestion.READERS), as Spark reads it.
 SPARK_READERS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json", ".ndjson": "json"}
 
 
-def build_spark_product_asset(contract: Contract, product: Product) -> dg.AssetsDefinition:
-    """The product's asset, computed on Spark (needs the `spark` resource)."""
-    if not product.from_landing and product.spark is None:
-        raise ValueError(f"{contract.key} runs on Spark but its product has no `spark=` transform")
-    kwargs = product_asset_kwargs(contract, product)
-    kwargs["kinds"] = {"delta", "spark"}
-    partitioned = is_partitioned(contract)
-
-    @dg.asset(**kwargs)
-    def _product(
-        context: dg.AssetExecutionContext, mesh: MeshResource, spark: SparkResource
-    ) -> dg.MaterializeResult:
-        window = _window(context) if partitioned else None
-        return materialize_on_spark(context, mesh.lake, spark, contract, product, window)
-
-    return _product
-
-
-def materialize_on_spark(
-    context: dg.AssetExecutionContext,
-    lake: Lake,
-    spark: SparkResource,
-    contract: Contract,
-    product: Product,
-    window: DateWindow | None,
-) -> dg.MaterializeResult:
+def rows_on_spark(run: ProductRun, product: Product, families: Sequence[CheckFamily]) -> Rows:
+    """The product's rows computed and written by Spark; the checks then look at what was
+    written (the window's rows of a partitioned product, else the whole table)."""
+    lake, contract, window = run.lake, run.contract, run.window
+    spark: SparkResource = run.resource("spark")
     session = spark.get_session()
-    extra: dict[str, Any] = {"engine": "spark"}
+    metadata: dict[str, Any] = {"engine": "spark"}
     loaded: list[LandingFile] = []
     if product.from_landing:
         frame, loaded, quarantined = read_landing(session, lake.settings, contract, window)
         if quarantined:
-            extra["quarantined"] = dg.MetadataValue.json(quarantined)
-        extra["loaded_files"] = dg.MetadataValue.json([f.name for f in loaded])
+            metadata["quarantined"] = dg.MetadataValue.json(quarantined)
+        metadata["loaded_files"] = dg.MetadataValue.json([f.name for f in loaded])
         if not loaded:
             if not lake.exists(contract.key):
                 raise dg.Failure(f"no loadable landing files for {contract.key}")
             if contract.write_mode in {"merge", "append"}:  # nothing new to add
-                return publish(
-                    context,
-                    lake,
-                    contract,
-                    _written(lake, contract, window),
-                    window=window,
-                    extra=extra,
-                    written=_unchanged(lake, contract),
-                )
+                return Rows(_written(lake, contract, window), metadata, written=True)
     else:
         inputs = [_read_input(session, lake, key, window, spark) for key in product.inputs]
         frame = product.spark(*inputs)
-    frame, imputations = impute_on_spark(frame, contract)
+    imputations: list = []
+    for family in families:  # before the write, on Spark: e.g. imputation
+        frame, changes = family.prepare_spark(contract, frame)
+        imputations += changes
     written = write_delta(
         lake,
         contract,
         frame,
         window=window,
-        commit_metadata={"dagster.run_id": context.run_id},
+        commit_metadata={"dagster.run_id": run.context.run_id},
         delta_spark=spark.delta_spark,
     )
-    result = publish(
-        context,
-        lake,
-        contract,
+    return Rows(
         _written(lake, contract, window),
-        window=window,
-        extra=extra,
-        written=written,
+        metadata,
+        written=True,
+        rows_written=written.rows_written,
         imputations=imputations,
+        after_publish=lambda: record_loaded(lake.settings, contract, loaded) if loaded else None,
     )
-    if loaded:
-        record_loaded(lake.settings, contract, loaded)
-    return result
-
-
-def impute_on_spark(frame: "DataFrame", contract: Contract) -> tuple["DataFrame", list[Imputation]]:
-    """The local engine's imputation (`quality.imputation.impute`, the same model and
-    code) on a Spark DataFrame: the rows missing an imputable value and the training rows
-    (every complete row up to MAX_TRAINING_ROWS, else a seeded sample of about that many)
-    go to the driver in landing order, the missing rows come back filled and flagged; the
-    other rows stay on the executors with their flags false. Up to MAX_TRAINING_ROWS
-    complete rows the result is the local engine's, row for row."""
-    from pyspark.sql import functions as F
-
-    columns = tuple(c for c in quality_config(contract).imputable if c in frame.columns)
-    if not columns:
-        return frame, []
-    gap = F.lit(False)
-    for column in columns:
-        gap = gap | F.col(column).isNull()
-    frame = frame.withColumn(GAP, gap)
-    counts = frame.agg(F.sum(F.col(GAP).cast("long")), F.count(F.lit(1))).first()
-    gaps, rows = counts[0] or 0, counts[1]
-    if not gaps:
-        done = [Imputation(c, 0, "none", (), 0, 0.0) for c in columns]
-        return _flagged(frame.drop(GAP), columns), done
-    rest = _flagged(frame.filter(~F.col(GAP)).drop(GAP), columns)
-    filled, imputations = _impute_on_driver(frame, contract, columns, rows - gaps)
-    back = filled.filter(pl.col(GAP)).select(rest.columns).to_arrow()
-    missing = frame.sparkSession.createDataFrame(back, schema=rest.schema)
-    return rest.unionByName(missing), imputations
-
-
-def _impute_on_driver(
-    frame: "DataFrame", contract: Contract, columns: tuple[str, ...], complete: int
-) -> tuple[pl.DataFrame, list[Imputation]]:
-    from pyspark.sql import functions as F
-
-    sampled = F.lit(True)
-    if complete > MAX_TRAINING_ROWS:
-        sampled = F.rand(SEED) < MAX_TRAINING_ROWS / complete
-    order = [SEQUENCE] if SEQUENCE in frame.columns else contract.primary_key
-    rows = frame.filter(F.col(GAP) | sampled).orderBy(*order).toArrow()
-    return impute(contract, pl.from_arrow(rows), columns)
-
-
-def _flagged(frame: "DataFrame", columns: tuple[str, ...]) -> "DataFrame":
-    """`<column>_imputed` false where the value is present (kept where it was set)."""
-    from pyspark.sql import functions as F
-
-    for column in columns:
-        flag = flag_column(column)
-        present = F.when(F.col(column).isNotNull(), F.lit(False))
-        value = F.coalesce(F.col(flag), present) if flag in frame.columns else present
-        frame = frame.withColumn(flag, value)
-    return frame
 
 
 def _read_input(
@@ -201,13 +107,6 @@ def _written(lake: Lake, contract: Contract, window: DateWindow | None) -> pl.Da
     if window is not None and part:
         return lake.read(contract.key, window=window, column=part)
     return lake.read(contract.key)
-
-
-def _unchanged(lake: Lake, contract: Contract) -> Any:
-    from dagster_project.lake.storage import WriteResult
-
-    info = lake.info(contract.key)
-    return WriteResult(info.uri, info.version, contract.write_mode, 0, info.rows, {})
 
 
 # -- landing ----------------------------------------------------------------------------

@@ -10,9 +10,8 @@ import dagster as dg
 import polars as pl
 
 from dagster_project import Lake, MeshResource, asset_key, load_contracts
-from dagster_project.ai import AIResource
 from dagster_project.ml.tracking import MLflowResource, champion_challenger, pinned
-from dagster_project.products.builder import Product, product_asset_kwargs, publish
+from dagster_project.products.product import ProductRun, Rows
 from domains.inventory import forecasting, replenishment
 from domains.inventory.forecasting import EXPERIMENT, MODEL_NAME, ModelParams
 from domains.inventory.scenarios import Scenario, markdown_table, project
@@ -149,16 +148,10 @@ def _read(lake: Lake, *keys: str) -> list[pl.DataFrame]:
     return [lake.read(k) for k in keys]
 
 
-def _product_kwargs(name: str, *inputs: str) -> dict[str, Any]:
-    kwargs = product_asset_kwargs(CONTRACTS[name], Product(name, lambda: None, inputs))
-    return {**kwargs, "kinds": {"delta", "polars", "mlflow"}}
-
-
-@dg.asset(**_product_kwargs("demand_forecast", "inventory/demand_model", DAILY_SALES, PRODUCTS))
-def demand_forecast(
-    context: dg.AssetExecutionContext, mesh: MeshResource, mlflow: MLflowResource
-) -> dg.MaterializeResult:
-    sales, products = _read(mesh.lake, DAILY_SALES, PRODUCTS)
+def demand_forecast(run: ProductRun) -> Rows:
+    """The champion's forecast of the next days, with hindcasts of the backtest window."""
+    mesh, mlflow = run.resource("mesh"), run.resource("mlflow")
+    sales, products = run.read(DAILY_SALES), run.read(PRODUCTS)
     champion = mlflow.version_by_alias(MODEL_NAME)
     if champion is None:
         raise dg.Failure(f"{MODEL_NAME} has no champion yet: materialize inventory/demand_model")
@@ -167,12 +160,9 @@ def demand_forecast(
     ahead = forecasting.score(model, forecasting.future_rows(sales, products))
     frame = forecasting.as_forecast(ahead, version)
     past = _hindcast(mesh, model, sales, products, version)
-    return publish(
-        context,
-        mesh.lake,
-        CONTRACTS["demand_forecast"],
+    return Rows(
         pl.concat([past, frame]),
-        extra={
+        {
             "model_version": version,
             "forecast_from": str(frame["forecast_date"].min()),
             "forecast_to": str(frame["forecast_date"].max()),
@@ -199,15 +189,13 @@ def _hindcast(
 AI_RATIONALES = 25  # orders whose rationale a configured AI provider writes (riskiest first)
 
 
-@dg.asset(**_product_kwargs("replenishment_plan", "inventory/demand_forecast", STOCK, PRODUCTS))
-def replenishment_plan(
-    context: dg.AssetExecutionContext, mesh: MeshResource, ai: AIResource
-) -> dg.MaterializeResult:
-    lake = mesh.lake
+def replenishment_plan(run: ProductRun) -> Rows:
+    """What to reorder where, from the forecast and the stock on hand and on order."""
+    lake = run.lake
     plan = replenishment.replenishment_plan(
         lake.scan("inventory/demand_forecast"), lake.scan(STOCK), lake.scan(PRODUCTS)
     )
-    provider = ai.get_provider(log=context.log)
+    provider = run.resource("ai").get_provider(log=run.log)
     plan, written_by = replenishment.explain(plan, provider, AI_RATIONALES)
     extra = {
         "orders": int((plan["reorder_qty"] > 0).sum()),
@@ -215,7 +203,7 @@ def replenishment_plan(
         "rationales_by": written_by,
         **provider.usage_metadata(),
     }
-    return publish(context, lake, CONTRACTS["replenishment_plan"], plan, extra=extra)
+    return Rows(plan, extra)
 
 
 class ScenarioConfig(dg.Config):

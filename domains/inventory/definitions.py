@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from dagster_project import derived, domain_definitions, insights, landing
+from dagster_project import Product, derived, domain_definitions, insights, landing
 from dagster_project.ai import AIResource
 from dagster_project.ml.retraining import retrain_on_check_warning, weekly_retraining
 from dagster_project.ml.tracking import MLflowResource
@@ -27,12 +27,26 @@ defs = domain_definitions(
     [
         landing("products"),
         landing("stock_levels"),
+        Product(
+            "demand_forecast",
+            build=demand_forecast,
+            inputs=("inventory/demand_model", SALES, "inventory/products"),
+            resources=("mlflow",),
+            kinds=("mlflow",),
+        ),
+        Product(
+            "replenishment_plan",
+            build=replenishment_plan,
+            inputs=(FORECAST, "inventory/stock_levels", "inventory/products"),
+            resources=("ai",),
+            kinds=("mlflow",),
+        ),
         derived("forecast_accuracy", forecast_accuracy, FORECAST, SALES),
         # Stock now against 28 days before, what runs out first, what checks warn of.
         insights(inventory_insights, "inventory/stock_levels", "inventory/products", SALES),
     ],
     contracts=Path(__file__).parent / "contracts",
-    assets=[demand_model, demand_forecast, replenishment_plan, demand_scenario],
+    assets=[demand_model, demand_scenario],
     schedules=[weekly_retraining("inventory_weekly_retraining", MODEL)],
     sensors=[
         retrain_on_check_warning(

@@ -8,15 +8,11 @@ hands out files of these copies, so personal data is masked before it leaves, wh
 the client does.
 """
 
-from typing import Any
-
-import dagster as dg
 import polars as pl
 
 from dagster_project.access.policy import AccessPolicy, Decision, GovernedReader, masked_document
 from dagster_project.core.contracts import Contract
-from dagster_project.lake.resource import MeshResource
-from dagster_project.products.builder import Product, product_asset_kwargs, publish
+from dagster_project.products.product import Product, ProductRun, Rows
 from governance.sharing.config import SharingConfig, shared_key
 
 # Copies carry data, not the source's pipeline: no landing, no re-synthesis, no second
@@ -50,40 +46,41 @@ def read_for_sharing(reader: GovernedReader, source: Contract, role: str) -> pl.
     return reader.read(source.key, role, principal=principal, channel="sharing", contract=source)
 
 
-def _asset(source: Contract, role: str, policy: AccessPolicy) -> dg.AssetsDefinition:
+def _shared_product(source: Contract, role: str, policy: AccessPolicy) -> Product:
     decision = policy.decide(role, source)
     if not decision.allowed:
         raise ValueError(f"shares.yaml shares {source.key} as {role}: {decision.reason}")
     contract = shared_contract(source, decision, role)
-    kwargs: dict[str, Any] = product_asset_kwargs(
-        contract, Product(contract.product, transform=lambda frame: frame, inputs=(source.key,))
-    )
-    kwargs["kinds"] = {"delta", "polars", "deltasharing"}
-    kwargs["description"] = f"{source.description} Masked copy shared as {role}."
 
-    @dg.asset(**kwargs)
-    def _shared(context: dg.AssetExecutionContext, mesh: MeshResource) -> dg.MaterializeResult:
-        frame = read_for_sharing(GovernedReader(mesh.lake, policy), source, role)
-        extra = {
+    def build(run: ProductRun) -> Rows:
+        frame = read_for_sharing(GovernedReader(run.lake, policy), source, role)
+        metadata = {
             "shared_from": source.key,
             "sharing_role": role,
             "masked_columns": decision.describe_masks() or "none",
         }
-        return publish(context, mesh.lake, contract, frame, extra=extra)
+        return Rows(frame, metadata)
 
-    return _shared
+    return Product(
+        contract.product,
+        build=build,
+        inputs=(source.key,),
+        contract=contract,
+        kinds=("deltasharing",),
+        description=f"{source.description} Masked copy shared as {role}.",
+    )
 
 
-def shared_product_assets(
+def shared_products(
     contracts: list[Contract],
     config: SharingConfig | None = None,
     policy: AccessPolicy | None = None,
-) -> list[dg.AssetsDefinition]:
-    """One asset per (product, role) the shares expose."""
+) -> list[Product]:
+    """One product per (product, role) the shares expose."""
     config = config or SharingConfig.load()
     policy = policy or AccessPolicy.load()
     by_key = {c.key: c for c in contracts}
     missing = sorted({p for p, _ in config.materialized() if p not in by_key})
     if missing:
         raise ValueError(f"shares.yaml shares unknown product(s): {', '.join(missing)}")
-    return [_asset(by_key[product], role, policy) for product, role in config.materialized()]
+    return [_shared_product(by_key[p], role, policy) for p, role in config.materialized()]

@@ -14,9 +14,10 @@ import polars as pl
 import pytest
 
 from dagster_project.app.refresh import RefreshReport, refresh
+from dagster_project.checks.quality.companions import discover_contracts
 from dagster_project.core.contracts import Contract
 from dagster_project.core.settings import MeshSettings
-from dagster_project.core.workspace import discover_contracts, load_definitions, mesh_assets
+from dagster_project.core.workspace import load_definitions, mesh_assets
 from dagster_project.lake.storage import Lake
 from demo.simulator import SimulationResult, simulate
 

@@ -11,10 +11,12 @@ from typer.testing import CliRunner
 
 from dagster_project.access.policy import AccessPolicy
 from dagster_project.app.cli import app as mesh_app
+from dagster_project.assembly.locations import product_assets
 from dagster_project.lake.resource import MeshResource
+from dagster_project.products.product import Product
 from governance.audit import refresh_audit
 from governance.sharing.config import RecipientStore, SharingConfig, hash_token
-from governance.sharing.products import shared_product_assets
+from governance.sharing.products import shared_products
 from governance.sharing.server import SharingServer, create_app, keep_file
 from tests.small_mesh import write_small_mesh
 
@@ -26,7 +28,7 @@ def shared(lake, demo_contracts):
     """The small mesh with every shared copy built by the governance assets."""
     write_small_mesh(lake, demo_contracts)
     domain = [c for k, c in demo_contracts.items() if not k.startswith("governance/")]
-    assets = shared_product_assets(domain)
+    assets = product_assets(shared_products(domain))
     result = dg.materialize(assets, resources={"mesh": MeshResource(home=lake.settings.home)})
     assert result.success
     return lake, result
@@ -56,10 +58,16 @@ def test_shared_copies_are_masked_checked_and_audited(shared):
 
 def test_the_audit_asset_compacts_and_reports(shared, demo_contracts):
     lake, _ = shared
-    result = refresh_audit(lake, demo_contracts["governance/access_audit"])
-    assert all(c.passed for c in result.check_results)
-    assert result.metadata["audit_reads"] == 5 and result.metadata["dagster/row_count"] == 5
-    assert result.metadata["files_compacted"] >= 2
+    contract = demo_contracts["governance/access_audit"]
+    audit = Product("access_audit", build=refresh_audit, contract=contract)
+    result = dg.materialize(
+        product_assets([audit]), resources={"mesh": MeshResource(home=lake.settings.home)}
+    )
+    checks = result.get_asset_check_evaluations()
+    assert checks and all(c.passed for c in checks)
+    metadata = result.get_asset_materialization_events()[0].materialization.metadata
+    assert metadata["audit_reads"].value == 5 and metadata["dagster/row_count"].value == 5
+    assert metadata["files_compacted"].value >= 2
     assert lake.read("governance/access_audit").height == 5
 
 

@@ -11,18 +11,19 @@ import polars as pl
 import pytest
 
 from dagster_project.ai import AIResource
+from dagster_project.assembly.locations import product_assets
+from dagster_project.checks.quality.companions import discover_contracts
 from dagster_project.core.contracts import validate_document
-from dagster_project.core.workspace import discover_contracts
 from dagster_project.lake.resource import MeshResource
 from dagster_project.lake.storage import Lake
 from dagster_project.metadata.doc_review import SuggestionStore, set_value
 from dagster_project.metadata.semantics import load_semantic_layer
 from governance.docs import known_names, ungrounded_names
-from governance.generative import generative_assets
+from governance.generative import generative_products
 from tests.openai_server import FakeOpenAI, fake_openai
 from tests.small_mesh import write_small_mesh
 
-ASSETS = {k.to_user_string(): a for a in generative_assets([]) for k in a.keys}
+ASSETS = {a.key.to_user_string(): a for a in product_assets(generative_products([]))}
 
 
 @pytest.fixture(autouse=True)

@@ -13,9 +13,10 @@ import pytest
 from dagster_project.app.refresh import RefreshReport, refresh
 from dagster_project.ask.narratives import insights_report_uri
 from dagster_project.checks.quality.alerts import read_alerts
+from dagster_project.checks.quality.companions import discover_contracts
 from dagster_project.checks.quality.score import load_score
 from dagster_project.core.settings import MeshSettings
-from dagster_project.core.workspace import discover_contracts, mesh_assets
+from dagster_project.core.workspace import mesh_assets
 from dagster_project.lake.storage import Lake
 from demo.simulator import AnomalySpec, DriftSpec, simulate
 

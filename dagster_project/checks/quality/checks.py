@@ -33,6 +33,7 @@ from dagster_project.checks.quality.score import (
 from dagster_project.checks.rules import RuleOutcome
 from dagster_project.core.contracts import Contract
 from dagster_project.lake.storage import DateWindow, Lake, TableInfo
+from dagster_project.products.product import CheckFamily, FamilyResult, Written
 
 ANOMALY_CHECK = "anomalies"
 DRIFT_CHECK = "drift"
@@ -296,3 +297,33 @@ def _score(contract, frame, outcomes, info, imputations, dimensions) -> QualityS
         last_update=info.last_update.isoformat() if info else None,
         sla_hours=sla.max_age.total_seconds() / 3600 if sla else None,
     )
+
+
+class QualityChecks(CheckFamily):
+    """Imputation before the write; anomalies, drift (WARN) and the quality score after."""
+
+    name = "quality"
+
+    def specs(self, contract: Contract, key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+        return quality_check_specs(contract, key)
+
+    def prepare(self, contract: Contract, frame: pl.DataFrame) -> tuple[pl.DataFrame, list]:
+        return impute_missing(contract, frame)
+
+    def prepare_spark(self, contract: Contract, frame: Any) -> tuple[Any, list]:
+        from dagster_project.checks.quality.spark_imputation import impute_on_spark  # pyspark
+
+        return impute_on_spark(frame, contract)
+
+    def evaluate(self, written: Written) -> FamilyResult:
+        result = evaluate_quality(
+            written.context,
+            written.lake,
+            written.contract,
+            written.frame,
+            window=written.window,
+            outcomes=written.findings.get("rules", []),
+            info=written.info,
+            imputations=written.imputations,
+        )
+        return FamilyResult(result.check_results, result.metadata)

@@ -10,8 +10,8 @@ parent's table has moved on) and keeps the triage status a person already set.
 
 import copy
 from collections.abc import Iterable, Mapping
-from datetime import timedelta
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -19,8 +19,10 @@ import polars as pl
 
 from dagster_project.checks.quality.config import quality_config
 from dagster_project.checks.quality.features import FeatureProfile
-from dagster_project.core.contracts import Contract
-from dagster_project.lake.resource import MeshResource
+from dagster_project.core.contracts import Contract, load_contracts
+from dagster_project.core.workspace import location_folder, read_workspace
+from dagster_project.lake.storage import DateWindow, Lake
+from dagster_project.products.product import Product, ProductRun
 
 SUFFIX = "_anomalies"
 STATUSES = ("open", "confirmed", "dismissed")
@@ -143,40 +145,23 @@ def with_companions(contracts: Mapping[str, Contract]) -> dict[str, Contract]:
     return found
 
 
-def companion_assets(parents: Iterable[Contract]) -> list[dg.AssetsDefinition]:
-    """An asset per anomalies product of `parents` that switch anomaly detection on."""
-    return [anomalies_asset(p) for p in parents if quality_config(p).anomaly]
+def companion_products(parents: Iterable[Contract]) -> list[Product]:
+    """The anomalies product of each of `parents` that switches anomaly detection on."""
+    return [anomalies_product(p) for p in parents if quality_config(p).anomaly]
 
 
-def anomalies_asset(parent: Contract) -> dg.AssetsDefinition:
-    from dagster_project.products.builder import (
-        Product,
-        is_partitioned,
-        product_asset_kwargs,
-        publish,
-    )
-
+def anomalies_product(parent: Contract) -> Product:
     child = anomalies_contract(parent)
-    product = Product(child.product, transform=lambda *_: None, inputs=(parent.key,))
-    partitioned = is_partitioned(child)
 
-    @dg.asset(**product_asset_kwargs(child, product))
-    def _anomalies(context: dg.AssetExecutionContext, mesh: MeshResource) -> dg.MaterializeResult:
-        window = _window(context) if partitioned else None
-        frame = anomalies_frame(mesh.lake, parent, child, window)
-        return publish(context, mesh.lake, child, frame, window=window)
+    def build(run: ProductRun) -> pl.DataFrame:
+        return anomalies_frame(run.lake, parent, child, run.window)
 
-    return _anomalies
+    return Product(child.product, build=build, inputs=(parent.key,), contract=child)
 
 
-def _window(context: dg.AssetExecutionContext):
-    from dagster_project.lake.storage import DateWindow
-
-    span = context.partition_time_window
-    return DateWindow(span.start.date(), (span.end - timedelta(days=1)).date())
-
-
-def anomalies_frame(lake, parent: Contract, child: Contract, window) -> pl.DataFrame:
+def anomalies_frame(
+    lake: Lake, parent: Contract, child: Contract, window: DateWindow | None
+) -> pl.DataFrame:
     """The flagged rows of `parent` in `window`, keeping earlier triage decisions."""
     from dagster_project.checks.quality.anomaly import score_rows, staged_flagged
 
@@ -216,3 +201,15 @@ def _keep_triage(lake, child: Contract, flagged: pl.DataFrame, window) -> pl.Dat
         )
         .drop("__status", "__detected")
     )
+
+
+def discover_contracts(exclude: tuple[str, ...] = (), path: Path | None = None) -> list[Contract]:
+    """Every product contract of the workspace's locations (`<location>/contracts/`)."""
+    contracts: list[Contract] = []
+    for location in read_workspace(path):
+        if location.name in exclude:
+            continue
+        folder = location_folder(location) / "contracts"
+        # with the generated companions (e.g. `<product>_anomalies`) of those that ask
+        contracts.extend(with_companions(load_contracts(folder)).values())
+    return contracts

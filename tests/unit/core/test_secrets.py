@@ -9,11 +9,12 @@ import dagster as dg
 import pytest
 from fastapi.testclient import TestClient
 
+from dagster_project.assembly.locations import product_assets
 from dagster_project.core.credentials import mesh_secret, redact, secret
 from dagster_project.lake.resource import MeshResource
-from dagster_project.ml.synthetic_product import synthetic_assets
+from dagster_project.ml.synthetic_product import synthetic_products
 from governance.sharing.config import RecipientStore
-from governance.sharing.products import shared_product_assets
+from governance.sharing.products import shared_products
 from governance.sharing.server import SharingServer, create_app
 from tests.small_mesh import write_small_mesh
 
@@ -39,7 +40,7 @@ def test_secrets_never_reach_logs_metadata_or_storage(lake, demo_contracts, monk
     caplog.set_level(logging.DEBUG)
     write_small_mesh(lake, demo_contracts)
     domain = [c for k, c in demo_contracts.items() if not k.startswith("governance/")]
-    assets = [*shared_product_assets(domain), *synthetic_assets(domain)]
+    assets = product_assets([*shared_products(domain), *synthetic_products(domain)])
     with dg.DagsterInstance.ephemeral() as instance:
         result = dg.materialize(
             assets, resources={"mesh": MeshResource(home=lake.settings.home)}, instance=instance

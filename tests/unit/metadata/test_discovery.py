@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from dagster_project.ai.openai_provider import OpenAIProvider
-from dagster_project.core.workspace import discover_contracts
+from dagster_project.checks.quality.companions import discover_contracts
 from dagster_project.metadata.discovery import (
     SemanticIndex,
     build_entries,

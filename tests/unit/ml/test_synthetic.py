@@ -5,6 +5,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from dagster_project.assembly.locations import product_assets
 from dagster_project.core.contracts import Contract
 from dagster_project.lake.resource import MeshResource
 from dagster_project.ml.synthetic import (
@@ -14,7 +15,7 @@ from dagster_project.ml.synthetic import (
     synthesize,
     synthetic_contract,
 )
-from dagster_project.ml.synthetic_product import synthetic_assets
+from dagster_project.ml.synthetic_product import synthetic_products
 from tests.factories import column, contract_document
 from tests.small_mesh import write_small_mesh
 
@@ -112,7 +113,7 @@ def test_opted_in_products_get_a_synthetic_asset(lake, demo_contracts):
     target = synthetic_contract(source)
     assert target.key == "customers/customer_profiles_synthetic"
     assert target.write_mode == "overwrite" and target.pii_columns == source.pii_columns
-    assets = synthetic_assets(list(demo_contracts.values()))
+    assets = product_assets(synthetic_products(list(demo_contracts.values())))
     keys = sorted(k.to_user_string() for a in assets for k in a.keys)
     assert keys == [
         "customers/customer_profiles_synthetic",

@@ -2,13 +2,14 @@ from datetime import UTC, date, datetime
 
 import polars as pl
 
+from dagster_project.assembly.locations import product_assets
 from dagster_project.checks.policies import evaluate_policies
 from dagster_project.checks.quality.companions import _keep_triage as keep_triage
 from dagster_project.checks.quality.companions import (
     anomalies_contract,
     anomalies_document,
     anomalies_frame,
-    companion_assets,
+    companion_products,
     with_companions,
 )
 from dagster_project.core.contracts import Contract
@@ -32,7 +33,7 @@ def test_only_products_that_ask_get_a_companion(demo_contracts):
     sales = {c.product: c for c in demo_contracts.values() if c.domain == "sales"}
     found = with_companions(sales)
     assert set(found) - set(sales) == {"order_lines_anomalies"}
-    assets = companion_assets(sales.values())
+    assets = product_assets(companion_products(sales.values()))
     assert [a.key.to_user_string() for a in assets] == ["sales/order_lines_anomalies"]
     assert any(k.to_user_string() == "sales/order_lines" for k in assets[0].dependency_keys)
     assert anomalies_contract(sales["order_lines"]) is found["order_lines_anomalies"]

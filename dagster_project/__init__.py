@@ -36,6 +36,7 @@ _EXPORTS = {
         "derived",
         "landing",
     ],
+    "dagster_project.products.builder": ["column_schema"],
     "dagster_project.checks.families": ["check_keys"],
     "dagster_project.checks.policies": [
         "ContractRegistry",
@@ -49,6 +50,8 @@ _EXPORTS = {
     "dagster_project.checks.quality.companions": ["discover_contracts"],
     "dagster_project.checks.quality.score": ["catalog_fields"],
     "dagster_project.ml.tracking": ["MLflowResource", "champion_challenger", "pinned"],
+    # the module itself: models pickle it by value, so serving needs no Meshwork install
+    "dagster_project.ml.interval_model": ["IntervalModel", "interval_model"],
     "dagster_project.ml.retraining": ["retrain_on_check_warning", "weekly_retraining"],
     "dagster_project.metadata.semantics": ["SemanticLayer", "load_semantic_layer"],
     "dagster_project.metadata.lineage": ["product_lineage"],
@@ -78,7 +81,8 @@ def __getattr__(name: str) -> Any:
     module = _MODULE_OF.get(name)
     if module is None:
         raise AttributeError(f"module 'dagster_project' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
+    found = import_module(module)
+    value = found if module.endswith(f".{name}") else getattr(found, name)
     globals()[name] = value  # later look-ups skip this function
     return value
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from dagster_project.access.policy import audit_summary
-from dagster_project.products.product import ProductRun, Rows
+from dagster_project import ProductRun, Rows, audit_summary
 
 
 def refresh_audit(run: ProductRun) -> Rows:

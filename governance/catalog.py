@@ -7,11 +7,14 @@ from datetime import UTC, datetime
 import dagster as dg
 import polars as pl
 
-from dagster_project.checks.families import check_keys
-from dagster_project.checks.policies import ContractRegistry, evaluate_policies
-from dagster_project.checks.quality.score import catalog_fields
-from dagster_project.core.contracts import Contract
-from dagster_project.lake.storage import Lake
+from dagster_project import (
+    Contract,
+    ContractRegistry,
+    Lake,
+    catalog_fields,
+    check_keys,
+    evaluate_policies,
+)
 
 
 def check_status(instance: dg.DagsterInstance, contract: Contract) -> tuple[str, list[str]]:

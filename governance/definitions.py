@@ -4,11 +4,16 @@ from pathlib import Path
 
 import dagster as dg
 
-from dagster_project import domain_definitions, load_contracts
-from dagster_project.ai import AIResource
-from dagster_project.checks.policies import ContractRegistry
-from dagster_project.checks.quality.companions import discover_contracts
-from dagster_project.products.product import Product, ProductRun, asset_key
+from dagster_project import (
+    AIResource,
+    ContractRegistry,
+    Product,
+    ProductRun,
+    asset_key,
+    discover_contracts,
+    domain_definitions,
+    load_contracts,
+)
 from governance.audit import refresh_audit
 from governance.catalog import build_catalog, build_scorecard
 from governance.generative import generative_products

@@ -18,10 +18,15 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from dagster_project.ai import AIProvider, Generation, Provenance, Task
-from dagster_project.checks.profiling import ProductProfile
-from dagster_project.core.contracts import Contract
-from dagster_project.metadata.semantics import SemanticLayer
+from dagster_project import (
+    AIProvider,
+    Contract,
+    Generation,
+    ProductProfile,
+    Provenance,
+    SemanticLayer,
+    Task,
+)
 
 INSTRUCTIONS = """You write documentation for one data product of a retail data mesh.
 From the facts given (contract, statistics, lineage, metrics), write for the product and

@@ -10,11 +10,16 @@ from pathlib import Path
 
 import dagster as dg
 
-from dagster_project import load_contract
-from dagster_project.checks.quality.companions import discover_contracts
-from dagster_project.metadata.lineage import product_lineage
-from dagster_project.metadata.semantics import SemanticLayer, load_semantic_layer
-from dagster_project.products.product import Product, ProductRun, Rows
+from dagster_project import (
+    Product,
+    ProductRun,
+    Rows,
+    SemanticLayer,
+    discover_contracts,
+    load_contract,
+    load_semantic_layer,
+    product_lineage,
+)
 from governance.knowledge_graph import build_graph, edges_frame, write_reports
 from governance.product_docs import build_docs, ui_observations
 from governance.semantic_index import build_index

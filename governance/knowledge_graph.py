@@ -19,9 +19,7 @@ from typing import Any
 import networkx as nx
 import polars as pl
 
-from dagster_project.core.contracts import Contract, parse_reference
-from dagster_project.lake.storage import Lake
-from dagster_project.metadata.semantics import SemanticLayer
+from dagster_project import Contract, Lake, SemanticLayer, parse_reference
 
 JOIN_THRESHOLD = 0.9  # share of distinct values found on the other side to call it a join
 KIND_COLORS = {

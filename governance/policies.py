@@ -12,9 +12,7 @@ from datetime import timedelta
 
 import polars as pl
 
-from dagster_project.checks.pii import classify_column
-from dagster_project.checks.policies import Policy, PolicyResult, major
-from dagster_project.core.contracts import Contract
+from dagster_project import Contract, Policy, PolicyResult, classify_column, major
 
 SNAKE_CASE = re.compile(r"^[a-z][a-z0-9_]*$")
 # Column names that usually hold personal data.

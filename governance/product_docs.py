@@ -10,13 +10,16 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from dagster_project.ai import AIProvider
-from dagster_project.checks.profiling import profile_product
-from dagster_project.core.contracts import Contract
-from dagster_project.lake.storage import Lake
-from dagster_project.metadata.doc_review import SuggestionStore, suggest
-from dagster_project.metadata.semantics import SemanticLayer
-from dagster_project.products.builder import asset_key
+from dagster_project import (
+    AIProvider,
+    Contract,
+    Lake,
+    SemanticLayer,
+    SuggestionStore,
+    asset_key,
+    profile_product,
+    suggest,
+)
 from governance.docs import Documented, document_product, known_names, product_facts
 
 
@@ -205,7 +208,7 @@ def render_index(build: DocsBuild) -> str:
 
 def ui_observations(build: DocsBuild) -> list[dg.AssetObservation]:
     """Each product's documentation as an observation on its own asset in the UI."""
-    from dagster_project.products.builder import column_schema
+    from dagster_project import column_schema
 
     observations = []
     for documented in build.documented:

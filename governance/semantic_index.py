@@ -12,16 +12,16 @@ from typing import Any
 
 import polars as pl
 
-from dagster_project.ai import AIProvider
-from dagster_project.core.contracts import Contract
-from dagster_project.core.settings import MeshSettings
-from dagster_project.metadata.discovery import (
+from dagster_project import (
+    AIProvider,
+    Contract,
+    MeshSettings,
     SemanticIndex,
+    SemanticLayer,
     build_entries,
     entries_hash,
     save_vectors,
 )
-from dagster_project.metadata.semantics import SemanticLayer
 
 SAMPLE_QUERIES = ("revenue by region", "customer email", "stock on hand")
 

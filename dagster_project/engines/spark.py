@@ -20,20 +20,21 @@ import time
 import uuid
 from collections.abc import Collection
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, Schema
 from deltalake.transaction import AddAction, create_table_with_add_actions
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from dagster_project.core.contracts import Contract
 from dagster_project.lake.storage import DateWindow, Lake, SchemaViolation, WriteResult, to_arrow
-
-if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
 
 SEQUENCE = "_mesh_seq"  # optional ordering column: on duplicate keys the highest wins
 
@@ -41,14 +42,10 @@ SEQUENCE = "_mesh_seq"  # optional ordering column: on duplicate keys the highes
 # -- types -----------------------------------------------------------------------------
 def contract_arrow_schema(contract: Contract) -> pa.Schema:
     """The Arrow schema the local engine writes for a contract (so both engines agree)."""
-    import polars as pl
-
     return to_arrow(pl.DataFrame(schema=contract.polars_schema)).schema
 
 
 def spark_type(arrow_type: pa.DataType) -> Any:
-    from pyspark.sql import types as T
-
     if pa.types.is_boolean(arrow_type):
         return T.BooleanType()
     if pa.types.is_int64(arrow_type) or pa.types.is_uint32(arrow_type):
@@ -69,8 +66,6 @@ def spark_type(arrow_type: pa.DataType) -> Any:
 
 
 def spark_schema(schema: pa.Schema, drop: tuple[str, ...] = ()) -> Any:
-    from pyspark.sql import types as T
-
     return T.StructType(
         [T.StructField(f.name, spark_type(f.type), True) for f in schema if f.name not in drop]
     )
@@ -78,8 +73,6 @@ def spark_schema(schema: pa.Schema, drop: tuple[str, ...] = ()) -> Any:
 
 def conform(frame: DataFrame, contract: Contract) -> DataFrame:
     """Contract columns in contract order and types (Lake.write's `enforce_schema`)."""
-    from pyspark.sql import functions as F
-
     missing = [c.name for c in contract.columns if c.name not in frame.columns and c.required]
     if missing:
         raise SchemaViolation(f"{contract.key}: missing required column(s) {', '.join(missing)}")
@@ -95,9 +88,6 @@ def conform(frame: DataFrame, contract: Contract) -> DataFrame:
 def latest_per_key(frame: DataFrame, keys: list[str]) -> DataFrame:
     """One row per key; with a `_mesh_seq` column the last-arrived row wins (as the local
     engine's keep-last), otherwise any (transforms usually produce unique keys)."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
     if SEQUENCE not in frame.columns:
         return frame.dropDuplicates(keys)
     rank = F.row_number().over(Window.partitionBy(*keys).orderBy(F.col(SEQUENCE).desc()))
@@ -116,8 +106,6 @@ def read_delta(
 ) -> DataFrame:
     """The table's current snapshot as a Spark DataFrame (`window` or `days`: only those
     days of its partition column)."""
-    from pyspark.sql import functions as F
-
     table = lake.table(key)
     partitions = list(table.metadata().partition_columns)
     if window is not None:
@@ -140,8 +128,6 @@ def _read_snapshot_files(
     partitions: list[str],
     days: Collection[date] | None,
 ) -> DataFrame:
-    from pyspark.sql import functions as F
-
     schema = pa.schema(table.schema().to_arrow())
     files = _snapshot_files(table, partitions)
     if days is not None and partitions:  # prune on the log's partition values
@@ -385,8 +371,6 @@ def _add_actions(uri: str, folder: str, partitions: list[str]) -> list[AddAction
 
 
 def _window_of(frame: DataFrame, column: str | None) -> DateWindow | None:
-    from pyspark.sql import functions as F
-
     if not column:
         return None
     low, high = frame.agg(F.min(column), F.max(column)).first()

@@ -11,12 +11,14 @@ whole table when it is not partitioned), exactly as on the local engine.
 
 import csv
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import dagster as dg
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from dagster_project.core.contracts import Contract
 from dagster_project.core.settings import MeshSettings
@@ -39,9 +41,6 @@ from dagster_project.lake.landing import (
 )
 from dagster_project.lake.storage import DateWindow, Lake
 from dagster_project.products.product import CheckFamily, Product, ProductRun, Rows
-
-if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
 
 # Every format the local engine reads (ingestion.READERS), as Spark reads it.
 SPARK_READERS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json", ".ndjson": "json"}
@@ -91,8 +90,8 @@ def rows_on_spark(run: ProductRun, product: Product, families: Sequence[CheckFam
 
 
 def _read_input(
-    session: "SparkSession", lake: Lake, key: str, window: DateWindow | None, spark: SparkResource
-) -> "DataFrame":
+    session: SparkSession, lake: Lake, key: str, window: DateWindow | None, spark: SparkResource
+) -> DataFrame:
     if not lake.exists(key):
         raise dg.Failure(f"input {key} has not been materialized yet")
     part = lake.partition_columns(key)
@@ -111,8 +110,8 @@ def _written(lake: Lake, contract: Contract, window: DateWindow | None) -> pl.Da
 
 # -- landing ----------------------------------------------------------------------------
 def read_landing(
-    session: "SparkSession", settings: MeshSettings, contract: Contract, window: DateWindow | None
-) -> tuple["DataFrame", list[LandingFile], dict[str, str]]:
+    session: SparkSession, settings: MeshSettings, contract: Contract, window: DateWindow | None
+) -> tuple[DataFrame, list[LandingFile], dict[str, str]]:
     """The landing files' rows as one Spark DataFrame. Each file is first validated on the
     driver, one at a time, by the local engine's own code (`read_landing_file`: file type,
     parsing, columns, types, empty file, empty keys, rows of another day), so both engines
@@ -136,14 +135,12 @@ def read_landing(
 
 
 def _ordered_rows(
-    session: "SparkSession",
+    session: SparkSession,
     contract: Contract,
     files: list[LandingFile],
     schemas: dict[str, pa.Schema],
-) -> "DataFrame":
+) -> DataFrame:
     """The files' rows with their file name and `_mesh_seq` (file order, then row order)."""
-    from pyspark.sql import functions as F
-
     frame = _read_files(session, contract, files, schemas)
     frame = frame.withColumn("_mesh_file", F.element_at(F.split("_mesh_path", "/"), -1))
     ranks = session.createDataFrame(
@@ -177,16 +174,14 @@ def _file_schema(settings: MeshSettings, file: LandingFile, contract: Contract) 
 
 
 def _read_files(
-    session: "SparkSession",
+    session: SparkSession,
     contract: Contract,
     files: list[LandingFile],
     schemas: dict[str, pa.Schema],
-) -> "DataFrame":
+) -> DataFrame:
     """One read per file format and schema (usually one in all), each cast to the
     contract's types; missing optional columns are null. `_mesh_path`: the file of each
     row (taken before the union, which drops the hidden `_metadata` column)."""
-    from pyspark.sql import functions as F
-
     target = arrow_schema(contract)
     groups: dict[tuple[str, pa.Schema], list[str]] = {}
     for f in files:

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 
 import polars as pl
 
-from dagster_project.ask.narratives import InsightsRun, change_sentence
+from dagster_project import InsightsRun, change_sentence
 from domains.customers.transforms import customer_segments
 
 PERIOD_DAYS = 28

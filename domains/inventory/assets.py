@@ -9,9 +9,17 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from dagster_project import Lake, MeshResource, asset_key, load_contracts
-from dagster_project.ml.tracking import MLflowResource, champion_challenger, pinned
-from dagster_project.products.product import ProductRun, Rows
+from dagster_project import (
+    Lake,
+    MeshResource,
+    MLflowResource,
+    ProductRun,
+    Rows,
+    asset_key,
+    champion_challenger,
+    load_contracts,
+    pinned,
+)
 from domains.inventory import forecasting, replenishment
 from domains.inventory.forecasting import EXPERIMENT, MODEL_NAME, ModelParams
 from domains.inventory.scenarios import Scenario, markdown_table, project
@@ -114,7 +122,7 @@ def _log_and_register(
 ) -> tuple[Any, str]:
     """One MLflow run (parameters, backtest metrics, the model) and a new registered
     version of it; returns the run's info and the version."""
-    from dagster_project.ml import interval_model  # imports mlflow: only when training
+    from dagster_project import interval_model
 
     with mlflow.start_run(EXPERIMENT, tags={"dagster_run_id": dagster_run_id}) as run:
         params = {

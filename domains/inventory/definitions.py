@@ -6,10 +6,17 @@ from pathlib import Path
 
 import dagster as dg
 
-from dagster_project import Product, derived, domain_definitions, insights, landing
-from dagster_project.ai import AIResource
-from dagster_project.ml.retraining import retrain_on_check_warning, weekly_retraining
-from dagster_project.ml.tracking import MLflowResource
+from dagster_project import (
+    AIResource,
+    MLflowResource,
+    Product,
+    derived,
+    domain_definitions,
+    insights,
+    landing,
+    retrain_on_check_warning,
+    weekly_retraining,
+)
 from domains.inventory.accuracy import forecast_accuracy
 from domains.inventory.assets import (
     demand_forecast,

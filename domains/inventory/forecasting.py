@@ -339,7 +339,7 @@ def train(
     daily_sales: pl.DataFrame, products: pl.DataFrame, params: ModelParams | None = None
 ) -> TrainedForecast:
     """Fit the model on history before the backtest window and evaluate it on the window."""
-    from dagster_project.ml.interval_model import IntervalModel
+    from dagster_project import IntervalModel
 
     params = params or ModelParams()
     stats = origin_stats(sales_panel(daily_sales, products))

@@ -16,7 +16,7 @@ import math
 import polars as pl
 from pydantic import BaseModel
 
-from dagster_project.ai import AIProvider, Task
+from dagster_project import AIProvider, Task
 
 Z_90 = 1.2815515655446004  # the 90th percentile of the standard normal
 PAIR = ["store_id", "product_id"]

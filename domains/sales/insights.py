@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import polars as pl
 
-from dagster_project.ask.narratives import InsightsRun, change_sentence
+from dagster_project import InsightsRun, change_sentence
 
 PERIOD_DAYS = 28
 TOP_MOVERS = 3

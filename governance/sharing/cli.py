@@ -25,7 +25,7 @@ def default_endpoint(port: int = DEFAULT_PORT) -> str:
 
 
 def _profile_path(name: str, out: Path | None) -> Path:
-    from dagster_project.core.settings import get_settings
+    from dagster_project import get_settings
 
     if out is not None:
         return out
@@ -44,7 +44,7 @@ def create(
     out: Annotated[Path | None, typer.Option(help="Profile file to write.")] = None,
 ) -> None:
     """Add a recipient (or replace its shares and token) and write its profile file."""
-    from dagster_project.core.settings import get_settings
+    from dagster_project import get_settings
     from governance.sharing.config import RecipientStore, SharingConfig, write_profile
 
     config = SharingConfig.load()
@@ -68,7 +68,7 @@ def profile(
 ) -> None:
     """Write a new profile file for a recipient. Tokens are stored hashed, so this issues
     a new token and the old profile stops working."""
-    from dagster_project.core.settings import get_settings
+    from dagster_project import get_settings
     from governance.sharing.config import RecipientStore, write_profile
 
     try:
@@ -84,8 +84,7 @@ def profile(
 @app.command("list")
 def list_shares() -> None:
     """Shares with their tables, and recipients (never their tokens)."""
-    from dagster_project.core.settings import get_settings
-    from dagster_project.lake.storage import Lake
+    from dagster_project import Lake, get_settings
     from governance.sharing.config import RecipientStore, SharingConfig
 
     settings = get_settings()

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from dagster_project.core.settings import MeshSettings
+from dagster_project import MeshSettings
 
 SHARES_FILE = Path(__file__).parent / "shares.yaml"
 SHARES_ENV = "MESH_SHARES"

@@ -10,9 +10,16 @@ the client does.
 
 import polars as pl
 
-from dagster_project.access.policy import AccessPolicy, Decision, GovernedReader, masked_document
-from dagster_project.core.contracts import Contract
-from dagster_project.products.product import Product, ProductRun, Rows
+from dagster_project import (
+    AccessPolicy,
+    Contract,
+    Decision,
+    GovernedReader,
+    Product,
+    ProductRun,
+    Rows,
+    masked_document,
+)
 from governance.sharing.config import SharingConfig, shared_key
 
 # Copies carry data, not the source's pipeline: no landing, no re-synthesis, no second

@@ -33,10 +33,16 @@ from deltalake import DeltaTable
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from dagster_project.access.policy import AccessPolicy, AuditRecord, Decision, GovernedReader
-from dagster_project.core.credentials import mesh_secret
-from dagster_project.core.settings import MeshSettings, get_settings
-from dagster_project.lake.storage import Lake
+from dagster_project import (
+    AccessPolicy,
+    AuditRecord,
+    Decision,
+    GovernedReader,
+    Lake,
+    MeshSettings,
+    get_settings,
+    mesh_secret,
+)
 from governance.sharing.config import (
     Recipient,
     RecipientStore,

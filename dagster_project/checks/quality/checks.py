@@ -18,7 +18,9 @@ import dagster as dg
 import polars as pl
 
 from dagster_project.checks.quality import alerts
+from dagster_project.checks.quality.anomaly import score_rows, stage_flagged
 from dagster_project.checks.quality.config import quality_config
+from dagster_project.checks.quality.drift import evaluate_drift
 from dagster_project.checks.quality.imputation import Imputation, impute
 from dagster_project.checks.quality.score import (
     QualityScore,
@@ -156,8 +158,6 @@ def _guarded(context, contract: Contract, name: str, key: dg.AssetKey, evaluate)
 
 
 def _anomaly_check(lake, contract, config, frame, window, info, key):
-    from dagster_project.checks.quality.anomaly import score_rows, stage_flagged
-
     if frame.is_empty():
         check = dg.AssetCheckResult(
             asset_key=key,
@@ -217,8 +217,6 @@ def _table(top: pl.DataFrame) -> str:
 
 
 def _drift_check(lake, contract, config, window, key):
-    from dagster_project.checks.quality.drift import evaluate_drift
-
     outcome = evaluate_drift(lake, contract, config, window)
     per_column = {
         c.column: {

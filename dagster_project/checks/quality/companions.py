@@ -17,6 +17,7 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
+from dagster_project.checks.quality.anomaly import score_rows, staged_flagged, triage_columns
 from dagster_project.checks.quality.config import quality_config
 from dagster_project.checks.quality.features import FeatureProfile
 from dagster_project.core.contracts import Contract, load_contracts
@@ -68,8 +69,6 @@ def anomalies_document(parent: Contract) -> dict[str, Any]:
     """The ODCS document of `parent`'s anomalies product."""
     config = quality_config(parent).anomaly
     profile = FeatureProfile.for_contract(parent, config)
-    from dagster_project.checks.quality.anomaly import triage_columns
-
     properties = [_copied(parent, name) for name in triage_columns(parent, profile)]
     source = parent.document
     name = f"{parent.product}{SUFFIX}"
@@ -163,8 +162,6 @@ def anomalies_frame(
     lake: Lake, parent: Contract, child: Contract, window: DateWindow | None
 ) -> pl.DataFrame:
     """The flagged rows of `parent` in `window`, keeping earlier triage decisions."""
-    from dagster_project.checks.quality.anomaly import score_rows, staged_flagged
-
     info = lake.info(parent.key)
     if info is None:
         raise dg.Failure(f"input {parent.key} has not been materialized yet")

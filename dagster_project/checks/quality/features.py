@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from dagster_project.checks.quality.config import AnomalyConfig, is_measure
-from dagster_project.checks.quality.derivation import Derivation, derivations
+from dagster_project.checks.quality.derivation import Derivation, derivations, to_polars
 from dagster_project.core.contracts import Contract
 
 ALL_ROWS = "*"  # the group of every row: values odd whatever their context
@@ -81,8 +81,6 @@ class FeatureProfile:
     @property
     def derivations(self) -> list[Derivation]:
         if self._derivations is None:
-            from dagster_project.checks.quality.derivation import to_polars
-
             found = []
             for column, text in self.derivation_texts.items():
                 expr, inputs = to_polars(text, set(self.column_names - {column}))

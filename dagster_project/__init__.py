@@ -2,7 +2,7 @@
 
 A domain needs only this:
 
-    from dagster_project import derived, domain_definitions, landing
+    from dagster_project import derived, domain_definitions, landing, sql
 
     defs = domain_definitions("sales", [landing("order_lines"), derived(...)],
                               contracts=Path(__file__).parent / "contracts")
@@ -37,6 +37,7 @@ _EXPORTS = {
         "landing",
     ],
     "dagster_project.products.builder": ["column_schema"],
+    "dagster_project.products.sql": ["sql"],
     "dagster_project.checks.families": ["check_keys"],
     "dagster_project.checks.policies": [
         "ContractRegistry",
@@ -50,8 +51,7 @@ _EXPORTS = {
     "dagster_project.checks.quality.companions": ["discover_contracts"],
     "dagster_project.checks.quality.score": ["catalog_fields"],
     "dagster_project.ml.tracking": ["MLflowResource", "champion_challenger", "pinned"],
-    # the module itself: models pickle it by value, so serving needs no Meshwork install
-    "dagster_project.ml.interval_model": ["IntervalModel", "interval_model"],
+    "dagster_project.ml.interval_model": ["IntervalModel"],
     "dagster_project.ml.retraining": ["retrain_on_check_warning", "weekly_retraining"],
     "dagster_project.metadata.semantics": ["SemanticLayer", "load_semantic_layer"],
     "dagster_project.metadata.lineage": ["product_lineage"],
@@ -73,16 +73,19 @@ _EXPORTS = {
     "dagster_project.ask.narratives": ["InsightsRun", "change_sentence", "insights"],
     "dagster_project.assembly.locations": ["automation_sensor", "domain_definitions"],
 }
+# Modules themselves: models pickle `interval_model` by value, so serving needs no Meshwork.
+_SUBMODULES = {"interval_model": "dagster_project.ml.interval_model"}
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_MODULE_OF)
+__all__ = sorted([*_MODULE_OF, *_SUBMODULES])
 
 
 def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
+    if name in _SUBMODULES:
+        value = import_module(_SUBMODULES[name])
+    elif name in _MODULE_OF:
+        value = getattr(import_module(_MODULE_OF[name]), name)
+    else:
         raise AttributeError(f"module 'dagster_project' has no attribute {name!r}")
-    found = import_module(module)
-    value = found if module.endswith(f".{name}") else getattr(found, name)
     globals()[name] = value  # later look-ups skip this function
     return value
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster_duckdb import DuckDBResource
 
 from dagster_project.assembly.sensors import landing_sensor
 from dagster_project.checks.alerting import check_alert_sensor
@@ -17,7 +19,7 @@ from dagster_project.engines.spark_resource import SparkResource
 from dagster_project.lake.resource import MeshResource
 from dagster_project.ml.synthetic_product import synthetic_products
 from dagster_project.products.builder import build_product_asset
-from dagster_project.products.product import Product, asset_key
+from dagster_project.products.product import Product, asset_key, qualified
 
 
 def automation_sensor(name: str) -> dg.AutomationConditionSensorDefinition:
@@ -71,6 +73,7 @@ def domain_definitions(
     `assets`, `sensors`, `schedules`, `jobs` and `resources` add the domain's own (e.g. a
     model-training asset and its resource)."""
     found = load_contracts(contracts)
+    products = [replace(p, inputs=qualified(p.inputs, domain)) for p in products]
     missing = [p.name for p in products if p.contract is None and p.name not in found]
     if missing:
         raise ContractError(contracts, "(folder)", f"no contract for product(s) {missing}")
@@ -104,6 +107,12 @@ def domain_definitions(
         ],
         schedules=[*scheduled, *schedules],
         jobs=list(jobs),
-        # `spark`: used only by products whose contract says `engine: spark`.
-        resources={"mesh": MeshResource(), "spark": SparkResource(), **(resources or {})},
+        # `spark`: used only by products whose contract says `engine: spark`; `duckdb`: by
+        # SQL products, a fresh in-memory database per connection.
+        resources={
+            "mesh": MeshResource(),
+            "spark": SparkResource(),
+            "duckdb": DuckDBResource(database=":memory:"),
+            **(resources or {}),
+        },
     )

@@ -72,6 +72,11 @@ def asset_key(key: str) -> dg.AssetKey:
     return dg.AssetKey(key.split("/"))
 
 
+def qualified(keys: Sequence[str], domain: str) -> tuple[str, ...]:
+    """Product keys with the domain made explicit: `product` is the domain's own."""
+    return tuple(key if "/" in key else f"{domain}/{key}" for key in keys)
+
+
 def is_partitioned(contract: Contract) -> bool:
     return contract.write_mode == "partition_overwrite"
 

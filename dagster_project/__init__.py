@@ -6,32 +6,43 @@ A domain needs only this:
 
     defs = domain_definitions("sales", [landing("order_lines"), derived(...)],
                               contracts=Path(__file__).parent / "contracts")
+
+The names load on first use (PEP 562), so importing a platform module (the `mesh`
+command line, say) does not import Dagster and every layer first.
 """
 
-from dagster_project.ask.narratives import InsightsRun, insights
-from dagster_project.assembly.locations import automation_sensor, domain_definitions
-from dagster_project.core.contracts import Contract, ContractError, load_contract, load_contracts
-from dagster_project.core.settings import MeshSettings, get_settings
-from dagster_project.lake.resource import MeshResource
-from dagster_project.lake.storage import DateWindow, Lake
-from dagster_project.products.builder import Product, asset_key, derived, landing
+from __future__ import annotations
 
-__all__ = [
-    "Contract",
-    "ContractError",
-    "DateWindow",
-    "InsightsRun",
-    "Lake",
-    "MeshResource",
-    "MeshSettings",
-    "Product",
-    "asset_key",
-    "automation_sensor",
-    "derived",
-    "domain_definitions",
-    "get_settings",
-    "insights",
-    "landing",
-    "load_contract",
-    "load_contracts",
-]
+from importlib import import_module
+from typing import Any
+
+# The module that defines each public name.
+_MODULES = {
+    "dagster_project.ask.narratives": ["InsightsRun", "insights"],
+    "dagster_project.assembly.locations": ["automation_sensor", "domain_definitions"],
+    "dagster_project.core.contracts": [
+        "Contract",
+        "ContractError",
+        "load_contract",
+        "load_contracts",
+    ],
+    "dagster_project.core.settings": ["MeshSettings", "get_settings"],
+    "dagster_project.lake.resource": ["MeshResource"],
+    "dagster_project.lake.storage": ["DateWindow", "Lake"],
+    "dagster_project.products.builder": ["Product", "asset_key", "derived", "landing"],
+}
+_HOME = {name: module for module, names in _MODULES.items() for name in names}
+
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module 'dagster_project' has no attribute {name!r}")
+    value = getattr(import_module(_HOME[name]), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -7,11 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
 
+from dagster_project.app import cli
 from dagster_project.core.contracts import Contract, load_contract
 from dagster_project.core.settings import MeshSettings
 from dagster_project.lake.storage import Lake
 from tests.factories import CONTRACT_FILES, contract_document
+from tests.mesh_cli import declared_plugins
 
 
 @pytest.fixture
@@ -20,6 +23,15 @@ def mesh_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MeshSettings:
     monkeypatch.setenv("MESH_HOME", str(tmp_path))
     monkeypatch.delenv("MESH_STORAGE_OPTIONS", raising=False)
     return MeshSettings(home=str(tmp_path))
+
+
+@pytest.fixture
+def mesh_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """MESH_HOME and DAGSTER_HOME below tmp_path, for `mesh` commands."""
+    monkeypatch.setenv("MESH_HOME", str(tmp_path / "mesh"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    (tmp_path / "dagster_home").mkdir()
+    return {"MESH_HOME": str(tmp_path / "mesh")}
 
 
 @pytest.fixture
@@ -66,3 +78,10 @@ def mlflow_home(
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     shutil.copy(mlflow_template, Path(mesh_home.home) / "mlflow.db")
     return mesh_home
+
+
+@pytest.fixture
+def declared_mesh(monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
+    """`mesh` with the plugins pyproject.toml declares (see tests/mesh_cli.py)."""
+    monkeypatch.setattr(cli, "plugins", declared_plugins)
+    return cli.app

@@ -11,6 +11,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from dagster_project.core.settings import get_settings
+from dagster_project.ml.tracking import default_artifact_root, default_tracking_uri
+
 BIN = Path(sys.executable).parent
 
 
@@ -42,9 +45,6 @@ def sharing_server(port: int = 8090) -> Service:
 def mlflow_ui(port: int = 5000) -> list[Service]:
     """The MLflow UI over the mesh's tracking database (none when MLFLOW_TRACKING_URI
     points at a tracking server: that server has its own UI)."""
-    from dagster_project.core.settings import get_settings
-    from dagster_project.ml.tracking import default_artifact_root, default_tracking_uri
-
     settings = get_settings()
     uri = default_tracking_uri(settings)
     if uri.startswith(("http://", "https://", "databricks")):

@@ -19,7 +19,8 @@ from dagster_project.lake.landing import (
     read_landing_file,
 )
 from dagster_project.lake.resource import MeshResource
-from dagster_project.products.builder import DAILY, asset_key, is_partitioned
+from dagster_project.products.builder import DAILY
+from dagster_project.products.product import asset_key, is_partitioned
 
 
 def landing_sensor(

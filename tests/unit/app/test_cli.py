@@ -1,42 +1,25 @@
+"""`mesh`: its command groups load lazily, its plugins come from `meshwork.cli`; and the
+commands of the data and serve groups."""
+
+import inspect
 import json
-from pathlib import Path
+import os
+import subprocess
+import sys
+from importlib.metadata import EntryPoint
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
+from dagster_project.app import cli
 from dagster_project.app.cli import app
+from tests.mesh_cli import declared_plugins
 
 runner = CliRunner()
-# A fixed first day: the simulated data (and so every check verdict) must not depend on
-# the day the suite runs (on 2,000 lines some weeks still trip the anomaly tolerance:
-# per-product calibration is issue 14).
-START = "2026-11-21"
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch) -> dict[str, str]:
-    monkeypatch.setenv("MESH_HOME", str(tmp_path / "mesh"))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-    (tmp_path / "dagster_home").mkdir()
-    return {"MESH_HOME": str(tmp_path / "mesh")}
-
-
-def test_simulate_lands_files_and_continues(env):
-    first = runner.invoke(
-        app, ["simulate", "--days", "2", "--scale", "1000", "--start", "2025-03-01"]
-    )
-    assert first.exit_code == 0, first.output
-    more = runner.invoke(app, ["simulate", "--days", "1", "--scale", "500"])
-    assert more.exit_code == 0, more.output
-    landing = Path(env["MESH_HOME"]) / "landing" / "sales" / "order_lines"
-    assert sorted(p.name for p in landing.iterdir()) == [
-        "2025-03-01.parquet",
-        "2025-03-02.parquet",
-        "2025-03-03.parquet",
-    ]
-
-
-def test_status_before_anything_is_built(env):
+def test_status_before_anything_is_built(mesh_env):
     result = runner.invoke(app, ["status", "--json"])
     assert result.exit_code == 0, result.output
     records = {r["product"]: r for r in json.loads(result.output)}
@@ -45,28 +28,7 @@ def test_status_before_anything_is_built(env):
     assert records["sales/order_lines"]["rows"] is None
 
 
-def test_demo_without_serving_builds_and_checks_everything(env):
-    result = runner.invoke(
-        app, ["demo", "--no-serve", "--scale", "2000", "--days", "3", "--start", START]
-    )
-    assert result.exit_code == 0, result.output
-    status = runner.invoke(app, ["status", "--json"])
-    records = json.loads(status.output)
-    # 14 domain products (sales/order_lines_anomalies, the three domains' insights and
-    # inventory's demand_forecast, replenishment_plan and forecast_accuracy among them);
-    # catalog, scorecard, docs, index, graph, access audit
-    assert len(records) == 20
-    for record in records:
-        if record["product"].endswith("_anomalies"):  # empty when nothing looks anomalous
-            assert record["rows"] is not None, record
-            continue
-        assert record["rows"] and record["rows"] > 0, record
-        assert record["freshness"] == "fresh", record
-        assert record["checks_failed"] == [], record
-        assert record["checks_passed"] == record["checks_total"] > 0, record
-
-
-def test_api_keys_are_created_listed_and_revoked(env):
+def test_api_keys_are_created_listed_and_revoked(mesh_env):
     from dagster_project.access.api_keys import ApiKeyStore
 
     created = runner.invoke(app, ["api-key", "create", "kim", "--role", "steward", "--days", "30"])
@@ -80,3 +42,90 @@ def test_api_keys_are_created_listed_and_revoked(env):
     assert runner.invoke(app, ["api-key", "revoke", "kim"]).exit_code == 0
     assert ApiKeyStore().authenticate(key) is None
     assert runner.invoke(app, ["api-key", "revoke", "kim"]).exit_code == 1
+
+
+def _first_paragraph(command) -> str:
+    return inspect.cleandoc(command.help).split("\n\n")[0]
+
+
+@pytest.mark.parametrize("name", cli.COMMANDS)
+def test_each_listed_help_is_the_commands_own(name):
+    module, listed = cli.COMMANDS[name]
+    assert listed == _first_paragraph(cli.group_command(module, name))
+
+
+def test_help_lists_every_command_and_plugin_without_importing_them():
+    code = (
+        "import sys; from typer.testing import CliRunner; from dagster_project.app.cli import app;"
+        "print(CliRunner().invoke(app, ['--help']).output);"
+        "print(*sorted(m for m in sys.modules if m.startswith(('dagster', 'polars', 'demo.'))))"
+    )
+    wide = {**os.environ, "COLUMNS": "200"}
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=wide)
+    *help_lines, imported = shown.stdout.strip().splitlines()
+    for name, (_, help) in cli.COMMANDS.items():
+        assert any(f" {name} " in line and help[:60] in line for line in help_lines), name
+    assert imported.split() == ["dagster_project", "dagster_project.app", "dagster_project.app.cli"]
+
+
+def test_a_command_group_is_imported_when_one_of_its_commands_runs():
+    code = (
+        "import sys; from typer.testing import CliRunner; from dagster_project.app.cli import app;"
+        "CliRunner().invoke(app, ['api-key', '--help']);"
+        "print(*sorted(m for m in sys.modules if m.startswith('dagster_project.app.cli.')))"
+    )
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert shown.stdout.split() == ["dagster_project.app.cli.serve"]
+
+
+def test_pyproject_declares_the_demo_and_governance_plugins():
+    declared = {ep.name: ep.value for ep in declared_plugins()}
+    assert declared == {
+        "demo": "demo.cli:demo",
+        "share": "governance.sharing.cli:app",
+        "simulate": "demo.cli:simulate",
+    }
+    installed = {ep.name: ep.value for ep in cli.plugins()}
+    assert installed.items() <= declared.items()  # older installs lack the newer plugins
+
+
+def test_a_plugins_help_is_read_from_its_source():
+    assert cli.source_help("demo.cli:simulate") == (
+        "Land more days of retail data in landing/, so the sensors load them."
+    )
+    assert cli.source_help("governance.sharing.cli:app") == (
+        "Delta Sharing: recipients, profiles and the server."
+    )
+    assert cli.source_help("demo.cli:no_such_thing") == ""
+    assert cli.source_help("no_such_package.cli:app") == ""
+
+
+def test_plugins_are_listed_after_the_platforms_commands_and_run(declared_mesh):
+    mesh = typer.main.get_command(declared_mesh)
+    assert mesh.list_commands(None) == [*cli.COMMANDS, "demo", "share", "simulate"]
+    assert mesh.commands["demo"].help.startswith("Simulate data, materialize and check every")
+    simulate = runner.invoke(declared_mesh, ["simulate", "--help"], terminal_width=120)
+    assert simulate.exit_code == 0 and "--scale" in simulate.output
+    shares = runner.invoke(declared_mesh, ["share", "--help"], terminal_width=120)
+    assert shares.exit_code == 0 and "create" in shares.output
+
+
+def hello(name: str) -> None:
+    """Say hello (a plugin of the next test)."""
+    typer.echo(f"hello {name}")
+
+
+greetings = typer.Typer(help="Greetings (a plugin of the next test).")
+greetings.command("hi")(hello)
+greetings.command("hey")(hello)
+
+
+def test_a_plugin_function_is_one_command_and_a_typer_app_a_group(monkeypatch):
+    plugins = [EntryPoint(n, f"{__name__}:{n}", cli.PLUGIN_GROUP) for n in ("greetings", "hello")]
+    monkeypatch.setattr(cli, "plugins", lambda: plugins)
+    shown = runner.invoke(app, ["--help"], terminal_width=120).output
+    assert "Greetings (a plugin of the next test)." in shown
+    assert "Say hello (a plugin of the next test)." in shown
+    assert runner.invoke(app, ["hello", "kim"]).output == "hello kim\n"
+    assert runner.invoke(app, ["greetings", "hey", "jo"]).output == "hello jo\n"
+    assert runner.invoke(app, ["greetings", "hello", "jo"]).exit_code != 0

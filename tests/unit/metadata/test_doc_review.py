@@ -6,7 +6,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-import dagster_project.app.cli_metadata as cli_metadata
+import dagster_project.app.cli.metadata as cli_metadata
 from dagster_project.app.cli import app
 from dagster_project.core.contracts import load_contract
 from dagster_project.metadata.doc_review import (

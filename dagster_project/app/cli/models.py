@@ -10,9 +10,14 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
+import dagster as dg
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from dagster_project.app.cli.instance import mesh_instance, quiet
+from dagster_project.core.settings import get_settings
+from dagster_project.core.workspace import load_definitions, mesh_assets, mesh_resources
 
 SCENARIO_TAG = "meshwork/scenario"
 
@@ -60,13 +65,7 @@ def scenario(
 
 def run_scenario(config: dict[str, Any]) -> dict[str, Any]:
     """Materialize the workspace's scenario asset with `config`; its metadata values."""
-    import dagster as dg
-
-    from dagster_project.app.cli import _instance, _quiet
-    from dagster_project.core.settings import get_settings
-    from dagster_project.core.workspace import load_definitions, mesh_assets, mesh_resources
-
-    _quiet()
+    quiet()
     settings = get_settings()
     definitions = load_definitions()
     found = [
@@ -78,7 +77,7 @@ def run_scenario(config: dict[str, Any]) -> dict[str, Any]:
     result = dg.materialize(
         [asset],
         resources=mesh_resources(definitions),  # the locations' own (they read MESH_HOME)
-        instance=_instance(settings),
+        instance=mesh_instance(settings),
         run_config={
             "ops": {asset.op.name: {"config": config}},
             "loggers": {"console": {"config": {"log_level": "WARNING"}}},

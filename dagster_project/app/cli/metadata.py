@@ -12,7 +12,16 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from dagster_project.checks.quality.companions import discover_contracts
 from dagster_project.core.settings import get_settings
+from dagster_project.metadata.discovery import KINDS, mesh_index
+from dagster_project.metadata.doc_review import (
+    ACCEPTED,
+    EDITED,
+    REJECTED,
+    SuggestionStore,
+    apply_to_contract,
+)
 
 app = typer.Typer()
 docs_app = typer.Typer(help="Generated documentation: review suggested contract updates.")
@@ -31,7 +40,6 @@ def search(
 ) -> None:
     """Find products, columns and metrics by meaning, with the reason each matched."""
     warnings.filterwarnings("ignore")
-    from dagster_project.metadata.discovery import KINDS, mesh_index
 
     unknown = set(kind or ()) - set(KINDS)
     if unknown:
@@ -61,8 +69,6 @@ def review(
     list_only: Annotated[bool, typer.Option("--list", help="Only list what is pending.")] = False,
 ) -> None:
     """Accept, edit or reject generated suggestions; accepted text goes into the contract."""
-    from dagster_project.metadata.doc_review import SuggestionStore
-
     store = SuggestionStore(get_settings())
     pending = store.pending(product)
     if not pending:
@@ -113,8 +119,6 @@ def _ask(suggestion) -> str:
 
 
 def _decide(store, suggestion, choice: str, contracts: dict) -> None:
-    from dagster_project.metadata.doc_review import ACCEPTED, EDITED, REJECTED, apply_to_contract
-
     now = datetime.now(UTC).isoformat(timespec="seconds")
     if choice == "r":
         store.decide(suggestion, REJECTED, now)
@@ -145,6 +149,4 @@ def _edit(value: str | list[str]) -> str | list[str]:
 
 
 def _contract_paths() -> dict:
-    from dagster_project.checks.quality.companions import discover_contracts
-
     return {c.key: c.path for c in discover_contracts() if c.path is not None}

@@ -1,0 +1,30 @@
+"""`mesh new-domain`: scaffold a domain code location."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from dagster_project.app.scaffold import scaffold_domain
+from dagster_project.core.workspace import find_root
+
+app = typer.Typer()
+console = Console()
+
+
+@app.command("new-domain")
+def new_domain(
+    name: Annotated[str, typer.Argument(help="Domain name, snake_case.")],
+    product: Annotated[str, typer.Option(help="First product of the domain.")] = "records",
+    owner: Annotated[str, typer.Option(help="Owner's email.")] = "owner@example.com",
+) -> None:
+    """Scaffold a domain code location and register it in workspace.yaml."""
+    created = scaffold_domain(find_root(), name, product=product, owner=owner)
+    for path in created:
+        console.print(f"created {path}")
+    console.print(
+        f"[green]Domain {name} added to workspace.yaml.[/green] Land files in "
+        f"$MESH_HOME/landing/{name}/{product}/ and run `dagster dev -w workspace.yaml`."
+    )

@@ -1,0 +1,48 @@
+"""The Dagster instance the `mesh` commands run on: DAGSTER_HOME, else MESH_HOME/dagster_home."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import dagster as dg
+import typer
+
+from dagster_project.core.settings import MeshSettings
+
+# One run at a time may write a product (each product asset has its own pool).
+INSTANCE_CONFIG = """\
+telemetry:
+  enabled: false
+concurrency:
+  pools:
+    default_limit: 1
+"""
+
+
+def quiet() -> None:
+    """Silence Dagster's beta/preview warnings: they are for library authors, not mesh users."""
+    warnings.filterwarnings("ignore")
+
+
+def dagster_home(settings: MeshSettings) -> Path:
+    """The Dagster instance folder: DAGSTER_HOME, else MESH_HOME/dagster_home (created
+    with INSTANCE_CONFIG); DAGSTER_HOME is set to it for what runs next."""
+    if os.environ.get("DAGSTER_HOME"):
+        return Path(os.environ["DAGSTER_HOME"])
+    if not settings.is_local:
+        raise typer.BadParameter("set DAGSTER_HOME when MESH_HOME is an object-store URI")
+    home = Path(settings.dagster_home)
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(INSTANCE_CONFIG)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def mesh_instance(settings: MeshSettings) -> dg.DagsterInstance:
+    """The Dagster instance of `settings`' mesh (see `dagster_home`)."""
+    dagster_home(settings)
+    return dg.DagsterInstance.get()

@@ -1,0 +1,63 @@
+"""Running the whole mesh from the command line: a refresh of every product with a
+progress bar, and serving the mesh's UIs (what `mesh demo` is built from)."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from dagster_project.app.cli.instance import dagster_home
+from dagster_project.app.refresh import RefreshReport, refresh
+from dagster_project.app.services import demo_services, serve
+from dagster_project.checks.quality.companions import discover_contracts
+from dagster_project.core.settings import MeshSettings
+from dagster_project.core.workspace import find_root, load_definitions, mesh_assets
+
+console = Console()
+
+
+def refresh_with_progress(settings: MeshSettings, instance: dg.DagsterInstance) -> RefreshReport:
+    """Materialize and check every asset of every location once, showing progress."""
+    assets = mesh_assets(load_definitions())
+    total = sum(len(a.keys) for a in assets)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} assets"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("Materializing", total=total)
+
+        def started(names: list[str]) -> None:
+            progress.update(task, description=f"Materializing {', '.join(names)}")
+
+        def done(names: list[str], result: dg.ExecuteInProcessResult) -> None:
+            progress.advance(task, len(names))
+            if not result.success:
+                progress.console.print(f"[red]run failed for {', '.join(names)}[/red]")
+
+        report = refresh(
+            assets,
+            discover_contracts(),
+            settings=settings,
+            instance=instance,
+            on_wave=started,
+            on_done=done,
+        )
+    if not report.success:
+        console.print("[red]Some runs failed; see the Dagster UI for their logs.[/red]")
+    return report
+
+
+def serve_ui(settings: MeshSettings, port: int) -> None:
+    """Serve the mesh's UIs (the Dagster UI on `port`) until interrupted."""
+    env = {**os.environ, "MESH_HOME": settings.home, "DAGSTER_HOME": str(dagster_home(settings))}
+    services = demo_services(port)
+    for service in services:
+        console.print(f"{service.name}: [link]{service.url}[/link]")
+    console.print("Ctrl+C stops them.")
+    serve(services, find_root(), env)

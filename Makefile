@@ -18,6 +18,7 @@ demo: $(STAMP)
 	$(BIN)/mesh demo
 
 test: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

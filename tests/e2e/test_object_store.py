@@ -42,7 +42,7 @@ def s3_endpoint() -> Iterator[str]:
             try:
                 requests.get(url, timeout=1)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # a busy machine: keep waiting
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise
                 time.sleep(0.2)

@@ -7,6 +7,7 @@ product, in the contract's `domain`. Everything the platform does for a product
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from dataclasses import dataclass
@@ -63,18 +64,49 @@ def odcs_json_schema() -> dict[str, Any]:
 
 
 def validate_document(document: dict[str, Any], path: Path | str = "<contract>") -> None:
-    """Raise ContractError for the first (most specific) schema violation."""
+    """Raise ContractError for the first (most specific) schema violation; an unknown
+    field (usually a typo) is named first, with the closest ODCS field name."""
     validator = jsonschema.Draft201909Validator(odcs_json_schema())
     errors = sorted(
         validator.iter_errors(document), key=lambda e: (len(e.absolute_path), e.message)
     )
-    if errors:
-        error = jsonschema.exceptions.best_match(errors)
-        parts = [str(p) for p in error.absolute_path]
-        unexpected = _UNEXPECTED.search(error.message)
-        if unexpected and len(names := re.findall(r"'([^']*)'", unexpected.group(1))) == 1:
-            parts.append(names[0])  # an unknown field: name the field itself
+    if not errors:
+        return
+    unknown = [e for e in errors if _unknown_field(e)]
+    error = unknown[0] if unknown else jsonschema.exceptions.best_match(errors)
+    parts = [str(p) for p in error.absolute_path]
+    name = _unknown_field(error)
+    if name is None:
         raise ContractError(path, "/".join(parts) or "(document)", error.message)
+    close = difflib.get_close_matches(name, _odcs_field_names(), n=1)
+    fix = f"did you mean '{close[0]}'?" if close else "own fields go in customProperties"
+    reason = f"unknown field '{name}' ({fix})"
+    raise ContractError(path, "/".join([*parts, name]), reason)
+
+
+def _unknown_field(error: jsonschema.ValidationError) -> str | None:
+    unexpected = _UNEXPECTED.search(error.message)
+    names = re.findall(r"'([^']*)'", unexpected.group(1)) if unexpected else []
+    return names[0] if len(names) == 1 else None
+
+
+@cache
+def _odcs_field_names() -> tuple[str, ...]:
+    """Every field name the ODCS schema declares, anywhere."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("properties"), dict):
+                found.update(node["properties"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(odcs_json_schema())
+    return tuple(sorted(found))
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ parent's table has moved on) and keeps the triage status a person already set.
 """
 
 import copy
+import logging
 from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
@@ -20,12 +21,13 @@ import polars as pl
 from dagster_project.checks.quality.anomaly import score_rows, staged_flagged, triage_columns
 from dagster_project.checks.quality.config import quality_config
 from dagster_project.checks.quality.features import FeatureProfile
-from dagster_project.core.contracts import Contract, load_contracts
+from dagster_project.core.contracts import Contract, ContractError, load_contracts
 from dagster_project.core.workspace import location_folder, read_workspace
 from dagster_project.lake.storage import DateWindow, Lake
 from dagster_project.products.product import Product, ProductRun
 
 SUFFIX = "_anomalies"
+log = logging.getLogger("meshwork")
 STATUSES = ("open", "confirmed", "dismissed")
 _ADDED = [
     {
@@ -200,13 +202,23 @@ def _keep_triage(lake, child: Contract, flagged: pl.DataFrame, window) -> pl.Dat
     )
 
 
-def discover_contracts(exclude: tuple[str, ...] = (), path: Path | None = None) -> list[Contract]:
-    """Every product contract of the workspace's locations (`<location>/contracts/`)."""
+def discover_contracts(
+    exclude: tuple[str, ...] = (), path: Path | None = None, *, strict: bool = False
+) -> list[Contract]:
+    """Every product contract of the workspace's locations (`<location>/contracts/`), with
+    the generated companions (e.g. `<product>_anomalies`) of those that ask. A location
+    with a broken contract is left out with a warning (its own location fails to load
+    and says why), so one domain's typo never stops the others; `strict` raises instead."""
     contracts: list[Contract] = []
     for location in read_workspace(path):
         if location.name in exclude:
             continue
-        folder = location_folder(location) / "contracts"
-        # with the generated companions (e.g. `<product>_anomalies`) of those that ask
-        contracts.extend(with_companions(load_contracts(folder)).values())
+        try:
+            found = load_contracts(location_folder(location) / "contracts")
+        except (ContractError, ModuleNotFoundError) as exc:
+            if strict:
+                raise
+            log.warning(f"location {location.name} left out of the mesh's contracts: {exc}")
+            continue
+        contracts.extend(with_companions(found).values())
     return contracts

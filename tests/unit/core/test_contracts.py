@@ -215,13 +215,19 @@ def _missing_version(doc: dict[str, Any]) -> None:
     del doc["version"]
 
 
+def _misspell_logical_type(doc: dict) -> None:
+    column = doc["schema"][0]["properties"][1]
+    column["logicalTyp"] = column.pop("logicalType")
+
+
 @pytest.mark.parametrize(
     ("mutate", "field", "reason"),
     [
         (_set_version_int, "version", "is not of type 'string'"),
         (_set_required_text, "schema/0/properties/0/required", "is not of type 'boolean'"),
-        (_add_unknown_top_field, "owner_team", "'owner_team' was unexpected"),
-        (_add_unknown_column_field, "schema/0/properties/1/colour", "'colour' was unexpected"),
+        (_add_unknown_top_field, "owner_team", "unknown field 'owner_team'"),
+        (_add_unknown_column_field, "schema/0/properties/1/colour", "unknown field 'colour'"),
+        (_misspell_logical_type, "schema/0/properties/1/logicalTyp", "did you mean 'logicalType'"),
         (_bad_write_mode, "customProperties/writeMode", "'upsert' is not one of merge"),
         (_merge_without_key, "schema/0/properties", "merge needs a primaryKey"),
         (
@@ -277,3 +283,31 @@ def test_a_broken_file_stops_loading_its_folder(tmp_path: Path) -> None:
     with pytest.raises(ContractError) as info:
         load_contracts(tmp_path)
     assert info.value.path == str(tmp_path / "bad.odcs.yaml")
+
+
+def test_one_domains_broken_contract_leaves_the_others_in_the_mesh(tmp_path, monkeypatch):
+    """A typo in one domain: the mesh's contracts (governance, ask, access) still list every
+    other domain's; strict discovery names the file, the field and the fix."""
+    from dagster_project.checks.quality.companions import discover_contracts
+
+    for name, broken in (("good_domain", False), ("typo_domain", True)):
+        doc = contract_document(domain=name)
+        if broken:
+            _misspell_logical_type(doc)
+        folder = tmp_path / name / "contracts"
+        folder.mkdir(parents=True)
+        (tmp_path / name / "__init__.py").write_text("")
+        (tmp_path / name / "definitions.py").write_text("")
+        (folder / "widgets.odcs.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    workspace = tmp_path / "workspace.yaml"
+    workspace.write_text(
+        "load_from:\n"
+        + "".join(
+            f"  - python_module:\n      module_name: {n}.definitions\n      location_name: {n}\n"
+            for n in ("good_domain", "typo_domain")
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert [c.key for c in discover_contracts(path=workspace)] == ["good_domain/widgets"]
+    with pytest.raises(ContractError, match="logicalTyp.*did you mean 'logicalType'"):
+        discover_contracts(path=workspace, strict=True)

@@ -309,5 +309,5 @@ def test_one_domains_broken_contract_leaves_the_others_in_the_mesh(tmp_path, mon
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     assert [c.key for c in discover_contracts(path=workspace)] == ["good_domain/widgets"]
-    with pytest.raises(ContractError, match="logicalTyp.*did you mean 'logicalType'"):
+    with pytest.raises(ContractError, match=r"logicalTyp.*did you mean 'logicalType'"):
         discover_contracts(path=workspace, strict=True)

@@ -53,11 +53,18 @@ class PolicyError(ValueError):
 
 @dataclass(frozen=True)
 class Grant:
+    """Products by key pattern (`domain/product`, globs), except those holding a column of
+    a classification in `unless`: so a grant on `*/*` follows classification and covers
+    every new domain's products without naming them."""
+
     products: tuple[str, ...]
     clear: tuple[str, ...] = ()
+    unless: tuple[str, ...] = ()
 
-    def covers(self, product: str) -> bool:
-        return any(fnmatch.fnmatchcase(product, pattern) for pattern in self.products)
+    def covers(self, contract: Contract) -> bool:
+        if any(c.classification in self.unless for c in contract.columns):
+            return False
+        return any(fnmatch.fnmatchcase(contract.key, pattern) for pattern in self.products)
 
     def shows_clear(self, column: str) -> bool:
         return "*" in self.clear or column in self.clear
@@ -70,8 +77,8 @@ class Role:
     grants: tuple[Grant, ...] = ()
     masks: dict[str, str] = field(default_factory=dict)
 
-    def grant_for(self, product: str) -> Grant | None:
-        return next((g for g in self.grants if g.covers(product)), None)
+    def grant_for(self, contract: Contract) -> Grant | None:
+        return next((g for g in self.grants if g.covers(contract)), None)
 
 
 @dataclass(frozen=True)
@@ -119,7 +126,11 @@ class AccessPolicy:
         for name, raw in (document.get("roles") or {}).items():
             raw = raw or {}
             grants = tuple(
-                Grant(tuple(g.get("products") or ()), tuple(g.get("clear") or ()))
+                Grant(
+                    tuple(g.get("products") or ()),
+                    tuple(g.get("clear") or ()),
+                    tuple(g.get("unless") or ()),
+                )
                 for g in raw.get("grants") or []
             )
             role_masks = {str(k): str(v) for k, v in (raw.get("masks") or {}).items()}
@@ -146,6 +157,16 @@ class AccessPolicy:
             raise AccessDenied(f"unknown role {name!r}")
         return self.roles[name]
 
+    def readers(self, contract: Contract) -> dict[str, str]:
+        """Each role that may read the product, with what it sees of personal data."""
+        found = {}
+        for name in self.roles:
+            decision = self.decide(name, contract)
+            if decision.allowed:
+                masked = ", ".join(sorted(decision.masks))
+                found[name] = f"personal data masked ({masked})" if masked else "in clear"
+        return found
+
     def mask_for(self, role: Role, product: str, column: str) -> str:
         for masks in (role.masks, self.masks):
             for key in (f"{product}.{column}", column):
@@ -160,7 +181,7 @@ class AccessPolicy:
         if role_name not in self.roles:
             return Decision(False, f"unknown role {role_name!r}")
         role = self.roles[role_name]
-        grant = role.grant_for(contract.key)
+        grant = role.grant_for(contract)
         if grant is None:
             return Decision(False, f"role {role_name} has no grant on {contract.key}")
         wanted = list(columns) if columns else contract.column_names

@@ -132,3 +132,32 @@ def test_partial_text():
     assert partial_text("ana.ruiz@example.com") == "a***@example.com"
     assert partial_text("+44 7700 900123") == "+** **** **0123"
     assert partial_text("Ada Lovelace") == "A*** L***"
+
+
+def test_default_grants_follow_classification_for_a_new_domain(make_contract):
+    """A domain nobody wrote into access.yaml: analysts read it, personal data masked,
+    unless a column is restricted; `readers` says who gets what."""
+    from tests.factories import column
+
+    policy = AccessPolicy.load()
+    stations = make_contract(
+        [
+            column("station_id", "integer", primaryKey=True, primaryKeyPosition=1, required=True),
+            column("keeper_email", classification="pii", required=True),
+        ],
+        domain="hydrology",
+        product="stations",
+    )
+    decision = policy.decide("analyst", stations)
+    assert decision.allowed and decision.masks == {"keeper_email": "hash"}  # default_mask
+    assert policy.readers(stations)["analyst"] == "personal data masked (keeper_email)"
+    secret = make_contract(
+        [
+            column("station_id", "integer", primaryKey=True, primaryKeyPosition=1, required=True),
+            column("dam_weakness", classification="restricted", required=True),
+        ],
+        domain="hydrology",
+        product="inspections",
+    )
+    assert not policy.decide("analyst", secret).allowed
+    assert set(policy.readers(secret)) == {"steward"}

@@ -7,7 +7,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from dagster_project.access.policy import AccessPolicy
 from dagster_project.app.scaffold import scaffold_domain
+from dagster_project.core.contracts import load_contract
 from dagster_project.core.workspace import find_root
 
 app = typer.Typer()
@@ -21,9 +23,14 @@ def new_domain(
     owner: Annotated[str, typer.Option(help="Owner's email.")] = "owner@example.com",
 ) -> None:
     """Scaffold a domain code location and register it in workspace.yaml."""
-    created = scaffold_domain(find_root(), name, product=product, owner=owner)
+    root = find_root()
+    created = scaffold_domain(root, name, product=product, owner=owner)
     for path in created:
         console.print(f"created {path}")
+    contract = load_contract(root / "domains" / name / "contracts" / f"{product}.odcs.yaml")
+    readers = AccessPolicy.load().readers(contract)
+    granted = "; ".join(f"{role}: {how}" for role, how in readers.items()) or "no role"
+    console.print(f"Who reads {contract.key} (governance/access.yaml): {granted}.")
     console.print(
         f"[green]Domain {name} added to workspace.yaml.[/green] Land files in "
         f"$MESH_HOME/landing/{name}/{product}/ and run `dagster dev -w workspace.yaml`."

@@ -43,6 +43,8 @@ def test_cli_new_domain_registers_it_in_the_workspace_it_runs_in(repo_copy: Path
     assert "marketing" in [loc.name for loc in read_workspace(repo_copy / "workspace.yaml")]
     assert (repo_copy / "domains/marketing/contracts/campaigns.odcs.yaml").exists()
     assert (REPO / "workspace.yaml").read_text() == real_workspace
+    # the default grants follow classification: analysts read the new product
+    assert "Who reads marketing/campaigns" in result.output and "analyst:" in result.output
 
 
 def test_scaffold_writes_a_loadable_location(repo_copy: Path):

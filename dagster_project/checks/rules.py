@@ -39,6 +39,7 @@ class RuleOutcome:
     rule: str
     failures: dict[str, int] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+    warn_only: bool = False  # broken only where the contract tolerates it with a warning
 
     @property
     def passed(self) -> bool:
@@ -66,16 +67,23 @@ def rules_for(contract: Contract) -> list[str]:
 
 
 def contract_check_specs(contract: Contract, asset_key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+    # Relationships that only warn do not block downstream products.
+    warn_only = {"referential_integrity"} if _references_only_warn(contract) else set()
     return [
         dg.AssetCheckSpec(
             name=f"contract_{rule}",
             asset=asset_key,
             description=RULE_DESCRIPTIONS[rule],
-            blocking=True,
+            blocking=rule not in warn_only,
             metadata={"rule": rule, "contract_version": contract.version},
         )
         for rule in rules_for(contract)
     ]
+
+
+def _references_only_warn(contract: Contract) -> bool:
+    refs = [r for c in contract.columns for r in c.relationships]
+    return bool(refs) and all(r.severity == "warning" for r in refs)
 
 
 def evaluate_rules(
@@ -203,26 +211,41 @@ def _same_type(expected: pl.DataType, actual: str) -> bool:
 
 
 def _references(contract: Contract, frame: pl.DataFrame, lake: Lake) -> RuleOutcome:
+    """Orphans per relationship, judged against its tolerance (`maxOrphanShare`); the
+    outcome warns instead of failing when every broken relationship is a `warning`."""
     outcome = RuleOutcome("referential_integrity")
+    severities = set()
     for col in contract.columns:
-        for ref in col.references:
-            domain, product, column = parse_reference(ref, contract.domain)
+        for ref in col.relationships:
+            domain, product, column = parse_reference(ref.to, contract.domain)
             target = f"{domain}/{product}"
             label = f"{col.name} → {target}.{column}"
+            value = pl.col(col.name)
             if not lake.exists(target):
                 outcome.failures[label] = frame[col.name].drop_nulls().n_unique()
                 outcome.details[label] = f"{target} has not been materialized"
+                severities.add(ref.severity)
                 continue
             known = lake.scan(target).select(column).unique().collect()[column]
-            value = pl.col(col.name)  # look values up first: far fewer rows to de-duplicate
             missing = value.is_not_null() & ~value.is_in(known.implode())
-            orphans = frame.select(value.filter(missing).unique())
-            outcome.failures[label] = orphans.height
-            if orphans.height:
+            counts = frame.select(
+                rows=value.is_not_null().sum(),
+                orphan_rows=missing.sum(),
+                orphans=value.filter(missing).n_unique(),
+            ).row(0, named=True)
+            share = counts["orphan_rows"] / counts["rows"] if counts["rows"] else 0.0
+            broken = counts["orphan_rows"] > 0 and share > ref.max_orphan_share
+            outcome.failures[label] = counts["orphans"] if broken else 0
+            if counts["orphan_rows"]:
+                sample = frame.select(value.filter(missing).unique().sort().head(5))
                 outcome.details[label] = (
-                    f"{orphans.height:,} value(s) missing in {target}, e.g. "
-                    f"{orphans[col.name].head(5).to_list()}"
+                    f"{counts['orphans']:,} value(s) missing in {target} on "
+                    f"{counts['orphan_rows']:,} of {counts['rows']:,} rows ({share:.2%}; "
+                    f"tolerated {ref.max_orphan_share:.2%}), e.g. {sample[col.name].to_list()}"
                 )
+            if broken:
+                severities.add(ref.severity)
+    outcome.warn_only = bool(severities) and severities == {"warning"}
     return outcome
 
 
@@ -235,7 +258,7 @@ def check_results(
             asset_key=asset_key,
             check_name=f"contract_{o.rule}",
             passed=o.passed,
-            severity=dg.AssetCheckSeverity.ERROR,
+            severity=dg.AssetCheckSeverity.WARN if o.warn_only else dg.AssetCheckSeverity.ERROR,
             description=o.describe(),
             metadata={
                 "failing": dg.MetadataValue.json({k: v for k, v in o.failures.items()}),

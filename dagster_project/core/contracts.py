@@ -170,8 +170,35 @@ class Column:
         """Foreign keys as `domain/product.column` (shorthand `product.column` = same domain)."""
         return [r.to for r in self.prop.relationships or [] if isinstance(r.to, str)]
 
+    @property
+    def relationships(self) -> list[Reference]:
+        """Foreign keys with their tolerance: a relationship's customProperties
+        `maxOrphanShare` (share of rows whose value is missing in the target, default 0)
+        and `severity` (`error`, the default, blocks; `warning` only warns)."""
+        found = []
+        for r in self.prop.relationships or []:
+            if not isinstance(r.to, str):
+                continue
+            share = float(_custom(r.customProperties, "maxOrphanShare", 0.0))
+            severity = str(_custom(r.customProperties, "severity", "error")).lower()
+            if not 0 <= share <= 1 or severity not in {"error", "warning"}:
+                raise ContractError(
+                    self.name,
+                    f"relationships/{r.to}",
+                    "maxOrphanShare is a share (0..1) and severity is error or warning",
+                )
+            found.append(Reference(r.to, share, severity))
+        return found
+
     def custom(self, name: str, default: Any = None) -> Any:
         return _custom(self.prop.customProperties, name, default)
+
+
+@dataclass(frozen=True)
+class Reference:
+    to: str  # `domain/product.column`, or `product.column` in the same domain
+    max_orphan_share: float = 0.0
+    severity: str = "error"
 
 
 @dataclass(frozen=True)

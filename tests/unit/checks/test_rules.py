@@ -238,3 +238,56 @@ def test_check_results_carry_verdict_severity_and_evidence(orders: Contract) -> 
     assert all(r.severity == dg.AssetCheckSeverity.ERROR for r in results)
     assert results[0].metadata["failing"].value == {"status": 2}
     assert results[0].description == "status: 2 failing"
+
+
+def _orders_tolerating(make_contract, share: float, severity: str) -> Contract:
+    tolerance = [
+        {"property": "maxOrphanShare", "value": share},
+        {"property": "severity", "value": severity},
+    ]
+    return make_contract(
+        [
+            column("order_id", "integer", primaryKey=True, primaryKeyPosition=1, required=True),
+            column(
+                "customer_id",
+                "integer",
+                relationships=[{"to": "customers.customer_id", "customProperties": tolerance}],
+            ),
+        ],
+        product="orders",
+        write_mode="overwrite",
+    )
+
+
+def test_referential_integrity_tolerates_the_contracts_share_of_orphans(
+    make_contract, lake_with_customers: Lake
+) -> None:
+    rows = pl.DataFrame({"order_id": [1, 2, 3, 4], "customer_id": [100, 101, 999, 100]})
+    label = "customer_id → shop/customers.customer_id"
+    within = _orders_tolerating(make_contract, 0.3, "error")  # 1 orphan row of 4: 25%
+    result = outcomes(within, rows, lake_with_customers)["referential_integrity"]
+    assert result.passed and "1 of 4 rows (25.00%; tolerated 30.00%)" in result.details[label]
+    over = _orders_tolerating(make_contract, 0.2, "error")
+    result = outcomes(over, rows, lake_with_customers)["referential_integrity"]
+    assert not result.passed and not result.warn_only
+    assert "e.g. [999]" in result.details[label]
+
+
+def test_a_warning_relationship_warns_and_does_not_block(
+    make_contract, lake_with_customers: Lake
+) -> None:
+    contract = _orders_tolerating(make_contract, 0.0, "warning")
+    spec = next(
+        s
+        for s in contract_check_specs(contract, dg.AssetKey(["shop", "orders"]))
+        if s.name == "contract_referential_integrity"
+    )
+    assert not spec.blocking
+    rows = pl.DataFrame({"order_id": [1, 2], "customer_id": [100, 999]})
+    outcome = outcomes(contract, rows, lake_with_customers)["referential_integrity"]
+    (result,) = [
+        r
+        for r in check_results(contract, [outcome], dg.AssetKey(["shop", "orders"]))
+        if r.check_name == "contract_referential_integrity"
+    ]
+    assert not result.passed and result.severity == dg.AssetCheckSeverity.WARN

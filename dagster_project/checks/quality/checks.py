@@ -157,17 +157,10 @@ def _guarded(context, contract: Contract, name: str, key: dg.AssetKey, evaluate)
 def _anomaly_check(lake, contract, config, frame, window, info, key):
     from dagster_project.checks.quality.anomaly import score_rows, stage_flagged
 
-    if frame.is_empty():
-        check = dg.AssetCheckResult(
-            asset_key=key,
-            check_name=ANOMALY_CHECK,
-            passed=True,
-            severity=dg.AssetCheckSeverity.WARN,
-            description="no new rows to score",
-        )
-        return check, (None, "no new rows to score")
     outcome = score_rows(lake, contract, config, frame, window)
     stage_flagged(lake.settings, contract, window, outcome, info.version if info else -1)
+    if outcome.skipped:
+        return _not_judged(key, ANOMALY_CHECK, outcome.describe(), {"rows": frame.height})
     model = outcome.detector.summary()
     top = outcome.flagged.head(config.top)
     metadata = {
@@ -181,6 +174,7 @@ def _anomaly_check(lake, contract, config, frame, window, info, key):
         "detector_trials": dg.MetadataValue.json(model["trials"]),
         "fitted_on": model["fitted_on"],
         "fitted_at": model["fitted_at"],
+        "calibration": dg.MetadataValue.json(model["calibration"]),
         "top_anomalies": dg.MetadataValue.md(_table(top)),
         "anomalies_product": anomalies_key(contract),
         "timings": dg.MetadataValue.json(outcome.seconds),
@@ -204,6 +198,21 @@ def _anomaly_check(lake, contract, config, frame, window, info, key):
         metadata=metadata,
     )
     return check, anomaly_dimension(outcome.count, outcome.rows_scored)
+
+
+def _not_judged(key: dg.AssetKey, name: str, description: str, metadata: dict):
+    """Too little data to judge: a visible WARN failure saying so, never a pass; the
+    quality score leaves the dimension out ("not judged")."""
+    reason = description.removeprefix("not judged: ")
+    check = dg.AssetCheckResult(
+        asset_key=key,
+        check_name=name,
+        passed=False,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=description,
+        metadata={**metadata, "skipped": reason},
+    )
+    return check, (None, f"not judged: {reason}")
 
 
 def _table(top: pl.DataFrame) -> str:

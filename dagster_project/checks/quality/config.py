@@ -40,7 +40,9 @@ class AnomalyConfig:
     refitDays: int = 7  # refit once history has moved on by this many days
     profileRows: int = 1_000_000  # history rows the usual values are learnt from
     trainingRows: int = 40_000  # of those, rows the detectors are fitted and judged on
-    maxAnomalyRate: float = 0.002  # the check warns above this share of flagged rows
+    minRows: int = 400  # fewer rows to learn what is usual from: not judged
+    maxAnomalyRate: float = 0.002  # the floor of the tolerated share of flagged rows...
+    calibrationPartitions: int = 7  # ...raised to the usual share of this many earlier ones
     detectors: tuple[str, ...] = DETECTORS
     top: int = 10  # explained anomalies in the check's metadata
 

@@ -49,6 +49,7 @@ def _quiet() -> None:
     warnings.filterwarnings("ignore")
 
 
+NOT_JUDGED = "NOT_JUDGED"  # a check with too little data to judge (`mesh status`)
 # One run at a time may write a product (each product asset has its own pool).
 INSTANCE_CONFIG = """\
 telemetry:
@@ -192,6 +193,7 @@ def product_status(settings: MeshSettings, instance=None) -> list[dict]:
                 ),
                 "checks_passed": sum(1 for v in checks.values() if v == "SUCCEEDED"),
                 "checks_failed": sorted(k for k, v in checks.items() if v == "FAILED"),
+                "checks_not_judged": sorted(k for k, v in checks.items() if v == NOT_JUDGED),
                 "checks_total": len(check_keys(contract)),
             }
         )
@@ -199,8 +201,17 @@ def product_status(settings: MeshSettings, instance=None) -> list[dict]:
 
 
 def _latest_checks(instance, keys) -> dict[str, str]:
+    """Each check's latest status; NOT_JUDGED for a WARN failure with `skipped` metadata
+    (too little data to judge, see `checks.quality.checks`)."""
     latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
-    return {k.name: r.status.value for k, r in latest.items()}
+    return {k.name: _status(r) for k, r in latest.items()}
+
+
+def _status(record) -> str:
+    evaluation = record.evaluation
+    if evaluation is not None and "skipped" in evaluation.metadata:
+        return NOT_JUDGED
+    return record.status.value
 
 
 def _print_status(records: list[dict]) -> None:
@@ -218,6 +229,8 @@ def _print_status(records: list[dict]) -> None:
         table.add_column(col, justify=justify)
     for r in records:
         checks = f"{r['checks_passed']}/{r['checks_total']}"
+        if r["checks_not_judged"]:
+            checks += f"; not judged: {', '.join(r['checks_not_judged'])}"
         if r["checks_failed"]:
             checks = f"[red]{checks}; failed: {', '.join(r['checks_failed'])}[/red]"
         table.add_row(

@@ -249,13 +249,14 @@ def _drift_check(lake, contract, config, window, key):
             "\n".join(f"- {c.sentence}" for c in outcome.causes) or "-"
         ),
         "timings": dg.MetadataValue.json(outcome.seconds),
+        "periods": dg.MetadataValue.json(outcome.summary()),
     }
+    if outcome.skipped:
+        return _not_judged(key, DRIFT_CHECK, outcome.describe(), metadata)
     if outcome.report_uri:
         metadata["report"] = dg.MetadataValue.path(outcome.report_uri)
         if lake.settings.is_local:
             metadata["report_url"] = dg.MetadataValue.url(f"file://{outcome.report_uri}")
-    if outcome.skipped:
-        metadata["skipped"] = outcome.skipped
     if not outcome.passed:
         details = {"drifted": [c.column for c in outcome.drifted], "current": outcome.current}
         _alert(
@@ -269,8 +270,6 @@ def _drift_check(lake, contract, config, window, key):
         description=outcome.describe(),
         metadata=metadata,
     )
-    if outcome.skipped:
-        return check, (None, f"not judged ({outcome.skipped})")
     return check, drift_dimension([c.column for c in outcome.drifted], len(outcome.columns))
 
 

@@ -61,7 +61,7 @@ class DriftConfig:
     # 1.2/sqrt(n) in Wasserstein distance (normed), so n below ~1,000 could pass the 0.1
     # threshold by chance; small partitions are pooled into periods of at least minRows
     minRows: int = 1_000
-    maxPeriods: int = 7  # a refresh window is judged in at most this many periods
+    maxPeriods: int = 14  # a refresh window is judged in at most this many periods
     numMethod: str = "wasserstein"  # Evidently stat tests; effect sizes, so verdicts do
     catMethod: str = "jensenshannon"  # not depend on the sample size
     numThreshold: float = 0.1

@@ -90,6 +90,8 @@ def _value(metadata: dict[str, Any], name: str, default: Any = None) -> Any:
 def _risks(key: dg.AssetCheckKey, evaluation: dg.AssetCheckEvaluation, since: str):
     product = key.asset_key.to_user_string()
     meta = evaluation.metadata
+    if "skipped" in meta:  # not judged (too little data): nothing to warn about
+        return []
     if key.name == DRIFT_CHECK and _value(meta, "columns"):
         return _drift_risks(product, meta, since)
     if key.name == ANOMALY_CHECK and _value(meta, "rows_scored") is not None:

@@ -75,4 +75,6 @@ def _warned(record) -> bool:
     if record.status != AssetCheckExecutionRecordStatus.FAILED:
         return False
     evaluation = record.evaluation
-    return evaluation is not None and evaluation.severity == dg.AssetCheckSeverity.WARN
+    if evaluation is None or "skipped" in evaluation.metadata:  # not judged: no warning
+        return False
+    return evaluation.severity == dg.AssetCheckSeverity.WARN

@@ -25,6 +25,7 @@ from dagster_project.ml.synthetic import synthesize, synthetic_contract
 
 app = typer.Typer()
 console = Console()
+NOT_JUDGED = "NOT_JUDGED"  # a check with too little data to judge (`mesh status`)
 
 
 @app.command()
@@ -70,6 +71,7 @@ def product_status(
                 ),
                 "checks_passed": sum(1 for v in checks.values() if v == "SUCCEEDED"),
                 "checks_failed": sorted(k for k, v in checks.items() if v == "FAILED"),
+                "checks_not_judged": sorted(k for k, v in checks.items() if v == NOT_JUDGED),
                 "checks_total": len(check_keys(contract)),
             }
         )
@@ -77,8 +79,17 @@ def product_status(
 
 
 def _latest_checks(instance: dg.DagsterInstance, keys) -> dict[str, str]:
+    """Each check's latest status; NOT_JUDGED for a WARN failure with `skipped` metadata
+    (too little data to judge, see `checks.quality.checks`)."""
     latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
-    return {k.name: r.status.value for k, r in latest.items()}
+    return {k.name: _status(r) for k, r in latest.items()}
+
+
+def _status(record) -> str:
+    evaluation = record.evaluation
+    if evaluation is not None and "skipped" in evaluation.metadata:
+        return NOT_JUDGED
+    return record.status.value
 
 
 def print_status(records: list[dict]) -> None:
@@ -97,6 +108,8 @@ def print_status(records: list[dict]) -> None:
         table.add_column(col, justify=justify)
     for r in records:
         checks = f"{r['checks_passed']}/{r['checks_total']}"
+        if r["checks_not_judged"]:
+            checks += f"; not judged: {', '.join(r['checks_not_judged'])}"
         if r["checks_failed"]:
             checks = f"[red]{checks}; failed: {', '.join(r['checks_failed'])}[/red]"
         table.add_row(

@@ -6,6 +6,16 @@ rows themselves when there is none yet), chosen among several without labels (se
 it is refitted when the contract or its options change or history has moved on by
 `refitDays`. Scoring new rows is a few joins and array operations. Flagged rows get a
 plain-language reason and land in the `<product>_anomalies` product for triage.
+
+Calibration, per product, from its own data (see `Calibration`):
+- the row threshold is never below what the product's normal rows reach: the fence
+  q95 + 1.5 (q95 − median) of the scores of held-out, uncorrupted reference rows (robust to a
+  few percent of true anomalies among them), above the best-F1 cut on corrupted rows;
+- the tolerated share of flagged rows is the usual share of the product's earlier
+  partitions (their median, plus three binomial standard errors for a batch this size),
+  never below the contract's `maxAnomalyRate` floor; without `calibrationPartitions`
+  earlier partitions, the floor;
+- with fewer than `minRows` rows to learn from, or no new rows, nothing is judged.
 """
 
 from __future__ import annotations
@@ -14,7 +24,7 @@ import io
 import json
 import pickle
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -22,19 +32,67 @@ import polars as pl
 
 from dagster_project.checks.quality.config import AnomalyConfig
 from dagster_project.checks.quality.detectors import Detector, RobustZ, Selection, select_detector
-from dagster_project.checks.quality.features import ALL_ROWS, FeatureProfile, row_labels
+from dagster_project.checks.quality.features import ALL_ROWS, CLIP, FeatureProfile, row_labels
 from dagster_project.core.contracts import Contract
 from dagster_project.core.settings import MeshSettings
 from dagster_project.lake.storage import DateWindow, Lake
 
 SEED = 20240101
 CORRUPTED_SHARE = 0.05
-MIN_HISTORY_ROWS = 500
 SCORE_BLOCK_ROWS = 1_000_000  # rows transformed and scored at a time
 MAX_EXPLAINED = 50_000  # reasons for more flagged rows than this would cost seconds
 MIN_HOLDOUT_ROWS = 100
 FALLBACK_THRESHOLD = 10.0  # robust z length when there is too little history to calibrate
-FORMAT_VERSION = 1
+FENCE_QUANTILE = 0.95  # normal rows' scores: the fence is q95 + 1.5 (q95 - median)...
+FENCE_REACH = 1.5  # ...above what 5% of them reach, robust to a few percent of anomalies
+PROBE_ROWS = 1_000  # normal rows given one extreme value: the fence stays below half...
+PROBE_QUANTILE = 0.5  # ...of their scores or more
+MIN_PARTITION_ROWS = 30  # an earlier partition with fewer sampled rows says too little
+STANDARD_ERRORS = 3.0  # a batch's share may exceed the usual share by this much noise
+FORMAT_VERSION = 2
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How the thresholds were set from the product's own data, in numbers and words."""
+
+    floor: float  # the contract's maxAnomalyRate: never tolerated less
+    fence: float  # score the held-out normal rows' tail reaches (0: not calibrated)
+    partitions: int = 0  # earlier partitions the usual share was learnt from
+    usual_rate: float | None = None  # median share flagged in them
+    needed: int = 0  # earlier partitions needed to learn it (calibrationPartitions)
+
+    def tolerated(self, rows: int) -> float:
+        """The share of `rows` new rows that may be flagged before the check warns."""
+        if self.usual_rate is None or not rows:
+            return self.floor
+        p = self.usual_rate
+        return max(self.floor, p + STANDARD_ERRORS * (p * (1 - p) / rows) ** 0.5)
+
+    @property
+    def how(self) -> str:
+        fence = (
+            f"row threshold at least {self.fence:.3g}, the fence of held-out reference "
+            f"rows' scores (q95 + {FENCE_REACH:g} × (q95 - median))"
+            if self.fence
+            else "row threshold fixed (too few rows to calibrate)"
+        )
+        if self.usual_rate is None:
+            share = (
+                f"tolerated share: the floor maxAnomalyRate {self.floor:.2%} "
+                f"({self.partitions} earlier partitions to learn the usual share from; "
+                f"calibrationPartitions asks for {self.needed})"
+            )
+        else:
+            share = (
+                f"tolerated share: the usual share flagged in {self.partitions} earlier "
+                f"partitions ({self.usual_rate:.2%}, median) plus {STANDARD_ERRORS:g} "
+                f"standard errors for the batch's size, at least {self.floor:.2%}"
+            )
+        return f"{fence}; {share}"
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "how": self.how}
 
 
 @dataclass
@@ -52,6 +110,7 @@ class AnomalyDetector:
     training_rows: int
     history: str  # what it was fitted on, in words
     history_end: date | None
+    calibration: Calibration
     format_version: int = FORMAT_VERSION
 
     def score(self, frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -80,18 +139,20 @@ class AnomalyDetector:
             "fitted_at": self.fitted_at,
             "fitted_on": self.history,
             "training_rows": self.training_rows,
+            "calibration": self.calibration.as_dict(),
         }
 
 
 @dataclass
 class AnomalyOutcome:
-    """Result of scoring one batch of new rows."""
+    """Result of scoring one batch of new rows (`skipped`: why nothing was judged)."""
 
     rows_scored: int
     flagged: pl.DataFrame  # the rows for `<product>_anomalies`
-    detector: AnomalyDetector
+    detector: AnomalyDetector | None
     max_rate: float
     seconds: dict[str, float] = field(default_factory=dict)
+    skipped: str | None = None
 
     @property
     def count(self) -> int:
@@ -102,10 +163,17 @@ class AnomalyOutcome:
         return self.count / self.rows_scored if self.rows_scored else 0.0
 
     @property
+    def calibration(self) -> Calibration | None:
+        return self.detector.calibration if self.detector else None
+
+    @property
     def passed(self) -> bool:
-        return self.rate <= self.max_rate
+        """Judged and within the tolerated share: not judged is never passed."""
+        return self.skipped is None and self.rate <= self.max_rate
 
     def describe(self) -> str:
+        if self.skipped:
+            return f"not judged: {self.skipped}"
         if not self.count:
             return f"no anomalies in {self.rows_scored:,} new rows"
         top = self.flagged.sort("anomaly_score", descending=True)["reason"][0]
@@ -147,7 +215,8 @@ def history_sample(
     columns: list[str],
     window: DateWindow | None,
 ) -> tuple[pl.DataFrame, str, date | None]:
-    """A bounded sample of the rows before `window` (partitioned products), with a note."""
+    """A bounded sample of the rows before `window` (partitioned products, with their
+    partition column: the calibration's earlier partitions), with a note."""
     part = contract.partition_column
     if window is None or part is None or not lake.exists(contract.key):
         return pl.DataFrame(), "", None
@@ -155,9 +224,10 @@ def history_sample(
     end = window.start - timedelta(days=1)
     scan = lake.scan(contract.key, window=DateWindow(start, end), column=part)
     rows = scan.select(pl.len()).collect().item()
-    if rows < MIN_HISTORY_ROWS:
+    if rows < config.minRows:
         return pl.DataFrame(), "", None
-    sample = bounded_sample(scan.select(columns), rows, config.profileRows).collect()
+    keep = list(dict.fromkeys([*columns, part]))
+    sample = bounded_sample(scan.select(keep), rows, config.profileRows).collect()
     return sample, f"{sample.height:,} of {rows:,} rows from {start} to {end}", end
 
 
@@ -180,28 +250,36 @@ def fit_detector(
     *,
     history: str,
     history_end: date | None,
+    partition: str | None = None,
 ) -> AnomalyDetector:
-    """Fit the profile and every detector on history; choose one without labels."""
+    """Fit the profile and every detector on history; choose one without labels; calibrate
+    its threshold on held-out rows and, given the `partition` column of earlier
+    partitions, the tolerated share on their usual share of flagged rows."""
     rng = np.random.default_rng(SEED)
     profile = FeatureProfile.for_contract(contract, config).fit(training)
     order = rng.permutation(training.height)[: config.trainingRows]
     cut = int(len(order) * 0.75)
     fit_rows, holdout = training[order[:cut]], training[order[cut:]]
+    fence = 0.0
     if holdout.height < MIN_HOLDOUT_ROWS:  # too little to judge detectors: the simplest one
         selection = Selection(RobustZ(), FALLBACK_THRESHOLD)
     else:
         corrupted, labels = corrupt(holdout, profile, rng)
+        z = profile.transform(corrupted)
         selection = select_detector(
-            config.detectors,
-            profile.transform(fit_rows),
-            profile.transform(corrupted),
-            labels,
-            seed=SEED,
+            config.detectors, profile.transform(fit_rows), z, labels, seed=SEED
         )
+        fence = score_fence(selection.chosen, z, labels)
+    threshold = max(selection.threshold, fence, 1e-9)
+    calibration = Calibration(config.maxAnomalyRate, fence, needed=config.calibrationPartitions)
+    if partition is not None and partition in training.columns:
+        sample = training[order]
+        flagged = selection.chosen.score(profile.transform(sample)) >= threshold
+        calibration = usual_share(calibration, sample[partition], flagged, config)
     return AnomalyDetector(
         profile=profile,
         detector=selection.chosen,
-        threshold=max(selection.threshold, 1e-9),
+        threshold=threshold,
         trials=[t.as_dict() for t in selection.trials],
         criterion=selection.criterion,
         contract_version=contract.version,
@@ -210,7 +288,42 @@ def fit_detector(
         training_rows=training.height,
         history=history,
         history_end=history_end,
+        calibration=calibration,
     )
+
+
+def score_fence(detector: Detector, z: np.ndarray, corrupted: np.ndarray) -> float:
+    """The score normal rows do not reach: q95 + 1.5 (q95 − median) of the uncorrupted
+    rows' scores (for normal data about 1 row in 20,000 beyond it); the quantiles stay
+    put with a few percent of true anomalies among those rows. Never above what most
+    rows with one extreme value score (detectors whose scores saturate, such as ECOD's
+    tail probabilities, could otherwise flag nothing)."""
+    normal = z[~corrupted]
+    if not len(normal):
+        return 0.0
+    scores = detector.score(normal)
+    median, upper = np.quantile(scores, [0.5, FENCE_QUANTILE])
+    probes = normal[:PROBE_ROWS].copy()
+    rows = np.arange(len(probes))
+    probes[rows, rows % z.shape[1]] = CLIP
+    reachable = np.quantile(detector.score(probes), PROBE_QUANTILE)
+    return float(min(upper + FENCE_REACH * (upper - median), reachable))
+
+
+def usual_share(
+    calibration: Calibration, partitions: pl.Series, flagged: np.ndarray, config: AnomalyConfig
+) -> Calibration:
+    """`calibration` with the median share flagged per earlier partition, given enough."""
+    shares = (
+        pl.DataFrame({"partition": partitions, "flagged": flagged})
+        .group_by("partition")
+        .agg(rows=pl.len(), share=pl.col("flagged").mean())
+        .filter(pl.col("rows") >= MIN_PARTITION_ROWS)
+    )
+    if shares.height < config.calibrationPartitions:
+        return replace(calibration, partitions=shares.height)
+    usual = float(shares["share"].median())
+    return replace(calibration, partitions=shares.height, usual_rate=usual)
 
 
 def corrupt(
@@ -224,7 +337,8 @@ def corrupt(
     rows = rng.choice(n, max(1, round(CORRUPTED_SHARE * n)), replace=False) if n else []
     labels[rows] = True
     names = {m.name for m in profile.measures} | {d.column for d in profile.derivations}
-    data = {c: frame[c].cast(pl.Float64).to_numpy().copy() for c in names}
+    # as floats (nulls as NaN): a corrupted value need not fit the column's type
+    data = {c: frame[c].cast(pl.Float64).to_numpy().astype(float) for c in names}
     follow = {d.column: np.zeros(n, dtype=bool) for d in profile.derivations}
     for i, row in enumerate(rows):
         kind = kinds[i % len(kinds)]
@@ -243,14 +357,13 @@ def corrupt(
         for d in profile.derivations:  # a changed input changes what is derived from it
             follow[d.column][row] |= m.name in d.inputs
     changed = frame.with_columns(
-        pl.Series(c, values).cast(frame.schema[c]) for c, values in data.items()
+        pl.Series(c, values, dtype=pl.Float64, nan_to_null=True) for c, values in data.items()
     )
     for d in profile.derivations:
         changed = changed.with_columns(
             pl.when(pl.Series(follow[d.column]))
             .then(d.expr)
             .otherwise(pl.col(d.column))
-            .cast(frame.schema[d.column])
             .alias(d.column)
         )
     return changed, labels
@@ -262,6 +375,8 @@ def _factor(rng: np.random.Generator, low: float, high: float) -> float:
 
 
 def _scaled(rng: np.random.Generator, value: float, m, profile: FeatureProfile) -> float:
+    if np.isnan(value):  # a missing value stays missing
+        return value
     if m.log and value > 0:
         scaled = value * _factor(rng, 3.0, 20.0)
         return max(1.0, round(scaled)) if m.integer else scaled
@@ -276,14 +391,16 @@ def detector_for(
     config: AnomalyConfig,
     new_rows: pl.DataFrame,
     window: DateWindow | None,
-) -> tuple[AnomalyDetector, bool]:
-    """The persisted detector if still valid, else a freshly fitted (and saved) one."""
+) -> tuple[AnomalyDetector | None, bool]:
+    """The persisted detector if still valid, else a freshly fitted (and saved) one; None
+    when there are fewer than `minRows` rows to learn what is usual from."""
     settings = lake.settings
     current = load_detector(settings, contract)
     if current is not None and _still_valid(current, contract, config, window):
         return current, False
     columns = FeatureProfile.for_contract(contract, config).columns_needed()
     training, history, end = history_sample(lake, contract, config, columns, window)
+    partition = contract.partition_column  # earlier partitions calibrate the share
     if training.is_empty():
         sample = bounded_sample(
             new_rows.lazy().select(columns), new_rows.height, config.profileRows
@@ -291,7 +408,12 @@ def detector_for(
         training = sample.collect()
         history = f"{training.height:,} of the {new_rows.height:,} new rows (no history yet)"
         end = window.end if window else None
-    model = fit_detector(contract, config, training, history=history, history_end=end)
+        partition = None  # the rows being judged never set their own tolerance
+    if training.height < config.minRows:
+        return None, False
+    model = fit_detector(
+        contract, config, training, history=history, history_end=end, partition=partition
+    )
     save_detector(settings, contract, model)
     return model, True
 
@@ -317,11 +439,18 @@ def score_rows(
     frame: pl.DataFrame,
     window: DateWindow | None,
 ) -> AnomalyOutcome:
-    """Score `frame` (the new rows) and explain the ones flagged."""
+    """Score `frame` (the new rows) and explain the ones flagged; not judged without new
+    rows or with too little data to learn what is usual."""
     started = time.perf_counter()
+    if frame.is_empty():
+        return _not_judged(contract, config, frame, "no new rows to score")
     model, refitted = detector_for(lake, contract, config, frame, window)
+    if model is None:
+        rows = max(frame.height, _history_rows(lake, contract, config, window))
+        reason = f"{rows:,} rows to learn what is usual from; at least {config.minRows:,} needed"
+        return _not_judged(contract, config, frame, reason)
     fitted = time.perf_counter()
-    scores, z = model.score(frame) if frame.height else (np.zeros(0), np.zeros((0, 0)))
+    scores, z = model.score(frame)
     scored = time.perf_counter()
     flagged = flagged_rows(contract, model, frame, scores, z)
     seconds = {
@@ -329,7 +458,27 @@ def score_rows(
         "score_s": round(scored - fitted, 3),
         "explain_s": round(time.perf_counter() - scored, 3),
     }
-    return AnomalyOutcome(frame.height, flagged, model, config.maxAnomalyRate, seconds)
+    tolerated = model.calibration.tolerated(frame.height)
+    return AnomalyOutcome(frame.height, flagged, model, tolerated, seconds)
+
+
+def _not_judged(
+    contract: Contract, config: AnomalyConfig, frame: pl.DataFrame, reason: str
+) -> AnomalyOutcome:
+    keep = triage_columns(contract, FeatureProfile.for_contract(contract, config))
+    flagged = _with_triage(frame.clear().select(keep), np.zeros(0), "-", [])
+    return AnomalyOutcome(0, flagged, None, config.maxAnomalyRate, skipped=reason)
+
+
+def _history_rows(
+    lake: Lake, contract: Contract, config: AnomalyConfig, window: DateWindow | None
+) -> int:
+    part = contract.partition_column
+    if window is None or part is None or not lake.exists(contract.key):
+        return 0
+    start = window.start - timedelta(days=config.historyDays)
+    history = DateWindow(start, window.start - timedelta(days=1))
+    return lake.scan(contract.key, window=history, column=part).select(pl.len()).collect().item()
 
 
 def triage_columns(contract: Contract, profile: FeatureProfile) -> list[str]:
@@ -362,11 +511,17 @@ def flagged_rows(
         row_labels(frame[hits[:explained]], contract.primary_key),
     )
     reasons += ["beyond the most anomalous rows that are explained"] * (len(hits) - explained)
+    return _with_triage(rows, scores[hits], model.detector.name, reasons)
+
+
+def _with_triage(
+    rows: pl.DataFrame, scores: np.ndarray, detector: str, reasons: list[str]
+) -> pl.DataFrame:
     return rows.with_columns(
-        anomaly_score=pl.Series(np.round(scores[hits], 3), dtype=pl.Float64),
-        detector=pl.lit(model.detector.name),
+        anomaly_score=pl.Series(np.round(scores, 3), dtype=pl.Float64),
+        detector=pl.lit(detector, dtype=pl.String),
         reason=pl.Series(reasons, dtype=pl.String),
-        status=pl.lit("open"),
+        status=pl.lit("open", dtype=pl.String),
         detected_at=pl.lit(datetime.now(UTC).replace(tzinfo=None)).cast(pl.Datetime("us")),
     )
 

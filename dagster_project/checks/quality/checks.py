@@ -158,17 +158,10 @@ def _guarded(context, contract: Contract, name: str, key: dg.AssetKey, evaluate)
 
 
 def _anomaly_check(lake, contract, config, frame, window, info, key):
-    if frame.is_empty():
-        check = dg.AssetCheckResult(
-            asset_key=key,
-            check_name=ANOMALY_CHECK,
-            passed=True,
-            severity=dg.AssetCheckSeverity.WARN,
-            description="no new rows to score",
-        )
-        return check, (None, "no new rows to score")
     outcome = score_rows(lake, contract, config, frame, window)
     stage_flagged(lake.settings, contract, window, outcome, info.version if info else -1)
+    if outcome.skipped:
+        return _not_judged(key, ANOMALY_CHECK, outcome.describe(), {"rows": frame.height})
     model = outcome.detector.summary()
     top = outcome.flagged.head(config.top)
     metadata = {
@@ -182,6 +175,7 @@ def _anomaly_check(lake, contract, config, frame, window, info, key):
         "detector_trials": dg.MetadataValue.json(model["trials"]),
         "fitted_on": model["fitted_on"],
         "fitted_at": model["fitted_at"],
+        "calibration": dg.MetadataValue.json(model["calibration"]),
         "top_anomalies": dg.MetadataValue.md(_table(top)),
         "anomalies_product": anomalies_key(contract),
         "timings": dg.MetadataValue.json(outcome.seconds),
@@ -205,6 +199,21 @@ def _anomaly_check(lake, contract, config, frame, window, info, key):
         metadata=metadata,
     )
     return check, anomaly_dimension(outcome.count, outcome.rows_scored)
+
+
+def _not_judged(key: dg.AssetKey, name: str, description: str, metadata: dict):
+    """Too little data to judge: a visible WARN failure saying so, never a pass; the
+    quality score leaves the dimension out ("not judged")."""
+    reason = description.removeprefix("not judged: ")
+    check = dg.AssetCheckResult(
+        asset_key=key,
+        check_name=name,
+        passed=False,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=description,
+        metadata={**metadata, "skipped": reason},
+    )
+    return check, (None, f"not judged: {reason}")
 
 
 def _table(top: pl.DataFrame) -> str:
@@ -239,13 +248,14 @@ def _drift_check(lake, contract, config, window, key):
             "\n".join(f"- {c.sentence}" for c in outcome.causes) or "-"
         ),
         "timings": dg.MetadataValue.json(outcome.seconds),
+        "periods": dg.MetadataValue.json(outcome.summary()),
     }
+    if outcome.skipped:
+        return _not_judged(key, DRIFT_CHECK, outcome.describe(), metadata)
     if outcome.report_uri:
         metadata["report"] = dg.MetadataValue.path(outcome.report_uri)
         if lake.settings.is_local:
             metadata["report_url"] = dg.MetadataValue.url(f"file://{outcome.report_uri}")
-    if outcome.skipped:
-        metadata["skipped"] = outcome.skipped
     if not outcome.passed:
         details = {"drifted": [c.column for c in outcome.drifted], "current": outcome.current}
         _alert(
@@ -259,8 +269,6 @@ def _drift_check(lake, contract, config, window, key):
         description=outcome.describe(),
         metadata=metadata,
     )
-    if outcome.skipped:
-        return check, (None, f"not judged ({outcome.skipped})")
     return check, drift_dimension([c.column for c in outcome.drifted], len(outcome.columns))
 
 

@@ -40,7 +40,9 @@ class AnomalyConfig:
     refitDays: int = 7  # refit once history has moved on by this many days
     profileRows: int = 1_000_000  # history rows the usual values are learnt from
     trainingRows: int = 40_000  # of those, rows the detectors are fitted and judged on
-    maxAnomalyRate: float = 0.002  # the check warns above this share of flagged rows
+    minRows: int = 400  # fewer rows to learn what is usual from: not judged
+    maxAnomalyRate: float = 0.002  # the floor of the tolerated share of flagged rows...
+    calibrationPartitions: int = 7  # ...raised to the usual share of this many earlier ones
     detectors: tuple[str, ...] = DETECTORS
     top: int = 10  # explained anomalies in the check's metadata
 
@@ -55,7 +57,11 @@ class DriftConfig:
     columns: tuple[str, ...] = ()  # default: measures and low-cardinality attributes
     segments: tuple[str, ...] = ()  # where to look for the root cause
     sampleRows: int = 10_000  # per side, stratified: the cost stays flat as data grows
-    minRows: int = 1_000  # fewer rows on either side: too little to judge
+    # fewer rows on either side: not judged. Two samples of the same data differ by about
+    # 1.2/sqrt(n) in Wasserstein distance (normed), so n below ~1,000 could pass the 0.1
+    # threshold by chance; small partitions are pooled into periods of at least minRows
+    minRows: int = 1_000
+    maxPeriods: int = 14  # a refresh window is judged in at most this many periods
     numMethod: str = "wasserstein"  # Evidently stat tests; effect sizes, so verdicts do
     catMethod: str = "jensenshannon"  # not depend on the sample size
     numThreshold: float = 0.1

@@ -15,8 +15,9 @@ holdout of the product's own history in which a share of rows has been corrupted
 ways data goes wrong — a measure multiplied or divided several-fold (global), a derived
 column no longer matching its formula (relational), a value taken from another group's
 row (contextual). The detector with the best average precision at finding the corrupted
-rows wins (ties within 0.01: the cheaper one); its alarm threshold is the score that
-best separates them (maximum F1). No ground truth is read.
+rows wins (ties within 0.01: the cheaper one, in the fixed order of FACTORIES, so the
+choice never depends on the machine's load); its alarm threshold is the score that best
+separates them (maximum F1). No ground truth is read.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ class ECOD:
         return np.maximum(tail_skew, (tail_left + tail_right) / 2).sum(axis=1)
 
 
-FACTORIES = {
+FACTORIES = {  # cheapest to score first
     "robust_z": RobustZ,
     "isolation_forest": IsolationForestDetector,
     "ecod": ECOD,
@@ -217,5 +218,5 @@ def select_detector(
         fitted[name] = detector
     best = max(t.average_precision for t in trials)
     contenders = [t for t in trials if t.average_precision >= best - 0.01]
-    winner = min(contenders, key=lambda t: t.score_us_per_row)
+    winner = min(contenders, key=lambda t: list(FACTORIES).index(t.detector))
     return Selection(fitted[winner.detector], winner.threshold, trials)

@@ -1,9 +1,13 @@
 """Drift of a product's newest data against a reference, with Evidently and a root cause.
 
-The reference is the days before the newest partition (`referenceDays`, optionally the
-same weekday only) or a pinned Delta version; unpartitioned products compare the table
-with its previous version. Both sides are reduced to bounded, stratified samples (see
-`quality.sampling`), so the check costs the same on a thousand rows or ten million.
+The whole refresh window is judged, in periods of consecutive days (see `periods`): each
+day, or, where days are smaller than `minRows`, as many days as make `minRows`, and at
+most `maxPeriods` periods. Each period is compared with the `referenceDays` before it
+(optionally the same weekdays only) or a pinned Delta version; unpartitioned products
+compare the table with its previous version. A period with fewer than `minRows` rows on
+either side is not judged; when no period is, the check is not judged (never "passed").
+Both sides are reduced to bounded, stratified samples (see `quality.sampling`), so a
+comparison costs the same on a thousand rows or ten million.
 Evidently's `DataDriftPreset` tests each column (Wasserstein distance for numbers,
 Jensen–Shannon distance for attributes by default: effect sizes, so the verdict does not
 depend on the sample size); its HTML report is kept under `MESH_HOME/reports/drift/`.
@@ -12,10 +16,12 @@ Drifted columns are ranked and explained by segment (see `quality.rootcause`).
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
+from typing import Any
 
 import polars as pl
 
@@ -57,6 +63,8 @@ class DriftOutcome:
     skipped: str | None = None  # why nothing was judged
     sample_rows: tuple[int, int] = (0, 0)
     seconds: dict[str, float] = field(default_factory=dict)
+    periods: list[DriftOutcome] = field(default_factory=list)  # of a window, oldest first
+    snapshot: Any = field(default=None, repr=False)  # Evidently's, for the HTML report
 
     @property
     def drifted(self) -> list[ColumnDrift]:
@@ -64,24 +72,55 @@ class DriftOutcome:
 
     @property
     def passed(self) -> bool:
-        return not self.drifted
+        """Judged and nothing drifted: not judged is never passed."""
+        return self.skipped is None and not self.drifted
 
     def describe(self) -> str:
         if self.skipped:
             return f"not judged: {self.skipped}"
         if self.passed:
-            return (
+            text = (
                 f"no drift in {len(self.columns)} column(s) of {self.current} "
                 f"against {self.reference}"
             )
-        names = ", ".join(c.column for c in self.drifted)
-        text = (
-            f"{len(self.drifted)} of {len(self.columns)} column(s) drifted in {self.current} "
-            f"against {self.reference}: {names}."
-        )
-        if self.causes:
-            text += " " + " ".join(f"{c.sentence[0].upper()}{c.sentence[1:]}." for c in self.causes)
-        return text
+        else:
+            names = ", ".join(c.column for c in self.drifted)
+            text = (
+                f"{len(self.drifted)} of {len(self.columns)} column(s) drifted in "
+                f"{self.current} against {self.reference}: {names}."
+            )
+            if self.causes:
+                text += " " + " ".join(
+                    f"{c.sentence[0].upper()}{c.sentence[1:]}." for c in self.causes
+                )
+        return text + self._coverage()
+
+    def _coverage(self) -> str:
+        if len(self.periods) <= 1:
+            return ""
+        judged = [p for p in self.periods if not p.skipped]
+        text = f" ({len(judged)} of {len(self.periods)} periods of the window judged"
+        drifted = [p.current for p in judged if p.drifted]
+        if len(drifted) > 1:
+            text += f"; drift in {', '.join(drifted)}"
+        skipped = [p for p in self.periods if p.skipped]
+        if skipped:
+            text += f"; not judged: {skipped[0].skipped}"
+            text += f" and {len(skipped) - 1} more" if len(skipped) > 1 else ""
+        return text + ")"
+
+    def summary(self) -> list[dict]:
+        """Each period's verdict, for the check's metadata."""
+        return [
+            {
+                "period": p.current,
+                "rows": p.current_rows,
+                "reference_rows": p.reference_rows,
+                "drifted": [c.column for c in p.drifted],
+                **({"skipped": p.skipped} if p.skipped else {}),
+            }
+            for p in self.periods
+        ]
 
 
 # -- what to compare --------------------------------------------------------------------
@@ -192,7 +231,8 @@ def compare(
     outcome = DriftOutcome(labels[0], labels[1], n_ref, n_cur)
     if min(n_ref, n_cur) < config.minRows:
         outcome.skipped = (
-            f"{min(n_ref, n_cur):,} rows on one side; at least {config.minRows:,} are needed"
+            f"{n_cur:,} rows in {labels[1]} against {n_ref:,} in {labels[0]}; "
+            f"minRows asks for {config.minRows:,} on each side"
         )
         return outcome
     ref = stratified_sample(reference, strata, config.sampleRows, counts=ref_counts)
@@ -207,10 +247,9 @@ def compare(
     outcome.columns = _verdicts(snapshot, columns)
     tested = time.perf_counter()
     if settings is not None and report_name:
-        outcome.report_uri = settings.reports_uri(
-            "drift", *report_name[:-1], f"{report_name[-1]}.html"
-        )
-        settings.write_text(outcome.report_uri, snapshot.get_html_str(as_iframe=False))
+        write_report(settings, outcome, snapshot, report_name)
+    else:
+        outcome.snapshot = snapshot
     reported = time.perf_counter()
     outcome.causes = [
         explain(ref, cur, c.column, c.kind == "numerical", list(segments))
@@ -223,6 +262,12 @@ def compare(
         "root_cause_s": round(time.perf_counter() - reported, 3),
     }
     return outcome
+
+
+def write_report(settings: MeshSettings, outcome: DriftOutcome, snapshot, name: tuple) -> None:
+    """Evidently's HTML report, under `MESH_HOME/reports/drift/<...name>.html`."""
+    outcome.report_uri = settings.reports_uri("drift", *name[:-1], f"{name[-1]}.html")
+    settings.write_text(outcome.report_uri, snapshot.get_html_str(as_iframe=False))
 
 
 def _strata(frame: pl.LazyFrame, segments: list[str]) -> list[str]:
@@ -297,7 +342,8 @@ def _verdicts(snapshot, columns: dict[str, str]) -> list[ColumnDrift]:
 def evaluate_drift(
     lake: Lake, contract: Contract, config: DriftConfig, window: DateWindow | None
 ) -> DriftOutcome:
-    """Drift of the product's newest data (after a write) against its reference."""
+    """Drift of the product's newest data (after a write of `window`) against its
+    reference: every period of the window (the newest day without a window)."""
     columns = drift_columns(contract, config)
     segments = resolve_segments(contract, config.segments)
     part = contract.partition_column
@@ -305,62 +351,149 @@ def evaluate_drift(
     if info is None:
         return DriftOutcome("-", "-", 0, 0, skipped="the table does not exist yet")
     if part:
-        newest = (
-            window.end
-            if window
-            else lake.scan(contract.key).select(pl.col(part).max()).collect().item()
-        )
-        current = lake.scan(contract.key, window=DateWindow(newest, newest), column=part)
-        reference, ref_label = _reference(lake, contract, config, newest)
-        cur_label, name = f"{part} {newest}", str(newest)
-    else:
-        if config.referenceVersion is None and info.version == 0:
-            return DriftOutcome(
-                "-",
-                f"version {info.version}",
-                0,
-                info.rows,
-                skipped="no earlier version to compare with",
-            )
-        pinned = config.referenceVersion
-        version = pinned if pinned is not None else info.version - 1
-        reference = lake.scan(contract.key, version=version)
-        current = lake.scan(contract.key)
-        ref_label, cur_label, name = (
-            f"Delta version {version}",
+        if window is None:
+            newest = lake.scan(contract.key).select(pl.col(part).max()).collect().item()
+            if newest is None:
+                return DriftOutcome("-", "-", 0, 0, skipped="the table has no rows")
+            window = DateWindow(newest, newest)
+        judged = [
+            _judge_period(lake, contract, config, period, columns, segments)
+            for period in periods(lake, contract, config, window)
+        ]
+        return _window_outcome(lake, contract, judged)
+    if config.referenceVersion is None and info.version == 0:
+        return DriftOutcome(
+            "-",
             f"version {info.version}",
-            f"v{info.version}",
+            0,
+            info.rows,
+            skipped="no earlier version to compare with",
         )
+    pinned = config.referenceVersion
+    version = pinned if pinned is not None else info.version - 1
+    reference = lake.scan(contract.key, version=version)
+    current = lake.scan(contract.key)
+    labels = (f"Delta version {version}", f"version {info.version}")
+    return _compared(
+        lake, contract, config, reference, current, columns, segments, labels, f"v{info.version}"
+    )
+
+
+def periods(
+    lake: Lake, contract: Contract, config: DriftConfig, window: DateWindow
+) -> list[DateWindow]:
+    """The window's days in periods of consecutive days, newest first filled: each holds
+    at least `minRows` rows (a day that small is pooled with the days before it) and at
+    least 1/`maxPeriods` of the window's days. Oldest first; days too small to fill a
+    period are pooled into the oldest one."""
+    part = contract.partition_column
+    days = (window.end - window.start).days + 1
+    span = max(1, math.ceil(days / max(config.maxPeriods, 1)))
+    counts = dict(
+        lake.scan(contract.key, window=window, column=part)
+        .group_by(part)
+        .agg(pl.len())
+        .collect()
+        .iter_rows()
+    )
+    found: list[DateWindow] = []
+    end, rows, length = window.end, 0, 0
+    day = window.end
+    while day >= window.start:
+        rows, length = rows + counts.get(day, 0), length + 1
+        if rows >= config.minRows and length >= span:
+            found.append(DateWindow(day, end))
+            end, rows, length = day - timedelta(days=1), 0, 0
+        day -= timedelta(days=1)
+    if length:  # the oldest days: too few rows for a period of their own
+        if found:
+            found[-1] = DateWindow(window.start, found[-1].end)
+        else:
+            found.append(DateWindow(window.start, end))
+    return found[::-1]
+
+
+def _judge_period(lake, contract, config, period: DateWindow, columns, segments) -> DriftOutcome:
+    part = contract.partition_column
+    current = lake.scan(contract.key, window=period, column=part)
+    reference, ref_label = _reference(lake, contract, config, period)
+    if period.start == period.end:
+        cur_label, name = f"{part} {period.start}", str(period.start)
+    else:
+        cur_label, name = f"{part} {period.start} to {period.end}", f"{period.start}_{period.end}"
+    labels = (ref_label, cur_label)
+    return _compared(lake, contract, config, reference, current, columns, segments, labels, name)
+
+
+def _compared(lake, contract, config, reference, current, columns, segments, labels, name):
     reference, names, strata = with_segments(lake, contract, reference, segments)
     current, _, _ = with_segments(lake, contract, current, segments)
-    return compare(
-        reference,
-        current,
-        columns,
-        config,
-        segments=names,
-        strata=strata,
-        labels=(ref_label, cur_label),
-        settings=lake.settings,
-        report_name=(contract.domain, contract.product, name),
+    outcome = compare(
+        reference, current, columns, config, segments=names, strata=strata, labels=labels
+    )
+    if outcome.snapshot is not None:
+        write_report(
+            lake.settings, outcome, outcome.snapshot, (contract.domain, contract.product, name)
+        )
+        outcome.snapshot = None
+    return outcome
+
+
+def _window_outcome(lake: Lake, contract: Contract, judged: list[DriftOutcome]) -> DriftOutcome:
+    """One verdict for the window: each column at its worst period, the worst drifted
+    period (else the newest judged one) reported with its root cause and HTML report."""
+    done = [p for p in judged if not p.skipped]
+    if len(judged) == 1:
+        return judged[0]
+    if not done:
+        newest = judged[-1]
+        return DriftOutcome(
+            newest.reference,
+            newest.current,
+            newest.reference_rows,
+            newest.current_rows,
+            skipped=newest.skipped,
+            periods=judged,
+        )
+    worst = max(done, key=lambda p: max((c.severity for c in p.drifted), default=-1.0))
+    shown = worst if worst.drifted else done[-1]
+    by_column: dict[str, ColumnDrift] = {}
+    for p in done:
+        for c in p.columns:
+            kept = by_column.get(c.column)
+            if kept is None or (c.drifted, c.severity) > (kept.drifted, kept.severity):
+                by_column[c.column] = c
+    return DriftOutcome(
+        shown.reference,
+        shown.current,
+        shown.reference_rows,
+        shown.current_rows,
+        columns=list(by_column.values()),
+        causes=shown.causes,
+        report_uri=shown.report_uri,
+        sample_rows=shown.sample_rows,
+        seconds={k: round(sum(p.seconds.get(k, 0.0) for p in done), 3) for k in shown.seconds},
+        periods=judged,
     )
 
 
 def _reference(
-    lake: Lake, contract: Contract, config: DriftConfig, newest: date
+    lake: Lake, contract: Contract, config: DriftConfig, period: DateWindow
 ) -> tuple[pl.LazyFrame, str]:
     part = contract.partition_column
     if config.referenceVersion is not None:
-        frame = lake.scan(contract.key, version=config.referenceVersion).filter(
-            pl.col(part) != newest
-        )
+        frame = lake.scan(contract.key, version=config.referenceVersion).filter(~period.expr(part))
         return frame, f"Delta version {config.referenceVersion}"
-    start = newest - timedelta(days=config.referenceDays)
+    start = period.start - timedelta(days=config.referenceDays)
     frame = lake.scan(
-        contract.key, window=DateWindow(start, newest - timedelta(days=1)), column=part
+        contract.key, window=DateWindow(start, period.start - timedelta(days=1)), column=part
     )
     label = f"the {config.referenceDays} days before"
     if config.sameWeekday:
-        frame = frame.filter(pl.col(part).dt.weekday() == newest.isoweekday())
+        days = (period.end - period.start).days + 1
+        weekdays = sorted({(period.start + timedelta(days=i)).isoweekday() for i in range(days)})
+        frame = frame.filter(pl.col(part).dt.weekday().is_in(weekdays))
         label = f"the same weekday in the {config.referenceDays} days before"
+        if len(weekdays) > 1:
+            label = f"the same weekdays in the {config.referenceDays} days before"
     return frame, label

@@ -31,6 +31,7 @@ FLOOR_SHARE = 0.05  # a group's spread is at least this share of the overall spr
 DERIVATION_TOLERANCE = 0.01  # 1% off a formula is rounding, not an anomaly
 EXPLAIN_Z = 4.0  # deviations at least this large are named in explanations
 NORMAL_Z = 3.0  # below this a value is called normal
+TAIL_SHARE = 0.02  # deviations this share of the reference reaches are normal (<= NORMAL_Z)
 
 
 @dataclass(frozen=True)
@@ -45,12 +46,18 @@ class Measure:
 
 
 def robust_scale(values: pl.Expr) -> pl.Expr:
-    """1.4826 × MAD (σ for normal data). When the MAD is 0 (more than half the values are
-    equal, e.g. most discounts are 0) only the tail tells: the standard deviation after
-    clipping the outer 2% on each side, so the outliers being sought do not widen it."""
-    mad = (values - values.median()).abs().median() * 1.4826
+    """1.4826 × MAD (σ for normal data), but never so small that what the data's own tail
+    does often looks extreme: the deviation that TAIL_SHARE of the values reach or pass
+    is at most NORMAL_Z scales (for normal data the MAD already ensures it). A count that
+    is mostly 1 (MAD 0) with 3 now and then, or a skewed amount, gets the spread of its
+    tail; the few outliers being sought are too rare to widen it. When the MAD is 0 and
+    the tail is flat too, the standard deviation after clipping the outer 2%."""
+    deviation = (values - values.median()).abs()
+    mad = deviation.median() * 1.4826
+    tail = deviation.quantile(1 - TAIL_SHARE, "lower") / NORMAL_Z
     clipped = values.clip(values.quantile(0.02, "lower"), values.quantile(0.98, "higher"))
-    return pl.when(mad > 0).then(mad).otherwise(clipped.std().fill_null(0.0))
+    spread = pl.when(mad > 0).then(mad).otherwise(clipped.std().fill_null(0.0))
+    return pl.max_horizontal(spread, tail.fill_null(0.0))
 
 
 @dataclass
@@ -230,7 +237,11 @@ class FeatureProfile:
         "order 123 line 2: net_amount 9,870.00 is 14× the usual for product 55 (about
         705.00); quantity is normal"."""
         index = {name: j for j, name in enumerate(self.feature_names)}
-        values = {c: frame[c].to_list() for c in self.columns_needed()}
+        numbers = {m.name for m in self.measures} | {d.column for d in self.derivations}
+        values = {  # measures as floats: decimals and every integer width read alike
+            c: (frame[c].cast(pl.Float64) if c in numbers else frame[c]).to_list()
+            for c in self.columns_needed()
+        }
         expected = {d.column: frame.select(d.expr).to_series().to_list() for d in self.derivations}
         usual = self._usual_values(frame)
         sentences = []
@@ -245,6 +256,8 @@ class FeatureProfile:
             for m in self.measures:
                 group = max(self.groups, key=lambda g: abs(z[i, index[f"{m.name}|{g}"]]))
                 score = abs(z[i, index[f"{m.name}|{group}"]])
+                if values[m.name][i] is None:  # missing: neither odd nor normal
+                    continue
                 if score < NORMAL_Z:
                     normal.append(m.name)
                     continue
@@ -252,6 +265,9 @@ class FeatureProfile:
                 value, typical = values[m.name][i], usual[(m.name, group)][i]
                 phrases.append((score, _measure_phrase(m, value, typical, where)))
             phrases.sort(key=lambda p: -p[0])
+            if not phrases:  # each value within its usual range: odd only together
+                sentences.append(f"{label}: {_combination(normal, values, i)}")
+                continue
             named = [p for score, p in phrases if score >= EXPLAIN_Z][:3] or [phrases[0][1]]
             text = "; ".join(named)
             if normal:
@@ -285,6 +301,13 @@ def _measure_phrase(m: Measure, value: float, typical: float, where: str | None)
 def _formula_phrase(d: Derivation, actual: float | None, expected: float | None) -> str:
     how = f", {_ratio(actual / expected)} what it should be" if expected and actual else ""
     return f"{d.column} {_number(actual)} does not match {d.formula()} = {_number(expected)}{how}"
+
+
+def _combination(names: list[str], values: dict[str, list], row: int) -> str:
+    if not names:
+        return "an unusual row (its values are missing)"
+    shown = _join([f"{n} {_number(values[n][row])}" for n in names])
+    return f"an unusual combination: {shown} (each within its usual range, not together)"
 
 
 def _ratio(ratio: float) -> str:

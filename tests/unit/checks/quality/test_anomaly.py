@@ -178,3 +178,18 @@ def test_a_tiny_history_falls_back_to_robust_z(landed, order_lines):
     assert model.detector.name == "robust_z" and model.trials == []
     assert "too few rows" in model.criterion
     assert model.score(lines.head(50))[0].shape == (50,)
+
+
+@pytest.mark.parametrize("start", [date(2025, 3, 1), date(2026, 12, 1), date(2024, 1, 10)])
+def test_a_clean_demo_sized_first_build_passes_whatever_its_first_day(mesh_home, start):
+    """`mesh demo --scale 2000 --days 3`: no history, mostly-1 quantities, small groups.
+    Per-product calibration keeps ordinary values (a quantity of 3 or 7) unflagged."""
+    from dagster_project.core.contracts import load_contract
+    from tests.factories import REPO
+
+    contract = load_contract(REPO / "domains/sales/contracts/order_lines.odcs.yaml")
+    simulate(mesh_home, days=3, scale=2_000, start=start)
+    lines = pl.read_parquet(f"{mesh_home.home}/landing/sales/order_lines/*.parquet")
+    outcome = score_rows(Lake(mesh_home), contract, quality_config(contract).anomaly, lines, None)
+    assert outcome.passed, outcome.describe()
+    assert outcome.count <= 1, outcome.flagged["reason"].to_list()

@@ -38,8 +38,9 @@ def order_lines(demo_contracts):
 
 @pytest.fixture(scope="module")
 def drifted(lake, order_lines):
+    """A refresh of the last three days: each is judged, the drifted one reported."""
     contract, config = order_lines
-    return evaluate_drift(lake, contract, config, DateWindow(START, DRIFT_DAY))
+    return evaluate_drift(lake, contract, config, DateWindow(CALM_DAY - timedelta(1), DRIFT_DAY))
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +61,8 @@ def test_injected_drift_is_found_explained_and_reported(lake, drifted):
     causes = {c.column: c for c in outcome.causes}
     assert (causes["unit_price"].segment, causes["unit_price"].value) == ("category", "Electronics")
     assert "Electronics" in outcome.describe()
+    assert "(3 of 3 periods of the window judged)" in outcome.describe()
+    assert [p["drifted"] != [] for p in outcome.summary()] == [False, False, True]
     report = lake.settings.reports_uri("drift", "sales", "order_lines", f"{DRIFT_DAY}.html")
     assert outcome.report_uri == report
     assert "Drift is detected for" in lake.settings.read_text(report)  # Evidently's own HTML
@@ -78,7 +81,9 @@ def test_an_unchanged_day_raises_no_alarm(calm):
 def test_too_few_rows_are_not_judged(lake, order_lines):
     contract, config = order_lines
     outcome = evaluate_drift(lake, contract, replace(config, minRows=10**6), None)
-    assert outcome.skipped and outcome.passed and not outcome.columns
+    assert outcome.skipped and not outcome.passed and not outcome.columns
+    assert outcome.describe().startswith(f"not judged: 2,174 rows in order_date {DRIFT_DAY}")
+    assert "minRows asks for 1,000,000 on each side" in outcome.skipped
 
 
 def test_a_pinned_version_can_be_the_reference(lake, order_lines):
@@ -134,7 +139,7 @@ def test_an_unpartitioned_product_is_compared_with_its_previous_version(mesh_hom
     ids = list(range(2_000))
     lake.write(contract, pl.DataFrame({"item_id": ids, "price": rng.normal(10, 1, 2_000)}))
     first = evaluate_drift(lake, contract, config, None)
-    assert first.skipped == "no earlier version to compare with" and first.passed
+    assert first.skipped == "no earlier version to compare with" and not first.passed
     lake.write(contract, pl.DataFrame({"item_id": ids, "price": rng.normal(14, 1, 2_000)}))
     second = evaluate_drift(lake, contract, config, None)
     assert (second.reference, second.current) == ("Delta version 0", "version 1")

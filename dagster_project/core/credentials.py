@@ -48,11 +48,10 @@ def mesh_secret(name: str, settings: MeshSettings) -> str:
     if configured:
         return configured
     uri = settings.registry_uri(MESH_SECRETS)
-    stored = yaml.safe_load(settings.read_text(uri)) if settings.exists(uri) else {}
-    stored = stored or {}
+    stored = yaml.safe_load(settings.files.read_text_or(uri, "")) or {}
     if name not in stored:
         stored[name] = _random.token_urlsafe(32)
-        settings.write_private_text(uri, yaml.safe_dump(stored))
+        settings.files.write_private_text(uri, yaml.safe_dump(stored))
     return str(stored[name])
 
 

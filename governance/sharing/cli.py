@@ -32,7 +32,7 @@ def _profile_path(name: str, out: Path | None) -> Path:
     settings = get_settings()
     if not settings.is_local:
         raise typer.BadParameter("MESH_HOME is not local: pass --out for the profile file")
-    return Path(settings.fs_path(settings.uri("sharing", "profiles", f"{name}.share")))
+    return Path(settings.files.path(settings.uri("sharing", "profiles", f"{name}.share")))
 
 
 @app.command("create")

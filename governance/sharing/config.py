@@ -140,9 +140,9 @@ class RecipientStore:
         self.uri = settings.registry_uri("sharing", "recipients.yaml")
 
     def load(self) -> dict[str, Recipient]:
-        if not self.settings.exists(self.uri):
+        if not self.settings.files.exists(self.uri):
             return {}
-        raw = yaml.safe_load(self.settings.read_text(self.uri)) or {}
+        raw = yaml.safe_load(self.settings.files.read_text(self.uri)) or {}
         return {name: Recipient(name=name, **fields) for name, fields in raw.items()}
 
     def save(self, recipients: dict[str, Recipient]) -> None:
@@ -150,7 +150,7 @@ class RecipientStore:
             name: {k: v for k, v in asdict(r).items() if k != "name"}
             for name, r in sorted(recipients.items())
         }
-        self.settings.write_private_text(self.uri, yaml.safe_dump(document, sort_keys=False))
+        self.settings.files.write_private_text(self.uri, yaml.safe_dump(document, sort_keys=False))
 
     def create(
         self,

@@ -210,7 +210,7 @@ def compare(
         outcome.report_uri = settings.reports_uri(
             "drift", *report_name[:-1], f"{report_name[-1]}.html"
         )
-        settings.write_text(outcome.report_uri, snapshot.get_html_str(as_iframe=False))
+        settings.files.write_text(outcome.report_uri, snapshot.get_html_str(as_iframe=False))
     reported = time.perf_counter()
     outcome.causes = [
         explain(ref, cur, c.column, c.kind == "numerical", list(segments))

@@ -15,17 +15,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
 import yaml
 
-from dagster_project.core.settings import MeshSettings
+from dagster_project.core.settings import MeshSettings, Settings
 
 KEY_PREFIX = "mwk_"
-DEFAULT_ANONYMOUS_ROLE = "analyst"
 NO_ANONYMOUS = "none"
 
 
@@ -91,5 +89,5 @@ class ApiKeyStore:
 
 def anonymous_role() -> str | None:
     """The role of requests without a key, or None when every request needs one."""
-    role = os.environ.get("MESH_API_ANONYMOUS_ROLE", DEFAULT_ANONYMOUS_ROLE).strip()
+    role = Settings.from_env().api_anonymous_role
     return None if role.lower() in ("", NO_ANONYMOUS) else role

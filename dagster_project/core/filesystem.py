@@ -1,9 +1,6 @@
-"""Files of the mesh, local or on an object store, addressed by URI through `pyarrow.fs`.
-
-Paths are never handled with `os.path`, so `s3://`, `gs://` and `az://` locations work
-the same as a local folder. Object stores have no folders and no append: a folder is
-made implicitly, and a file is always written whole.
-"""
+"""The mesh's files, local or on an object store, by URI through `pyarrow.fs` (never
+`os.path`), so `s3://`, `gs://` and `az://` work as a local folder does. Files are written
+whole (object stores cannot append)."""
 
 from __future__ import annotations
 
@@ -41,8 +38,7 @@ class Files:
         return path
 
     def list_infos(self, uri: str) -> list[pafs.FileInfo]:
-        """The files directly below `uri` with their size and mtime, sorted by name; empty
-        when it does not exist (one listing, no call per file)."""
+        """Files directly below `uri` with size and mtime (one listing), sorted by name."""
         selector = pafs.FileSelector(self.path(uri), allow_not_found=True)
         infos = [i for i in self.fs.get_file_info(selector) if i.type == pafs.FileType.File]
         return sorted(infos, key=lambda i: i.base_name)
@@ -68,7 +64,7 @@ class Files:
         self.fs.create_dir(self.path(uri), recursive=True)
 
     def write_bytes(self, uri: str, data: bytes) -> None:
-        self.makedirs(uri.rsplit("/", 1)[0])
+        self.makedirs(uri.rsplit("/", 1)[0])  # a no-op on object stores
         with self.fs.open_output_stream(self.path(uri)) as out:
             out.write(data)
 

@@ -1,10 +1,8 @@
-"""Configuration: every environment variable the mesh reads, read here and only here.
+"""Configuration: every environment variable the mesh reads is read here, and only here.
 
-`Settings.from_env()` turns the environment into one typed, frozen object (called per
-use, so a changed environment is seen); a value the mesh cannot use is refused with the
-variable's name and what it expects. `MeshSettings` is where the mesh keeps its data:
-one root (`MESH_HOME`, a local path or object-store URI), the zones below it and its
-`files`, so a deployment changes one variable. README.md, "Configuration", lists them.
+`Settings.from_env()` is the environment as one typed, frozen object (called per use);
+`MeshSettings` is where the mesh keeps its data below one root (`MESH_HOME`, a local path
+or object-store URI): the zones and their `files`. README.md, "Configuration", lists all.
 """
 
 from __future__ import annotations
@@ -13,7 +11,7 @@ import contextlib
 import json
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date
 from functools import cached_property
@@ -28,48 +26,34 @@ PARTITION_START = date(2024, 1, 1)
 ENGINE_PREFIX = "MESH_ENGINE_"
 # Environment variables whose values are secrets wherever they appear.
 SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|CREDENTIALS?)$", re.IGNORECASE)
-_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+_FLAGS = dict.fromkeys(("1", "true", "yes", "on"), True) | dict.fromkeys(
+    ("0", "false", "no", "off"), False
+)
 
 
 class SettingsError(ValueError):
     """An environment variable holds a value the mesh cannot use."""
 
 
-def _text(raw: str) -> str | None:
-    return raw.strip() or None
+def _flag(raw: str) -> bool:
+    return _FLAGS[raw.lower()]
 
 
-def _number(raw: str) -> float | None:
-    return float(raw) if raw.strip() else None
-
-
-def _count(raw: str) -> int | None:
-    return int(raw) if raw.strip() else None
-
-
-def _flag(raw: str) -> bool | None:
-    value = raw.strip().lower()
-    if value and value not in _TRUE | _FALSE:
-        raise ValueError(value)
-    return value in _TRUE if value else None
-
-
-def _json_object(raw: str) -> dict[str, str] | None:
-    if not raw.strip():
-        return None
+def _json_object(raw: str) -> dict[str, Any]:
     value = json.loads(raw)
     if not isinstance(value, dict):
         raise ValueError(raw)
-    return {str(k): str(v) for k, v in value.items()}
+    return value
 
 
-_EXPECTED = {_number: "a number", _count: "a whole number", _flag: "1/0, true/false or yes/no"}
+_EXPECTED = {float: "a number", int: "a whole number", _flag: "1/0, true/false, yes/no or on/off"}
 _EXPECTED[_json_object] = 'a JSON object, e.g. {"AWS_REGION": "eu-west-1"}'
 
 
-def _env(name: str, default: Any = None, parse: Callable[[str], Any] = _text) -> Any:
-    """A field read from the variable `name` (unset or empty: the default)."""
-    return field(default=default, metadata={"env": name, "parse": parse})
+def _env(name: str, default: Any = None, parse: Any = str, keep_empty: bool = False, **kw: Any):
+    """A field read from the variable `name`; unset or empty (unless `keep_empty`) keeps
+    the default."""
+    return field(default=default, **kw, metadata={"env": name, "parse": parse, "empty": keep_empty})
 
 
 @dataclass(frozen=True)
@@ -77,23 +61,23 @@ class Settings:
     """What the environment configures (README.md, "Configuration", says what each is)."""
 
     home: str = _env("MESH_HOME", DEFAULT_HOME)
-    storage_options: dict[str, str] = field(
+    storage_options: dict[str, Any] = field(
         default_factory=dict, metadata={"env": "MESH_STORAGE_OPTIONS", "parse": _json_object}
     )
     dagster_home: str | None = _env("DAGSTER_HOME")
     spark_remote: str | None = _env("SPARK_REMOTE")
     ai_provider: str | None = _env("MESH_AI_PROVIDER")
-    openai_api_key: str | None = _env("OPENAI_API_KEY")
+    openai_api_key: str | None = _env("OPENAI_API_KEY", repr=False)
     openai_base_url: str | None = _env("OPENAI_BASE_URL")
     llm_model: str = _env("MESH_LLM_MODEL", "gpt-4o-mini")
     embedding_model: str = _env("MESH_EMBEDDING_MODEL", "text-embedding-3-small")
-    llm_timeout: float = _env("MESH_LLM_TIMEOUT", 30.0, _number)
-    llm_max_retries: int = _env("MESH_LLM_MAX_RETRIES", 2, _count)
+    llm_timeout: float = _env("MESH_LLM_TIMEOUT", 30.0, float)
+    llm_max_retries: int = _env("MESH_LLM_MAX_RETRIES", 2, int)
     ai_share_samples: bool = _env("MESH_AI_SHARE_SAMPLES", False, _flag)
     mlflow_tracking_uri: str | None = _env("MLFLOW_TRACKING_URI")
     access_policy: str | None = _env("MESH_ACCESS_POLICY")
-    # Set but empty means "no anonymous access", so the value is kept as given.
-    api_anonymous_role: str = _env("MESH_API_ANONYMOUS_ROLE", "analyst", str.strip)
+    # Set but empty means "no anonymous access".
+    api_anonymous_role: str = _env("MESH_API_ANONYMOUS_ROLE", "analyst", keep_empty=True)
     alert_webhook_url: str | None = _env("MESH_ALERT_WEBHOOK_URL")
     sharing_endpoint: str | None = _env("MESH_SHARING_ENDPOINT")
     shares_file: str | None = _env("MESH_SHARES")
@@ -107,47 +91,35 @@ class Settings:
         """The settings `environ` (default: this process's environment) configures."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
-        for f in fields(cls):
-            name = f.metadata.get("env")
-            if name and env.get(name) is not None:
-                value = _parsed(name, env[name], f.metadata["parse"])
-                if value is not None:
-                    values[f.name] = value
-        values["engines"] = {
+        for f in (f for f in fields(cls) if "env" in f.metadata):
+            name, parse, raw = f.metadata["env"], f.metadata["parse"], env.get(f.metadata["env"])
+            if raw is None or not (raw.strip() or f.metadata.get("empty")):
+                continue
+            try:
+                values[f.name] = parse(raw.strip())
+            except (ValueError, KeyError):
+                expected = _EXPECTED.get(parse, "valid")
+                raise SettingsError(f"{name}={raw!r} is not {expected}; fix or unset it") from None
+        engines = {
             k.removeprefix(ENGINE_PREFIX).lower(): v.strip()
             for k, v in env.items()
             if k.startswith(ENGINE_PREFIX) and v.strip()
         }
-        values["secrets"] = {k: v for k, v in env.items() if SECRET_NAME.search(k) and v}
-        return cls(**values)
-
-    @classmethod
-    def variables(cls) -> list[str]:
-        """Every variable read (README.md documents each)."""
-        names = [f.metadata["env"] for f in fields(cls) if "env" in f.metadata]
-        return [*names, f"{ENGINE_PREFIX}<DOMAIN>"]
-
-
-def _parsed(name: str, raw: str, parse: Callable[[str], Any]) -> Any:
-    try:
-        return parse(raw)
-    except ValueError:
-        expected = _EXPECTED.get(parse, "a valid value")
-        raise SettingsError(f"{name}={raw!r} is not {expected}; fix or unset it") from None
+        secrets = {k: v for k, v in env.items() if SECRET_NAME.search(k) and v.strip()}
+        return cls(**values, engines=engines, secrets=secrets)
 
 
 @contextlib.contextmanager
 def environment_restored(*names: str) -> Iterator[None]:
-    """Put the variables `names` back as they were afterwards (for libraries that change
-    process-global variables, such as mlflow's tracking URI)."""
+    """Put the variables `names` back afterwards (for libraries that set process-wide ones,
+    such as mlflow's tracking URI)."""
     saved = {name: os.environ.get(name) for name in names}
     try:
         yield
     finally:
         for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
+            os.environ.pop(name, None)
+            if value is not None:
                 os.environ[name] = value
 
 

@@ -22,10 +22,9 @@ from typing import Any
 
 import yaml
 
-from dagster_project import MeshSettings
+from dagster_project import MeshSettings, Settings
 
 SHARES_FILE = Path(__file__).parent / "shares.yaml"
-SHARES_ENV = "MESH_SHARES"
 TOKEN_PREFIX = "mesh_"
 _NAMESPACE = uuid.UUID("5b0f3c2e-1f6a-4b7e-9a53-6d2c1e0a8f11")
 
@@ -75,7 +74,7 @@ class SharingConfig:
 
     @classmethod
     def load(cls, path: Path | str | None = None) -> SharingConfig:
-        path = Path(path or os.environ.get(SHARES_ENV) or SHARES_FILE)
+        path = Path(path or Settings.from_env().shares_file or SHARES_FILE)
         document = yaml.safe_load(path.read_text()) or {}
         shares = {}
         for name, raw in (document.get("shares") or {}).items():

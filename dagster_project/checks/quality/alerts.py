@@ -10,15 +10,13 @@ never raised: an alert must not break the product's run.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 import requests
 
-from dagster_project.core.settings import MeshSettings
+from dagster_project.core.settings import MeshSettings, Settings
 
-WEBHOOK_ENV = "MESH_ALERT_WEBHOOK_URL"
 TIMEOUT_S = 5.0
 
 
@@ -52,7 +50,7 @@ def send(settings: MeshSettings, alert: Alert, webhook_url: str | None = None) -
     uri = alerts_uri(settings, alert.raised_at[:10])
     previous = settings.files.read_text_or(uri, "")
     settings.files.write_text(uri, previous + line + "\n")  # object stores cannot append
-    url = webhook_url if webhook_url is not None else os.environ.get(WEBHOOK_ENV)
+    url = webhook_url if webhook_url is not None else Settings.from_env().alert_webhook_url
     return Delivery(uri, _post(url, alert) if url else None)
 
 

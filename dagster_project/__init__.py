@@ -23,7 +23,7 @@ _EXPORTS = {
         "load_contracts",
         "parse_reference",
     ],
-    "dagster_project.core.settings": ["MeshSettings", "get_settings"],
+    "dagster_project.core.settings": ["MeshSettings", "Settings", "get_settings"],
     "dagster_project.core.credentials": ["mesh_secret"],
     "dagster_project.lake.storage": ["DateWindow", "Lake"],
     "dagster_project.lake.resource": ["MeshResource"],

@@ -74,7 +74,7 @@ def demo(
     quiet()
     settings = get_settings()
     console.print(f"[bold]Meshwork demo[/bold] in {settings.home}")
-    if settings.exists(settings.registry_uri("simulator", "state.json")):
+    if settings.files.exists(settings.registry_uri("simulator", "state.json")):
         console.print(
             "Landing data already simulated here; reusing it "
             "(`mesh simulate` lands more, a new MESH_HOME starts over)."

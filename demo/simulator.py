@@ -541,9 +541,9 @@ def landed_lines_per_day(settings: MeshSettings) -> float | None:
 
 def _load_state(settings: MeshSettings) -> _State | None:
     uri = _state_uri(settings)
-    if not settings.exists(uri):
+    if not settings.files.exists(uri):
         return None
-    raw = json.loads(settings.read_text(uri))
+    raw = json.loads(settings.files.read_text(uri))
     return _State(
         seed=raw["seed"],
         scale=raw["scale"],
@@ -563,7 +563,7 @@ def _save_state(settings: MeshSettings, state: _State) -> None:
         "first_date": state.first_date.isoformat(),
         "last_date": state.last_date.isoformat(),
     }
-    settings.write_text(_state_uri(settings), json.dumps(raw, indent=2) + "\n")
+    settings.files.write_text(_state_uri(settings), json.dumps(raw, indent=2) + "\n")
 
 
 def _first_day(state: _State | None, days: int, start: date | None) -> date:
@@ -1013,19 +1013,19 @@ def _land(
             continue
         domain, product = key.split("/")
         uri = f"{settings.landing_uri(domain, product)}/{day.isoformat()}.{file_format}"
-        settings.write_bytes(uri, _serialize(frame, file_format))
+        settings.files.write_bytes(uri, _serialize(frame, file_format))
         result.files.append(uri)
         result.rows[key] += frame.height
     truth = settings.registry_uri("simulator", "ground_truth")
-    settings.write_bytes(
+    settings.files.write_bytes(
         f"{truth}/promotions/{day.isoformat()}.parquet", _serialize(out.promotions, "parquet")
     )
     if out.anomalies is not None:
-        settings.write_bytes(
+        settings.files.write_bytes(
             f"{truth}/anomalies/{day.isoformat()}.parquet", _serialize(out.anomalies, "parquet")
         )
     if out.missing is not None:
-        settings.write_bytes(
+        settings.files.write_bytes(
             f"{truth}/missing/{day.isoformat()}.parquet", _serialize(out.missing, "parquet")
         )
 
@@ -1036,8 +1036,8 @@ def _record_drift(settings: MeshSettings, drift: DriftSpec, dates: list[date]) -
     uri = settings.registry_uri("simulator", "ground_truth", "drift.json")
     spec = {**asdict(drift), "start": drift.start.isoformat()}
     affected = {d.isoformat() for d in dates if d >= drift.start}
-    if settings.exists(uri):
-        previous = json.loads(settings.read_text(uri))
+    if settings.files.exists(uri):
+        previous = json.loads(settings.files.read_text(uri))
         if previous.get("spec") == spec:
             affected |= set(previous.get("dates", []))
     columns = (["unit_price", "net_amount"] if drift.price_shift_category else []) + (
@@ -1049,7 +1049,7 @@ def _record_drift(settings: MeshSettings, drift: DriftSpec, dates: list[date]) -
         "columns": columns,
         "baseline_online_share": _BASE_ONLINE_SHARE,
     }
-    settings.write_text(uri, json.dumps(record, indent=2) + "\n")
+    settings.files.write_text(uri, json.dumps(record, indent=2) + "\n")
 
 
 def _validate(

@@ -316,6 +316,6 @@ def write_reports(graph: nx.MultiDiGraph, lake: Lake) -> dict[str, str]:
     uris = {}
     for name, (filename, data) in outputs.items():
         uri = settings.reports_uri("knowledge_graph", filename)
-        settings.write_bytes(uri, data)
+        settings.files.write_bytes(uri, data)
         uris[name] = uri
     return uris

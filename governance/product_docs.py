@@ -66,12 +66,12 @@ def build_docs(
         build.documented.append(documented)
         markdown = render_markdown(documented)
         build.markdown[contract.key] = markdown
-        lake.settings.write_text(docs_uri(lake, contract.key), markdown)
+        lake.settings.files.write_text(docs_uri(lake, contract.key), markdown)
         fresh = suggest(contract, proposals(documented), documented.provenance.as_dict())
         build.suggestions += sum(
             1 for s in store.merge(contract.key, fresh) if s.status == "pending"
         )
-    lake.settings.write_text(lake.settings.uri("docs", "index.md"), render_index(build))
+    lake.settings.files.write_text(lake.settings.uri("docs", "index.md"), render_index(build))
     return build
 
 

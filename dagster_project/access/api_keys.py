@@ -15,17 +15,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
 import yaml
 
-from dagster_project.core.settings import MeshSettings
+from dagster_project.core.settings import MeshSettings, Settings
 
 KEY_PREFIX = "mwk_"
-DEFAULT_ANONYMOUS_ROLE = "analyst"
 NO_ANONYMOUS = "none"
 
 
@@ -55,14 +53,12 @@ class ApiKeyStore:
         self.uri = self.settings.registry_uri("api", "keys.yaml")
 
     def load(self) -> dict[str, ApiKey]:
-        if not self.settings.exists(self.uri):
-            return {}
-        raw = yaml.safe_load(self.settings.read_text(self.uri)) or {}
+        raw = yaml.safe_load(self.settings.files.read_text_or(self.uri, "")) or {}
         return {name: ApiKey(name=name, **fields) for name, fields in raw.items()}
 
     def _save(self, keys: dict[str, ApiKey]) -> None:
         document = {n: {k: v for k, v in asdict(a).items() if k != "name"} for n, a in keys.items()}
-        self.settings.write_private_text(self.uri, yaml.safe_dump(document, sort_keys=True))
+        self.settings.files.write_private_text(self.uri, yaml.safe_dump(document, sort_keys=True))
 
     def create(self, name: str, role: str, *, days: float | None = None) -> tuple[ApiKey, str]:
         """A new key for `name` (replacing its old one) and the clear key, shown once."""
@@ -93,5 +89,5 @@ class ApiKeyStore:
 
 def anonymous_role() -> str | None:
     """The role of requests without a key, or None when every request needs one."""
-    role = os.environ.get("MESH_API_ANONYMOUS_ROLE", DEFAULT_ANONYMOUS_ROLE).strip()
+    role = Settings.from_env().api_anonymous_role
     return None if role.lower() in ("", NO_ANONYMOUS) else role

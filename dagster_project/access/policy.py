@@ -18,7 +18,6 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import hmac
-import os
 import re
 import uuid
 from collections.abc import Iterable, Sequence
@@ -33,6 +32,7 @@ import yaml
 
 from dagster_project.core.contracts import Contract, load_contract
 from dagster_project.core.credentials import mesh_secret
+from dagster_project.core.settings import Settings
 from dagster_project.lake.storage import Lake
 
 POLICY_ENV = "MESH_ACCESS_POLICY"
@@ -201,8 +201,9 @@ class AccessPolicy:
 
 def default_policy_path() -> Path:
     """`MESH_ACCESS_POLICY`, else the `access.yaml` of a workspace location (governance's)."""
-    if os.environ.get(POLICY_ENV):
-        return Path(os.environ[POLICY_ENV])
+    configured = Settings.from_env().access_policy
+    if configured:
+        return Path(configured)
     from dagster_project.core.workspace import location_folder, read_workspace
 
     for location in read_workspace():

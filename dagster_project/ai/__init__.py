@@ -3,8 +3,6 @@ offline default that needs no network and no model weights."""
 
 from __future__ import annotations
 
-import os
-
 from dagster_project.ai.offline import OfflineProvider
 from dagster_project.ai.provider import (
     AIProvider,
@@ -16,6 +14,7 @@ from dagster_project.ai.provider import (
     inputs_hash,
 )
 from dagster_project.ai.resource import AIResource
+from dagster_project.core.settings import Settings
 
 PROVIDERS = ("openai", "offline")
 
@@ -23,9 +22,10 @@ PROVIDERS = ("openai", "offline")
 def get_provider(name: str | None = None) -> AIProvider:
     """The provider to use: `name`, else `MESH_AI_PROVIDER`, else OpenAI-compatible when
     `OPENAI_API_KEY` or `OPENAI_BASE_URL` is set, else offline."""
-    name = (name or os.environ.get("MESH_AI_PROVIDER") or "").strip().lower()
+    settings = Settings.from_env()
+    name = (name or settings.ai_provider or "").strip().lower()
     if not name:
-        configured = os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL")
+        configured = settings.openai_api_key or settings.openai_base_url
         name = "openai" if configured else "offline"
     if name == "offline":
         return OfflineProvider()

@@ -1,19 +1,16 @@
 """The `openai` client against any OpenAI-compatible endpoint (OpenAI, Azure, Ollama,
 llama.cpp, vLLM), with the offline provider behind it.
 
-Configuration follows the client's own variables — `OPENAI_API_KEY`, `OPENAI_BASE_URL`
-— plus `MESH_LLM_MODEL`, `MESH_EMBEDDING_MODEL`, `MESH_LLM_TIMEOUT` (seconds) and
-`MESH_LLM_MAX_RETRIES` (the client retries connection errors, 408/409/429 and 5xx
-with backoff). Any endpoint error, timeout, malformed or ungrounded answer falls back
-to the offline answer with a warning; after `MAX_CONSECUTIVE_FAILURES` endpoint
-failures in a row the provider stops calling the endpoint for the rest of its life, so
-a dead endpoint costs one timeout, not one per product.
+Configured by `Settings` (the client's own `OPENAI_*` variables, `MESH_LLM_*`). Any
+endpoint error, timeout, malformed or ungrounded answer falls back to the offline answer
+with a warning; after `MAX_CONSECUTIVE_FAILURES` endpoint failures in a row the provider
+stops calling the endpoint for good, so a dead endpoint costs one timeout, not one per
+product.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import numpy as np
@@ -22,9 +19,8 @@ from pydantic import ValidationError
 
 from dagster_project.ai.offline import OfflineProvider
 from dagster_project.ai.provider import AIProvider, Embeddings, Generation, T, Task, normalise
+from dagster_project.core.settings import Settings
 
-DEFAULT_LLM_MODEL = "gpt-4o-mini"
-DEFAULT_EMBEDDING_MODEL = "text-embedding-3-small"
 MAX_CONSECUTIVE_FAILURES = 2
 EMBEDDING_BATCH = 256
 JSON_RULES = (
@@ -47,22 +43,15 @@ class OpenAIProvider(AIProvider):
         max_retries: int | None = None,
     ):
         super().__init__()
-        self.model = model or os.environ.get("MESH_LLM_MODEL") or DEFAULT_LLM_MODEL
-        self.embedding_model = (
-            embedding_model or os.environ.get("MESH_EMBEDDING_MODEL") or DEFAULT_EMBEDDING_MODEL
-        )
-        base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
-        # Local servers (Ollama, llama.cpp) need no key, but the client insists on one.
-        api_key = api_key or os.environ.get("OPENAI_API_KEY") or "not-needed"
+        settings = Settings.from_env()
+        self.model = model or settings.llm_model
+        self.embedding_model = embedding_model or settings.embedding_model
         self.client = openai.OpenAI(
-            api_key=api_key,
-            base_url=base_url,
-            timeout=timeout if timeout is not None else _env_float("MESH_LLM_TIMEOUT", 30.0),
-            max_retries=(
-                max_retries
-                if max_retries is not None
-                else int(_env_float("MESH_LLM_MAX_RETRIES", 2))
-            ),
+            # Local servers (Ollama, llama.cpp) need no key, but the client insists on one.
+            api_key=api_key or settings.openai_api_key or "not-needed",
+            base_url=base_url or settings.openai_base_url,
+            timeout=timeout if timeout is not None else settings.llm_timeout,
+            max_retries=max_retries if max_retries is not None else settings.llm_max_retries,
         )
         self.offline = OfflineProvider()
         self.endpoint = str(self.client.base_url)
@@ -165,8 +154,3 @@ class OpenAIProvider(AIProvider):
             return self.offline.embed(texts, fallback=reason)
         self._failures = 0
         return Embeddings(normalise(vectors), self.name, self.embedding_model)
-
-
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    return float(raw) if raw else default

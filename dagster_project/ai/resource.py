@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 
 from dagster_project.ai.provider import AIProvider
+from dagster_project.core.settings import Settings
 
 
 class AIResource(dg.ConfigurableResource):
@@ -32,4 +31,4 @@ class AIResource(dg.ConfigurableResource):
     def samples_allowed(self) -> bool:
         if self.share_samples is not None:
             return self.share_samples
-        return os.environ.get("MESH_AI_SHARE_SAMPLES", "").lower() in {"1", "true", "yes"}
+        return Settings.from_env().ai_share_samples

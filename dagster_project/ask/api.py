@@ -154,14 +154,14 @@ class MeshAPI:
             except AccessDenied:
                 continue
             uri = insights_report_uri(self.lake.settings, key.split("/")[0])
-            markdown = self.lake.settings.read_text(uri) if self.lake.settings.exists(uri) else ""
+            markdown = self.lake.settings.files.read_text_or(uri, "")
             found.append({"product": key, "rows": frame.to_dicts(), "markdown": markdown})
         return found
 
     def _docs(self, key: str) -> str | None:
         domain, name = key.split("/")
         uri = self.lake.settings.uri("docs", domain, f"{name}.md")
-        return self.lake.settings.read_text(uri) if self.lake.settings.exists(uri) else None
+        return self.lake.settings.files.read_text_or(uri)
 
     def _quality(self, key: str, info: Any) -> dict[str, Any]:
         contract = self.layer.contracts[key]

@@ -25,7 +25,7 @@ def write_insights_report(domain: str, markdown: str, settings: MeshSettings | N
     """Writes the domain's insights narrative (replacing the last one); returns its URI."""
     settings = settings or MeshSettings()
     uri = insights_report_uri(settings, domain)
-    settings.write_text(uri, markdown)
+    settings.files.write_text(uri, markdown)
     return uri
 
 

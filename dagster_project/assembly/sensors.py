@@ -47,21 +47,22 @@ def landing_sensor(
     def _sensor(context: dg.SensorEvaluationContext, mesh: MeshResource) -> dg.SensorResult:
         seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
         requests, events, present = [], [], set()
+        settings = mesh.settings  # one filesystem for the whole tick
         for contract in contracts:
-            files = landing_files(mesh.settings, contract)
+            files = landing_files(settings, contract)
             present.update(f.uri for f in files)
             new = [
                 f
                 for f in files
-                if seen.get(f.uri) != f.signature and not already_loaded(mesh.settings, contract, f)
+                if seen.get(f.uri) != f.signature and not already_loaded(settings, contract, f)
             ]
             good = []
             for file in new:
-                reason = _rejection(mesh.settings, file, contract)
+                reason = _rejection(settings, file, contract)
                 if reason is None:
                     good.append(file)
                     continue
-                target = quarantine(mesh.settings, contract, file, reason)
+                target = quarantine(settings, contract, file, reason)
                 context.log.warning(f"quarantined {file.name} ({contract.key}): {reason}")
                 events.append(
                     dg.AssetObservation(
@@ -75,7 +76,7 @@ def landing_sensor(
                 )
             ready = []
             for file in good:
-                waiting = _waiting_for(mesh.settings, contract, file)
+                waiting = _waiting_for(settings, contract, file)
                 if waiting:  # not marked seen: requested on a later tick
                     context.log.info(f"{file.name} ({contract.key}) waits for {waiting} to load")
                 else:

@@ -71,12 +71,12 @@ class ContractRegistry:
         return self.settings.registry_uri("contracts", *key.split("/"))
 
     def versions(self, key: str) -> list[str]:
-        names = self.settings.list_files(self._folder(key))
+        names = self.settings.files.list_files(self._folder(key))
         versions = [n.rsplit("/", 1)[-1].removesuffix(".yaml") for n in names]
         return sorted(versions, key=_semver)
 
     def load(self, key: str, version: str) -> Contract:
-        text = self.settings.read_text(f"{self._folder(key)}/{version}.yaml")
+        text = self.settings.files.read_text(f"{self._folder(key)}/{version}.yaml")
         return Contract(yaml.safe_load(text), f"registry:{key}@{version}")
 
     def latest(self, key: str) -> Contract | None:
@@ -85,7 +85,7 @@ class ContractRegistry:
 
     def publish(self, contract: Contract) -> None:
         uri = f"{self._folder(contract.key)}/{contract.version}.yaml"
-        self.settings.write_text(uri, yaml.safe_dump(contract.document, sort_keys=False))
+        self.settings.files.write_text(uri, yaml.safe_dump(contract.document, sort_keys=False))
 
 
 def _semver(version: str) -> tuple:

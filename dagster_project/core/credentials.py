@@ -10,18 +10,14 @@ text before it is logged or stored.
 
 from __future__ import annotations
 
-import os
-import re
 import secrets as _random
 
 import yaml
 
-from dagster_project.core.settings import MeshSettings
+from dagster_project.core.settings import SECRET_NAME, MeshSettings, Settings
 
 LOCAL_CONFIG = "meshwork.local.yaml"
 MESH_SECRETS = "secrets.local.yaml"
-# Environment variables whose values are secrets wherever they appear.
-SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|CREDENTIALS?)$", re.IGNORECASE)
 REDACTED = "***"
 
 
@@ -39,7 +35,9 @@ def _local_config() -> dict[str, str]:
 
 def secret(name: str) -> str | None:
     """The value of a secret from the environment or the git-ignored local config."""
-    return os.environ.get(name) or _local_config().get(name)
+    if not SECRET_NAME.search(name):  # the environment's secrets are the names matching it
+        raise ValueError(f"{name}: a secret's name ends in {SECRET_NAME.pattern}")
+    return Settings.from_env().secrets.get(name) or _local_config().get(name)
 
 
 def mesh_secret(name: str, settings: MeshSettings) -> str:
@@ -48,17 +46,16 @@ def mesh_secret(name: str, settings: MeshSettings) -> str:
     if configured:
         return configured
     uri = settings.registry_uri(MESH_SECRETS)
-    stored = yaml.safe_load(settings.read_text(uri)) if settings.exists(uri) else {}
-    stored = stored or {}
+    stored = yaml.safe_load(settings.files.read_text_or(uri, "")) or {}
     if name not in stored:
         stored[name] = _random.token_urlsafe(32)
-        settings.write_private_text(uri, yaml.safe_dump(stored))
+        settings.files.write_private_text(uri, yaml.safe_dump(stored))
     return str(stored[name])
 
 
 def known_secret_values(extra: tuple[str, ...] = ()) -> list[str]:
     """Secret values currently configured: secret-named env variables and local config."""
-    values = [v for k, v in os.environ.items() if SECRET_NAME.search(k) and len(v) >= 8]
+    values = [v for v in Settings.from_env().secrets.values() if len(v) >= 8]
     values += [v for v in _local_config().values() if len(v) >= 8]
     return sorted({*values, *(e for e in extra if e)}, key=len, reverse=True)
 

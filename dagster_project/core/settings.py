@@ -1,39 +1,140 @@
-"""Where the mesh keeps its data: one root (`MESH_HOME`), local path or object-store URI.
+"""Configuration: every environment variable the mesh reads is read here, and only here.
 
-Everything else derives from it, so a deployment changes one variable. Paths are
-handled as URIs through `pyarrow.fs`, never with `os.path`, so `s3://`, `gs://`
-and `az://` roots work the same as a local folder.
+`Settings.from_env()` is the environment as one typed, frozen object (called per use);
+`MeshSettings` is where the mesh keeps its data below one root (`MESH_HOME`, a local path
+or object-store URI): the zones and their `files`. README.md, "Configuration", lists all.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from dataclasses import dataclass, field
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields
 from datetime import date
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
-import pyarrow.fs as pafs
+from dagster_project.core.filesystem import Files, is_uri
 
 DEFAULT_HOME = "./.mesh"
 # First day a daily partition may exist; the simulator never lands data before it.
 PARTITION_START = date(2024, 1, 1)
+ENGINE_PREFIX = "MESH_ENGINE_"
+# Environment variables whose values are secrets wherever they appear.
+SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|CREDENTIALS?)$", re.IGNORECASE)
+_FLAGS = dict.fromkeys(("1", "true", "yes", "on"), True) | dict.fromkeys(
+    ("0", "false", "no", "off"), False
+)
 
 
-def _is_uri(location: str) -> bool:
-    return "://" in location
+class SettingsError(ValueError):
+    """An environment variable holds a value the mesh cannot use."""
+
+
+def _flag(raw: str) -> bool:
+    return _FLAGS[raw.lower()]
+
+
+def _json_object(raw: str) -> dict[str, Any]:
+    value = json.loads(raw)
+    if not isinstance(value, dict):
+        raise ValueError(raw)
+    return value
+
+
+_EXPECTED = {float: "a number", int: "a whole number", _flag: "1/0, true/false, yes/no or on/off"}
+_EXPECTED[_json_object] = 'a JSON object, e.g. {"AWS_REGION": "eu-west-1"}'
+
+
+def _env(name: str, default: Any = None, parse: Any = str, keep_empty: bool = False, **kw: Any):
+    """A field read from the variable `name`; unset or empty (unless `keep_empty`) keeps
+    the default."""
+    return field(default=default, **kw, metadata={"env": name, "parse": parse, "empty": keep_empty})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the environment configures (README.md, "Configuration", says what each is)."""
+
+    home: str = _env("MESH_HOME", DEFAULT_HOME)
+    storage_options: dict[str, Any] = field(
+        default_factory=dict, metadata={"env": "MESH_STORAGE_OPTIONS", "parse": _json_object}
+    )
+    dagster_home: str | None = _env("DAGSTER_HOME")
+    spark_remote: str | None = _env("SPARK_REMOTE")
+    ai_provider: str | None = _env("MESH_AI_PROVIDER")
+    openai_api_key: str | None = _env("OPENAI_API_KEY", repr=False)
+    openai_base_url: str | None = _env("OPENAI_BASE_URL")
+    llm_model: str = _env("MESH_LLM_MODEL", "gpt-4o-mini")
+    embedding_model: str = _env("MESH_EMBEDDING_MODEL", "text-embedding-3-small")
+    llm_timeout: float = _env("MESH_LLM_TIMEOUT", 30.0, float)
+    llm_max_retries: int = _env("MESH_LLM_MAX_RETRIES", 2, int)
+    ai_share_samples: bool = _env("MESH_AI_SHARE_SAMPLES", False, _flag)
+    mlflow_tracking_uri: str | None = _env("MLFLOW_TRACKING_URI")
+    access_policy: str | None = _env("MESH_ACCESS_POLICY")
+    # Set but empty means "no anonymous access".
+    api_anonymous_role: str = _env("MESH_API_ANONYMOUS_ROLE", "analyst", keep_empty=True)
+    alert_webhook_url: str | None = _env("MESH_ALERT_WEBHOOK_URL")
+    sharing_endpoint: str | None = _env("MESH_SHARING_ENDPOINT")
+    shares_file: str | None = _env("MESH_SHARES")
+    # MESH_ENGINE_<DOMAIN>: the engine of a whole domain, by domain name (lower case).
+    engines: dict[str, str] = field(default_factory=dict)
+    # Variables named like secrets (…_KEY, …_TOKEN, …_SECRET, …_PASSWORD, …_CREDENTIALS).
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings `environ` (default: this process's environment) configures."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in (f for f in fields(cls) if "env" in f.metadata):
+            name, parse, raw = f.metadata["env"], f.metadata["parse"], env.get(f.metadata["env"])
+            if raw is None or not (raw.strip() or f.metadata.get("empty")):
+                continue
+            try:
+                values[f.name] = parse(raw.strip())
+            except (ValueError, KeyError):
+                expected = _EXPECTED.get(parse, "valid")
+                raise SettingsError(f"{name}={raw!r} is not {expected}; fix or unset it") from None
+        engines = {
+            k.removeprefix(ENGINE_PREFIX).lower(): v.strip()
+            for k, v in env.items()
+            if k.startswith(ENGINE_PREFIX) and v.strip()
+        }
+        secrets = {k: v for k, v in env.items() if SECRET_NAME.search(k) and v.strip()}
+        return cls(**values, engines=engines, secrets=secrets)
+
+
+@contextlib.contextmanager
+def environment_restored(*names: str) -> Iterator[None]:
+    """Put the variables `names` back afterwards (for libraries that set process-wide ones,
+    such as mlflow's tracking URI)."""
+    saved = {name: os.environ.get(name) for name in names}
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            os.environ.pop(name, None)
+            if value is not None:
+                os.environ[name] = value
 
 
 @dataclass(frozen=True)
 class MeshSettings:
-    """The mesh's storage layout below one root location."""
+    """The mesh's storage layout below one root location, and the files there. Fields left
+    out come from the environment (`MESH_HOME`, `MESH_STORAGE_OPTIONS`)."""
 
-    home: str = field(default_factory=lambda: os.environ.get("MESH_HOME", DEFAULT_HOME))
-    storage_options: dict[str, str] = field(default_factory=lambda: _env_storage_options())
+    home: str = field(default_factory=lambda: Settings.from_env().home)
+    storage_options: dict[str, str] = field(
+        default_factory=lambda: Settings.from_env().storage_options
+    )
 
     def __post_init__(self) -> None:
-        if not _is_uri(self.home):
+        if not is_uri(self.home):
             object.__setattr__(self, "home", str(Path(self.home).expanduser().resolve()))
 
     def uri(self, *parts: str) -> str:
@@ -41,7 +142,11 @@ class MeshSettings:
 
     @property
     def is_local(self) -> bool:
-        return not _is_uri(self.home) or self.home.startswith("file://")
+        return not is_uri(self.home) or self.home.startswith("file://")
+
+    @cached_property
+    def files(self) -> Files:
+        return Files.at(self.home)
 
     # -- zones -----------------------------------------------------------------
     def landing_uri(self, domain: str, product: str | None = None) -> str:
@@ -63,74 +168,6 @@ class MeshSettings:
     @property
     def dagster_home(self) -> str:
         return self.uri("dagster_home")
-
-    # -- filesystem ------------------------------------------------------------
-    @cached_property
-    def fs(self) -> pafs.FileSystem:
-        fs, _ = pafs.FileSystem.from_uri(self.home)
-        return fs
-
-    def fs_path(self, uri: str) -> str:
-        """The path `self.fs` understands for a URI below the home."""
-        if not _is_uri(uri):
-            return uri
-        _, path = pafs.FileSystem.from_uri(uri)
-        return path
-
-    def list_files(self, uri: str) -> list[str]:
-        """Files directly below `uri` (sorted), as URIs; empty when it does not exist."""
-        selector = pafs.FileSelector(self.fs_path(uri), allow_not_found=True)
-        infos = [i for i in self.fs.get_file_info(selector) if i.type == pafs.FileType.File]
-        base = uri.rstrip("/")
-        return sorted(f"{base}/{i.base_name}" for i in infos)
-
-    def list_dirs(self, uri: str) -> list[str]:
-        selector = pafs.FileSelector(self.fs_path(uri), allow_not_found=True)
-        infos = self.fs.get_file_info(selector)
-        return sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory)
-
-    def exists(self, uri: str) -> bool:
-        return self.fs.get_file_info(self.fs_path(uri)).type != pafs.FileType.NotFound
-
-    def file_info(self, uri: str) -> pafs.FileInfo:
-        return self.fs.get_file_info(self.fs_path(uri))
-
-    def makedirs(self, uri: str) -> None:
-        self.fs.create_dir(self.fs_path(uri), recursive=True)
-
-    def write_bytes(self, uri: str, data: bytes) -> None:
-        parent = uri.rsplit("/", 1)[0]
-        self.makedirs(parent)
-        with self.fs.open_output_stream(self.fs_path(uri)) as out:
-            out.write(data)
-
-    def write_text(self, uri: str, text: str) -> None:
-        self.write_bytes(uri, text.encode())
-
-    def write_private_text(self, uri: str, text: str) -> None:
-        """Write a file of secrets (or their digests): readable by its owner only where the
-        mesh home is local; on an object store the bucket's access policy decides."""
-        self.write_text(uri, text)
-        if self.is_local:
-            os.chmod(self.fs_path(uri), 0o600)
-
-    def read_bytes(self, uri: str) -> bytes:
-        with self.fs.open_input_stream(self.fs_path(uri)) as stream:
-            return stream.read()
-
-    def read_text(self, uri: str) -> str:
-        return self.read_bytes(uri).decode()
-
-    def move(self, src: str, dst: str) -> None:
-        self.makedirs(dst.rsplit("/", 1)[0])
-        self.fs.move(self.fs_path(src), self.fs_path(dst))
-
-
-def _env_storage_options() -> dict[str, str]:
-    """Object-store options as JSON in `MESH_STORAGE_OPTIONS`; delta-rs and polars
-    also read the provider's usual variables (AWS_*, AZURE_*, GOOGLE_*) themselves."""
-    raw = os.environ.get("MESH_STORAGE_OPTIONS")
-    return json.loads(raw) if raw else {}
 
 
 def get_settings() -> MeshSettings:

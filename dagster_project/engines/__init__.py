@@ -7,9 +7,8 @@ Products, contracts, checks and lineage are the same on either engine.
 
 from __future__ import annotations
 
-import os
-
 from dagster_project.core.contracts import Contract
+from dagster_project.core.settings import Settings
 
 ENGINES = ("local", "spark")
 
@@ -17,10 +16,8 @@ ENGINES = ("local", "spark")
 def engine_for(contract: Contract) -> str:
     """The engine a product runs on: the domain's environment override, then the
     contract's `engine` customProperty, then `local`."""
-    engine = os.environ.get(f"MESH_ENGINE_{contract.domain.upper()}") or contract.custom(
-        "engine", "local"
-    )
-    engine = str(engine).lower()
+    configured = Settings.from_env().engines.get(contract.domain.lower())
+    engine = str(configured or contract.custom("engine", "local")).lower()
     if engine not in ENGINES:
         raise ValueError(f"{contract.key}: engine must be one of {ENGINES}, not {engine!r}")
     return engine

@@ -12,11 +12,12 @@ cluster image that has them or, with network access, `configure_spark_with_delta
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 import dagster as dg
 from pydantic import PrivateAttr
+
+from dagster_project.core.settings import Settings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -55,7 +56,7 @@ class SparkResource(dg.ConfigurableResource):
         from pyspark.sql import SparkSession
 
         builder = SparkSession.builder.appName(self.app_name)
-        remote = self.remote or os.environ.get("SPARK_REMOTE")
+        remote = self.remote or Settings.from_env().spark_remote
         if remote:
             builder = builder.remote(remote)
         else:

@@ -74,16 +74,15 @@ def landing_files(
     """The product's landing files (optionally only the days in `window`), oldest first."""
     folder = settings.landing_uri(*_split(product))
     files = []
-    for uri in settings.list_files(folder):
-        name = uri.rsplit("/", 1)[-1]
+    for info in settings.files.list_infos(folder):  # names, sizes and mtimes in one listing
+        name = info.base_name
         if name.startswith((".", "_")) or name.endswith(REASON_SUFFIX):
             continue
         day = file_day(name)
         if window and (day is None or not window.start <= day <= window.end):
             continue
-        info = settings.file_info(uri)
         mtime = info.mtime.timestamp() if info.mtime else 0
-        files.append(LandingFile(uri, day, f"{info.size}:{mtime:.6f}"))
+        files.append(LandingFile(f"{folder}/{name}", day, f"{info.size}:{mtime:.6f}"))
     return sorted(files, key=lambda f: (f.day or date.min, f.name))
 
 
@@ -97,7 +96,7 @@ def read_landing_file(
             f"unsupported file type {suffix or '(none)'}; expected one of {', '.join(READERS)}"
         )
     try:
-        raw = settings.read_bytes(file.uri)
+        raw = settings.files.read_bytes(file.uri)
         frame = None if not raw or raw.isspace() else _parse(raw, READERS[suffix], contract)
     except Exception as exc:  # any parser error means the file is unreadable as such
         first_line = str(exc).strip().splitlines()[0]  # not the parser's advice that follows
@@ -149,11 +148,11 @@ def quarantine(settings: MeshSettings, contract: Contract, file: LandingFile, re
     """Move a rejected file aside with a reason file; returns where it went."""
     folder = settings.quarantine_uri(contract.domain) + f"/{contract.product}"
     target = f"{folder}/{file.name}"
-    if settings.exists(target):  # keep earlier rejects: never lose a file
+    if settings.files.exists(target):  # keep earlier rejects: never lose a file
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         target = f"{folder}/{stamp}-{file.name}"
-    settings.move(file.uri, target)
-    settings.write_text(
+    settings.files.move(file.uri, target)
+    settings.files.write_text(
         target + REASON_SUFFIX,
         json.dumps(
             {
@@ -179,7 +178,7 @@ def record_loaded(
     """Remember which version of each file is in the product (one small file each, so
     concurrent runs for different days never overwrite each other's record)."""
     for file in files:
-        settings.write_text(
+        settings.files.write_text(
             _loaded_uri(settings, product, file.name),
             json.dumps({"uri": file.uri, "signature": file.signature}),
         )
@@ -187,9 +186,8 @@ def record_loaded(
 
 def already_loaded(settings: MeshSettings, product: Contract | str, file: LandingFile) -> bool:
     uri = _loaded_uri(settings, product, file.name)
-    if not settings.exists(uri):
-        return False
-    return json.loads(settings.read_text(uri)).get("signature") == file.signature
+    record = json.loads(settings.files.read_text_or(uri, "{}"))
+    return record.get("signature") == file.signature
 
 
 def pending_files(settings: MeshSettings, product: str, up_to: date | None) -> list[LandingFile]:

@@ -467,14 +467,14 @@ def save_vectors(settings: MeshSettings, entries: Sequence[Entry], index: Semant
         return
     buffer = io.BytesIO()
     np.savez(buffer, vectors=index.vectors, digest=np.array(entries_hash(entries)))
-    settings.write_bytes(_cache_uri(settings, index.vector_model), buffer.getvalue())
+    settings.files.write_bytes(_cache_uri(settings, index.vector_model), buffer.getvalue())
 
 
 def load_vectors(settings: MeshSettings, entries: Sequence[Entry], model: str) -> np.ndarray | None:
     uri = _cache_uri(settings, model)
-    if not settings.exists(uri):
+    if not settings.files.exists(uri):
         return None
-    data = np.load(io.BytesIO(settings.read_bytes(uri)))
+    data = np.load(io.BytesIO(settings.files.read_bytes(uri)))
     return data["vectors"] if str(data["digest"]) == entries_hash(entries) else None
 
 

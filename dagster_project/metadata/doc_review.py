@@ -111,20 +111,18 @@ class SuggestionStore:
         return self.settings.uri("docs", "suggestions", domain, f"{name}.yaml")
 
     def load(self, product: str) -> list[Suggestion]:
-        uri = self.uri(product)
-        if not self.settings.exists(uri):
-            return []
-        return [Suggestion(**raw) for raw in yaml.safe_load(self.settings.read_text(uri)) or []]
+        raw = yaml.safe_load(self.settings.files.read_text_or(self.uri(product), "")) or []
+        return [Suggestion(**suggestion) for suggestion in raw]
 
     def save(self, product: str, suggestions: list[Suggestion]) -> None:
         rows = [asdict(s) for s in suggestions]
-        self.settings.write_text(self.uri(product), yaml.safe_dump(rows, sort_keys=False))
+        self.settings.files.write_text(self.uri(product), yaml.safe_dump(rows, sort_keys=False))
 
     def products(self) -> list[str]:
         root = self.settings.uri("docs", "suggestions")
         keys = []
-        for domain in self.settings.list_dirs(root):
-            for uri in self.settings.list_files(f"{root}/{domain}"):
+        for domain in self.settings.files.list_dirs(root):
+            for uri in self.settings.files.list_files(f"{root}/{domain}"):
                 name = uri.rsplit("/", 1)[-1]
                 if name.endswith(".yaml"):
                     keys.append(f"{domain}/{name.removesuffix('.yaml')}")

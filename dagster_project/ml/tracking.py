@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import json
-import os
 import types
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -23,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
-from dagster_project.core.settings import MeshSettings
+from dagster_project.core.settings import MeshSettings, Settings, environment_restored
 
 if TYPE_CHECKING:
     import mlflow
@@ -38,8 +37,9 @@ _URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
 def default_tracking_uri(settings: MeshSettings) -> str:
     """`MLFLOW_TRACKING_URI`, else `sqlite:///<MESH_HOME>/mlflow.db`."""
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return os.environ["MLFLOW_TRACKING_URI"]
+    configured = Settings.from_env().mlflow_tracking_uri
+    if configured:
+        return configured
     if not settings.is_local:
         raise ValueError("set MLFLOW_TRACKING_URI when MESH_HOME is an object-store URI")
     home = settings.home.removeprefix("file://")
@@ -92,19 +92,14 @@ class MLflowResource(dg.ConfigurableResource):
         from mlflow.tracking._model_registry import utils as registry
         from mlflow.tracking._tracking_service import utils as tracking
 
-        saved_env = {k: os.environ.get(k) for k in _URI_VARIABLES}
         saved = (tracking._tracking_uri, registry._registry_uri)
-        mlflow.set_tracking_uri(self.resolved_tracking_uri)
-        mlflow.set_registry_uri(self.resolved_tracking_uri)
-        try:
-            yield mlflow
-        finally:
-            tracking._tracking_uri, registry._registry_uri = saved
-            for key, value in saved_env.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        with environment_restored(*_URI_VARIABLES):
+            mlflow.set_tracking_uri(self.resolved_tracking_uri)
+            mlflow.set_registry_uri(self.resolved_tracking_uri)
+            try:
+                yield mlflow
+            finally:
+                tracking._tracking_uri, registry._registry_uri = saved
 
     def experiment_id(self, name: str) -> str:
         """The experiment's id, created with its artifacts under the artifact root."""

@@ -163,10 +163,10 @@ def _file_schema(settings: MeshSettings, file: LandingFile, contract: Contract) 
     contract_schema = arrow_schema(contract)
     suffix = _suffix(file)
     if suffix == ".parquet":
-        footer = pq.read_schema(settings.fs_path(file.uri), filesystem=settings.fs)
+        footer = pq.read_schema(settings.files.path(file.uri), filesystem=settings.files.fs)
         return pa.schema([f for f in footer if f.name in contract.column_names])
     if suffix == ".csv":
-        with settings.fs.open_input_stream(settings.fs_path(file.uri)) as stream:
+        with settings.files.fs.open_input_stream(settings.files.path(file.uri)) as stream:
             first = stream.read(65536).decode("utf-8", errors="replace").splitlines()[0]
         header = next(csv.reader([first.lstrip("\ufeff")]))
         return pa.schema([contract_schema.field(c) for c in header])

@@ -279,5 +279,5 @@ def _write_report(mesh: MeshResource, run_id: str, projection) -> str:
         "totals": projection.totals,
         "by_category": projection.by_category.to_dicts(),
     }
-    mesh.settings.write_text(uri, json.dumps(body, indent=2, default=str) + "\n")
+    mesh.settings.files.write_text(uri, json.dumps(body, indent=2, default=str) + "\n")
     return uri

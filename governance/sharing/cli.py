@@ -6,7 +6,6 @@ platform's CLI does not import governance code.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -17,11 +16,12 @@ from rich.table import Table
 app = typer.Typer(name="share", help="Delta Sharing: recipients, profiles and the server.")
 console = Console()
 DEFAULT_PORT = 8090
-ENDPOINT_ENV = "MESH_SHARING_ENDPOINT"
 
 
 def default_endpoint(port: int = DEFAULT_PORT) -> str:
-    return os.environ.get(ENDPOINT_ENV) or f"http://127.0.0.1:{port}/delta-sharing"
+    from dagster_project import Settings
+
+    return Settings.from_env().sharing_endpoint or f"http://127.0.0.1:{port}/delta-sharing"
 
 
 def _profile_path(name: str, out: Path | None) -> Path:
@@ -32,7 +32,7 @@ def _profile_path(name: str, out: Path | None) -> Path:
     settings = get_settings()
     if not settings.is_local:
         raise typer.BadParameter("MESH_HOME is not local: pass --out for the profile file")
-    return Path(settings.fs_path(settings.uri("sharing", "profiles", f"{name}.share")))
+    return Path(settings.files.path(settings.uri("sharing", "profiles", f"{name}.share")))
 
 
 @app.command("create")

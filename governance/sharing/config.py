@@ -22,10 +22,9 @@ from typing import Any
 
 import yaml
 
-from dagster_project import MeshSettings
+from dagster_project import MeshSettings, Settings
 
 SHARES_FILE = Path(__file__).parent / "shares.yaml"
-SHARES_ENV = "MESH_SHARES"
 TOKEN_PREFIX = "mesh_"
 _NAMESPACE = uuid.UUID("5b0f3c2e-1f6a-4b7e-9a53-6d2c1e0a8f11")
 
@@ -75,7 +74,7 @@ class SharingConfig:
 
     @classmethod
     def load(cls, path: Path | str | None = None) -> SharingConfig:
-        path = Path(path or os.environ.get(SHARES_ENV) or SHARES_FILE)
+        path = Path(path or Settings.from_env().shares_file or SHARES_FILE)
         document = yaml.safe_load(path.read_text()) or {}
         shares = {}
         for name, raw in (document.get("shares") or {}).items():
@@ -140,9 +139,9 @@ class RecipientStore:
         self.uri = settings.registry_uri("sharing", "recipients.yaml")
 
     def load(self) -> dict[str, Recipient]:
-        if not self.settings.exists(self.uri):
+        if not self.settings.files.exists(self.uri):
             return {}
-        raw = yaml.safe_load(self.settings.read_text(self.uri)) or {}
+        raw = yaml.safe_load(self.settings.files.read_text(self.uri)) or {}
         return {name: Recipient(name=name, **fields) for name, fields in raw.items()}
 
     def save(self, recipients: dict[str, Recipient]) -> None:
@@ -150,7 +149,7 @@ class RecipientStore:
             name: {k: v for k, v in asdict(r).items() if k != "name"}
             for name, r in sorted(recipients.items())
         }
-        self.settings.write_private_text(self.uri, yaml.safe_dump(document, sort_keys=False))
+        self.settings.files.write_private_text(self.uri, yaml.safe_dump(document, sort_keys=False))
 
     def create(
         self,

@@ -616,7 +616,7 @@ def create_app(server: SharingServer | None = None) -> FastAPI:
         shared, _grant = server.verify_file(share, schema, table, path, dict(request.query_params))
         uri = f"{server.lake.uri(shared.shared_key)}/{path}"
         settings = server.settings
-        info = settings.file_info(uri)
+        info = settings.files.file_info(uri)
         if info.size is None or info.type.name != "File":
             raise SharingError(404, "RESOURCE_DOES_NOT_EXIST", "file not found")
         size = int(info.size)
@@ -651,7 +651,7 @@ def _within_limit(rows: list[dict[str, Any]], limit: int) -> list[dict[str, Any]
 
 
 def _read_range(settings: MeshSettings, uri: str, start: int, end: int) -> Iterator[bytes]:
-    with settings.fs.open_input_file(settings.fs_path(uri)) as handle:
+    with settings.files.fs.open_input_file(settings.files.path(uri)) as handle:
         handle.seek(start)
         left = end - start + 1
         while left > 0:

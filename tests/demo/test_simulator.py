@@ -86,7 +86,7 @@ def _settings(path: Path) -> MeshSettings:
 
 def _read(settings: MeshSettings, key: str, file_format: str = "parquet") -> pl.DataFrame:
     domain, product = key.split("/")
-    files = settings.list_files(settings.landing_uri(domain, product))
+    files = settings.files.list_files(settings.landing_uri(domain, product))
     if file_format == "csv":
         schema = EXPECTED[key]
         return pl.concat([pl.read_csv(f, schema=schema) for f in files])
@@ -94,7 +94,7 @@ def _read(settings: MeshSettings, key: str, file_format: str = "parquet") -> pl.
 
 
 def _truth(settings: MeshSettings, kind: str) -> pl.DataFrame:
-    files = settings.list_files(settings.registry_uri("simulator", "ground_truth", kind))
+    files = settings.files.list_files(settings.registry_uri("simulator", "ground_truth", kind))
     return pl.concat([pl.read_parquet(f) for f in files])
 
 
@@ -206,14 +206,14 @@ def test_continuation_keeps_entities_and_ids(tmp_path: Path) -> None:
 
     stores, products = _read(settings, "sales/stores"), _read(settings, "inventory/products")
     customers = _read(settings, "customers/customer_profiles")
-    assert len(settings.list_files(settings.landing_uri("sales", "stores"))) == 1
+    assert len(settings.files.list_files(settings.landing_uri("sales", "stores"))) == 1
     assert set(lines["store_id"]) <= set(stores["store_id"])
     assert set(lines["product_id"]) <= set(products["product_id"])
     signups = customers.group_by("customer_id").agg(pl.col("signup_date").min())
     ordered = lines.join(signups, on="customer_id", how="left")
     assert ordered["signup_date"].null_count() == 0
     assert (ordered["signup_date"] <= ordered["order_date"]).all()
-    state = json.loads(settings.read_text(settings.registry_uri("simulator", "state.json")))
+    state = json.loads(settings.files.read_text(settings.registry_uri("simulator", "state.json")))
     assert state["last_date"] == second.dates[-1].isoformat()
     assert state["next_order_id"] == lines["order_id"].max() + 1
     assert state["next_customer_id"] == customers["customer_id"].max() + 1
@@ -224,7 +224,7 @@ def test_later_days_land_signups_and_profile_updates(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     simulate(settings, days=8, scale=SCALE, start=START)
     uri = settings.landing_uri("customers", "customer_profiles")
-    first_day, *later = [pl.read_parquet(f) for f in settings.list_files(uri)]
+    first_day, *later = [pl.read_parquet(f) for f in settings.files.list_files(uri)]
     assert first_day.height >= _entity_counts(SCALE)["customers"]
     later_rows = pl.concat(later)
     initial = set(first_day["customer_id"])
@@ -289,7 +289,7 @@ def test_anomalies_injected_at_rate_with_ground_truth(tmp_path: Path) -> None:
 def test_no_anomalies_without_spec(landed: tuple[MeshSettings, SimulationResult]) -> None:
     settings, _ = landed
     anomalies = settings.registry_uri("simulator", "ground_truth", "anomalies")
-    assert settings.list_files(anomalies) == []
+    assert settings.files.list_files(anomalies) == []
 
 
 def test_anomalies_leave_other_lines_untouched(tmp_path: Path) -> None:
@@ -323,7 +323,7 @@ def test_price_drift_hits_one_category_after_start(tmp_path: Path) -> None:
     assert grocery.filter(pl.col("after"))["ratio"].item() == pytest.approx(1.25, abs=0.01)
     assert others["ratio"].to_list() == pytest.approx([1.0] * others.height)
     record = json.loads(
-        settings.read_text(settings.registry_uri("simulator", "ground_truth", "drift.json"))
+        settings.files.read_text(settings.registry_uri("simulator", "ground_truth", "drift.json"))
     )
     assert record["spec"]["price_shift_category"] == "Grocery"
     assert record["dates"] == [(drift.start + timedelta(days=i)).isoformat() for i in range(3)]

@@ -159,10 +159,10 @@ def test_a_malformed_landing_file_is_quarantined_and_the_rest_loads(
     settings = mesh_home
     simulation = simulate(settings, days=2, scale=1000, start=START)
     folder = settings.landing_uri("sales", "order_lines")
-    good = pl.read_parquet(io.BytesIO(settings.read_bytes(f"{folder}/2025-03-02.parquet")))
+    good = pl.read_parquet(io.BytesIO(settings.files.read_bytes(f"{folder}/2025-03-02.parquet")))
     bad = good.head(5).with_columns(quantity=pl.lit("abc"), order_id=pl.col("order_id") + 1_000_000)
     bad_uri = f"{folder}/2025-03-02-late.csv"
-    settings.write_text(bad_uri, bad.write_csv())
+    settings.files.write_text(bad_uri, bad.write_csv())
 
     with dg.DagsterInstance.ephemeral() as instance:
         report = refresh(
@@ -180,9 +180,9 @@ def test_a_malformed_landing_file_is_quarantined_and_the_rest_loads(
         ]
 
     target = f"{settings.quarantine_uri('sales')}/order_lines/2025-03-02-late.csv"
-    assert not settings.exists(bad_uri)
-    assert settings.exists(target)
-    reason = json.loads(settings.read_text(target + ".reason.json"))["reason"]
+    assert not settings.files.exists(bad_uri)
+    assert settings.files.exists(target)
+    reason = json.loads(settings.files.read_text(target + ".reason.json"))["reason"]
     assert "quantity" in reason and "abc" in reason
 
     # One run over both days (single-run backfill): one materialization per day.

@@ -74,7 +74,7 @@ def s3_home(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> MeshSettings:
 def test_a_product_lands_and_is_written_and_read_on_s3(s3_home: MeshSettings) -> None:
     assert not s3_home.is_local
     simulate(s3_home, days=1, scale=500, start=date(2025, 3, 1))
-    assert s3_home.list_files(s3_home.landing_uri("sales", "stores"))
+    assert s3_home.files.list_files(s3_home.landing_uri("sales", "stores"))
     from domains.sales.definitions import defs as sales
 
     stores = [

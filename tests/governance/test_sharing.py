@@ -74,7 +74,7 @@ def test_the_audit_asset_compacts_and_reports(shared, demo_contracts):
 def test_recipient_tokens_are_stored_hashed_and_expire(mesh_home):
     store = RecipientStore(mesh_home)
     _, token = store.create("acme", [SHARE])
-    text = Path(mesh_home.fs_path(store.uri)).read_text()
+    text = Path(mesh_home.files.path(store.uri)).read_text()
     assert token not in text and hash_token(token) in text
     assert store.authenticate(token).name == "acme"
     assert store.authenticate(token + "x") is None
@@ -82,7 +82,7 @@ def test_recipient_tokens_are_stored_hashed_and_expire(mesh_home):
     assert store.authenticate(token) is None and store.authenticate(new).name == "acme"
     _, old = store.create("gone", [SHARE], days=-1)
     assert store.authenticate(old) is None
-    assert stat.S_IMODE(Path(mesh_home.fs_path(store.uri)).stat().st_mode) == 0o600
+    assert stat.S_IMODE(Path(mesh_home.files.path(store.uri)).stat().st_mode) == 0o600
 
 
 def test_json_predicate_hints_filter_partitions_best_effort():

@@ -139,7 +139,7 @@ def test_no_personal_data_and_the_warnings_in_rows_and_report(home: MeshSettings
     warning = frame.filter(pl.col("metric") == "drift_score").row(0, named=True)
     assert (warning["kind"], warning["value"], warning["previous_value"]) == ("risk", 0.42, None)
     assert warning["period_end"] == END
-    report = home.read_text(insights_report_uri(home, "customers"))
+    report = home.files.read_text(insights_report_uri(home, "customers"))
     assert report.startswith("# Customers: what changed")
     for heading in ("## Headline", "## Top movers", "## Risks", "## Data quality warnings"):
         assert heading in report

@@ -59,7 +59,7 @@ def test_stock_change_stock_outs_and_days_of_cover(home: MeshSettings) -> None:
     assert risks["subject"].to_list() == ["product=1", "product=2"]  # 5 days, then 20
     assert risks["value"].to_list() == [5.0, 20.0]
     assert risks["narrative"][0].startswith("Hose has 5.0 days of cover")
-    report = home.read_text(insights_report_uri(home, "inventory"))
+    report = home.files.read_text(insights_report_uri(home, "inventory"))
     assert f"Stock counted on {END} against {EARLIER}." in report
     assert "## Stock-out risks" in report
     assert report.endswith("## Data quality warnings\n\n- None.\n")  # no check warns

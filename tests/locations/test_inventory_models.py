@@ -167,7 +167,7 @@ def test_the_scenario_reports_a_table_a_narrative_and_a_file(built: dict) -> Non
     meta = _metadata(built["first"], "inventory/demand_scenario")
     assert meta["narrative"].startswith("A 10% price cut for every store and product")
     assert meta["totals"]["scenario_units"] > meta["totals"]["baseline_units"]
-    report = json.loads(built["settings"].read_text(meta["report"]))
+    report = json.loads(built["settings"].files.read_text(meta["report"]))
     assert report["by_category"] == meta["projection_rows"]
     assert meta["projection"].startswith("| category |")
 

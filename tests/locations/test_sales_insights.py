@@ -52,7 +52,7 @@ def test_headline_and_movers_against_the_period_before(home: MeshSettings) -> No
     assert movers == ["region=North", "region=South", "category=Toys", "category=Garden"]
     assert frame.select("kind", "subject", "metric").is_unique().all()
 
-    report = home.read_text(insights_report_uri(home, "sales"))
+    report = home.files.read_text(insights_report_uri(home, "sales"))
     assert report.startswith("# Sales: what changed")
     assert "- Revenue in category Toys rose 50.0% to 420.00 (from 280.00)." in report
 

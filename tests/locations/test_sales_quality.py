@@ -113,7 +113,7 @@ def test_the_drift_check_warns_with_the_root_cause_and_a_report(built: Built) ->
     assert "category Electronics" in meta["root_cause"].value
     report = meta["report"].value
     assert report.endswith(f"reports/drift/sales/order_lines/{LAST}.html")
-    assert built.settings.exists(report)
+    assert built.settings.files.exists(report)
     texts = [a["text"] for a in read_alerts(built.settings)]
     assert any(t.startswith("sales/order_lines: ") and "drifted" in t for t in texts)
     assert any("anomalous row(s)" in t for t in texts)
@@ -156,7 +156,7 @@ def test_the_insights_report_the_warnings_as_risks(built: Built) -> None:
     assert anomalies["value"] == pytest.approx(rate * 100)
     assert "look anomalous" in anomalies["narrative"]
     assert "in sales/order_lines_anomalies" in anomalies["narrative"]
-    report = built.settings.read_text(insights_report_uri(built.settings, "sales"))
+    report = built.settings.files.read_text(insights_report_uri(built.settings, "sales"))
     warnings = report.split("## Data quality warnings")[1]
     assert sorted(line for line in warnings.splitlines() if line) == sorted(
         f"- {r['narrative']}" for r in risks.values()

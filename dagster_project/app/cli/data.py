@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -19,7 +18,7 @@ from dagster_project.app.cli.instance import mesh_instance, quiet
 from dagster_project.checks.families import check_keys
 from dagster_project.checks.quality.companions import discover_contracts
 from dagster_project.core.contracts import Contract
-from dagster_project.core.settings import MeshSettings, get_settings
+from dagster_project.core.settings import MeshSettings, Settings, get_settings
 from dagster_project.lake.storage import Lake
 from dagster_project.ml.synthetic import synthesize, synthetic_contract
 
@@ -33,7 +32,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
     """Every product: rows, Delta version, last update, freshness and check results."""
     quiet()
     settings = get_settings()
-    has_instance = settings.is_local or os.environ.get("DAGSTER_HOME")
+    has_instance = settings.is_local or Settings.from_env().dagster_home
     records = product_status(settings, mesh_instance(settings) if has_instance else None)
     if as_json:
         typer.echo(json.dumps(records, indent=2))

@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 import typer
 
-from dagster_project.core.settings import MeshSettings
+from dagster_project.core.settings import MeshSettings, Settings
 
 # One run at a time may write a product (each product asset has its own pool).
 INSTANCE_CONFIG = """\
@@ -29,8 +29,9 @@ def quiet() -> None:
 def dagster_home(settings: MeshSettings) -> Path:
     """The Dagster instance folder: DAGSTER_HOME, else MESH_HOME/dagster_home (created
     with INSTANCE_CONFIG); DAGSTER_HOME is set to it for what runs next."""
-    if os.environ.get("DAGSTER_HOME"):
-        return Path(os.environ["DAGSTER_HOME"])
+    configured = Settings.from_env().dagster_home
+    if configured:
+        return Path(configured)
     if not settings.is_local:
         raise typer.BadParameter("set DAGSTER_HOME when MESH_HOME is an object-store URI")
     home = Path(settings.dagster_home)

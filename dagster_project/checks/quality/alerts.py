@@ -10,15 +10,13 @@ never raised: an alert must not break the product's run.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 import requests
 
-from dagster_project.core.settings import MeshSettings
+from dagster_project.core.settings import MeshSettings, Settings
 
-WEBHOOK_ENV = "MESH_ALERT_WEBHOOK_URL"
 TIMEOUT_S = 5.0
 
 
@@ -50,9 +48,9 @@ def send(settings: MeshSettings, alert: Alert, webhook_url: str | None = None) -
     """Append the alert to today's file and post it to the webhook, if any."""
     line = json.dumps(asdict(alert), default=str)
     uri = alerts_uri(settings, alert.raised_at[:10])
-    previous = settings.read_text(uri) if settings.exists(uri) else ""
-    settings.write_text(uri, previous + line + "\n")  # object stores cannot append
-    url = webhook_url if webhook_url is not None else os.environ.get(WEBHOOK_ENV)
+    previous = settings.files.read_text_or(uri, "")
+    settings.files.write_text(uri, previous + line + "\n")  # object stores cannot append
+    url = webhook_url if webhook_url is not None else Settings.from_env().alert_webhook_url
     return Delivery(uri, _post(url, alert) if url else None)
 
 
@@ -67,6 +65,4 @@ def _post(url: str, alert: Alert) -> str:
 
 def read_alerts(settings: MeshSettings, day: str | None = None) -> list[dict]:
     uri = alerts_uri(settings, day)
-    if not settings.exists(uri):
-        return []
-    return [json.loads(line) for line in settings.read_text(uri).splitlines() if line]
+    return [json.loads(line) for line in settings.files.read_text_or(uri, "").splitlines() if line]

@@ -191,15 +191,15 @@ def quality_uri(settings: MeshSettings, contract: Contract, *parts: str) -> str:
 
 
 def save_detector(settings: MeshSettings, contract: Contract, model: AnomalyDetector) -> None:
-    settings.write_bytes(quality_uri(settings, contract, "detector.pkl"), pickle.dumps(model))
+    settings.files.write_bytes(quality_uri(settings, contract, "detector.pkl"), pickle.dumps(model))
 
 
 def load_detector(settings: MeshSettings, contract: Contract) -> AnomalyDetector | None:
     uri = quality_uri(settings, contract, "detector.pkl")
-    if not settings.exists(uri):
+    if not settings.files.exists(uri):
         return None
     try:
-        model = pickle.loads(settings.read_bytes(uri))
+        model = pickle.loads(settings.files.read_bytes(uri))
     except Exception:  # an unreadable cache is refitted, never trusted
         return None
     return model if getattr(model, "format_version", None) == FORMAT_VERSION else None
@@ -545,8 +545,8 @@ def stage_flagged(
     buffer = io.BytesIO()
     outcome.flagged.write_parquet(buffer)
     uri = _staged_uri(settings, contract, window)
-    settings.write_bytes(uri, buffer.getvalue())
-    settings.write_text(uri + ".json", json.dumps({"table_version": version}))
+    settings.files.write_bytes(uri, buffer.getvalue())
+    settings.files.write_text(uri + ".json", json.dumps({"table_version": version}))
 
 
 def staged_flagged(
@@ -554,8 +554,8 @@ def staged_flagged(
 ) -> pl.DataFrame | None:
     """The rows staged by the parent's check, if they were scored on this table version."""
     uri = _staged_uri(settings, contract, window)
-    if not settings.exists(uri + ".json"):
+    if not settings.files.exists(uri + ".json"):
         return None
-    if json.loads(settings.read_text(uri + ".json")).get("table_version") != version:
+    if json.loads(settings.files.read_text(uri + ".json")).get("table_version") != version:
         return None
-    return pl.read_parquet(io.BytesIO(settings.read_bytes(uri)))
+    return pl.read_parquet(io.BytesIO(settings.files.read_bytes(uri)))

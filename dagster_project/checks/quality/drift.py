@@ -267,7 +267,7 @@ def compare(
 def write_report(settings: MeshSettings, outcome: DriftOutcome, snapshot, name: tuple) -> None:
     """Evidently's HTML report, under `MESH_HOME/reports/drift/<...name>.html`."""
     outcome.report_uri = settings.reports_uri("drift", *name[:-1], f"{name[-1]}.html")
-    settings.write_text(outcome.report_uri, snapshot.get_html_str(as_iframe=False))
+    settings.files.write_text(outcome.report_uri, snapshot.get_html_str(as_iframe=False))
 
 
 def _strata(frame: pl.LazyFrame, segments: list[str]) -> list[str]:

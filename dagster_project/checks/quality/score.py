@@ -156,14 +156,14 @@ def score_uri(settings: MeshSettings, contract: Contract) -> str:
 
 
 def save_score(settings: MeshSettings, contract: Contract, score: QualityScore) -> None:
-    settings.write_text(score_uri(settings, contract), score.as_json())
+    settings.files.write_text(score_uri(settings, contract), score.as_json())
 
 
 def load_score(settings: MeshSettings, contract: Contract) -> QualityScore | None:
     uri = score_uri(settings, contract)
-    if not settings.exists(uri):
+    if not settings.files.exists(uri):
         return None
-    return QualityScore.from_json(settings.read_text(uri))
+    return QualityScore.from_json(settings.files.read_text(uri))
 
 
 def now_utc() -> datetime:

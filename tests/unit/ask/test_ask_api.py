@@ -77,8 +77,8 @@ def test_expired_keys_stop_working(lake):
     assert store.authenticate(key) == created
     assert created.expired(datetime.fromisoformat(created.expires_at))
     assert not created.expired(datetime.fromisoformat(created.created_at))
-    assert oct(Path(lake.settings.fs_path(store.uri)).stat().st_mode)[-3:] == "600"
-    assert key not in Path(lake.settings.fs_path(store.uri)).read_text()
+    assert oct(Path(lake.settings.files.path(store.uri)).stat().st_mode)[-3:] == "600"
+    assert key not in Path(lake.settings.files.path(store.uri)).read_text()
 
 
 def bearer(key: str) -> dict[str, str]:

@@ -113,10 +113,10 @@ def test_each_new_file_gives_one_run_for_its_product_and_day(landed: MeshSetting
 def test_a_changed_file_is_requested_again(landed: MeshSettings, tick) -> None:
     first = tick(landed)
     uri = f"{landed.landing_uri('sales', 'stores')}/2025-03-01.parquet"
-    stores = pl.read_parquet(io.BytesIO(landed.read_bytes(uri)))
+    stores = pl.read_parquet(io.BytesIO(landed.files.read_bytes(uri)))
     buffer = io.BytesIO()
     stores.with_columns(size_sqm=pl.col("size_sqm") + 1).write_parquet(buffer, statistics=False)
-    landed.write_bytes(uri, buffer.getvalue())
+    landed.files.write_bytes(uri, buffer.getvalue())
     again = tick(landed, first.cursor)
     assert requested(again) == [("sales/stores", None)]
 
@@ -125,7 +125,7 @@ def test_a_malformed_file_is_quarantined_and_good_files_still_run(
     landed: MeshSettings, tick
 ) -> None:
     bad_uri = f"{landed.landing_uri('sales', 'order_lines')}/2025-03-02-late.csv"
-    landed.write_text(bad_uri, "order_id,line_number,colour\n1,1,red\n")
+    landed.files.write_text(bad_uri, "order_id,line_number,colour\n1,1,red\n")
     result = tick(landed)
     assert requested(result) == [
         ("sales/order_lines", "2025-03-01"),
@@ -134,9 +134,9 @@ def test_a_malformed_file_is_quarantined_and_good_files_still_run(
     assert files_of(result)[("sales/order_lines", "2025-03-02")] == "2025-03-02.parquet"
 
     target = f"{landed.quarantine_uri('sales')}/order_lines/2025-03-02-late.csv"
-    assert not landed.exists(bad_uri)
-    assert landed.exists(target)
-    reason = json.loads(landed.read_text(target + ".reason.json"))
+    assert not landed.files.exists(bad_uri)
+    assert landed.files.exists(target)
+    reason = json.loads(landed.files.read_text(target + ".reason.json"))
     assert "colour" in reason["reason"]
 
     assert len(result.asset_events) == 1
@@ -155,12 +155,12 @@ def test_files_already_loaded_by_a_materialization_give_no_request(
         a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition) and a.key == STORES
     )
     loaded = landed.registry_uri("loaded", "sales", "stores", "2025-03-01.parquet.json")
-    landed.fs.delete_file(landed.fs_path(loaded))  # forget the fixture's record
+    landed.files.fs.delete_file(landed.files.path(loaded))  # forget the fixture's record
     run = dg.materialize(
         [stores], resources={"mesh": MeshResource(home=landed.home)}, instance=instance
     )
     assert run.success
-    assert landed.exists(loaded)
+    assert landed.files.exists(loaded)
     result = tick(landed)  # no cursor: only the registry knows the file was loaded
     assert requested(result) == [
         ("sales/order_lines", "2025-03-01"),
@@ -187,7 +187,7 @@ def test_files_gone_from_the_folder_leave_the_cursor(landed: MeshSettings, tick)
     first = tick(landed)
     uri = f"{landed.landing_uri('sales', 'order_lines')}/2025-03-01.parquet"
     assert uri in json.loads(first.cursor or "{}")
-    landed.move(uri, f"{landed.home}/archive/2025-03-01.parquet")  # archived after loading
+    landed.files.move(uri, f"{landed.home}/archive/2025-03-01.parquet")  # archived after loading
     later = json.loads(tick(landed, first.cursor).cursor or "{}")
     assert uri not in later
     assert f"{landed.landing_uri('sales', 'order_lines')}/2025-03-02.parquet" in later

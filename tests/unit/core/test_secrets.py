@@ -88,7 +88,7 @@ def test_unconfigured_keys_are_generated_once_outside_the_repository(mesh_home, 
     monkeypatch.delenv("MESH_SHARING_SIGNING_KEY", raising=False)
     first = mesh_secret("MESH_SHARING_SIGNING_KEY", mesh_home)
     assert first == mesh_secret("MESH_SHARING_SIGNING_KEY", mesh_home) and len(first) >= 40
-    stored = Path(mesh_home.fs_path(mesh_home.registry_uri("secrets.local.yaml")))
+    stored = Path(mesh_home.files.path(mesh_home.registry_uri("secrets.local.yaml")))
     assert stored.is_relative_to(Path(mesh_home.home))
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600
 

@@ -151,7 +151,7 @@ def test_landing_on_spark_validates_and_quarantines_like_the_local_engine(
     homes = {name: MeshSettings(home=str(tmp_path / name)) for name in ("local", "spark")}
     for settings in homes.values():
         folder = settings.landing_uri("sales", "stores")
-        settings.makedirs(folder)
+        settings.files.makedirs(folder)
         _land_stores(folder)
     expected = load_landing(homes["local"], stores)
     frame, loaded, quarantined = read_landing(spark.get_session(), homes["spark"], stores, None)
@@ -169,7 +169,10 @@ def test_landing_on_spark_validates_and_quarantines_like_the_local_engine(
     assert "empty primary key" in quarantined["2025-03-05.parquet"]
     assert [f.name for f in loaded] == [f.name for f in expected.loaded]
     reason = homes["spark"].quarantine_uri("sales") + "/stores/2025-03-04.csv.reason.json"
-    assert json.loads(homes["spark"].read_text(reason))["reason"] == quarantined["2025-03-04.csv"]
+    assert (
+        json.loads(homes["spark"].files.read_text(reason))["reason"]
+        == quarantined["2025-03-04.csv"]
+    )
     lakes = {name: Lake(settings) for name, settings in homes.items()}
     lakes["local"].write(stores, expected.frame)
     write_delta(lakes["spark"], stores, frame)

@@ -83,13 +83,15 @@ def to_bytes(frame: pl.DataFrame, kind: str) -> bytes:
 
 def land(settings: MeshSettings, contract: Contract, name: str, data: bytes) -> LandingFile:
     """Write a landing file and return it as `landing_files` lists it."""
-    settings.write_bytes(f"{settings.landing_uri(contract.domain, contract.product)}/{name}", data)
+    settings.files.write_bytes(
+        f"{settings.landing_uri(contract.domain, contract.product)}/{name}", data
+    )
     return next(f for f in landing_files(settings, contract) if f.name == name)
 
 
 def quarantined(settings: MeshSettings, contract: Contract) -> list[str]:
     folder = f"{settings.quarantine_uri(contract.domain)}/{contract.product}"
-    return [u.rsplit("/", 1)[-1] for u in settings.list_files(folder)]
+    return [u.rsplit("/", 1)[-1] for u in settings.files.list_files(folder)]
 
 
 # -- listing ----------------------------------------------------------------------------------
@@ -108,7 +110,7 @@ def test_landing_files_oldest_first_skipping_hidden_and_reason_files(
         "2025-03-01.csv.reason.json",
     ]:
         land_raw = f"{mesh_home.landing_uri('sales', 'stores')}/{name}"
-        mesh_home.write_bytes(land_raw, b"x")
+        mesh_home.files.write_bytes(land_raw, b"x")
     files = landing_files(mesh_home, stores)
     assert [f.name for f in files] == [
         "reference.csv",  # no day in its name: first
@@ -124,7 +126,7 @@ def test_landing_files_in_a_window_keep_only_its_days(
     mesh_home: MeshSettings, stores: Contract
 ) -> None:
     for name in ["2025-02-28.csv", "2025-03-01.csv", "2025-03-02.csv", "undated.csv"]:
-        mesh_home.write_bytes(f"{mesh_home.landing_uri('sales', 'stores')}/{name}", b"x")
+        mesh_home.files.write_bytes(f"{mesh_home.landing_uri('sales', 'stores')}/{name}", b"x")
     window = DateWindow(D1, D2)
     assert [f.name for f in landing_files(mesh_home, stores, window)] == [
         "2025-03-01.csv",
@@ -243,9 +245,9 @@ def test_quarantine_moves_the_file_beside_its_reason(
     file = land(mesh_home, stores, "2025-03-01.csv", b"broken")
     target = quarantine(mesh_home, stores, file, "it is broken")
     assert target == f"{mesh_home.quarantine_uri('sales')}/stores/2025-03-01.csv"
-    assert not mesh_home.exists(file.uri)
-    assert mesh_home.read_bytes(target) == b"broken"
-    reason = json.loads(mesh_home.read_text(target + REASON_SUFFIX))
+    assert not mesh_home.files.exists(file.uri)
+    assert mesh_home.files.read_bytes(target) == b"broken"
+    reason = json.loads(mesh_home.files.read_text(target + REASON_SUFFIX))
     assert reason["file"] == "2025-03-01.csv"
     assert reason["product"] == "sales/stores"
     assert reason["reason"] == "it is broken"
@@ -259,10 +261,10 @@ def test_quarantine_never_overwrites_an_earlier_reject(
     first = quarantine(mesh_home, stores, land(mesh_home, stores, "a.csv", b"first"), "one")
     second = quarantine(mesh_home, stores, land(mesh_home, stores, "a.csv", b"second"), "two")
     assert first != second
-    assert mesh_home.read_bytes(first) == b"first"
-    assert mesh_home.read_bytes(second) == b"second"
-    assert json.loads(mesh_home.read_text(first + REASON_SUFFIX))["reason"] == "one"
-    assert json.loads(mesh_home.read_text(second + REASON_SUFFIX))["reason"] == "two"
+    assert mesh_home.files.read_bytes(first) == b"first"
+    assert mesh_home.files.read_bytes(second) == b"second"
+    assert json.loads(mesh_home.files.read_text(first + REASON_SUFFIX))["reason"] == "one"
+    assert json.loads(mesh_home.files.read_text(second + REASON_SUFFIX))["reason"] == "two"
     assert len(quarantined(mesh_home, stores)) == 4  # two files, two reasons
 
 

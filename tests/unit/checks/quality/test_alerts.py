@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import pytest
 
-from dagster_project.checks.quality.alerts import WEBHOOK_ENV, Alert, read_alerts, send
+from dagster_project.checks.quality.alerts import Alert, read_alerts, send
 
 
 class _Hook(BaseHTTPRequestHandler):
@@ -47,7 +47,7 @@ def _alert() -> Alert:
 
 
 def test_alerts_are_kept_as_json_lines_under_mesh_home(mesh_home, monkeypatch):
-    monkeypatch.delenv(WEBHOOK_ENV, raising=False)
+    monkeypatch.delenv("MESH_ALERT_WEBHOOK_URL", raising=False)
     first = send(mesh_home, _alert())
     send(mesh_home, _alert())
     assert first.webhook is None
@@ -60,7 +60,7 @@ def test_alerts_are_kept_as_json_lines_under_mesh_home(mesh_home, monkeypatch):
 
 def test_the_webhook_from_the_environment_gets_the_same_alert(mesh_home, monkeypatch, webhook):
     url, hook = webhook
-    monkeypatch.setenv(WEBHOOK_ENV, url)
+    monkeypatch.setenv("MESH_ALERT_WEBHOOK_URL", url)
     delivery = send(mesh_home, _alert())
     assert delivery.webhook == "sent"
     assert hook.received[0]["text"] == _alert().text  # chat tools show `text` as is

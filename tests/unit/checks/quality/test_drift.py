@@ -65,7 +65,7 @@ def test_injected_drift_is_found_explained_and_reported(lake, drifted):
     assert [p["drifted"] != [] for p in outcome.summary()] == [False, False, True]
     report = lake.settings.reports_uri("drift", "sales", "order_lines", f"{DRIFT_DAY}.html")
     assert outcome.report_uri == report
-    assert "Drift is detected for" in lake.settings.read_text(report)  # Evidently's own HTML
+    assert "Drift is detected for" in lake.settings.files.read_text(report)  # Evidently's own HTML
 
 
 def test_an_unchanged_day_raises_no_alarm(calm):

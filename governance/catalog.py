@@ -14,18 +14,21 @@ from dagster_project import (
     catalog_fields,
     check_keys,
     evaluate_policies,
+    execution_status,
 )
 
 
 def check_status(instance: dg.DagsterInstance, contract: Contract) -> tuple[str, list[str]]:
-    """The latest verdict of the product's checks: passed, failed or not evaluated."""
+    """The latest verdict of the product's checks: passed, failed or not evaluated; a
+    check with too little data to judge is neither passed nor failed."""
     latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(
         check_keys(contract)
     )
-    done = {k: r for k, r in latest.items() if r.status.value in {"SUCCEEDED", "FAILED"}}
-    if not done:
+    statuses = {k.name: execution_status(r) for k, r in latest.items()}
+    judged = {k: s for k, s in statuses.items() if s in {"SUCCEEDED", "FAILED"}}
+    if not judged:
         return "not evaluated", []
-    failed = sorted(k.name for k, r in done.items() if r.status.value == "FAILED")
+    failed = sorted(k for k, s in judged.items() if s == "FAILED")
     return ("failed" if failed else "passed"), failed
 
 

@@ -27,6 +27,18 @@ EVALUATED = {AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecor
 FAILED = AssetCheckExecutionRecordStatus.FAILED
 
 
+NOT_JUDGED = "NOT_JUDGED"  # too little data to judge: neither passed nor failed
+
+
+def execution_status(record: AssetCheckExecutionRecord) -> str:
+    """A check execution's status (SUCCEEDED, FAILED, ...), NOT_JUDGED for a WARN failure
+    whose metadata says it was skipped (see `checks.quality.checks`)."""
+    evaluation = record.evaluation
+    if evaluation is not None and "skipped" in evaluation.metadata:
+        return NOT_JUDGED
+    return record.status.value
+
+
 @dataclass(frozen=True)
 class CheckRisk:
     """One warning: what it is about (`subject`, `metric`), its score and its sentence."""

@@ -17,6 +17,7 @@ from dagster_project.access.policy import AccessDenied, GovernedReader
 from dagster_project.app.cli.instance import mesh_instance, quiet
 from dagster_project.checks.families import check_keys
 from dagster_project.checks.quality.companions import discover_contracts
+from dagster_project.checks.risks import NOT_JUDGED, execution_status
 from dagster_project.core.contracts import Contract
 from dagster_project.core.settings import MeshSettings, Settings, get_settings
 from dagster_project.lake.storage import Lake
@@ -24,7 +25,6 @@ from dagster_project.ml.synthetic import synthesize, synthetic_contract
 
 app = typer.Typer()
 console = Console()
-NOT_JUDGED = "NOT_JUDGED"  # a check with too little data to judge (`mesh status`)
 
 
 @app.command()
@@ -81,14 +81,7 @@ def _latest_checks(instance: dg.DagsterInstance, keys) -> dict[str, str]:
     """Each check's latest status; NOT_JUDGED for a WARN failure with `skipped` metadata
     (too little data to judge, see `checks.quality.checks`)."""
     latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
-    return {k.name: _status(r) for k, r in latest.items()}
-
-
-def _status(record) -> str:
-    evaluation = record.evaluation
-    if evaluation is not None and "skipped" in evaluation.metadata:
-        return NOT_JUDGED
-    return record.status.value
+    return {k.name: execution_status(r) for k, r in latest.items()}
 
 
 def print_status(records: list[dict]) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import json
+import time
 import types
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -126,8 +127,6 @@ class MLflowResource(dg.ConfigurableResource):
         self, run_id: str, *, params: dict[str, Any] | None = None, metrics: dict[str, float]
     ) -> None:
         """Parameters and metrics of a run, in one batch."""
-        import time
-
         from mlflow.entities import Metric, Param
 
         now = int(time.time() * 1000)

@@ -7,7 +7,7 @@ HEAVY_OPTIONAL = {"pyspark", "delta", "evidently", "mlflow", "openai", "sklearn"
 # Layers already rid of the function-level imports that only dodged cycles or start-up time.
 CLEAN_LAYERS = {"app", "access", "core", "lake", "metadata", "ml"}
 # The whole platform today; issue 13's goal is 15. Lower it as imports move to the top.
-MOST = 42
+MOST = 41
 
 
 def _layer(module_or_file: str) -> str:
@@ -25,9 +25,9 @@ def test_the_platform_has_at_most_MOST_function_level_imports():
     assert len(list(function_level_imports())) <= MOST
 
 
-def test_no_import_cycle_runs_through_a_clean_layer():
-    cycles = import_cycles()
-    assert [c for c in cycles if any(_layer(m) in CLEAN_LAYERS for m in c)] == []
+def test_no_import_cycle_but_the_one_in_products():
+    # products.builder <-> products.spark: the products refactor (issue 13) removes it
+    assert [c for c in import_cycles() if {_layer(m) for m in c} != {"products"}] == []
 
 
 def test_the_cycle_finder_finds_a_cycle(tmp_path):

@@ -5,6 +5,7 @@
 Each command runs R times as a fresh process (after one untimed warm-up run, so every
 command starts with the files in the page cache), round-robin so that a busy machine
 slows all of them alike: `mesh --help` (lists every command without importing one),
+beside the floor of any Typer app with rich help (two commands that import nothing),
 `mesh ask --help` (imports the ask group), `mesh share --help` (a plugin), and importing
 the CLI's root module. Baseline, measured in the same run: `python -c pass`, the
 interpreter's own start; `ratio` = median / baseline median; `cpu s`: the median CPU
@@ -31,8 +32,13 @@ from rich.table import Table
 PYTHON = sys.executable
 MESH = str(Path(PYTHON).parent / "mesh")
 BASELINE = "python -c pass"
+# Any Typer app's floor: the --help of two commands that import nothing.
+TYPER_FLOOR = (
+    "import typer\napp = typer.Typer()\napp.command('a')(print)\napp.command('b')(print)\napp()"
+)
 COMMANDS = {
     BASELINE: [PYTHON, "-c", "pass"],
+    "typer floor --help": [PYTHON, "-c", TYPER_FLOOR, "--help"],
     "import dagster_project.app.cli": [PYTHON, "-c", "import dagster_project.app.cli"],
     "mesh --help": [MESH, "--help"],
     "mesh ask --help": [MESH, "ask", "--help"],

@@ -15,6 +15,7 @@ Pipelines keep reading their inputs unmasked with `Lake.scan`, as the system.
 
 from __future__ import annotations
 
+import copy
 import fnmatch
 import hashlib
 import hmac
@@ -30,9 +31,11 @@ from typing import Any
 import polars as pl
 import yaml
 
+from dagster_project.checks.quality.companions import discover_contracts
 from dagster_project.core.contracts import Contract, load_contract
 from dagster_project.core.credentials import mesh_secret
 from dagster_project.core.settings import Settings
+from dagster_project.core.workspace import location_folder, read_workspace
 from dagster_project.lake.storage import Lake
 
 POLICY_ENV = "MESH_ACCESS_POLICY"
@@ -204,8 +207,6 @@ def default_policy_path() -> Path:
     configured = Settings.from_env().access_policy
     if configured:
         return Path(configured)
-    from dagster_project.core.workspace import location_folder, read_workspace
-
     for location in read_workspace():
         candidate = location_folder(location) / POLICY_FILE
         if candidate.exists():
@@ -278,8 +279,6 @@ def apply_masks(frame: pl.DataFrame, decision: Decision, key: bytes) -> pl.DataF
 def masked_document(contract: Contract, decision: Decision) -> dict[str, Any]:
     """The contract document of the product as this decision shows it: dropped columns
     removed, masked columns retyped; still classified (pseudonymised data is personal)."""
-    import copy
-
     document = copy.deepcopy(contract.document)
     schema = document["schema"][0]
     kept = []
@@ -338,8 +337,6 @@ class GovernedReader:
 
     @cached_property
     def _contracts(self) -> dict[str, Contract]:
-        from dagster_project.checks.quality.companions import discover_contracts
-
         return {c.key: c for c in discover_contracts()}
 
     def contract(self, product: str) -> Contract:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from dagster_project.ai.provider import AIProvider
+from dagster_project.ai.providers import get_provider
 from dagster_project.core.settings import Settings
 
 
@@ -20,8 +21,6 @@ class AIResource(dg.ConfigurableResource):
     share_samples: bool | None = None
 
     def get_provider(self, log=None) -> AIProvider:
-        from dagster_project.ai import get_provider
-
         provider = get_provider(None if self.provider == "auto" else self.provider)
         if log is not None:
             provider.log = log

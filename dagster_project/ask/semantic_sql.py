@@ -12,6 +12,7 @@ products' Delta tables under those names in a DuckDB connection.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -320,8 +321,6 @@ class Compiler:
 
 def _only(condition: str, base: str) -> bool:
     """Whether a condition reads only the base table (so it can go into a subquery)."""
-    import re
-
     aliases = set(re.findall(r"\b([a-z0-9_]+__[a-z0-9_]+)\.", condition))
     return aliases <= {base}
 

@@ -15,6 +15,7 @@ import secrets as _random
 import yaml
 
 from dagster_project.core.settings import SECRET_NAME, MeshSettings, Settings
+from dagster_project.core.workspace import find_root
 
 LOCAL_CONFIG = "meshwork.local.yaml"
 MESH_SECRETS = "secrets.local.yaml"
@@ -22,8 +23,6 @@ REDACTED = "***"
 
 
 def _local_config() -> dict[str, str]:
-    from dagster_project.core.workspace import find_root
-
     try:
         path = find_root() / LOCAL_CONFIG
     except FileNotFoundError:

@@ -12,6 +12,7 @@ configured). Everything is deterministic and local unless OpenAI is configured.
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,9 +28,10 @@ from dagster_project.ai.text import (
     terms,
     words,
 )
+from dagster_project.checks.quality.companions import discover_contracts
 from dagster_project.core.contracts import Contract
-from dagster_project.core.settings import MeshSettings
-from dagster_project.metadata.semantics import SemanticLayer
+from dagster_project.core.settings import MeshSettings, get_settings
+from dagster_project.metadata.semantics import SemanticLayer, load_semantic_layer
 
 KINDS = ("product", "column", "metric")
 FIELD_WEIGHTS = {"names": 3.0, "synonyms": 2.0, "description": 1.0, "context": 0.5}
@@ -482,10 +484,6 @@ def mesh_index(
     provider: AIProvider | None = None, settings: MeshSettings | None = None
 ) -> SemanticIndex:
     """The index of the workspace's contracts and semantic layer (cached embeddings reused)."""
-    from dagster_project.checks.quality.companions import discover_contracts
-    from dagster_project.core.settings import get_settings
-    from dagster_project.metadata.semantics import load_semantic_layer
-
     provider = provider or get_provider()
     settings = settings or get_settings()
     contracts = discover_contracts()
@@ -536,8 +534,6 @@ def judge(
     search_fn: Any, entries: Sequence[Entry], queries: Sequence[dict[str, Any]], k: int = 20
 ) -> list[Judged]:
     """Rank of each query's target under `search_fn(query, k) -> [entry ids]`."""
-    import time
-
     by_id = {e.id: e for e in entries}
     judged = []
     for q in queries:

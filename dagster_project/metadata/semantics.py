@@ -28,7 +28,9 @@ from typing import Any
 
 import yaml
 
+from dagster_project.checks.quality.companions import discover_contracts
 from dagster_project.core.contracts import Contract
+from dagster_project.core.workspace import find_root, location_folder, read_workspace
 
 SEMANTICS_FILE = "semantics.yaml"
 TIME_GRAINS = ("day", "week", "month", "quarter", "year")
@@ -336,8 +338,6 @@ def _has(contract: Contract, column: str) -> bool:
 
 def semantics_files(root: Path | None = None) -> list[Path]:
     """The `semantics.yaml` of every code location in workspace.yaml."""
-    from dagster_project.core.workspace import find_root, location_folder, read_workspace
-
     workspace = (root or find_root()) / "workspace.yaml"
     files = [location_folder(loc) / SEMANTICS_FILE for loc in read_workspace(workspace)]
     return [f for f in files if f.exists()]
@@ -352,8 +352,6 @@ def load_semantic_layer(
     """The mesh's semantic layer (every location's semantics.yaml), validated against the
     workspace's contracts unless other files or contracts are given."""
     if contracts is None:
-        from dagster_project.checks.quality.companions import discover_contracts
-
         contracts = discover_contracts()
     paths = list(files) if files is not None else semantics_files()
     documents = [(str(p), yaml.safe_load(Path(p).read_text()) or {}) for p in paths]

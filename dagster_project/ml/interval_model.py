@@ -15,6 +15,7 @@ from typing import Any
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 
 class IntervalModel(mlflow.pyfunc.PythonModel):
@@ -86,8 +87,6 @@ class IntervalModel(mlflow.pyfunc.PythonModel):
         return model
 
     def point(self, frame: pd.DataFrame) -> np.ndarray:
-        from threadpoolctl import threadpool_limits
-
         values = frame[self.features].astype(float).to_numpy()
         with threadpool_limits(limits=self.threads, user_api="openmp"):
             predicted = self.estimator.predict(values)

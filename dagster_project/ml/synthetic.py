@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import time
+import types
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -38,16 +39,19 @@ BINS = 10  # SDMetrics' ContingencySimilarity discretizes numbers into 10 bins
 NUMERIC = ("integer", "number", "date", "timestamp")
 
 
-def _ndtri(p: np.ndarray) -> np.ndarray:
-    from scipy.special import ndtri
+def _special() -> types.ModuleType:
+    """scipy.special (the normal distribution's functions), imported on first use."""
+    from scipy import special
 
-    return ndtri(p)
+    return special
+
+
+def _ndtri(p: np.ndarray) -> np.ndarray:
+    return _special().ndtri(p)
 
 
 def _ndtr(z: np.ndarray) -> np.ndarray:
-    from scipy.special import ndtr
-
-    return ndtr(z)
+    return _special().ndtr(z)
 
 
 def _as_float(series: pl.Series) -> np.ndarray:

@@ -14,12 +14,14 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import json
+import time
 import types
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import cloudpickle
 import dagster as dg
 
 from dagster_project.core.settings import MeshSettings, Settings, environment_restored
@@ -50,6 +52,13 @@ def default_artifact_root(settings: MeshSettings) -> str:
     return settings.uri("mlartifacts")
 
 
+def _mlflow() -> types.ModuleType:
+    """The mlflow module, imported on first use: the one import of it here."""
+    import mlflow
+
+    return mlflow
+
+
 def pinned(*packages: str) -> list[str]:
     """`name==version` of installed packages: explicit requirements for `log_model`
     (MLflow's own inference imports the model in a subprocess, seconds per model)."""
@@ -78,20 +87,17 @@ class MLflowResource(dg.ConfigurableResource):
         return self.artifact_root or default_artifact_root(self.settings)
 
     def client(self) -> MlflowClient:
-        from mlflow import MlflowClient
-
         uri = self.resolved_tracking_uri
-        return MlflowClient(tracking_uri=uri, registry_uri=uri)
+        return _mlflow().MlflowClient(tracking_uri=uri, registry_uri=uri)
 
     @contextlib.contextmanager
     def active(self) -> Iterator[types.ModuleType]:
         """The `mlflow` module pointed at this resource's tracking and registry. Its fluent
         API is process-global (URIs and their environment variables), so everything is put
         back afterwards: a later resource with another home must not inherit them."""
-        import mlflow
-        from mlflow.tracking._model_registry import utils as registry
-        from mlflow.tracking._tracking_service import utils as tracking
-
+        mlflow = _mlflow()
+        registry = mlflow.tracking._model_registry.utils
+        tracking = mlflow.tracking._tracking_service.utils
         saved = (tracking._tracking_uri, registry._registry_uri)
         with environment_restored(*_URI_VARIABLES):
             mlflow.set_tracking_uri(self.resolved_tracking_uri)
@@ -126,15 +132,12 @@ class MLflowResource(dg.ConfigurableResource):
         self, run_id: str, *, params: dict[str, Any] | None = None, metrics: dict[str, float]
     ) -> None:
         """Parameters and metrics of a run, in one batch."""
-        import time
-
-        from mlflow.entities import Metric, Param
-
+        entities = _mlflow().entities
         now = int(time.time() * 1000)
         self.client().log_batch(
             run_id,
-            metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
-            params=[Param(k, str(v)) for k, v in (params or {}).items()],
+            metrics=[entities.Metric(k, float(v), now, 0) for k, v in metrics.items()],
+            params=[entities.Param(k, str(v)) for k, v in (params or {}).items()],
         )
 
     def log_pyfunc(
@@ -149,12 +152,9 @@ class MLflowResource(dg.ConfigurableResource):
         """Log a `mlflow.pyfunc.PythonModel` in the active run, its signature inferred from
         `example` (a pandas frame of inputs). Modules in `by_value` are pickled into the
         model, so loading it needs neither this project nor its import path."""
-        import cloudpickle
-        from mlflow.models import infer_signature
-
         signature = None
         if example is not None:
-            signature = infer_signature(example, model.predict(None, example))
+            signature = _mlflow().models.infer_signature(example, model.predict(None, example))
         with self.active() as mlflow:
             for module in by_value:
                 cloudpickle.register_pickle_by_value(module)
@@ -174,23 +174,20 @@ class MLflowResource(dg.ConfigurableResource):
         self, name: str, model_uri: str, run_id: str, tags: dict[str, str]
     ) -> ModelVersion:
         """A new version of registered model `name` from a logged model."""
-        from mlflow.exceptions import MlflowException
-
         client = self.client()
         # The sqlite registry looks the logged model up through the global client.
-        with self.active():
+        with self.active() as mlflow:
             try:
                 client.get_registered_model(name)
-            except MlflowException:
+            except mlflow.MlflowException:
                 client.create_registered_model(name)
             return client.create_model_version(name, model_uri, run_id=run_id, tags=tags)
 
     def version_by_alias(self, name: str, alias: str = CHAMPION) -> ModelVersion | None:
-        from mlflow.exceptions import MlflowException
-
+        mlflow = _mlflow()
         try:
             return self.client().get_model_version_by_alias(name, alias)
-        except MlflowException:
+        except mlflow.MlflowException:
             return None
 
     def load(self, name: str, alias: str = CHAMPION) -> PyFuncModel:

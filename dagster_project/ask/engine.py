@@ -110,9 +110,9 @@ class Asker:
 
     def ask(self, question: str, *, follow_up: bool = False) -> Answer:
         """Answer a question in plain words, within the deadline (parsing included)."""
+        check_size("question", question, self.limits.max_question_chars, "MESH_MAX_QUESTION_CHARS")
         parser = self.parser  # the values it matches are read once, before the clock starts
         deadline = Deadline.start(self.timeout_s)
-        check_size("question", question, self.limits.max_question_chars, "MESH_MAX_QUESTION_CHARS")
         parsed = parser.parse(question, self.context if follow_up else None)
         plan, provider = self._plan(question, parsed)
         deadline.check()

@@ -23,7 +23,7 @@ _EXPORTS = {
         "load_contracts",
         "parse_reference",
     ],
-    "dagster_project.core.settings": ["MeshSettings", "get_settings"],
+    "dagster_project.core.settings": ["Limits", "MeshSettings", "get_limits", "get_settings"],
     "dagster_project.core.credentials": ["mesh_secret"],
     "dagster_project.lake.storage": ["DateWindow", "Lake"],
     "dagster_project.lake.resource": ["MeshResource"],
@@ -62,6 +62,7 @@ _EXPORTS = {
         "save_vectors",
     ],
     "dagster_project.metadata.doc_review": ["SuggestionStore", "suggest"],
+    "dagster_project.access.http": ["BodyLimit"],
     "dagster_project.access.policy": [
         "AccessPolicy",
         "AuditRecord",

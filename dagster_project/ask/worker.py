@@ -34,6 +34,7 @@ from multiprocessing.context import set_spawning_popen
 from typing import Any
 
 import duckdb
+import polars as pl
 import psutil
 
 from dagster_project.access.policy import AccessDenied, AccessPolicy, AuditRecord, GovernedReader
@@ -135,25 +136,81 @@ def _ready() -> None:
     """A worker that only proves the fork server answers."""
 
 
+@dataclass
+class _Started:
+    """A worker waiting for its job: `jobs` carries the job to it, `results` back."""
+
+    process: multiprocessing.process.BaseProcess
+    jobs: Connection
+    results: Connection
+
+
+_spares: dict[int, _Started] = {}  # one started worker per thread count, for the next query
+_spares_lock = threading.Lock()
+
+
+def _start(threads: int) -> _Started:
+    jobs_out, jobs_in = _context().Pipe(duplex=False)
+    results_out, results_in = _context().Pipe(duplex=False)
+    process = _Worker(target=_serve, args=(jobs_out, results_in, threads), daemon=True)
+    process.start()
+    jobs_out.close()
+    results_in.close()
+    return _Started(process, jobs_in, results_out)
+
+
+def _take(threads: int) -> _Started:
+    """A started worker: the spare if there is one (it starts polars and DuckDB, ~0.2 s,
+    while no query waits for it), else a new one."""
+    with _spares_lock:
+        spare = _spares.pop(threads, None)
+    if spare is not None and spare.process.is_alive():
+        return spare
+    return _start(threads)
+
+
+def _restock(threads: int) -> None:
+    """Start the spare for the next query (after this one: never competing with it)."""
+    with _spares_lock:
+        if threads in _spares:
+            return
+    fresh = _start(threads)
+    with _spares_lock:
+        if threads not in _spares:
+            _spares[threads] = fresh
+            return
+    fresh.process.kill()
+    fresh.process.join()
+
+
 def run(job: SqlJob, deadline: Deadline, audit: Callable[[list[AuditRecord]], None]) -> SqlResult:
     """Answer the job in a worker; raises OutOfTime / OutOfMemory when it is stopped,
     AccessDenied or AskError when it refuses (both with `peak_mb`, the memory the
     worker grew by). `audit` gets the worker's audit records as they are made."""
     warm_up()
-    receive, send = _context().Pipe(duplex=False)
     temp_dir = tempfile.mkdtemp(prefix="mesh-query-")
     job = replace(job, environ=dict(os.environ), temp_dir=temp_dir)
-    process = _Worker(target=_serve, args=(send, job), daemon=True)
+    worker = _take(job.limits.query_threads)
+    # Handed over beside the watch: a job larger than the pipe's buffer waits for the
+    # worker to read it, and that wait is the query's too.
+    threading.Thread(target=_hand_over, args=(worker.jobs, pickle.dumps(job)), daemon=True).start()
     try:
-        process.start()
-        send.close()
-        return _Watch(process, job.limits).until_done(receive, deadline, audit)
+        return _Watch(worker.process, job.limits).until_done(worker.results, deadline, audit)
     finally:
-        if process.is_alive():
-            process.kill()
-        process.join()
-        receive.close()
+        worker.process.kill()  # done or stopped: nothing in it is worth a clean exit
+        worker.process.join()
+        worker.results.close()
         shutil.rmtree(temp_dir, ignore_errors=True)
+        threading.Thread(target=_restock, args=(job.limits.query_threads,), daemon=True).start()
+
+
+def _hand_over(jobs: Connection, payload: bytes) -> None:
+    try:
+        jobs.send_bytes(payload)
+    except OSError:  # the worker was stopped first
+        pass
+    finally:
+        jobs.close()
 
 
 class _Watch:
@@ -244,10 +301,18 @@ def _send(conn: Connection, kind: str, value: Any) -> None:
     conn.send_bytes(pickle.dumps((kind, value)))
 
 
-def _serve(conn: Connection, job: SqlJob) -> None:
+def _serve(jobs: Connection, conn: Connection, threads: int) -> None:
+    """A worker's life: start the libraries, wait for one job, answer it, end."""
+    os.environ["POLARS_MAX_THREADS"] = str(threads)  # read when polars starts its pool
+    pl.DataFrame({"warm": [1]}).select(pl.col("warm") + 1)
+    duckdb.connect().close()
+    try:
+        job: SqlJob = pickle.loads(jobs.recv_bytes())
+    except EOFError:  # the caller went away before a query came
+        return
+    jobs.close()
     os.environ.clear()
     os.environ.update(job.environ)
-    os.environ["POLARS_MAX_THREADS"] = str(job.limits.query_threads)
     baseline = _private_peak(os.getpid())
     _send(conn, "started", baseline)
     try:

@@ -23,7 +23,13 @@ _EXPORTS = {
         "load_contracts",
         "parse_reference",
     ],
-    "dagster_project.core.settings": ["MeshSettings", "Settings", "get_settings"],
+    "dagster_project.core.settings": [
+        "Limits",
+        "MeshSettings",
+        "Settings",
+        "get_limits",
+        "get_settings",
+    ],
     "dagster_project.core.credentials": ["mesh_secret"],
     "dagster_project.lake.storage": ["DateWindow", "Lake"],
     "dagster_project.lake.resource": ["MeshResource"],
@@ -63,6 +69,7 @@ _EXPORTS = {
         "save_vectors",
     ],
     "dagster_project.metadata.doc_review": ["SuggestionStore", "suggest"],
+    "dagster_project.access.http": ["BodyLimit"],
     "dagster_project.access.policy": [
         "AccessPolicy",
         "AuditRecord",

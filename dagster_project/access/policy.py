@@ -20,6 +20,7 @@ import fnmatch
 import hashlib
 import hmac
 import re
+import threading
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +45,9 @@ MASK_KEY = "MESH_MASK_KEY"  # HMAC key of the hash mask; generated per mesh home
 MASKS = ("hash", "partial", "drop")
 CHANNELS = ("api", "cli", "sharing", "ask", "pipeline")
 HASH_CHARS = 16
+# Audit appends of one process, one at a time: two first appends racing would both
+# create the table, and the second would overwrite the first's rows.
+_AUDIT_WRITES = threading.Lock()
 
 
 class AccessDenied(PermissionError):
@@ -327,12 +331,21 @@ class AuditRecord:
 class GovernedReader:
     """Reads products for a role under the access policy, masking PII and auditing."""
 
-    def __init__(self, lake: Lake | None = None, policy: AccessPolicy | None = None):
+    def __init__(
+        self,
+        lake: Lake | None = None,
+        policy: AccessPolicy | None = None,
+        *,
+        mask_key: bytes | None = None,
+    ):
         self.lake = lake or Lake()
         self.policy = policy or AccessPolicy.load()
+        if mask_key is not None:
+            self.__dict__["mask_key"] = mask_key
 
     @cached_property
-    def _key(self) -> bytes:
+    def mask_key(self) -> bytes:
+        """The HMAC key of the hash mask (configured, or generated once per mesh home)."""
         return mesh_secret(MASK_KEY, self.lake.settings).encode()
 
     @cached_property
@@ -372,7 +385,7 @@ class GovernedReader:
         frame = self.lake.scan(product, version=version).select(decision.visible)
         if limit is not None:
             frame = frame.limit(limit)
-        result = apply_masks(frame.collect(), decision, self._key)
+        result = apply_masks(frame.collect(), decision, self.mask_key)
         self.audit(AuditRecord(principal or role, role, channel, product, decision, result.height))
         return result
 
@@ -392,7 +405,7 @@ class GovernedReader:
         self.audit(AuditRecord(principal or role, role, channel, product, decision, None))
         frame = self.lake.scan(product).select(decision.visible)
         schema = frame.collect_schema()
-        key = self._key
+        key = self.mask_key
         return frame.with_columns(
             pl.col(c).map_batches(
                 lambda s, m=m: mask_series(s, m, key),
@@ -423,7 +436,8 @@ class GovernedReader:
         rows = [r.row() for r in records]
         if rows:
             frame = pl.DataFrame(rows, schema=self.policy.audit_contract.polars_schema)
-            self.lake.write(self.policy.audit_contract, frame, mode="append")
+            with _AUDIT_WRITES:
+                self.lake.write(self.policy.audit_contract, frame, mode="append")
 
 
 def audit_summary(lake: Lake, audit_product: str) -> dict[str, Any]:

@@ -4,8 +4,12 @@
 
 Every data read goes through `GovernedReader` (channel "api", PII masked for the role).
 The role comes from the caller's API key (`Authorization: Bearer <key>`, see
-`dagster_project.access.api_keys`); without a key, the anonymous role (`analyst` by default).
-A `role` parameter may only repeat the caller's own role: it cannot raise privileges.
+`dagster_project.access.api_keys`); without a key, the anonymous role (`analyst` by default;
+with `MESH_API_ANONYMOUS_ROLE=none` every route but the static page needs a key, the API
+docs included). A `role` parameter may only repeat the caller's own role: it cannot raise
+privileges. Bodies, questions, SQL and search text are capped (413 above); each query
+runs in its own worker process under `dagster_project.ask.limits`, and no lock is held
+while it runs, so one slow caller never delays another.
 """
 
 from __future__ import annotations
@@ -17,18 +21,24 @@ from functools import cached_property
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
 from dagster_project.access.api_keys import ApiKeyStore, anonymous_role
+from dagster_project.access.http import BodyLimit
 from dagster_project.access.policy import AccessDenied, GovernedReader
-from dagster_project.ask.engine import Asker, AskError
+from dagster_project.ask import worker
+from dagster_project.ask.engine import Asker
+from dagster_project.ask.limits import AskError, check_size
 from dagster_project.ask.page import PAGE
+from dagster_project.core.settings import Limits, get_limits
 from dagster_project.lake.storage import Lake
 from dagster_project.metadata.semantics import SemanticLayer, load_semantic_layer
 
 SAMPLE_ROWS = 10
 MAX_CONVERSATIONS = 200
+MAX_SEARCH_CHARS = 500
 
 
 class AskRequest(BaseModel):
@@ -57,13 +67,20 @@ def _unauthorized(reason: str) -> HTTPException:
 class MeshAPI:
     """State of one server: the layer, the reader and the open conversations."""
 
-    def __init__(self, lake: Lake | None = None, layer: SemanticLayer | None = None):
+    def __init__(
+        self,
+        lake: Lake | None = None,
+        layer: SemanticLayer | None = None,
+        limits: Limits | None = None,
+    ):
         self.lake = lake or Lake()
         self.layer = layer or load_semantic_layer()
+        self.limits = limits or get_limits()
         self.reader = GovernedReader(self.lake)
         self.keys = ApiKeyStore(self.lake.settings)
         self.conversations: dict[str, Asker] = {}
-        self.lock = threading.Lock()  # one question at a time: audits append to one table
+        # Guards the conversations only: queries run in parallel, each in its worker.
+        self.conversations_lock = threading.Lock()
 
     @cached_property
     def index(self):
@@ -91,16 +108,26 @@ class MeshAPI:
         return Caller(f"api:{key.name}", key.role)
 
     def asker(self, conversation_id: str | None, caller: Caller) -> tuple[str, Asker]:
-        known = self.conversations.get(conversation_id or "")
+        with self.conversations_lock:
+            known = self.conversations.get(conversation_id or "")
         if known is not None and known.principal == caller.principal:
             return conversation_id, known
-        if len(self.conversations) >= MAX_CONVERSATIONS:
-            self.conversations.pop(next(iter(self.conversations)))
+        created = self.new_asker(caller)
         new_id = uuid.uuid4().hex[:12]
-        self.conversations[new_id] = Asker(
-            self.lake, self.layer, role=caller.role, principal=caller.principal
+        with self.conversations_lock:
+            if len(self.conversations) >= MAX_CONVERSATIONS:
+                self.conversations.pop(next(iter(self.conversations)))
+            self.conversations[new_id] = created
+        return new_id, created
+
+    def new_asker(self, caller: Caller, role: str | None = None) -> Asker:
+        return Asker(
+            self.lake,
+            self.layer,
+            role=role or caller.role,
+            principal=caller.principal,
+            limits=self.limits,
         )
-        return new_id, self.conversations[new_id]
 
     def product_page(self, key: str, role: str, principal: str | None = None) -> dict[str, Any]:
         contract = self.layer.contracts.get(key)
@@ -199,20 +226,37 @@ CallerDep = Annotated[Caller, Depends(_caller)]
 
 
 def create_app(lake: Lake | None = None, layer: SemanticLayer | None = None) -> FastAPI:
-    app = FastAPI(title="Meshwork", description="Search, product pages and questions.")
+    app = FastAPI(
+        title="Meshwork",
+        description="Search, product pages and questions.",
+        docs_url=None,  # served below, behind the same key check as the API
+        redoc_url=None,
+        openapi_url=None,
+    )
     mesh = MeshAPI(lake, layer)
     app.state.mesh = mesh
+    app.add_middleware(BodyLimit, max_bytes=mesh.limits.max_body_bytes)
+    worker.warm_up()  # the query workers' fork server, before the first request
 
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:
-        return PAGE
+        return PAGE  # static: no data, and where a caller enters the key
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(who: CallerDep) -> dict[str, Any]:
+        return app.openapi()
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(who: CallerDep) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="Meshwork API")
 
     @app.get("/api/search")
-    def search(q: str, k: int = Query(10, ge=1, le=50)) -> list[dict[str, Any]]:
+    def search(q: str, who: CallerDep, k: int = Query(10, ge=1, le=50)) -> list[dict[str, Any]]:
+        _within(check_size, "search text", q, MAX_SEARCH_CHARS)
         return [h.to_dict() for h in mesh.index.search(q, k=k)]
 
     @app.get("/api/products")
-    def products() -> list[dict[str, Any]]:
+    def products(who: CallerDep) -> list[dict[str, Any]]:
         return [
             {"key": key, "description": c.description, "owner": c.owner}
             for key, c in sorted(mesh.layer.contracts.items())
@@ -230,29 +274,23 @@ def create_app(lake: Lake | None = None, layer: SemanticLayer | None = None) -> 
         if not (request.question or request.sql):
             raise HTTPException(422, "give a question or sql")
         who.acting_as(request.role)
-        with mesh.lock:
-            conversation_id, asker = mesh.asker(request.conversation_id, who)
-            try:
-                if request.sql:
-                    columns, rows, truncated = asker.run_sql(request.sql)
-                    answer = {
-                        "question": request.sql,
-                        "semantic_query": None,
-                        "sql": request.sql,
-                        "columns": columns,
-                        "rows": rows,
-                        "narrative": f"{len(rows)} row(s).",
-                        "provider": "sql",
-                        "answered": True,
-                        "truncated": truncated,
-                    }
-                else:
-                    follow_up = request.conversation_id == conversation_id
-                    answer = asker.ask(request.question, follow_up=follow_up).as_dict()
-            except AskError as exc:
-                raise HTTPException(400, str(exc)) from None
-            except AccessDenied as exc:
-                raise HTTPException(403, str(exc)) from None
+        conversation_id, asker = mesh.asker(request.conversation_id, who)
+        if request.sql:
+            columns, rows, truncated = _within(asker.run_sql, request.sql)
+            answer = {
+                "question": request.sql,
+                "semantic_query": None,
+                "sql": request.sql,
+                "columns": columns,
+                "rows": rows,
+                "narrative": f"{len(rows)} row(s).",
+                "provider": "sql",
+                "answered": True,
+                "truncated": truncated,
+            }
+        else:
+            follow_up = request.conversation_id == conversation_id
+            answer = _within(asker.ask, request.question, follow_up=follow_up).as_dict()
         answer["rows"] = _rows([tuple(r) for r in answer["rows"]])
         return {**answer, "conversation_id": conversation_id}
 
@@ -260,12 +298,19 @@ def create_app(lake: Lake | None = None, layer: SemanticLayer | None = None) -> 
     def insights(who: CallerDep, role: str | None = None) -> dict[str, Any]:
         from dagster_project.ask.insights import mesh_insights
 
-        asker = Asker(mesh.lake, mesh.layer, role=who.acting_as(role), principal=who.principal)
-        with mesh.lock:
-            try:
-                computed = mesh_insights(asker)
-            except AccessDenied as exc:
-                raise HTTPException(403, str(exc)) from None
-            return {**computed, "domains": mesh.domain_insights(asker.role, who.principal)}
+        asker = mesh.new_asker(who, who.acting_as(role))
+        computed = _within(mesh_insights, asker)
+        return {**computed, "domains": mesh.domain_insights(asker.role, who.principal)}
 
     return app
+
+
+def _within(call, *args, **kwargs):
+    """The call's result; the mesh's refusals as HTTP errors (AskError carries its status:
+    400, 413 too large, 429 or 503 busy)."""
+    try:
+        return call(*args, **kwargs)
+    except AskError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+    except AccessDenied as exc:
+        raise HTTPException(403, str(exc)) from None

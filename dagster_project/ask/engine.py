@@ -6,26 +6,23 @@ narrative and SQL."""
 
 from __future__ import annotations
 
-import re
-import threading
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import duckdb
 from pydantic import BaseModel
 
 from dagster_project.access.policy import AuditRecord, GovernedReader
 from dagster_project.ai import Task, get_provider
 from dagster_project.ai.text import spelling_matches, terms
-from dagster_project.ask.guard import GuardError, guard_sql
+from dagster_project.ask import worker
+from dagster_project.ask.limits import Deadline, check_size, slots_for
 from dagster_project.ask.parser import OfflineParser, ParsedQuestion
 from dagster_project.ask.semantic_sql import SemanticQuery, SemanticQueryError, compile_query
+from dagster_project.core.settings import Limits, get_limits
 from dagster_project.lake.storage import Lake
 from dagster_project.metadata.semantics import SemanticLayer, load_semantic_layer
 
 ROW_LIMIT = 1000
-TIMEOUT_S = 10.0
 CANT_ANSWER = "I can't answer that from the mesh"
 VALUE_DIMENSIONS_MAX = 200  # dimensions with more distinct values are not matched as words
 
@@ -75,26 +72,6 @@ class Answer:
         return asdict(self)
 
 
-class BatchedAuditReader(GovernedReader):
-    """A governed reader that holds the audit rows of one question and writes them in one
-    append (one Delta commit per question instead of one per product read)."""
-
-    def __init__(self, lake: Lake | None = None, policy=None):
-        super().__init__(lake, policy)
-        self._pending: list[AuditRecord] = []
-
-    def audit_many(self, records: Iterable[AuditRecord]) -> None:
-        self._pending.extend(records)
-
-    def flush(self) -> None:
-        pending, self._pending = self._pending, []
-        GovernedReader.audit_many(self, pending)
-
-
-class AskError(ValueError):
-    """A question or SQL the mesh refuses to run."""
-
-
 class Asker:
     """Answers questions for one role; `conversation` holds follow-up context."""
 
@@ -102,24 +79,27 @@ class Asker:
         self,
         lake: Lake | None = None,
         layer: SemanticLayer | None = None,
-        reader: BatchedAuditReader | None = None,
+        reader: GovernedReader | None = None,
         *,
         role: str = "analyst",
         principal: str | None = None,
         provider: str | None = None,
         row_limit: int = ROW_LIMIT,
-        timeout_s: float = TIMEOUT_S,
+        timeout_s: float | None = None,
+        limits: Limits | None = None,
     ):
         self.lake = lake or Lake()
         self.layer = layer or load_semantic_layer()
-        self.reader = reader or BatchedAuditReader(self.lake)
+        self.reader = reader or GovernedReader(self.lake)
         self.role = role
         self.principal = principal  # who is asking, for the audit (default: the role)
         self.provider = get_provider(provider)
         self.row_limit = row_limit
-        self.timeout_s = timeout_s
+        self.limits = limits or get_limits()
+        self.timeout_s = timeout_s or self.limits.query_timeout_s
         self.context: dict[str, Any] | None = None
         self._parser: OfflineParser | None = None
+        worker.warm_up()  # before any deadline starts
 
     # -- questions ---------------------------------------------------------------------
     @property
@@ -129,13 +109,20 @@ class Asker:
         return self._parser
 
     def ask(self, question: str, *, follow_up: bool = False) -> Answer:
-        parsed = self.parser.parse(question, self.context if follow_up else None)
+        """Answer a question in plain words, within the deadline (parsing included)."""
+        check_size("question", question, self.limits.max_question_chars, "MESH_MAX_QUESTION_CHARS")
+        parser = self.parser  # the values it matches are read once, before the clock starts
+        deadline = Deadline.start(self.timeout_s)
+        parsed = parser.parse(question, self.context if follow_up else None)
         plan, provider = self._plan(question, parsed)
+        deadline.check()
         if not plan.metrics:
             return self._cannot(question, parsed.reason or "no metric matches", provider)
         semantic = plan.model_dump(exclude={"share"}, exclude_none=True)
         semantic = {k: v for k, v in semantic.items() if v}
-        return self.answer_query(semantic, question=question, share=plan.share, provider=provider)
+        return self.answer_query(
+            semantic, question=question, share=plan.share, provider=provider, deadline=deadline
+        )
 
     def answer_query(
         self,
@@ -144,6 +131,7 @@ class Asker:
         question: str = "",
         share: bool = False,
         provider: str = "semantic query",
+        deadline: Deadline | None = None,
     ) -> Answer:
         """Answer a semantic query (plain data) under the same guard and governed reads."""
         try:
@@ -151,7 +139,7 @@ class Asker:
         except (SemanticQueryError, ValueError) as exc:
             return self._cannot(question, str(exc), provider, semantic)
         sql = with_share(compiled.sql, semantic["metrics"][0]) if share else compiled.sql
-        columns, rows, truncated = self.run_sql(sql)
+        columns, rows, truncated = self.run_sql(sql, deadline=deadline)
         self.context = semantic
         answer = Answer(question, semantic, sql, columns, rows, provider=provider)
         answer.truncated = truncated
@@ -208,53 +196,32 @@ class Asker:
         )
 
     # -- SQL ---------------------------------------------------------------------------
-    def run_sql(self, sql: str) -> tuple[list[str], list[list[Any]], bool]:
+    def run_sql(
+        self, sql: str, *, deadline: Deadline | None = None
+    ) -> tuple[list[str], list[list[Any]], bool]:
         """Guard the SQL, then run it over the role's masked view of each product it reads,
-        with a row limit and a timeout."""
+        with a row limit, in a worker process stopped at the deadline or its memory cap."""
+        deadline = deadline or Deadline.start(self.timeout_s)
+        check_size("SQL", sql, self.limits.max_sql_chars, "MESH_MAX_SQL_CHARS")
+        job = worker.SqlJob(
+            sql=sql,
+            contracts=dict(self.layer.contracts),
+            role=self.role,
+            principal=self.principal,
+            home=self.lake.settings.home,
+            storage_options=dict(self.lake.settings.storage_options),
+            policy=self.reader.policy,
+            mask_key=self.reader.mask_key,
+            row_limit=self.row_limit,
+            limits=self.limits,
+        )
+        records: list[AuditRecord] = []
         try:
-            products = guard_sql(sql, self.layer.contracts.keys())
-        except GuardError as exc:
-            raise AskError(str(exc)) from None
-        con = duckdb.connect()
-        try:
-            for key in products:
-                self._register(con, key, sql)
-            # Defence in depth behind the guard: no files, URLs or extensions, and no
-            # setting can be changed back.
-            con.execute("SET enable_external_access = false")
-            con.execute("SET lock_configuration = true")
-            limited = f"SELECT * FROM (\n{sql}\n) AS answer LIMIT {self.row_limit + 1}"
-            timer = threading.Timer(self.timeout_s, con.interrupt)
-            timer.start()
-            try:
-                result = con.sql(limited)
-                columns = list(result.columns)
-                rows = [list(r) for r in result.fetchall()]
-            except duckdb.InterruptException:
-                raise AskError(f"the query ran longer than {self.timeout_s:g} s") from None
-            except duckdb.Error as exc:
-                raise AskError(str(exc).splitlines()[0]) from None
-            finally:
-                timer.cancel()
+            with slots_for(self.limits).hold(self.principal or self.role, deadline):
+                result = worker.run(job, deadline, records.extend)
         finally:
-            con.close()
-            self.reader.flush()
-        truncated = len(rows) > self.row_limit
-        return columns, rows[: self.row_limit], truncated
-
-    def _register(self, con: duckdb.DuckDBPyConnection, key: str, sql: str) -> None:
-        domain, name = key.split("/")
-        contract = self.layer.contracts[key]
-        words = set(re.findall(r"\w+", sql.lower()))
-        used = [c for c in contract.column_names if c.lower() in words or "*" in sql]
-        frame = self.reader.scan(
-            key, self.role, used or None, principal=self.principal, channel="ask", contract=contract
-        ).collect()
-        if frame.width == 0:
-            raise AskError(f"role {self.role} sees none of the columns it asks of {key}")
-        con.execute(f'CREATE SCHEMA IF NOT EXISTS "{domain}"')
-        con.register(f"__{domain}__{name}", frame.to_arrow())
-        con.execute(f'CREATE VIEW "{domain}"."{name}" AS SELECT * FROM "__{domain}__{name}"')
+            self.reader.audit_many(records)  # one append per query, also when it was stopped
+        return result.columns, result.rows, result.truncated
 
     def _dimension_values(self) -> dict[str, list[str]]:
         """Distinct string values of each non-PII text dimension, to match words."""

@@ -173,3 +173,52 @@ class MeshSettings:
 def get_settings() -> MeshSettings:
     """Settings for the current environment (read each call so tests can set MESH_HOME)."""
     return MeshSettings()
+
+
+# -- limits on what one caller can make the mesh do (README: Security) -----------------------
+def _env_number(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, not {raw!r}")
+    return value
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(_env_number(name, default))
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Hard limits of every query (`mesh ask`, `mesh chat`, the HTTP API and page,
+    insights) and of every request to the mesh's servers."""
+
+    query_timeout_s: float = field(default_factory=lambda: _env_number("MESH_QUERY_TIMEOUT_S", 10))
+    query_memory_mb: int = field(default_factory=lambda: _env_int("MESH_QUERY_MEMORY_MB", 1024))
+    query_threads: int = field(default_factory=lambda: _env_int("MESH_QUERY_THREADS", 2))
+    query_temp_mb: int = field(default_factory=lambda: _env_int("MESH_QUERY_TEMP_MB", 1024))
+    query_result_mb: int = field(default_factory=lambda: _env_int("MESH_QUERY_RESULT_MB", 32))
+    # Queries running at once in one process, and for one caller (principal).
+    query_workers: int = field(default_factory=lambda: _env_int("MESH_QUERY_WORKERS", 4))
+    query_workers_per_caller: int = field(
+        default_factory=lambda: _env_int("MESH_QUERY_WORKERS_PER_CALLER", 2)
+    )
+    max_sql_chars: int = field(default_factory=lambda: _env_int("MESH_MAX_SQL_CHARS", 20_000))
+    max_question_chars: int = field(
+        default_factory=lambda: _env_int("MESH_MAX_QUESTION_CHARS", 2_000)
+    )
+    max_body_bytes: int = field(default_factory=lambda: _env_int("MESH_MAX_BODY_BYTES", 65_536))
+    # Audit rows per minute for requests nobody could be verified for (bad tokens, forged URLs).
+    unverified_audits_per_minute: int = field(
+        default_factory=lambda: _env_int("MESH_UNVERIFIED_AUDITS_PER_MINUTE", 60)
+    )
+
+
+def get_limits() -> Limits:
+    """Limits for the current environment (read each call, like `get_settings`)."""
+    return Limits()

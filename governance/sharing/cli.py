@@ -117,4 +117,6 @@ def serve(
     from governance.sharing.server import create_app
 
     console.print(f"Delta Sharing server: http://{host}:{port}/delta-sharing")
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    # No access log: its lines would carry live signed file URLs. Every request is in
+    # the audit product instead, under a verified name.
+    uvicorn.run(create_app(), host=host, port=port, log_level="info", access_log=False)

@@ -6,7 +6,13 @@ that role (so the access policy's masks are applied and the read is audited), wr
 through the lake API with its own derived contract and checks. The server only ever
 hands out files of these copies, so personal data is masked before it leaves, whatever
 the client does.
+
+Each write records in its Delta commit the columns and masks it was built with
+(`mesh.sharing.masks`), so the server can tell, for any version a recipient asks for,
+whether today's policy would show its data the same way.
 """
+
+import json
 
 import polars as pl
 
@@ -15,6 +21,7 @@ from dagster_project import (
     Contract,
     Decision,
     GovernedReader,
+    Lake,
     Product,
     ProductRun,
     Rows,
@@ -25,6 +32,39 @@ from governance.sharing.config import SharingConfig, shared_key
 # Copies carry data, not the source's pipeline: no landing, no re-synthesis, no second
 # anomaly or drift watch (the source product already runs those checks).
 DROPPED_CUSTOM = {"landing", "synthetic", "syntheticRows", "writeMode", "anomalyDetection", "drift"}
+MASKS_RECORD = "mesh.sharing.masks"  # commit metadata: {column: mask or "clear"}
+CLEAR = "clear"
+
+
+def copy_masks(decision: Decision) -> dict[str, str]:
+    """Each column a copy built under this decision holds, with its mask."""
+    return {c: decision.masks.get(c) or CLEAR for c in decision.visible}
+
+
+def readable_under(recorded: dict[str, str], decision: Decision) -> str | None:
+    """None when data built with the `recorded` masks is what `decision` would show (each
+    column it holds is still visible, masked the same); else why not."""
+    today = copy_masks(decision)
+    for column, mask in recorded.items():
+        if column not in today:
+            return f"column {column} is no longer shared"
+        if today[column] != mask:
+            return f"column {column} is now shared as {today[column]}, not {mask}"
+    return None
+
+
+def write_shared_copy(
+    lake: Lake,
+    contract: Contract,
+    frame: pl.DataFrame,
+    decision: Decision,
+    run_id: str | None = None,
+) -> int:
+    """Write a masked copy, its masks recorded in the commit; the rows written."""
+    metadata = {MASKS_RECORD: json.dumps(copy_masks(decision), sort_keys=True)}
+    if run_id:
+        metadata["dagster.run_id"] = run_id
+    return lake.write(contract, frame, commit_metadata=metadata).rows_written
 
 
 def shared_contract(source: Contract, decision: Decision, role: str) -> Contract:
@@ -61,12 +101,13 @@ def _shared_product(source: Contract, role: str, policy: AccessPolicy) -> Produc
 
     def build(run: ProductRun) -> Rows:
         frame = read_for_sharing(GovernedReader(run.lake, policy), source, role)
+        written = write_shared_copy(run.lake, contract, frame, decision, run.context.run_id)
         metadata = {
             "shared_from": source.key,
             "sharing_role": role,
             "masked_columns": decision.describe_masks() or "none",
         }
-        return Rows(frame, metadata)
+        return Rows(frame, metadata, written=True, rows_written=written)
 
     return Product(
         contract.product,

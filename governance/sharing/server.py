@@ -10,8 +10,19 @@ signed with HMAC-SHA256 that expire (`Range` requests supported); a tampered or
 expired URL gets 403.
 
 Every data access is authorized against the access policy for the share's role (the
-grant must still hold and the shared copy must match the policy's current masks) and
-audited in `governance/access_audit`, as are rejected requests.
+grant must still hold and the shared copy must match the policy's current masks). A
+version or timestamp (time travel) is served only if today's policy would show its data
+the same way: each column it holds still shared, with the mask it was built with (the
+masks each build used are recorded in its commit; see `governance.sharing.products`).
+
+Every decision - listing, table version, metadata, query and each file download, allowed
+or denied - is audited in `governance/access_audit` under a verified principal
+(`recipient:<name>`, the bearer token's owner or the name a valid URL signature
+covers). Requests nobody can be verified for (no or unknown token, a forged or unsigned
+URL) are audited as `sharing:unverified` with what they claimed in the reason, at most
+`MESH_UNVERIFIED_AUDITS_PER_MINUTE` rows a minute. Neither tokens nor signed URLs are
+logged: `mesh share serve` runs without uvicorn's access log, and `create_app` strips
+query strings from it for any other launcher.
 """
 
 from __future__ import annotations
@@ -21,9 +32,11 @@ import hashlib
 import hmac
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote
@@ -31,15 +44,19 @@ from urllib.parse import quote
 import pyarrow as pa
 from deltalake import DeltaTable
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from dagster_project import (
     AccessPolicy,
     AuditRecord,
+    BodyLimit,
     Decision,
     GovernedReader,
     Lake,
+    Limits,
     MeshSettings,
+    get_limits,
     get_settings,
     mesh_secret,
 )
@@ -49,7 +66,9 @@ from governance.sharing.config import (
     Share,
     SharedTable,
     SharingConfig,
+    hash_token,
 )
+from governance.sharing.products import MASKS_RECORD, readable_under
 
 PREFIX = "/delta-sharing"
 SIGNING_KEY = "MESH_SHARING_SIGNING_KEY"
@@ -58,17 +77,65 @@ NDJSON = "application/x-ndjson; charset=utf-8"
 CAPABILITIES = "delta-sharing-capabilities"
 VERSION_HEADER = "Delta-Table-Version"
 CHUNK = 1 << 20
-log = logging.getLogger("meshwork.sharing")
+UNVERIFIED = "sharing:unverified"  # the audit's principal for requests nobody is verified for
+NO_ROLE = "none"
+CLAIM_CHARS = 80
+# Commits that rewrite files without changing what they hold.
+MAINTENANCE = {"OPTIMIZE", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES"}
 
 
 class SharingError(Exception):
-    def __init__(self, status: int, code: str, message: str):
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.headers = headers or {}
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"errorCode": code, "message": message}, status_code=status)
+def _error(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
+    body = {"errorCode": code, "message": message}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _denied(message: str) -> SharingError:
+    return SharingError(403, "PERMISSION_DENIED", message)
+
+
+def _claim(text: str) -> str:
+    """What an unverified caller claimed, quoted and cut short for the audit."""
+    return repr(text[:CLAIM_CHARS] + ("..." if len(text) > CLAIM_CHARS else ""))
+
+
+class AuditBudget:
+    """At most `per_minute` rows a minute for unverified requests: a flood of forged
+    tokens cannot fill the audit. Rows left out are counted into the next one."""
+
+    def __init__(self, per_minute: int, clock=time.monotonic):
+        self.per_minute, self.clock = per_minute, clock
+        self._lock = threading.Lock()
+        self._window, self._used, self.suppressed = clock(), 0, 0
+
+    def take(self) -> int | None:
+        """How many rows were left out before this one, or None if this one is too."""
+        with self._lock:
+            now = self.clock()
+            if now - self._window >= 60:
+                self._window, self._used = now, 0
+            if self._used >= self.per_minute:
+                self.suppressed += 1
+                return None
+            self._used += 1
+            left_out, self.suppressed = self.suppressed, 0
+            return left_out
+
+
+class QueryStringFilter(logging.Filter):
+    """Strips query strings (signatures of file URLs) from uvicorn's access log lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], args[2].split("?", 1)[0], *args[3:])
+        return True
 
 
 # -- signed file URLs --------------------------------------------------------------------
@@ -80,11 +147,12 @@ class FileGrant:
     table: SharedTable
     path: str
     expires: int
+    version: int  # the table version the file was handed out for
 
     def payload(self) -> bytes:
         t = self.table
         fields = [self.recipient, t.share, t.schema, t.name, self.path, str(self.expires)]
-        return "\n".join(fields).encode()
+        return "\n".join([*fields, str(self.version)]).encode()
 
     def signature(self, key: bytes) -> str:
         return hmac.new(key, self.payload(), hashlib.sha256).hexdigest()
@@ -196,6 +264,7 @@ class SharingServer:
         config: SharingConfig | None = None,
         policy: AccessPolicy | None = None,
         url_ttl: int = URL_TTL_SECONDS,
+        limits: Limits | None = None,
     ):
         self.settings = settings or get_settings()
         self.lake = Lake(self.settings)
@@ -203,59 +272,115 @@ class SharingServer:
         self.reader = GovernedReader(self.lake, policy or AccessPolicy.load())
         self.recipients = RecipientStore(self.settings)
         self.url_ttl = url_ttl
+        self.limits = limits or get_limits()
+        self.unverified = AuditBudget(self.limits.unverified_audits_per_minute)
         self.key = mesh_secret(SIGNING_KEY, self.settings).encode()
 
     # -- authentication and authorization ----------------------------------------------
     def authenticate(self, request: Request) -> Recipient:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
+        if scheme.lower() != "bearer" or not token.strip():
+            self.audit_unverified(request.url.path, "no bearer token")
             raise SharingError(401, "UNAUTHENTICATED", "missing bearer token")
         recipient = self.recipients.authenticate(token.strip())
         if recipient is None:
+            digest = hash_token(token.strip())[:12]
+            self.audit_unverified(
+                request.url.path, f"unknown or expired bearer token (sha256 {digest}...)"
+            )
             raise SharingError(401, "UNAUTHENTICATED", "invalid or expired bearer token")
         return recipient
 
     def share_for(self, recipient: Recipient, name: str) -> Share:
         share = self.config.share(name)
         if share is None:
-            raise SharingError(404, "RESOURCE_DOES_NOT_EXIST", f"share {name} not found")
-        if share.name not in recipient.shares:
-            raise SharingError(403, "PERMISSION_DENIED", f"share {share.name} is not granted")
-        return share
+            error = SharingError(404, "RESOURCE_DOES_NOT_EXIST", f"share {name} not found")
+        elif share.name not in recipient.shares:
+            error = _denied(f"share {share.name} is not granted")
+        else:
+            return share
+        role = share.role if share else NO_ROLE
+        self.audit_resource(recipient, f"share:{name[:CLAIM_CHARS]}", role, False, error.message)
+        raise error
+
+    def listed(self, recipient: Recipient, share: Share | None, what: str) -> None:
+        """Audit a listing the recipient was allowed."""
+        resource = f"share:{share.name}" if share else "shares"
+        self.audit_resource(recipient, resource, share.role if share else NO_ROLE, True, what)
 
     def table_for(self, recipient: Recipient, share: str, schema: str, table: str) -> SharedTable:
         found = self.share_for(recipient, share)
         shared = self.config.table(found.name, schema, table)
         if shared is None:
-            raise SharingError(
-                404, "RESOURCE_DOES_NOT_EXIST", f"table {share}.{schema}.{table} not found"
-            )
+            message = f"table {share}.{schema}.{table} not found"
+            resource = f"{found.name}.{schema}.{table}"[: 3 * CLAIM_CHARS]
+            self.audit_resource(recipient, resource, found.role, False, message)
+            raise SharingError(404, "RESOURCE_DOES_NOT_EXIST", message)
         return shared
 
-    def authorize(self, recipient: Recipient, table: SharedTable) -> Decision:
-        """The policy must still grant the share's role the product, and the shared copy
-        must hold exactly the columns the policy lets that role see."""
+    @contextmanager
+    def audited(self, recipient: Recipient | str, table: SharedTable) -> Iterator[None]:
+        """Any refusal inside is audited as a denial of the table to the recipient."""
+        try:
+            yield
+        except SharingError as exc:
+            self.audit(recipient, table, Decision(False, exc.message), None)
+            raise
+
+    def authorize(
+        self, recipient: Recipient, table: SharedTable, version: DeltaTable | None = None
+    ) -> Decision:
+        """The policy must still grant the share's role the product, the shared copy must
+        hold exactly the columns the policy lets that role see, and the version served
+        (the current one unless `version`) must have been built as today's policy would
+        show it. Call inside `audited`."""
         try:
             contract = self.reader.contract(table.product)
         except KeyError:
-            decision = Decision(False, f"no product {table.product}")
-        else:
-            decision = self.reader.authorize(table.product, table.role, contract=contract)
-        if decision.allowed and not self.lake.exists(table.shared_key):
+            raise _denied(f"no product {table.product}") from None
+        decision = self.reader.authorize(table.product, table.role, contract=contract)
+        if not decision.allowed:
+            raise _denied(decision.reason)
+        if not self.lake.exists(table.shared_key):
             raise SharingError(
                 404, "RESOURCE_DOES_NOT_EXIST", f"{table.shared_key} is not materialized yet"
             )
-        if decision.allowed:
-            columns = [f.name for f in self.lake.table(table.shared_key).schema().fields]
-            if columns != decision.visible:
-                decision = Decision(
-                    False, f"{table.shared_key} does not match the access policy; rebuild it"
-                )
-        if not decision.allowed:
-            self.audit(recipient, table, decision, None)
-            raise SharingError(403, "PERMISSION_DENIED", decision.reason)
+        current = self.lake.table(table.shared_key)
+        if [f.name for f in current.schema().fields] != decision.visible:
+            raise _denied(f"{table.shared_key} does not match the access policy; rebuild it")
+        served = version or current
+        problem = self._built_as_today(current, served, decision)
+        if problem is not None:
+            which = "the current version" if version is None else f"version {served.version()}"
+            raise _denied(f"{which} of {table.shared_key} is withheld: {problem}")
         return decision
+
+    @staticmethod
+    def _built_as_today(current: DeltaTable, served: DeltaTable, decision: Decision) -> str | None:
+        """None if every write the served version holds data of recorded masks that
+        today's decision shows the same way; else why not."""
+        version = served.version()
+        columns = {f.name for f in served.schema().fields}
+        commits = sorted(
+            (c for c in current.history() if c["version"] <= version),
+            key=lambda c: -c["version"],
+        )
+        for commit in commits:
+            if commit.get("operation") in MAINTENANCE:
+                continue
+            if MASKS_RECORD not in commit:
+                return f"version {commit['version']} was built without a record of its masks"
+            recorded = json.loads(commit[MASKS_RECORD])
+            if not columns <= set(recorded):
+                return f"version {commit['version']} holds columns its record does not"
+            problem = readable_under(recorded, decision)
+            if problem is not None:
+                return problem
+            parameters = commit.get("operationParameters") or {}
+            if parameters.get("mode") == "Overwrite" and not parameters.get("predicate"):
+                return None  # older files are no longer part of this version
+        return None
 
     def audit(
         self, recipient: Recipient | str, table: SharedTable, decision: Decision, rows: int | None
@@ -265,12 +390,49 @@ class SharingServer:
             AuditRecord(f"recipient:{name}", table.role, "sharing", table.product, decision, rows)
         )
 
+    def audit_resource(
+        self, recipient: Recipient, resource: str, role: str, allowed: bool, reason: str
+    ) -> None:
+        """Audit a decision on a share or a table that is not a product."""
+        principal = f"recipient:{recipient.name}"
+        decision = Decision(allowed, reason)
+        self.reader.audit(AuditRecord(principal, role, "sharing", resource, decision, None))
+
+    def audit_unverified(self, path: str, reason: str, claim: str | None = None) -> None:
+        """Audit a request nobody could be verified for, under the fixed principal."""
+        left_out = self.unverified.take()
+        if left_out is None:
+            return
+        text = f"{reason}; claims {_claim(claim)}" if claim is not None else reason
+        if left_out:
+            text += f" ({left_out} more unverified request(s) not audited before this one)"
+        product, role = self._claimed(path)
+        self.reader.audit(
+            AuditRecord(UNVERIFIED, role, "sharing", product, Decision(False, text), None)
+        )
+
+    def _claimed(self, path: str) -> tuple[str, str]:
+        """The product (and role) a request's path names, as far as it names one."""
+        parts = path.removeprefix(PREFIX).strip("/").split("/")
+        if len(parts) >= 4 and parts[0] == "files":
+            table = self.config.table(*parts[1:4])
+        elif len(parts) >= 6 and parts[0] == "shares" and parts[2] == "schemas":
+            table = self.config.table(parts[1], parts[3], parts[5])
+        else:
+            share = self.config.share(parts[1]) if len(parts) >= 2 else None
+            return (f"share:{share.name}", share.role) if share else ("shares", NO_ROLE)
+        return (table.product, table.role) if table else ("shares", NO_ROLE)
+
     # -- Delta tables --------------------------------------------------------------------
     def delta_table(
         self, table: SharedTable, version: int | None = None, timestamp: str | None = None
     ) -> DeltaTable:
         uri = self.lake.uri(table.shared_key)
         options = self.lake.storage_options
+        if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+            raise SharingError(400, "INVALID_PARAMETER_VALUE", "version must be an integer")
+        if timestamp is not None and not isinstance(timestamp, str):
+            raise SharingError(400, "INVALID_PARAMETER_VALUE", "timestamp must be a string")
         try:
             delta = DeltaTable(uri, storage_options=options)
             if version is not None:
@@ -373,7 +535,7 @@ class SharingServer:
         expires = int(time.time()) + self.url_ttl
         lines = []
         for row in files:
-            grant = FileGrant(recipient.name, table, row["path"], expires)
+            grant = FileGrant(recipient.name, table, row["path"], expires, version)
             url = self.file_url(request, grant)
             partition = _partition_strings(row)
             file_id = hashlib.md5(row["path"].encode()).hexdigest()  # stable per file
@@ -420,31 +582,46 @@ class SharingServer:
         token = base64.urlsafe_b64encode(grant.recipient.encode()).decode().rstrip("=")
         return (
             f"{base}{PREFIX}/files/{quote(t.share)}/{quote(t.schema)}/{quote(t.name)}/"
-            f"{quote(grant.path)}?sp=r&r={token}&exp={grant.expires}"
+            f"{quote(grant.path)}?sp=r&r={token}&exp={grant.expires}&v={grant.version}"
             f"&sig={grant.signature(self.key)}"
         )
 
     def verify_file(
-        self, share: str, schema: str, table: str, path: str, params: dict[str, str]
+        self, request: Request, share: str, schema: str, table: str, path: str
     ) -> tuple[SharedTable, FileGrant]:
+        """The table and grant of a file URL whose signature holds; anything else is
+        refused and audited as unverified, with the recipient the URL claims."""
+        params = request.query_params
         shared = self.config.table(share, schema, table)
+        claimed = None
         try:
             padded = params["r"] + "=" * (-len(params["r"]) % 4)
-            recipient = base64.urlsafe_b64decode(padded).decode()
-            expires = int(params["exp"])
+            claimed = base64.urlsafe_b64decode(padded).decode()
+            expires, version = int(params["exp"]), int(params["v"])
             signature = params["sig"]
         except (KeyError, ValueError) as exc:
-            raise SharingError(403, "PERMISSION_DENIED", "unsigned file URL") from exc
-        if shared is None or ".." in path.split("/"):
-            raise SharingError(403, "PERMISSION_DENIED", "invalid file URL")
-        grant = FileGrant(recipient, shared, path, expires)
-        if not hmac.compare_digest(grant.signature(self.key), signature):
-            self.audit(recipient, shared, Decision(False, "file URL signature mismatch"), None)
-            raise SharingError(403, "PERMISSION_DENIED", "invalid file URL signature")
-        if expires < time.time():
-            self.audit(recipient, shared, Decision(False, "file URL expired"), None)
-            raise SharingError(403, "PERMISSION_DENIED", "file URL expired")
+            self.audit_unverified(request.url.path, "unsigned or malformed file URL", claimed)
+            raise _denied("unsigned file URL") from exc
+        grant = None
+        if shared is not None and ".." not in path.split("/"):
+            grant = FileGrant(claimed, shared, path, expires, version)
+        if grant is None or not hmac.compare_digest(grant.signature(self.key), signature):
+            self.audit_unverified(request.url.path, "file URL signature mismatch", claimed)
+            raise _denied("invalid file URL signature")
         return shared, grant
+
+    def check_download(self, grant: FileGrant) -> Decision:
+        """A verified URL still needs: not expired, its recipient still holding the share,
+        and its version still servable under today's policy. Call inside `audited`."""
+        if grant.expires < time.time():
+            raise _denied("file URL expired")
+        recipient = self.recipients.load().get(grant.recipient)
+        if recipient is None or recipient.expired():
+            raise _denied(f"recipient {grant.recipient} no longer exists or has expired")
+        if grant.table.share not in recipient.shares:
+            raise _denied(f"share {grant.table.share} is no longer granted")
+        version = self.delta_table(grant.table, grant.version)
+        return self.authorize(recipient, grant.table, version)
 
 
 def _capabilities(request: Request) -> bool:
@@ -497,19 +674,45 @@ def _file_rows(delta: DeltaTable) -> list[dict[str, Any]]:
 
 
 def _ranges(header: str | None, size: int) -> tuple[int, int] | None:
-    """The first byte range of a `Range: bytes=...` header, clipped; None = whole file."""
-    if not header or not header.startswith("bytes="):
+    """The first byte range of a `Range: bytes=...` header, clipped; None = whole file
+    (also for other units, which a server may ignore). Malformed: 400; no byte of the
+    file in range: 416."""
+    if not header:
         return None
-    first = header[6:].split(",")[0].strip()
-    start_text, _, end_text = first.partition("-")
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes":
+        return None
+    start_text, dash, end_text = spec.split(",")[0].strip().partition("-")
+    start_text, end_text = start_text.strip(), end_text.strip()
+    digits = all(t.isdigit() and t.isascii() and len(t) < 20 for t in (start_text, end_text) if t)
+    if not dash or not digits or not (start_text or end_text):
+        raise SharingError(400, "MALFORMED_REQUEST", "malformed Range header")
+    unsatisfiable = SharingError(
+        416,
+        "INVALID_PARAMETER_VALUE",
+        "range not satisfiable",
+        headers={"Content-Range": f"bytes */{size}"},
+    )
     if not start_text:  # suffix: the last N bytes
         length = int(end_text)
+        if length == 0 or size == 0:
+            raise unsatisfiable
         return max(0, size - length), size - 1
     start = int(start_text)
     end = min(int(end_text), size - 1) if end_text else size - 1
     if start >= size or start > end:
-        raise SharingError(416, "INVALID_PARAMETER_VALUE", "range not satisfiable")
+        raise unsatisfiable
     return start, end
+
+
+def _query_body(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw) if raw.strip() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise SharingError(400, "MALFORMED_REQUEST", "the body is not JSON") from exc
+    if not isinstance(body, dict):
+        raise SharingError(400, "MALFORMED_REQUEST", "the body is not a JSON object")
+    return body
 
 
 def create_app(server: SharingServer | None = None) -> FastAPI:
@@ -517,38 +720,53 @@ def create_app(server: SharingServer | None = None) -> FastAPI:
     server = server or SharingServer()
     app = FastAPI(title="Meshwork Delta Sharing", version="1")
     app.state.sharing = server
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=server.limits.max_body_bytes,
+        shape=lambda message: {"errorCode": "REQUEST_TOO_LARGE", "message": message},
+    )
+    access_log = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, QueryStringFilter) for f in access_log.filters):
+        access_log.addFilter(QueryStringFilter())
 
     @app.exception_handler(SharingError)
     async def _sharing_error(_request: Request, exc: SharingError) -> JSONResponse:
-        return _error(exc.status, exc.code, exc.message)
+        return _error(exc.status, exc.code, exc.message, exc.headers)
 
     @app.get(PREFIX + "/shares")
     def list_shares(request: Request) -> dict[str, Any]:
         recipient = server.authenticate(request)
         shares = [s for s in server.config.shares.values() if s.name in recipient.shares]
+        server.listed(recipient, None, f"listed {len(shares)} share(s)")
         return _page([{"name": s.name, "id": s.id} for s in shares], request)
 
     @app.get(PREFIX + "/shares/{share}")
     def get_share(share: str, request: Request) -> dict[str, Any]:
-        found = server.share_for(server.authenticate(request), share)
+        found = server.share_for(recipient := server.authenticate(request), share)
+        server.listed(recipient, found, "read the share")
         return {"share": {"name": found.name, "id": found.id}}
 
     @app.get(PREFIX + "/shares/{share}/schemas")
     def list_schemas(share: str, request: Request) -> dict[str, Any]:
-        found = server.share_for(server.authenticate(request), share)
+        found = server.share_for(recipient := server.authenticate(request), share)
+        server.listed(recipient, found, "listed its schemas")
         return _page([{"name": s, "share": found.name} for s in found.schemas], request)
 
     @app.get(PREFIX + "/shares/{share}/schemas/{schema}/tables")
     def list_tables(share: str, schema: str, request: Request) -> dict[str, Any]:
-        found = server.share_for(server.authenticate(request), share)
+        found = server.share_for(recipient := server.authenticate(request), share)
         tables = [t for t in found.tables if t.schema.lower() == schema.lower()]
         if not tables:
-            raise SharingError(404, "RESOURCE_DOES_NOT_EXIST", f"schema {schema} not found")
+            message = f"schema {schema} not found"
+            server.audit_resource(recipient, f"share:{found.name}", found.role, False, message)
+            raise SharingError(404, "RESOURCE_DOES_NOT_EXIST", message)
+        server.listed(recipient, found, f"listed the tables of schema {tables[0].schema}")
         return _page([_table_item(t, found) for t in tables], request)
 
     @app.get(PREFIX + "/shares/{share}/all-tables")
     def list_all_tables(share: str, request: Request) -> dict[str, Any]:
-        found = server.share_for(server.authenticate(request), share)
+        found = server.share_for(recipient := server.authenticate(request), share)
+        server.listed(recipient, found, "listed all its tables")
         return _page([_table_item(t, found) for t in found.tables], request)
 
     @app.api_route(
@@ -560,15 +778,18 @@ def create_app(server: SharingServer | None = None) -> FastAPI:
     ) -> Response:
         recipient = server.authenticate(request)
         shared = server.table_for(recipient, share, schema, table)
-        server.authorize(recipient, shared)
-        version = server.version_at(shared, startingTimestamp)
+        with server.audited(recipient, shared):
+            decision = server.authorize(recipient, shared)
+            version = server.version_at(shared, startingTimestamp)
+        server.audit(recipient, shared, _noted(decision, f"table version {version}"), None)
         return Response(status_code=200, headers={VERSION_HEADER: str(version)})
 
     @app.get(PREFIX + "/shares/{share}/schemas/{schema}/tables/{table}/metadata")
     def table_metadata(share: str, schema: str, table: str, request: Request) -> Response:
         recipient = server.authenticate(request)
         shared = server.table_for(recipient, share, schema, table)
-        decision = server.authorize(recipient, shared)
+        with server.audited(recipient, shared):
+            decision = server.authorize(recipient, shared)
         delta_format = _capabilities(request)
         delta = server.delta_table(shared)
         files = pa.table(delta.get_add_actions(flatten=False))
@@ -576,25 +797,27 @@ def create_app(server: SharingServer | None = None) -> FastAPI:
             server.protocol_line(delta, delta_format),
             server.metadata_line(delta, shared, delta_format, files),
         ]
-        server.audit(recipient, shared, decision, None)
+        server.audit(recipient, shared, _noted(decision, "metadata"), None)
         return _ndjson(lines, delta.version(), delta_format)
 
     @app.post(PREFIX + "/shares/{share}/schemas/{schema}/tables/{table}/query")
     async def query_table(share: str, schema: str, table: str, request: Request) -> Response:
+        raw = await request.body()
+        return await run_in_threadpool(_query, share, schema, table, request, raw)
+
+    def _query(share: str, schema: str, table: str, request: Request, raw: bytes) -> Response:
         recipient = server.authenticate(request)
         shared = server.table_for(recipient, share, schema, table)
-        decision = server.authorize(recipient, shared)
-        raw = await request.body()
-        try:
-            body = json.loads(raw) if raw.strip() else {}
-        except json.JSONDecodeError as exc:
-            raise SharingError(400, "MALFORMED_REQUEST", "the body is not JSON") from exc
-        if body.get("startingVersion") is not None:
-            raise SharingError(
-                400, "INVALID_PARAMETER_VALUE", "change data feed is not shared by this server"
-            )
+        with server.audited(recipient, shared):
+            body = _query_body(raw)
+            if body.get("startingVersion") is not None:
+                raise SharingError(
+                    400, "INVALID_PARAMETER_VALUE", "change data feed is not shared by this server"
+                )
+            travel = body.get("version") is not None or body.get("timestamp") is not None
+            delta = server.delta_table(shared, body.get("version"), body.get("timestamp"))
+            decision = server.authorize(recipient, shared, delta if travel else None)
         delta_format = _capabilities(request)
-        delta = server.delta_table(shared, body.get("version"), body.get("timestamp"))
         rows = _file_rows(delta)
         hints = body.get("jsonPredicateHints")
         chosen = [r for r in rows if keep_file(hints, _partition_strings(r))]
@@ -608,19 +831,22 @@ def create_app(server: SharingServer | None = None) -> FastAPI:
             *server.file_lines(request, recipient, shared, chosen, delta_format, delta.version()),
         ]
         returned = sum(int(r.get("num_records") or 0) for r in chosen)
-        server.audit(recipient, shared, decision, returned)
+        note = f"query of version {delta.version()}: {len(chosen)} file URL(s)"
+        server.audit(recipient, shared, _noted(decision, note), returned)
         return _ndjson(lines, delta.version(), delta_format)
 
     @app.api_route(PREFIX + "/files/{share}/{schema}/{table}/{path:path}", methods=["GET", "HEAD"])
     def download(share: str, schema: str, table: str, path: str, request: Request) -> Response:
-        shared, _grant = server.verify_file(share, schema, table, path, dict(request.query_params))
+        shared, grant = server.verify_file(request, share, schema, table, path)
         uri = f"{server.lake.uri(shared.shared_key)}/{path}"
         settings = server.settings
-        info = settings.files.file_info(uri)
-        if info.size is None or info.type.name != "File":
-            raise SharingError(404, "RESOURCE_DOES_NOT_EXIST", "file not found")
-        size = int(info.size)
-        span = _ranges(request.headers.get("range"), size)
+        with server.audited(grant.recipient, shared):
+            decision = server.check_download(grant)
+            info = settings.files.file_info(uri)
+            if info.size is None or info.type.name != "File":
+                raise SharingError(404, "RESOURCE_DOES_NOT_EXIST", "file not found")
+            size = int(info.size)
+            span = _ranges(request.headers.get("range"), size)
         start, end = span if span else (0, size - 1)
         headers = {
             "Accept-Ranges": "bytes",
@@ -630,6 +856,8 @@ def create_app(server: SharingServer | None = None) -> FastAPI:
         status = 206 if span else 200
         if span:
             headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+        what = f"{request.method} file {path} of version {grant.version}, bytes {start}-{end}"
+        server.audit(grant.recipient, shared, _noted(decision, what), None)
         if request.method == "HEAD":
             return Response(status_code=200, headers={**headers, "Content-Length": str(size)})
         return StreamingResponse(
@@ -637,6 +865,11 @@ def create_app(server: SharingServer | None = None) -> FastAPI:
         )
 
     return app
+
+
+def _noted(decision: Decision, what: str) -> Decision:
+    """The decision with what was served in its reason (the audit's reason column)."""
+    return replace(decision, reason=f"{decision.reason}; {what}")
 
 
 def _within_limit(rows: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:

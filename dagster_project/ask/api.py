@@ -25,10 +25,10 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
+import dagster_project.ask.worker as worker
 from dagster_project.access.api_keys import ApiKeyStore, anonymous_role
 from dagster_project.access.http import BodyLimit
 from dagster_project.access.policy import AccessDenied, GovernedReader
-from dagster_project.ask import worker
 from dagster_project.ask.engine import Asker
 from dagster_project.ask.limits import AskError, check_size
 from dagster_project.ask.page import PAGE

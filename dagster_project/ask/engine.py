@@ -11,10 +11,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
+import dagster_project.ask.worker as worker
 from dagster_project.access.policy import AuditRecord, GovernedReader
 from dagster_project.ai import Task, get_provider
 from dagster_project.ai.text import spelling_matches, terms
-from dagster_project.ask import worker
 from dagster_project.ask.limits import Deadline, check_size, slots_for
 from dagster_project.ask.parser import OfflineParser, ParsedQuestion
 from dagster_project.ask.semantic_sql import SemanticQuery, SemanticQueryError, compile_query

@@ -27,14 +27,15 @@ def quiet() -> None:
 
 
 def dagster_home(settings: MeshSettings) -> Path:
-    """The Dagster instance folder: DAGSTER_HOME, else MESH_HOME/dagster_home (created
-    with INSTANCE_CONFIG); DAGSTER_HOME is set to it for what runs next."""
+    """The Dagster instance folder: DAGSTER_HOME, else MESH_HOME/dagster_home; a folder
+    that does not exist yet is created with INSTANCE_CONFIG. DAGSTER_HOME is set to it
+    for what runs next."""
     configured = Settings.from_env().dagster_home
-    if configured:
+    if configured and Path(configured).is_dir():
         return Path(configured)
-    if not settings.is_local:
+    if not configured and not settings.is_local:
         raise typer.BadParameter("set DAGSTER_HOME when MESH_HOME is an object-store URI")
-    home = Path(settings.dagster_home)
+    home = Path(configured or settings.dagster_home)
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Annotated, Any
 
+import polars as pl
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
@@ -30,10 +31,14 @@ from dagster_project.access.api_keys import ApiKeyStore, anonymous_role
 from dagster_project.access.http import BodyLimit
 from dagster_project.access.policy import AccessDenied, GovernedReader
 from dagster_project.ask.engine import Asker
+from dagster_project.ask.insights import mesh_insights
 from dagster_project.ask.limits import AskError, check_size
+from dagster_project.ask.narratives import insights_report_uri
 from dagster_project.ask.page import PAGE
 from dagster_project.core.settings import Limits, get_limits
 from dagster_project.lake.storage import Lake
+from dagster_project.metadata.discovery import mesh_index
+from dagster_project.metadata.lineage import product_lineage
 from dagster_project.metadata.semantics import SemanticLayer, load_semantic_layer
 
 SAMPLE_ROWS = 10
@@ -84,14 +89,10 @@ class MeshAPI:
 
     @cached_property
     def index(self):
-        from dagster_project.metadata.discovery import mesh_index
-
         return mesh_index()
 
     @cached_property
     def lineage(self) -> list[tuple[str, str]]:
-        from dagster_project.metadata.lineage import product_lineage
-
         return product_lineage()
 
     def caller(self, authorization: str | None) -> Caller:
@@ -170,8 +171,6 @@ class MeshAPI:
     def domain_insights(self, role: str, principal: str) -> list[dict[str, Any]]:
         """Each domain's built `<domain>/insights` product the role may read: its rows
         (headlines, movers, risks from anomaly and drift checks) and Markdown report."""
-        from dagster_project.ask.narratives import insights_report_uri
-
         found = []
         for key in sorted(k for k in self.layer.contracts if k.endswith("/insights")):
             if not self.lake.exists(key):
@@ -201,8 +200,6 @@ class MeshAPI:
         }
         scorecard = "governance/policy_scorecard"
         if self.lake.exists(scorecard):
-            import polars as pl
-
             rows = self.lake.scan(scorecard).filter(pl.col("product_key") == key).collect()
             quality["policies"] = [
                 {"policy": r["policy"], "passed": r["passed"], "reason": r["reason"]}
@@ -296,8 +293,6 @@ def create_app(lake: Lake | None = None, layer: SemanticLayer | None = None) -> 
 
     @app.get("/api/insights")
     def insights(who: CallerDep, role: str | None = None) -> dict[str, Any]:
-        from dagster_project.ask.insights import mesh_insights
-
         asker = mesh.new_asker(who, who.acting_as(role))
         computed = _within(mesh_insights, asker)
         return {**computed, "domains": mesh.domain_insights(asker.role, who.principal)}

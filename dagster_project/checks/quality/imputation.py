@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
+from threadpoolctl import threadpool_limits
 
 from dagster_project.checks.quality.config import flag_column
 from dagster_project.core.contracts import Column, Contract
@@ -153,7 +154,6 @@ def _fit_predict(
     y: pl.Series, x_train: np.ndarray, x_missing: np.ndarray, categorical: list[bool], numeric: bool
 ) -> tuple[np.ndarray, str]:
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-    from threadpoolctl import threadpool_limits
 
     options = dict(
         max_iter=150,

@@ -16,7 +16,11 @@ A contract declares, on its columns (`customProperties`, property `fairness`):
 - name: predicted_units        # an output to watch, with its ground truth
   customProperties:
     - property: fairness
-      value: {output: forecast, actual: sales.daily_sales.units, on: {forecast_date: order_date}}
+      value:
+        output: forecast
+        actual: sales.daily_sales.units       # ground truth, looked up by the key columns
+        join: {forecast_date: order_date}     # key columns named otherwise there
+        absent: 0                             # no sales row that day: 0 units sold
 - name: rfm_segment            # a segment assignment or recommendation: selection rates
   customProperties: [{property: fairness, value: {output: selection}}]
 - name: churned                # a classifier's output against its actual label
@@ -34,6 +38,7 @@ than `minRows` rows is neither judged nor named, so no finding can describe a pe
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -43,15 +48,19 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from dagster_project.checks.policies import Policy, PolicyResult
+from dagster_project.checks.policies import Policy, PolicyResult, load_policies
 from dagster_project.checks.quality.drift import Segment, resolve_segments
 from dagster_project.core.contracts import Contract, ContractError, parse_reference
 from dagster_project.lake.storage import Lake
 
 PROPERTY = "fairness"
+FAIRNESS_CHECK = f"policy_{PROPERTY}"  # the asset check the shared policy runs as
 KINDS = ("forecast", "selection", "classification")
 MAX_GROUPS = 50  # more values than this is an identifier, not a segment
 MAX_SELECTED_VALUES = 20  # values of an assignment judged (the most frequent)
+Z_ONE_SIDED = 1.645  # a gap counts only if it holds at 95% confidence (chance allowed for)
+BOOTSTRAP = 200  # resamples of a group's rows for the confidence in its WAPE
+BOOTSTRAP_ROWS = 5_000  # rows resampled at most: more moves the bound by little
 
 
 @dataclass(frozen=True)
@@ -88,8 +97,9 @@ class OutputSpec:
     column: str
     kind: str
     actual: str | None = None  # own column, or domain.product.column
-    on: dict[str, str] = field(default_factory=dict)  # own key column -> actual's column
+    join: dict[str, str] = field(default_factory=dict)  # own key column -> actual's column
     positive: Any = True
+    absent: Any = None  # the actual of a row its product has none for (e.g. 0 units sold)
 
 
 @dataclass(frozen=True)
@@ -156,7 +166,8 @@ def _output(column: str, value: dict, where: str, contract: Contract) -> OutputS
     actual = value.get("actual")
     if kind != "selection" and not actual:
         raise ContractError(contract.key, where, f"a {kind} output needs its `actual`")
-    return OutputSpec(column, kind, actual, dict(value.get("on", {})), value.get("positive", True))
+    join, absent = dict(value.get("join", {})), value.get("absent")
+    return OutputSpec(column, kind, actual, join, value.get("positive", True), absent)
 
 
 # -- measuring ------------------------------------------------------------------------
@@ -177,36 +188,43 @@ class Disparity:
     rows: int  # the group's rows
     total: int
     groups: dict[str, float]
+    assured: float  # the gap that holds at 95% confidence (smaller on fewer rows)
 
     @property
     def flagged(self) -> bool:
-        return self.gap > self.threshold
+        return self.assured > self.threshold
 
     def sentence(self) -> str:
         where = f"{self.segment} = {self.group}"
         on = f"on {self.rows:,} of {self.total:,} rows"
-        limit = "above" if self.flagged else "within"
-        if self.metric == "wape":
+        relative = self.metric == "wape"
+        limit = f"{self.threshold:.0%}" if relative else f"{self.threshold * 100:g}-point"
+        if self.flagged:
+            verdict = f"above the {limit} threshold even allowing for chance"
+        elif self.gap > self.threshold:
+            least = f"{self.assured:.0%}" if relative else f"{self.assured * 100:.1f} points"
+            verdict = f"only {least} for sure on so few rows: within the {limit} threshold"
+        else:
+            verdict = f"within the {limit} threshold"
+        if relative:
             return (
                 f"forecast error (WAPE) of {self.output} for {where} is {self.value:.3f}, "
-                f"{self.gap:.0%} above the other groups' {self.rest:.3f} "
-                f"({limit} the {self.threshold:.0%} threshold), {on}"
+                f"{self.gap:.0%} above the other groups' {self.rest:.3f} ({verdict}), {on}"
             )
+        gap = f"a gap of {self.gap * 100:.1f} points ({verdict}), {on}"
         if self.metric == "error_rate":
             return (
                 f"error rate of {self.output} for {where} is {self.value:.1%} against "
-                f"{self.rest:.1%} for the other groups, a gap of {self.gap * 100:.1f} points "
-                f"({limit} the {self.threshold * 100:g}-point threshold), {on}"
+                f"{self.rest:.1%} for the other groups, {gap}"
             )
         label = self.metric.split(":", 1)[1]
         return (
             f"{self.output} = {label} is assigned to {self.value:.1%} of {where} against "
-            f"{self.rest:.1%} of the other groups, a gap of {self.gap * 100:.1f} points "
-            f"({limit} the {self.threshold * 100:g}-point threshold), {on}"
+            f"{self.rest:.1%} of the other groups, {gap}"
         )
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "flagged": self.flagged}
+        return {**self.__dict__, "flagged": self.flagged, "sentence": self.sentence()}
 
 
 def error_disparity(
@@ -230,11 +248,9 @@ def error_disparity(
         data[predicted].cast(pl.Float64).to_numpy(),
         data[segment],
     )
-    error = (data[predicted].cast(pl.Float64) - data[actual]).abs()
-    totals = (
-        data.with_columns(error=error)
-        .group_by(segment)
-        .agg(err=pl.col("error").sum(), act=pl.col(actual).abs().sum(), n=pl.len())
+    data = data.with_columns(__error=(data[predicted].cast(pl.Float64) - data[actual]).abs())
+    totals = data.group_by(segment).agg(
+        err=pl.col("__error").sum(), act=pl.col(actual).abs().sum(), n=pl.len()
     )
     all_err, all_act = totals["err"].sum(), totals["act"].sum()
     best: Disparity | None = None
@@ -244,6 +260,9 @@ def error_disparity(
             continue
         value, rest = err / act, (all_err - err) / rest_act
         gap = (value - rest) / rest if rest > 0 else (np.inf if value > 0 else 0.0)
+        rows = data.filter(pl.col(segment) == group)
+        low = _wape_lower_bound(rows["__error"].to_numpy(), rows[actual].abs().to_numpy())
+        assured = (low - rest) / rest if rest > 0 else gap
         candidate = Disparity(
             output,
             segment,
@@ -256,8 +275,9 @@ def error_disparity(
             n,
             data.height,
             {g: round(float(v), 6) for g, v in by_group["wape"].items()},
+            float(assured),
         )
-        if best is None or candidate.gap > best.gap:
+        if best is None or candidate.assured > best.assured:
             best = candidate
     return best
 
@@ -298,6 +318,7 @@ def _furthest(output, segment, metric, groups, hits, per_group, th) -> Disparity
     best = None
     for group, s, n in counts.iter_rows():
         value, rest = s / n, (total_hits - s) / (total - n)
+        error = np.sqrt(value * (1 - value) / n + rest * (1 - rest) / (total - n))
         candidate = Disparity(
             output,
             segment,
@@ -310,10 +331,24 @@ def _furthest(output, segment, metric, groups, hits, per_group, th) -> Disparity
             n,
             total,
             {g: round(float(v), 6) for g, v in per_group["rate"].items()},
+            float(abs(value - rest) - Z_ONE_SIDED * error),
         )
-        if best is None or candidate.gap > best.gap:
+        if best is None or candidate.assured > best.assured:
             best = candidate
     return best
+
+
+def _wape_lower_bound(errors: np.ndarray, actuals: np.ndarray) -> float:
+    """The 5th percentile of a group's WAPE over bootstrap resamples of its rows (seeded:
+    the same data, the same verdict)."""
+    rng = np.random.default_rng(0)
+    if len(errors) > BOOTSTRAP_ROWS:
+        keep = rng.choice(len(errors), BOOTSTRAP_ROWS, replace=False)
+        errors, actuals = errors[keep], actuals[keep]
+    picks = rng.integers(0, len(errors), (BOOTSTRAP, len(errors)))
+    totals = actuals[picks].sum(axis=1)
+    wapes = np.where(totals > 0, errors[picks].sum(axis=1) / np.maximum(totals, 1e-12), np.nan)
+    return float(np.nanquantile(wapes, 0.05))
 
 
 def _judged_groups(frame: pl.DataFrame, segment: str, th: FairnessThresholds) -> list | None:
@@ -392,18 +427,28 @@ def _banded(value: pl.Expr, bands: tuple[int, ...], today: date | None) -> pl.Ex
 
 
 def _with_actual(lake: Lake, contract: Contract, frame: pl.LazyFrame, output: OutputSpec):
-    """The output's rows with its ground truth as `__actual` (rows with a known actual)."""
+    """The output's rows with its ground truth as `__actual`: rows with a known actual,
+    and with `absent` set, rows the actual's product has no row for (within its days)."""
+    if True in output.join:  # YAML 1.1 reads a bare `on` key as a boolean
+        raise ContractError(contract.key, output.column, "name the key mapping `join`, not `on`")
     if output.actual in contract.column_names:
         return frame.with_columns(pl.col(output.actual).alias("__actual")), None
     domain, product, column = parse_reference(output.actual, contract.domain)
     key = f"{domain}/{product}"
     if not lake.exists(key):
         return None, f"{output.column}: its actual {key} is not built yet"
-    on = {k: output.on.get(k, k) for k in contract.primary_key}
+    on = {k: output.join.get(k, k) for k in contract.primary_key}
     truth = lake.scan(key).select(
         *(pl.col(v).alias(k) for k, v in on.items()), pl.col(column).alias("__actual")
     )
-    return frame.join(truth, on=list(on), how="inner"), None
+    if output.absent is None:
+        return frame.join(truth, on=list(on), how="inner"), None
+    joined = frame.join(truth, on=list(on), how="left")
+    days = [k for k in on if contract.column(k).logical_type in {"date", "timestamp"}]
+    if days:  # beyond the actual's last day nothing is known yet, not "absent"
+        last = truth.select(pl.col(days[0]).max()).collect().item()
+        joined = joined.filter(pl.col(days[0]) <= last)
+    return joined.with_columns(pl.col("__actual").fill_null(output.absent)), None
 
 
 def measure(
@@ -454,7 +499,7 @@ def _disparities(
         d = error_disparity(rows, segment, actual, output.column, th, output.column)
         return [d] if d else []
     if output.kind == "classification":
-        output = OutputSpec(output.column, output.kind, actual, output.on, output.positive)
+        output = dataclasses.replace(output, actual=actual)
     return rate_disparities(data, segment, output, th)
 
 
@@ -464,14 +509,14 @@ def _disparities(
 def verdict(found: list[Disparity], skipped: list[str]) -> PolicyResult:
     """WARN on the widest flagged disparity; not judged when nothing could be compared."""
     metadata = {
-        "disparities": [d.as_dict() for d in sorted(found, key=lambda d: -d.gap / d.threshold)],
+        "disparities": [d.as_dict() for d in sorted(found, key=lambda d: -d.assured / d.threshold)],
         "not_judged": skipped,
     }
     if not found:
         return PolicyResult(False, "not judged: " + "; ".join(skipped), metadata, judged=False)
     flagged = [d for d in found if d.flagged]
     if flagged:
-        worst = max(flagged, key=lambda d: d.gap / d.threshold)
+        worst = max(flagged, key=lambda d: d.assured / d.threshold)
         more = (
             f" ({len(flagged) - 1} more disparit{'y' if len(flagged) == 2 else 'ies'})"
             if len(flagged) > 1
@@ -480,7 +525,7 @@ def verdict(found: list[Disparity], skipped: list[str]) -> PolicyResult:
         return PolicyResult(
             False, worst.sentence()[0].upper() + worst.sentence()[1:] + more, metadata
         )
-    widest = max(found, key=lambda d: d.gap / d.threshold)
+    widest = max(found, key=lambda d: d.assured / d.threshold)
     return PolicyResult(
         True,
         f"{len(found)} comparison(s) within thresholds; the widest: {widest.sentence()}",
@@ -488,19 +533,43 @@ def verdict(found: list[Disparity], skipped: list[str]) -> PolicyResult:
     )
 
 
-def fairness_policy(defaults: FairnessThresholds | None = None, name: str = PROPERTY) -> Policy:
-    """The shared fairness policy, for products that declare segments and outputs."""
-    defaults = defaults or FairnessThresholds()
+@dataclass(frozen=True)
+class _FairnessCheck:
+    defaults: FairnessThresholds
 
-    def check(contract: Contract, _previous: Contract | None, lake: Lake) -> PolicyResult:
-        found, skipped = measure(lake, contract, FairnessThresholds.of(contract, defaults))
+    def __call__(self, contract: Contract, _previous: Contract | None, lake: Lake) -> PolicyResult:
+        found, skipped = measure(lake, contract, FairnessThresholds.of(contract, self.defaults))
         return verdict(found, skipped)
 
+
+def fairness_policy(defaults: FairnessThresholds | None = None) -> Policy:
+    """The shared fairness policy, for products that declare segments and outputs."""
     return Policy(
-        name,
+        PROPERTY,
         "Outputs serve every declared segment alike (fairlearn MetricFrame per segment)",
-        check,
+        _FairnessCheck(defaults or FairnessThresholds()),
         uses_lake=True,
         applies=declares_fairness,
         severity="warn",
     )
+
+
+def fairness_thresholds(contract: Contract) -> FairnessThresholds:
+    """The contract's thresholds over the registered fairness policy's (the mesh's)."""
+    registered = [p.check for p in load_policies() if isinstance(p.check, _FairnessCheck)]
+    return FairnessThresholds.of(
+        contract, registered[0].defaults if registered else FairnessThresholds()
+    )
+
+
+def worst_error_gap(
+    lake: Lake, contract: Contract, frame: pl.DataFrame, actual: str, predicted: str
+) -> Disparity | None:
+    """The widest forecast-error gap over the contract's declared segments, on any frame
+    with the product's key columns (a model's backtest before it publishes anything)."""
+    spec, th = FairnessSpec.of(contract), fairness_thresholds(contract)
+    lazy, segments, _ = with_segment_columns(lake, frame.lazy(), spec.segments)
+    rows = lazy.collect().drop_nulls([actual, predicted])
+    found = [error_disparity(rows, s, actual, predicted, th, predicted) for s in segments]
+    found = [d for d in found if d is not None]
+    return max(found, key=lambda d: d.assured / d.threshold) if found else None

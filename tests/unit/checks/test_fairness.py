@@ -66,7 +66,7 @@ def forecasts_contract(**custom) -> Contract:
                         "value": {
                             "output": "forecast",
                             "actual": "sales.units",
-                            "on": {"day": "sold_on"},
+                            "join": {"day": "sold_on"},
                         },
                     }
                 ],

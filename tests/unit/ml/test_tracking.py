@@ -69,13 +69,13 @@ def _model(slope: float) -> IntervalModel:
     return IntervalModel.calibrate(estimator, ["x"], X, Y, floor=None)
 
 
-def _register(resource: MLflowResource, model: IntervalModel) -> str:
+def _register(resource: MLflowResource, model: IntervalModel, example: pd.DataFrame = X) -> str:
     with resource.start_run("tests") as run:
         logged = resource.log_pyfunc(
             model,
             "model",
             pip_requirements=pinned("mlflow", "scikit-learn"),
-            example=X.head(3),
+            example=example.head(3),
             by_value=[interval_model],
         )
     return resource.register(NAME, logged.model_uri, run.info.run_id, {}).version
@@ -154,24 +154,12 @@ def _segment_error(model) -> float:
 
 
 def _challenge(resource: MLflowResource, target: np.ndarray):
-    version = _register_segment(resource, _segment_model(target))
+    version = _register(resource, _segment_model(target), example=XS)
     model = resource.load_version(NAME, version)
     gate = FairnessGate(_segment_gap(model), _segment_gap)
     return champion_challenger(
         resource, NAME, version, _segment_error(model), _segment_error, metric="mae", fairness=gate
     )
-
-
-def _register_segment(resource: MLflowResource, model: IntervalModel) -> str:
-    with resource.start_run("tests") as run:
-        logged = resource.log_pyfunc(
-            model,
-            "model",
-            pip_requirements=pinned("mlflow", "scikit-learn"),
-            example=XS.head(3),
-            by_value=[interval_model],
-        )
-    return resource.register(NAME, logged.model_uri, run.info.run_id, {}).version
 
 
 def test_a_challenger_more_accurate_overall_but_worse_for_one_segment_is_refused(

@@ -73,7 +73,8 @@ def _split(product: Contract | str) -> tuple[str, str]:
 def landing_files(
     settings: MeshSettings, product: Contract | str, window: DateWindow | None = None
 ) -> list[LandingFile]:
-    """The product's landing files (optionally only the days in `window`), oldest first."""
+    """The product's landing files (optionally only the days in `window`), oldest first:
+    by day, then name."""
     folder = settings.landing_uri(*_split(product))
     files = []
     for info in settings.files.list_infos(folder):  # names, sizes and mtimes in one listing
@@ -85,7 +86,9 @@ def landing_files(
             continue
         mtime = info.mtime.timestamp() if info.mtime else 0
         files.append(LandingFile(f"{folder}/{name}", day, f"{info.size}:{mtime:.6f}"))
-    return sorted(files, key=lambda f: (f.day or date.min, f.name))
+    # By name without its suffix: `2025-03-01-late.csv` follows `2025-03-01.csv` (on a
+    # key both carry, the later file wins), though "-" sorts before ".".
+    return sorted(files, key=lambda f: (f.day or date.min, f.name.rsplit(".", 1)[0], f.name))
 
 
 def read_landing_file(

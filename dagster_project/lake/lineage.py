@@ -32,6 +32,7 @@ from dagster_project.lake.landing import (
     LandingError,
     LandingFile,
     LandingLoad,
+    file_day,
     forget_loaded,
     landing_files,
     load_record,
@@ -68,7 +69,7 @@ def file_keys(settings: MeshSettings, contract: Contract, file: LandingFile) -> 
     if logged is not None:
         return logged
     empty = pl.DataFrame(schema={c: contract.polars_schema[c] for c in lineage_columns(contract)})
-    if not load_record(settings, contract, file.name):
+    if not load_record(settings, contract, file.name) or not settings.files.exists(file.uri):
         return empty
     try:
         return read_landing_file(settings, file, contract).select(empty.columns).unique()
@@ -131,11 +132,15 @@ def _parts(text: str) -> tuple[str | None, str]:
 def find_landing_file(
     settings: MeshSettings, contracts: list[Contract], text: str
 ) -> tuple[Contract, LandingFile]:
-    """The product and landing file a user named; LineageError says what to type instead."""
+    """The product and landing file a user named: one in landing, else one gone from it
+    (deleted by hand, or quarantined after a correction) whose load is still logged.
+    LineageError says what to type instead."""
     product, name = _parts(text)
     known = {c.key: c for c in contracts}
     candidates = [known[product]] if product in known else list(known.values())
     found = [(c, f) for c in candidates for f in landing_files(settings, c) if f.name == name]
+    if not found:
+        found = [(c, f) for c in candidates if (f := _logged_file(settings, c, name))]
     if len(found) == 1:
         return found[0]
     if found:
@@ -149,6 +154,15 @@ def find_landing_file(
         else f"landed files are in {settings.uri('landing')}/DOMAIN/PRODUCT/"
     )
     raise LineageError(f"no landing file {text}: {hint}")
+
+
+def _logged_file(settings: MeshSettings, contract: Contract, name: str) -> LandingFile | None:
+    """A file no longer in landing, as its load record remembers it (None: never loaded)."""
+    record = load_record(settings, contract, name)
+    if not record:
+        return None
+    uri = f"{settings.landing_uri(contract.domain, contract.product)}/{name}"
+    return LandingFile(record.get("uri", uri), file_day(name), record.get("signature", ""))
 
 
 # -- retraction --------------------------------------------------------------------------------
@@ -181,44 +195,47 @@ def retract(
 ) -> Retraction:
     """Take back the rows a landing file brought to its product, move the file out of
     landing and audit it; `dry_run` only says what would happen."""
-    settings = lake.settings
     if not contract.primary_key:
         raise LineageError(
             f"{contract.key} has no primary key, so its rows cannot be told apart by file; "
             "give its contract a primaryKey to retract files"
         )
+    settings = lake.settings
     columns = lineage_columns(contract)
     mine = file_keys(settings, contract, file)
     shared, kept_by, restore = _also_brought(settings, contract, file, mine)
     gone = mine.join(shared, on=columns, how="anti")
-    exists = lake.exists(contract.key)
     present = 0
-    if exists and not gone.is_empty():
+    if lake.exists(contract.key) and not gone.is_empty():
         table = lake.scan(contract.key).select(columns)
         present = table.join(gone.lazy(), on=columns, how="semi").select(pl.len()).collect().item()
-    done = Retraction(
-        contract.key,
-        file.name,
-        present,
-        restore.height,
-        kept_by,
-        dry_run,
-        reason,
-        principal,
-        datetime.now(UTC).isoformat(timespec="seconds"),
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    plan = Retraction(
+        contract.key, file.name, present, restore.height, kept_by, dry_run, reason, principal, now
     )
-    if dry_run:
-        return done
-    version = None
-    if exists and (present or not restore.is_empty()):
-        commit = {"mesh.retracted_file": file.name, "mesh.principal": principal}
+    return plan if dry_run else _carry_out(lake, contract, file, plan, gone, restore)
+
+
+def _carry_out(
+    lake: Lake,
+    contract: Contract,
+    file: LandingFile,
+    plan: Retraction,
+    gone: pl.DataFrame,
+    restore: pl.DataFrame,
+) -> Retraction:
+    """The table first, then the file and its log: a crash in between leaves the file in
+    landing, whose next run brings its rows back, and the retraction can be run again."""
+    settings, done = lake.settings, plan
+    if lake.exists(contract.key) and (plan.rows_removed or plan.rows_restored):
+        commit = {"mesh.retracted_file": file.name, "mesh.principal": plan.principal}
         result = lake.retract(contract, gone, restore, commit_metadata=commit)
-        done = replace(done, rows_removed=result.rows_retracted)
-        version = result.version
-    moved = _move_out(settings, file, settings.uri("retracted", contract.domain, contract.product))
+        done = replace(done, rows_removed=result.rows_retracted, delta_version=result.version)
+    if settings.files.exists(file.uri):  # a file deleted by hand is retracted from its log
+        folder = settings.uri("retracted", contract.domain, contract.product)
+        done = replace(done, moved_to=_move_out(settings, file, folder))
     settings.files.delete(_keys_uri(settings, contract, file.name))
     forget_loaded(settings, contract, file.name)
-    done = replace(done, moved_to=moved, delta_version=version)
     return replace(done, audit_uri=audit(settings, "retract", asdict(done)))
 
 
@@ -231,20 +248,24 @@ def _also_brought(
     day = file.day if contract.partition_column else None
     window = DateWindow(day, day) if day else None
     others = [f for f in landing_files(settings, contract, window) if f.name != file.name]
-    shared_parts, kept_by = [], []
+    shared_parts, kept_by, rows = [], [], []
     for other in others:
         common = mine.join(file_keys(settings, contract, other), on=columns, how="semi")
-        if not common.is_empty():
-            shared_parts.append(common)
-            kept_by.append(other)
+        if common.is_empty():
+            continue
+        try:  # an unreadable file keeps nothing: the next run quarantines it
+            rows.append(read_landing_file(settings, other, contract))
+        except LandingError:
+            continue
+        shared_parts.append(common)
+        kept_by.append(other.name)
     if not kept_by:
         return mine.clear(), [], pl.DataFrame(schema=contract.polars_schema)
     shared = pl.concat(shared_parts).unique()
-    rows = pl.concat([read_landing_file(settings, f, contract) for f in kept_by])
-    restore = rows.join(shared, on=columns, how="semi").unique(
-        subset=contract.primary_key, keep="last", maintain_order=True
-    )
-    return shared, [f.name for f in kept_by], restore
+    # The last file wins, as in a load; then only the shared keys' rows.
+    latest = pl.concat(rows).unique(subset=contract.primary_key, keep="last", maintain_order=True)
+    restore = latest.join(shared, on=columns, how="semi")
+    return shared, kept_by, restore
 
 
 def _move_out(settings: MeshSettings, file: LandingFile, folder: str) -> str:

@@ -202,6 +202,23 @@ def test_a_file_that_was_never_loaded_is_moved_out_with_nothing_removed(
     assert done.rows_removed == 0 and not lake.settings.files.exists(file.uri)
 
 
+def test_a_file_deleted_by_hand_is_retracted_from_the_load_log(
+    lake: Lake, merged: Contract
+) -> None:
+    land(lake.settings, merged, "a.csv", rows([1]))
+    file = land(lake.settings, merged, "b.csv", rows([2, 3], name="b"))
+    run(lake, merged)
+    lake.settings.files.delete(file.uri)
+    run(lake, merged)  # deleting a file takes nothing back by itself
+    assert table(lake, merged) == [(1, "v1"), (2, "b"), (3, "b")]
+    contract, logged = find_landing_file(lake.settings, [merged], "b.csv")
+    done = retract(lake, contract, logged, reason="deleted upstream", principal="cli:kim")
+    assert (done.rows_removed, done.moved_to) == (2, None)
+    assert table(lake, merged) == [(1, "v1")]
+    with pytest.raises(LineageError, match=r"no landing file b.csv"):
+        find_landing_file(lake.settings, [merged], "b.csv")  # retracted: forgotten
+
+
 # -- naming files -----------------------------------------------------------------------------
 def test_a_file_is_found_by_name_or_path_and_mistakes_say_what_to_type(
     lake: Lake, merged: Contract, daily: Contract

@@ -215,12 +215,12 @@ def record_loaded(
     settings: MeshSettings, product: Contract | str, files: list[LandingFile]
 ) -> None:
     """Remember which version of each file is in the product (one small file each, so
-    concurrent runs for different days never overwrite each other's record); a file is
-    hashed only when it changed since its last record."""
+    concurrent runs for different days never overwrite each other's record); a file
+    unchanged since its record is neither hashed nor written again."""
     for file in files:
         record = load_record(settings, product, file.name)
-        same = record.get("signature") == file.signature and record.get("sha256")
-        _write_record(settings, product, file, same or content_hash(settings, file))
+        if record.get("signature") != file.signature or not record.get("sha256"):
+            _write_record(settings, product, file, content_hash(settings, file))
 
 
 def already_loaded(settings: MeshSettings, product: Contract | str, file: LandingFile) -> bool:
@@ -236,7 +236,8 @@ def already_loaded(settings: MeshSettings, product: Contract | str, file: Landin
     else:
         original = _loaded_with(settings, product, digest)
     if original is not None:
-        _write_record(settings, product, file, digest, replay_of=original)
+        extra = {"replay_of": original} if original != file.name else {}
+        _write_record(settings, product, file, digest, **extra)
     return original is not None
 
 

@@ -81,14 +81,21 @@ def _changed_since_loaded(settings: MeshSettings, contract: Contract, file: Land
     return load_record(settings, contract, file.name).get("signature") != file.signature
 
 
+def _unlogged(settings: MeshSettings, contract: Contract, file: LandingFile) -> bool:
+    """New or changed since its last load, or loaded before the log existed (a record
+    without a content hash)."""
+    record = load_record(settings, contract, file.name)
+    return record.get("signature") != file.signature or not record.get("sha256")
+
+
 def record_load(settings: MeshSettings, contract: Contract, load: LandingLoad) -> None:
-    """After a publish: log the keys of each file new or changed since its last load, then
-    write the load records (keys first, so a record never vouches for keys not logged)."""
+    """After a publish: log the keys of each file not logged in this version, then write
+    the load records (keys first, so a record never vouches for keys not logged)."""
     columns = lineage_columns(contract)
     offset = 0
     for file in load.loaded:
         count = load.rows[file.name]
-        if columns and _changed_since_loaded(settings, contract, file):
+        if columns and _unlogged(settings, contract, file):
             keys = load.frame.slice(offset, count).select(columns).unique()
             buffer = io.BytesIO()
             keys.write_parquet(buffer)

@@ -125,6 +125,25 @@ def test_each_loaded_file_logs_the_keys_it_brought(lake: Lake, daily: Contract) 
     assert load_record(lake.settings, daily, "2025-03-01.csv")["sha256"]
 
 
+def test_a_file_loaded_before_the_log_existed_is_logged_on_its_next_load(
+    lake: Lake, merged: Contract
+) -> None:
+    file = land(lake.settings, merged, "a.csv", rows([1, 2]))
+    run(lake, merged)
+    record = lake.settings.registry_uri("loaded", "shop", "events", "a.csv.json")
+    lake.settings.files.write_text(
+        record, json.dumps({"uri": file.uri, "signature": file.signature})
+    )
+    lake.settings.files.delete(
+        lake.settings.registry_uri("lineage", "shop", "events", "a.csv.keys.parquet")
+    )
+    run(lake, merged)
+    assert logged_keys(lake.settings, merged, "a.csv")["event_id"].sort().to_list() == [1, 2]
+    land(lake.settings, merged, "a.csv", rows([1]))
+    run(lake, merged)  # so its correction deletes what it no longer brings
+    assert table(lake, merged) == [(1, "v1")]
+
+
 def test_a_corrected_merged_file_deletes_the_rows_it_no_longer_brings(
     lake: Lake, merged: Contract
 ) -> None:

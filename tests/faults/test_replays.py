@@ -20,7 +20,13 @@ from dagster_project import domain_definitions, landing
 from dagster_project.core.contracts import Contract
 from dagster_project.core.settings import MeshSettings
 from dagster_project.lake.landing import landing_files
-from dagster_project.lake.lineage import audit_entries, find_quarantined, release, retract
+from dagster_project.lake.lineage import (
+    audit_entries,
+    find_landing_file,
+    find_quarantined,
+    release,
+    retract,
+)
 from dagster_project.lake.resource import MeshResource
 from dagster_project.lake.storage import Lake
 from tests.factories import column, contract_document
@@ -199,3 +205,45 @@ def test_a_quarantined_file_released_after_a_fix_is_judged_again_and_loads(shop:
     assert shop.tick() == [("events", None)]
     shop.materialize("events")
     assert shop.table("events") == [(1, "fixed")]
+
+
+def test_a_retraction_cut_short_after_the_table_write_converges_when_run_again(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop.land("events", "a.csv", [1])
+    shop.land("events", "b.csv", [2, 3], "b")
+    shop.tick()
+    shop.materialize("events")
+    contract = shop.contracts["events"]
+    (b,) = [f for f in landing_files(shop.settings, contract) if f.name == "b.csv"]
+
+    def killed(*args: object) -> str:
+        raise KeyboardInterrupt("killed while moving the file")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("dagster_project.lake.lineage._move_out", killed)
+        with pytest.raises(KeyboardInterrupt):
+            retract(shop.lake, contract, b, reason="bad feed", principal="cli:kim")
+    assert shop.table("events") == [(1, "v1")]  # the table went first
+    done = retract(shop.lake, contract, b, reason="bad feed", principal="cli:kim")
+    assert done.moved_to and shop.table("events") == [(1, "v1")]
+    shop.materialize("events")
+    assert shop.table("events") == [(1, "v1")]
+
+
+def test_a_bad_correction_is_quarantined_and_the_rows_it_replaced_can_be_retracted(
+    shop: Shop,
+) -> None:
+    shop.land("events", "a.csv", [1])
+    uri = shop.land("events", "b.csv", [2, 3], "b")
+    shop.tick()
+    shop.materialize("events")
+    shop.settings.files.write_text(uri, "event_id,day,name\n2,someday,b\n")  # a broken fix
+    assert shop.tick() == []  # quarantined, the old rows stay
+    assert shop.table("events") == [(1, "v1"), (2, "b"), (3, "b")]
+    contracts = list(shop.contracts.values())
+    contract, logged = find_landing_file(shop.settings, contracts, "shop/events/b.csv")
+    done = retract(shop.lake, contract, logged, reason="feed withdrawn", principal="cli:kim")
+    assert (done.rows_removed, done.moved_to) == (2, None)  # the reject stays in quarantine
+    assert shop.table("events") == [(1, "v1")]
+    assert find_quarantined(shop.settings, "b.csv").original == "b.csv"

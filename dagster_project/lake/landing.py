@@ -5,7 +5,9 @@ carry (`2025-03-01.parquet`, `2025-03-01-late.csv`). A file that cannot be read,
 empty, has the wrong columns or types, or bad key values is moved to
 `MESH_HOME/quarantine/<domain>/<product>/` beside a `.reason.json`; the others
 keep flowing. Loading is idempotent: a product's rows for a day are rebuilt from
-all of that day's files (partition overwrite) or merged on the primary key.
+all of that day's files (partition overwrite) or merged on the primary key, and the same
+bytes under any name are loaded once (the load record keeps their SHA-256; which rows
+each file brought is lake.lineage's).
 """
 
 from __future__ import annotations

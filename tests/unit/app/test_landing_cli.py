@@ -103,3 +103,14 @@ def test_no_mesh_is_one_line_with_the_fix(tmp_path: Path, monkeypatch) -> None:
     assert result.output.strip() == (
         f"no mesh at {tmp_path / 'nowhere'}: set MESH_HOME, or run `mesh demo` first"
     )
+
+
+def test_outside_the_project_is_one_line_with_the_fix(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "mesh").mkdir()
+    monkeypatch.setenv("MESH_HOME", str(tmp_path / "mesh"))
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["landing", "retract", "a.csv", "--reason", "x"])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"no workspace.yaml in {tmp_path} or its parents: run mesh from your project's folder"
+    )

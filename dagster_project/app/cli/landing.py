@@ -73,7 +73,8 @@ def list_quarantined(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The quarantined files, oldest first, with why each was set aside."""
-    found = quarantined(_mesh(), product)
+    settings = _mesh()
+    found = quarantined(settings, product)
     if as_json:
         typer.echo(json.dumps([asdict(q) for q in found], indent=2, default=str))
         return
@@ -82,9 +83,13 @@ def list_quarantined(
         return
     table = Table("product", "file", "quarantined (UTC)", "reason", show_edge=False)
     for item in found:
-        table.add_row(item.product, item.name, item.quarantined_at[:19], item.reason)
+        when = item.quarantined_at[:19].replace("T", " ")
+        table.add_row(item.product, item.name, when, item.reason)
     console.print(table)
-    console.print("Fix a file where it lies, then `mesh landing release FILE`.")
+    folder = settings.uri("quarantine")
+    console.print(
+        f"Fix a file where it lies ({folder}/DOMAIN/PRODUCT/), then `mesh landing release FILE`."
+    )
 
 
 @landing_app.command("release")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -90,18 +91,35 @@ def _unlogged(settings: MeshSettings, contract: Contract, file: LandingFile) -> 
 
 def record_load(settings: MeshSettings, contract: Contract, load: LandingLoad) -> None:
     """After a publish: log the keys of each file not logged in this version, then write
-    the load records (keys first, so a record never vouches for keys not logged)."""
+    the load records."""
     columns = lineage_columns(contract)
-    offset = 0
-    for file in load.loaded:
-        count = load.rows[file.name]
-        if columns and _unlogged(settings, contract, file):
-            keys = load.frame.slice(offset, count).select(columns).unique()
-            buffer = io.BytesIO()
-            keys.write_parquet(buffer)
-            settings.files.write_bytes(_keys_uri(settings, contract, file.name), buffer.getvalue())
-        offset += count
-    record_loaded(settings, contract, load.loaded)
+    offsets, offset = {}, 0
+    for file in load.loaded:  # `frame` holds the files' rows one file after the other
+        offsets[file.name] = (offset, load.rows[file.name])
+        offset += load.rows[file.name]
+
+    def keys_of(file: LandingFile) -> pl.DataFrame:
+        return load.frame.slice(*offsets[file.name]).select(columns).unique()
+
+    log_load(settings, contract, load.loaded, keys_of)
+
+
+def log_load(
+    settings: MeshSettings,
+    contract: Contract,
+    files: list[LandingFile],
+    keys_of: Callable[[LandingFile], pl.DataFrame],
+) -> None:
+    """Log `keys_of(file)` for each file not logged in this version, then write the load
+    records (keys first, so a record never vouches for keys not logged)."""
+    if lineage_columns(contract):
+        for file in files:
+            if _unlogged(settings, contract, file):
+                buffer = io.BytesIO()
+                keys_of(file).write_parquet(buffer)
+                uri = _keys_uri(settings, contract, file.name)
+                settings.files.write_bytes(uri, buffer.getvalue())
+    record_loaded(settings, contract, files)
 
 
 def retracted_keys(
@@ -112,16 +130,24 @@ def retracted_keys(
     the file's day is rebuilt from the day's files."""
     if contract.write_mode != "merge" or not contract.primary_key:
         return None
+    return keys_gone(settings, contract, load.loaded, load.frame.select(lineage_columns(contract)))
+
+
+def keys_gone(
+    settings: MeshSettings, contract: Contract, files: list[LandingFile], current: pl.DataFrame
+) -> pl.DataFrame | None:
+    """Keys the changed ones of `files` brought at their last load that are not among the
+    `current` keys of the load (None: none)."""
     before = [
         keys
-        for file in load.loaded
+        for file in files
         if _changed_since_loaded(settings, contract, file)
         and (keys := logged_keys(settings, contract, file.name)) is not None
     ]
     if not before:
         return None
     columns = lineage_columns(contract)
-    gone = pl.concat(before).unique().join(load.frame.select(columns), on=columns, how="anti")
+    gone = pl.concat(before).unique().join(current.select(columns), on=columns, how="anti")
     return None if gone.is_empty() else gone
 
 

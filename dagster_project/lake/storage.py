@@ -300,13 +300,14 @@ class Lake:
     ) -> dict[str, Any]:
         """Upsert `df` on the primary key and delete the `retract` keys, in one commit.
 
-        With keys to retract, the match is on `lineage_columns` (a key of one day never
-        deletes the same key in another day's partition); the keys ride in the merge
-        source as rows marked RETRACT, so readers never see a half-done correction."""
+        The keys ride in the merge source as rows marked RETRACT, so readers never see a
+        half-done correction. A daily product's key may repeat on another day: there the
+        match is on `lineage_columns`, so a day's key never deletes another day's row."""
         on = contract.primary_key
         source = df.with_columns(pl.lit(False).alias(RETRACT))
         if retract is not None and not retract.is_empty():
-            on = lineage_columns(contract)
+            if contract.write_mode != "merge":  # e.g. retracting a daily product's file
+                on = lineage_columns(contract)
             keys = retract.select(on).unique().join(df.select(on), on=on, how="anti")
             tombstones = enforce_schema(keys, contract, fill=True)
             source = pl.concat([source, tombstones.with_columns(pl.lit(True).alias(RETRACT))])

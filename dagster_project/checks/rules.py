@@ -94,7 +94,9 @@ def evaluate_rules(
     table_rows: int | None = None,
     table_columns: dict[str, str] | None = None,
 ) -> list[RuleOutcome]:
-    """Evaluate every rule of the contract on `frame` (the data just written).
+    """Evaluate every rule of the contract on `frame`, the rows as written (one per primary
+    key: a replayed or corrected file's duplicates are gone); uniqueness of a merged
+    product is judged on its whole table.
 
     `table_rows` is the product's row count after the write (row_count rule) and
     `table_columns` the Delta table's column → type (schema rule)."""

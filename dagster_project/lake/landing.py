@@ -5,11 +5,14 @@ carry (`2025-03-01.parquet`, `2025-03-01-late.csv`). A file that cannot be read,
 empty, has the wrong columns or types, or bad key values is moved to
 `MESH_HOME/quarantine/<domain>/<product>/` beside a `.reason.json`; the others
 keep flowing. Loading is idempotent: a product's rows for a day are rebuilt from
-all of that day's files (partition overwrite) or merged on the primary key.
+all of that day's files (partition overwrite) or merged on the primary key, and the same
+bytes under any name are loaded once (the load record keeps their SHA-256; which rows
+each file brought is lake.lineage's).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -49,6 +52,7 @@ class LandingLoad:
     frame: pl.DataFrame
     loaded: list[LandingFile] = field(default_factory=list)
     quarantined: dict[str, str] = field(default_factory=dict)  # file → reason
+    rows: dict[str, int] = field(default_factory=dict)  # file → its rows, in `frame` order
 
 
 def file_day(name: str) -> date | None:
@@ -71,7 +75,8 @@ def _split(product: Contract | str) -> tuple[str, str]:
 def landing_files(
     settings: MeshSettings, product: Contract | str, window: DateWindow | None = None
 ) -> list[LandingFile]:
-    """The product's landing files (optionally only the days in `window`), oldest first."""
+    """The product's landing files (optionally only the days in `window`), oldest first:
+    by day, then name."""
     folder = settings.landing_uri(*_split(product))
     files = []
     for info in settings.files.list_infos(folder):  # names, sizes and mtimes in one listing
@@ -83,7 +88,9 @@ def landing_files(
             continue
         mtime = info.mtime.timestamp() if info.mtime else 0
         files.append(LandingFile(f"{folder}/{name}", day, f"{info.size}:{mtime:.6f}"))
-    return sorted(files, key=lambda f: (f.day or date.min, f.name))
+    # By name without its suffix: `2025-03-01-late.csv` follows `2025-03-01.csv` (on a
+    # key both carry, the later file wins), though "-" sorts before ".".
+    return sorted(files, key=lambda f: (f.day or date.min, f.name.rsplit(".", 1)[0], f.name))
 
 
 def read_landing_file(
@@ -172,22 +179,77 @@ def _loaded_uri(settings: MeshSettings, product: Contract | str, name: str) -> s
     return settings.registry_uri("loaded", *_split(product), name + ".json")
 
 
+def _hash_uri(settings: MeshSettings, product: Contract | str, digest: str) -> str:
+    # "_" never starts a landing file's name: no record can clash with this folder.
+    return settings.registry_uri("loaded", *_split(product), "_sha256", digest + ".json")
+
+
+def content_hash(settings: MeshSettings, file: LandingFile) -> str:
+    return hashlib.sha256(settings.files.read_bytes(file.uri)).hexdigest()
+
+
+def load_record(settings: MeshSettings, product: Contract | str, name: str) -> dict:
+    """The load record of a landing file name ({} when never loaded): its signature,
+    content hash (`sha256`) and when it was loaded."""
+    return json.loads(settings.files.read_text_or(_loaded_uri(settings, product, name), "{}"))
+
+
+def forget_loaded(settings: MeshSettings, product: Contract | str, name: str) -> None:
+    """Drop a file's load record (it was retracted): the same bytes landed again load again."""
+    settings.files.delete(_loaded_uri(settings, product, name))
+
+
+def _write_record(
+    settings: MeshSettings, product: Contract | str, file: LandingFile, digest: str, **extra: str
+) -> None:
+    record = {
+        "uri": file.uri,
+        "signature": file.signature,
+        "sha256": digest,
+        "loaded_at": datetime.now(UTC).isoformat(),
+        **extra,
+    }
+    settings.files.write_text(_loaded_uri(settings, product, file.name), json.dumps(record))
+    settings.files.write_text(_hash_uri(settings, product, digest), json.dumps({"file": file.name}))
+
+
 def record_loaded(
     settings: MeshSettings, product: Contract | str, files: list[LandingFile]
 ) -> None:
     """Remember which version of each file is in the product (one small file each, so
-    concurrent runs for different days never overwrite each other's record)."""
+    concurrent runs for different days never overwrite each other's record); a file
+    unchanged since its record is neither hashed nor written again."""
     for file in files:
-        settings.files.write_text(
-            _loaded_uri(settings, product, file.name),
-            json.dumps({"uri": file.uri, "signature": file.signature}),
-        )
+        record = load_record(settings, product, file.name)
+        if record.get("signature") != file.signature or not record.get("sha256"):
+            _write_record(settings, product, file, content_hash(settings, file))
 
 
 def already_loaded(settings: MeshSettings, product: Contract | str, file: LandingFile) -> bool:
-    uri = _loaded_uri(settings, product, file.name)
-    record = json.loads(settings.files.read_text_or(uri, "{}"))
-    return record.get("signature") == file.signature
+    """Whether the product already holds this file's content: this version of it (size
+    and mtime), or the same bytes under this name or, for a name never loaded, another
+    (a replay: recorded as loaded, so it changes nothing and is looked at once)."""
+    record = load_record(settings, product, file.name)
+    if record.get("signature") == file.signature:
+        return True
+    digest = content_hash(settings, file)
+    if record:  # this name was loaded: the same bytes again, or a correction
+        original = file.name if record.get("sha256") == digest else None
+    else:
+        original = _loaded_with(settings, product, digest)
+    if original is not None:
+        extra = {"replay_of": original} if original != file.name else {}
+        _write_record(settings, product, file, digest, **extra)
+    return original is not None
+
+
+def _loaded_with(settings: MeshSettings, product: Contract | str, digest: str) -> str | None:
+    """The loaded file whose current content has this hash, if any."""
+    entry = json.loads(settings.files.read_text_or(_hash_uri(settings, product, digest), "{}"))
+    name = entry.get("file")
+    if name and load_record(settings, product, name).get("sha256") == digest:
+        return name
+    return None
 
 
 def pending_files(settings: MeshSettings, product: str, up_to: date | None) -> list[LandingFile]:
@@ -211,6 +273,7 @@ def load_landing(
         try:
             frames.append(read_landing_file(settings, file, contract))
             load.loaded.append(file)
+            load.rows[file.name] = frames[-1].height
         except LandingError as exc:
             quarantine(settings, contract, file, str(exc))
             load.quarantined[file.name] = str(exc)

@@ -15,7 +15,8 @@ import polars as pl
 from dagster_project.core.contracts import Contract
 from dagster_project.core.settings import PARTITION_START
 from dagster_project.engines import engine_for
-from dagster_project.lake.landing import load_landing, record_loaded
+from dagster_project.lake.landing import load_landing
+from dagster_project.lake.lineage import record_load, retracted_keys
 from dagster_project.products.product import (
     CheckFamily,
     Product,
@@ -169,7 +170,8 @@ def _landed_rows(run: ProductRun) -> Rows:
     return Rows(
         load.frame,
         metadata,
-        after_publish=lambda: record_loaded(lake.settings, contract, load.loaded),
+        after_publish=lambda: record_load(lake.settings, contract, load),
+        retract=retracted_keys(lake.settings, contract, load),
     )
 
 
@@ -178,15 +180,20 @@ def publish(run: ProductRun, rows: Rows, families: Sequence[CheckFamily]) -> dg.
     them, and return the materialization with its metadata and check results."""
     lake, contract, window = run.lake, run.contract, run.window
     frame, imputations, rows_written = rows.frame, list(rows.imputations), rows.rows_written
+    retracted = 0
     if not rows.written:
         for family in families:  # before the write: e.g. imputation
             frame, changes = family.prepare(contract, frame)
             imputations += changes
-        skip = frame.is_empty() and contract.write_mode in {"merge", "append"}
+        nothing = frame.is_empty() and (rows.retract is None or rows.retract.is_empty())
+        skip = nothing and contract.write_mode in {"merge", "append"}
         if not (skip and lake.exists(contract.key)):
             commit = {"dagster.run_id": run.context.run_id}
-            result = lake.write(contract, frame, window=window, commit_metadata=commit)
-            rows_written = result.rows_written
+            result = lake.write(
+                contract, frame, window=window, commit_metadata=commit, retract=rows.retract
+            )
+            rows_written, retracted = result.rows_written, result.rows_retracted
+            frame = result.frame  # the checks judge the rows as written: one per key
     info = lake.info(contract.key)
     metadata = {
         "dagster/row_count": info.rows,
@@ -195,6 +202,7 @@ def publish(run: ProductRun, rows: Rows, families: Sequence[CheckFamily]) -> dg.
         "delta_version": info.version,
         "table_uri": dg.MetadataValue.path(info.uri),
         "rows_written": rows_written,
+        **({"rows_retracted": retracted} if retracted else {}),
         "write_mode": contract.write_mode,
         "owner": contract.owner or "",
         "dagster/column_schema": column_schema(contract),

@@ -124,8 +124,10 @@ class ProductRun:
 class Rows:
     """A build's result: the rows to publish and what the materialization reports.
 
-    `frame` is what the checks look at. `written` says another path already wrote the
-    rows (Spark, a compaction: `rows_written` of them, with the `imputations` it made);
+    `frame` is what is written (the checks judge it as written: one row per key).
+    `written` says another path already wrote the rows (Spark, a compaction:
+    `rows_written` of them, with the `imputations` it made); `retract` holds keys to
+    delete in the same commit (rows a corrected landing file no longer carries);
     `after_publish` runs once the rows and checks are recorded."""
 
     frame: pl.DataFrame
@@ -134,6 +136,7 @@ class Rows:
     rows_written: int = 0
     imputations: list[Any] = field(default_factory=list)
     after_publish: Callable[[], None] | None = None
+    retract: pl.DataFrame | None = None
 
 
 @dataclass

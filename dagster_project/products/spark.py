@@ -37,9 +37,9 @@ from dagster_project.lake.landing import (
     landing_files,
     quarantine,
     read_landing_file,
-    record_loaded,
 )
-from dagster_project.lake.storage import DateWindow, Lake
+from dagster_project.lake.lineage import keys_gone, log_load
+from dagster_project.lake.storage import DateWindow, Lake, lineage_columns
 from dagster_project.products.product import CheckFamily, Product, ProductRun, Rows
 
 # Every format the local engine reads (ingestion.READERS), as Spark reads it.
@@ -54,8 +54,9 @@ def rows_on_spark(run: ProductRun, product: Product, families: Sequence[CheckFam
     session = spark.get_session()
     metadata: dict[str, Any] = {"engine": "spark"}
     loaded: list[LandingFile] = []
+    keys: dict[str, pl.DataFrame] = {}  # file → the keys it brings (lake.lineage)
     if product.from_landing:
-        frame, loaded, quarantined = read_landing(session, lake.settings, contract, window)
+        frame, loaded, quarantined = read_landing(session, lake.settings, contract, window, keys)
         if quarantined:
             metadata["quarantined"] = dg.MetadataValue.json(quarantined)
         metadata["loaded_files"] = dg.MetadataValue.json([f.name for f in loaded])
@@ -79,14 +80,36 @@ def rows_on_spark(run: ProductRun, product: Product, families: Sequence[CheckFam
         commit_metadata={"dagster.run_id": run.context.run_id},
         delta_spark=spark.delta_spark,
     )
+    retracted = _retract_corrections(lake, contract, loaded, keys, run.context.run_id)
+    if retracted:
+        metadata["rows_retracted"] = retracted
     return Rows(
         _written(lake, contract, window),
         metadata,
         written=True,
         rows_written=written.rows_written,
         imputations=imputations,
-        after_publish=lambda: record_loaded(lake.settings, contract, loaded) if loaded else None,
+        after_publish=(lambda: log_load(lake.settings, contract, loaded, lambda f: keys[f.name]))
+        if loaded
+        else None,
     )
+
+
+def _retract_corrections(
+    lake: Lake,
+    contract: Contract,
+    loaded: list[LandingFile],
+    keys: dict[str, pl.DataFrame],
+    run_id: str,
+) -> int:
+    """Delete the rows a merged product's corrected files no longer bring: a second commit
+    after Spark's merge, which carries no deletions (the local engine's merge does both)."""
+    if contract.write_mode != "merge" or not keys:
+        return 0
+    gone = keys_gone(lake.settings, contract, loaded, pl.concat(list(keys.values())))
+    if gone is None:
+        return 0
+    return lake.retract(contract, gone, commit_metadata={"dagster.run_id": run_id}).rows_retracted
 
 
 def _read_input(
@@ -110,21 +133,29 @@ def _written(lake: Lake, contract: Contract, window: DateWindow | None) -> pl.Da
 
 # -- landing ----------------------------------------------------------------------------
 def read_landing(
-    session: SparkSession, settings: MeshSettings, contract: Contract, window: DateWindow | None
+    session: SparkSession,
+    settings: MeshSettings,
+    contract: Contract,
+    window: DateWindow | None,
+    keys: dict[str, pl.DataFrame] | None = None,
 ) -> tuple[DataFrame, list[LandingFile], dict[str, str]]:
     """The landing files' rows as one Spark DataFrame. Each file is first validated on the
     driver, one at a time, by the local engine's own code (`read_landing_file`: file type,
     parsing, columns, types, empty file, empty keys, rows of another day), so both engines
     quarantine the same files for the same reasons; executors then read the good files.
-    On duplicate keys the later file (then the later row) wins."""
+    On duplicate keys the later file (then the later row) wins. `keys`, when given, gets
+    each good file's keys (`lineage_columns`) for the load log."""
+    columns = lineage_columns(contract)
     quarantined: dict[str, str] = {}
     good: list[LandingFile] = []
     files: dict[str, pa.Schema] = {}  # uri → the file's own schema, as Spark reads it
     for file in landing_files(settings, contract, window):
         try:
-            read_landing_file(settings, file, contract)  # rows are read again by executors
+            checked = read_landing_file(settings, file, contract)  # executors read it again
             files[file.uri] = _file_schema(settings, file, contract)
             good.append(file)
+            if keys is not None and columns:
+                keys[file.name] = checked.select(columns).unique()
         except LandingError as exc:
             quarantine(settings, contract, file, str(exc))
             quarantined[file.name] = str(exc)

@@ -6,6 +6,7 @@ import json
 from datetime import date, timedelta
 from pathlib import Path
 
+import dagster as dg
 import polars as pl
 import pyarrow as pa
 import pytest
@@ -16,6 +17,7 @@ from dagster_project.engines import engine_for
 from dagster_project.engines.spark import read_delta, write_delta
 from dagster_project.engines.spark_resource import SparkResource
 from dagster_project.lake.landing import load_landing
+from dagster_project.lake.resource import MeshResource
 from dagster_project.lake.storage import DateWindow, Lake, enforce_schema, to_arrow
 from dagster_project.products.spark import read_landing
 from demo.simulator import simulate
@@ -24,6 +26,7 @@ from tests.spark_mesh import (
     PRODUCTS,
     assert_same_products,
     build,
+    sales_assets,
     sorted_rows,
     two_days_of_daily_sales,
 )
@@ -225,3 +228,28 @@ def _day_files(lake: Lake, key: str) -> dict[date, set[str]]:
     for action in pa.table(lake.table(key).get_add_actions(flatten=True)).to_pylist():
         files.setdefault(action["partition.order_date"], set()).add(action["path"])
     return files
+
+
+def test_a_corrected_file_of_a_merged_product_on_spark_replaces_exactly_its_rows(
+    tmp_path: Path, spark: SparkResource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As on the local engine (tests/faults/test_replays.py): the rows a corrected file no
+    longer brings are deleted, its changed rows updated, the other files' rows kept."""
+    monkeypatch.setenv("MESH_HOME", str(tmp_path))
+    settings = MeshSettings(home=str(tmp_path))
+    folder = settings.landing_uri("sales", "stores")
+    header = "store_id,store_name,city,region,opened_date,size_sqm\n"
+    settings.files.write_text(
+        f"{folder}/a.csv", header + "1,A,Porto,North,2020-01-01,10\n2,B,Lyon,South,2020-01-01,20\n"
+    )
+    settings.files.write_text(f"{folder}/b.csv", header + "3,C,Leeds,East,2020-01-01,30\n")
+    (stores,) = [a for a in sales_assets(monkeypatch, "spark") if a.key.path[-1] == "stores"]
+    resources = {"mesh": MeshResource(home=str(tmp_path)), "spark": spark}
+    assert dg.materialize([stores], resources=resources).success
+    settings.files.write_text(f"{folder}/a.csv", header + "1,A fixed,Porto,North,2020-01-01,10\n")
+    run = dg.materialize([stores], resources=resources)
+    assert run.success
+    metadata = run.get_asset_materialization_events()[0].materialization.metadata
+    assert metadata["rows_retracted"].value == 1
+    rows = Lake(settings).read("sales/stores").sort("store_id")
+    assert rows.select("store_id", "store_name").rows() == [(1, "A fixed"), (3, "C")]

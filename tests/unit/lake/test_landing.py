@@ -114,8 +114,8 @@ def test_landing_files_oldest_first_skipping_hidden_and_reason_files(
     files = landing_files(mesh_home, stores)
     assert [f.name for f in files] == [
         "reference.csv",  # no day in its name: first
-        "2025-03-01-late.csv",
         "2025-03-01.parquet",
+        "2025-03-01-late.csv",  # after the day's file: it corrects it
         "2025-03-02.parquet",
     ]
     assert [f.day for f in files] == [None, D1, D1, D2]

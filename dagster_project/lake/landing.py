@@ -13,6 +13,7 @@ on the primary key.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import re
@@ -142,8 +143,22 @@ def _parse(raw: bytes, kind: str, contract: Contract) -> pl.DataFrame:
         return pl.read_ndjson(io.BytesIO(raw), infer_schema_length=None)
     # CSV: read the header first so types are imposed only on the columns present.
     header = pl.read_csv(io.BytesIO(raw), n_rows=0).columns
+    _check_last_row(raw, len(header))
     types = {c: contract.polars_schema[c] for c in header if c in contract.column_names}
     return pl.read_csv(io.BytesIO(raw), schema_overrides=types)
+
+
+def _check_last_row(raw: bytes, fields: int) -> None:
+    """A CSV file cut while written ends in a short row, which a parser fills with nulls
+    (only a file not ending in a newline can have been cut inside a row)."""
+    lines = raw.splitlines()
+    if raw.endswith(b"\n") or len(lines) < 2:
+        return
+    last = next(csv.reader([lines[-1].decode("utf-8", errors="replace")]), [])
+    if len(last) < fields:
+        raise LandingError(
+            f"the last row has {len(last)} of {fields} fields: the file looks cut short"
+        )
 
 
 def _check_keys(frame: pl.DataFrame, contract: Contract, file: LandingFile) -> None:

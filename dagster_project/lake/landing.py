@@ -201,12 +201,13 @@ def quarantine_rows(
     """Write a file's rows that break blocking rules to the quarantine, as
     `<file>.rows.parquet` beside its reason; the file itself stays and loads its other
     rows. Screening the same version of the file again writes nothing new."""
-    folder = _quarantine_folder(settings, contract)
-    target = f"{folder}/{file.name}{ROWS_SUFFIX}"
-    earlier = json.loads(settings.files.read_text_or(target + REASON_SUFFIX, "{}"))
-    if earlier.get("signature") == file.signature:
-        return target
-    target = _free_target(settings, contract, file.name + ROWS_SUFFIX)
+    name = file.name + ROWS_SUFFIX
+    for uri in settings.files.list_files(_quarantine_folder(settings, contract)):
+        if uri.endswith(name + REASON_SUFFIX):  # this file's, maybe stamped as a later copy
+            earlier = json.loads(settings.files.read_text(uri))
+            if earlier.get("signature") == file.signature:
+                return uri.removesuffix(REASON_SUFFIX)
+    target = _free_target(settings, contract, name)
     buffer = io.BytesIO()
     rows.write_parquet(buffer)
     settings.files.write_bytes(target, buffer.getvalue())

@@ -427,3 +427,18 @@ def test_with_markers_only_files_marked_done_are_judged(tmp_path, stores: Contra
     load = load_landing(settings, stores)
     assert [f.name for f in load.loaded] == ["2025-03-01.csv"]
     assert list(load.unsettled) == ["2025-03-02.csv"] and load.quarantined == {}
+
+
+def test_a_corrected_version_of_a_file_sets_its_rows_aside_once_more_and_only_once(
+    mesh_home: MeshSettings, order_lines: Contract
+) -> None:
+    contract = with_mode(order_lines, "quarantine_rows")
+    first = order_rows(D1).with_columns(quantity=pl.Series([0, 2, 3]))
+    land(mesh_home, contract, "2025-03-01.parquet", to_bytes(first, "parquet"))
+    load_landing(mesh_home, contract, screen=quantity_at_least_one)
+    second = order_rows(D1).with_columns(quantity=pl.Series([1, 0, 3]))
+    land(mesh_home, contract, "2025-03-01.parquet", to_bytes(second, "parquet"))
+    for _ in range(2):  # the second version, read twice
+        load = load_landing(mesh_home, contract, screen=quantity_at_least_one)
+        assert sorted(load.frame["order_id"]) == [1, 3]
+    assert len(quarantined(mesh_home, contract)) == 4  # one copy (and reason) per version

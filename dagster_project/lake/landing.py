@@ -68,6 +68,18 @@ class LandingLoad:
     rows_quarantined: dict[str, str] = field(default_factory=dict)  # file → reason
     unsettled: dict[str, str] = field(default_factory=dict)  # file → why it waits
 
+    def refusal(self, contract: Contract, *, table_exists: bool) -> str | None:
+        """Why nothing may be written (None: write the frame). A rewrite of days or of the
+        table without a file still being written would drop that file's rows."""
+        rewrites = contract.write_mode in {"partition_overwrite", "overwrite"}
+        if self.unsettled and (rewrites or not self.loaded):
+            why = f"{len(self.unsettled)} file(s) may still be being written"
+        elif not self.loaded and not table_exists:
+            why = "no landing file is loadable"
+        else:
+            return None
+        return f"{contract.key}: nothing written, {why}; run again once complete"
+
 
 def file_day(name: str) -> date | None:
     match = _DAY.match(name)

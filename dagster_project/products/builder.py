@@ -176,12 +176,10 @@ def _landed_rows(run: ProductRun, families: Sequence[CheckFamily]) -> Rows:
             metadata[label] = dg.MetadataValue.json(files)
         for name, reason in files.items():
             run.log.warning(f"{contract.key}: {verb} {name}: {reason}")
-    if not load.loaded and (load.unsettled or not lake.exists(contract.key)):
-        # Nothing complete to load: leave the table as it is (an empty day would erase it).
-        why = "every file may still be being written" if load.unsettled else "none is loadable"
+    refusal = load.refusal(contract, table_exists=lake.exists(contract.key))
+    if refusal:
         raise dg.Failure(
-            f"no loadable landing files for {contract.key}: {why}; run again once complete",
-            metadata={k: v for k, v in metadata.items() if k != "loaded_files"},
+            refusal, metadata={k: v for k, v in metadata.items() if k != "loaded_files"}
         )
     return Rows(
         load.frame,

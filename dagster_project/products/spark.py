@@ -70,13 +70,11 @@ def rows_on_spark(run: ProductRun, product: Product, families: Sequence[CheckFam
             if getattr(load, label):
                 metadata[label] = dg.MetadataValue.json(getattr(load, label))
         metadata["loaded_files"] = dg.MetadataValue.json([f.name for f in loaded])
-        if not loaded:
-            if load.unsettled or not lake.exists(contract.key):
-                raise dg.Failure(
-                    f"no loadable landing files for {contract.key}; run again once complete"
-                )
-            if contract.write_mode in {"merge", "append"}:  # nothing new to add
-                return Rows(_written(lake, contract, window), metadata, written=True)
+        refusal = load.refusal(contract, table_exists=lake.exists(contract.key))
+        if refusal:
+            raise dg.Failure(refusal)
+        if not loaded and contract.write_mode in {"merge", "append"}:  # nothing new to add
+            return Rows(_written(lake, contract, window), metadata, written=True)
     else:
         inputs = [_read_input(session, lake, key, window, spark) for key in product.inputs]
         frame = product.spark(*inputs)

@@ -9,6 +9,8 @@ the write evaluate the same rule expressions.
 from __future__ import annotations
 
 import json
+import os
+import time
 from typing import Any
 
 import dagster as dg
@@ -271,3 +273,44 @@ def test_a_derived_product_breaking_a_rule_fails_before_its_write(
     assert "shop/heavy_widgets: nothing written, 1 row(s) break blocking contract rules" in message
     assert "range on weight: 1 row(s), e.g. [1]" in message
     assert not Lake(mesh_home).exists("shop/heavy_widgets")
+
+
+# -- files still being written ------------------------------------------------------------------
+
+
+def aged(settings: MeshSettings, uri: str, seconds: float) -> None:
+    then = time.time() - seconds
+    os.utime(settings.files.path(uri), (then, then))
+
+
+def test_a_manual_run_leaves_a_file_still_being_written_alone(
+    mesh_home: MeshSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MESH_LANDING_MIN_AGE_SECONDS", "60")
+    aged(mesh_home, land(mesh_home, "a-good.csv", GOOD_CSV), 120)
+    partial = land(mesh_home, "b-partial.csv", BAD_CSV[:60])  # cut in its second row
+    result = materialize(mesh_home, Product("widgets", contract=widgets()))
+    assert result.success  # a merge: the complete file loads
+    assert sorted(Lake(mesh_home).read("shop/widgets")["widget_id"]) == [1, 2]
+    metadata = result.asset_materializations_for_node("shop__widgets")[0].metadata
+    assert list(metadata["unsettled"].value) == ["b-partial.csv"]
+    assert mesh_home.files.exists(partial)  # not judged, not quarantined
+    assert not mesh_home.files.exists(f"{mesh_home.quarantine_uri('shop')}/widgets")
+
+
+def test_a_rewrite_waits_for_a_file_still_being_written(
+    mesh_home: MeshSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    product = Product("widgets", contract=widgets(write_mode="overwrite"))
+    land(mesh_home, "a-good.csv", GOOD_CSV)
+    assert materialize(mesh_home, product).success
+    monkeypatch.setenv("MESH_LANDING_MIN_AGE_SECONDS", "60")
+    aged(mesh_home, f"{mesh_home.landing_uri('shop', 'widgets')}/a-good.csv", 120)
+    land(mesh_home, "c-new.csv", "widget_id,widget_name\n9,")  # still being written
+    result = materialize(mesh_home, product, raise_on_error=False)
+    assert not result.success  # an overwrite without the file would be a partial table
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "nothing written, 1 file(s) may still be being written" in (
+        failure.step_failure_data.user_failure_data.description
+    )
+    assert sorted(Lake(mesh_home).read("shop/widgets")["widget_id"]) == [1, 2]

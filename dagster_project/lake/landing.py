@@ -309,18 +309,18 @@ def unsettled(
 
     `MESH_LANDING_STABLE=ticks` (default): files modified less than
     `MESH_LANDING_MIN_AGE_SECONDS` ago (the sensor also waits for a second tick with the
-    same size and mtime). `marker`: files without `<file>.done`, unless a `_SUCCESS`
-    in the folder is newer than they are."""
+    same size and mtime). `marker`: files without a marker at least as new as they are,
+    `<file>.done` or a `_SUCCESS` in the folder (a file rewritten after it was marked
+    waits for a new marker)."""
     if settings.landing_stable == "marker":
         infos = settings.files.list_infos(settings.landing_uri(*_split(product)))
-        names = {i.base_name: i for i in infos}
-        success = names.get(SUCCESS_MARKER)
-        done_before = success.mtime.timestamp() if success and success.mtime else None
+        marked = {i.base_name: i.mtime.timestamp() for i in infos if i.mtime}
+        success = marked.get(SUCCESS_MARKER, float("-inf"))
         return {
-            f.name: f"no {f.name}{DONE_SUFFIX} or newer {SUCCESS_MARKER} marker yet"
+            f.name: f"no {f.name}{DONE_SUFFIX} or {SUCCESS_MARKER} marker newer than it yet"
             for f in files
-            if f.name + DONE_SUFFIX not in names
-            and not (done_before is not None and f.modified <= done_before)
+            # 1 µs: the signature's mtime is rounded to microseconds
+            if max(marked.get(f.name + DONE_SUFFIX, float("-inf")), success) < f.modified - 1e-6
         }
     now = datetime.now(UTC).timestamp() if now is None else now
     age = settings.landing_min_age

@@ -442,3 +442,16 @@ def test_a_corrected_version_of_a_file_sets_its_rows_aside_once_more_and_only_on
         load = load_landing(mesh_home, contract, screen=quantity_at_least_one)
         assert sorted(load.frame["order_id"]) == [1, 3]
     assert len(quarantined(mesh_home, contract)) == 4  # one copy (and reason) per version
+
+
+def test_with_markers_a_file_rewritten_after_its_marker_waits_for_a_new_one(
+    tmp_path, stores: Contract
+) -> None:
+    settings = MeshSettings(home=str(tmp_path), landing_stable="marker", landing_min_age=0)
+    file = land(settings, stores, "2025-03-01.csv", to_bytes(store_rows(), "csv"))
+    marker = file.uri + ".done"
+    settings.files.write_text(marker, "")
+    assert unsettled(settings, stores, [file]) == {}
+    then = file.modified - 60
+    os.utime(settings.files.path(marker), (then, then))  # the file changed after its marker
+    assert list(unsettled(settings, stores, [file])) == ["2025-03-01.csv"]

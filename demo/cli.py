@@ -7,6 +7,7 @@ command-line parts (refresh with progress, status table, serving the UIs).
 
 from __future__ import annotations
 
+import time
 from datetime import date
 from typing import Annotated
 
@@ -17,7 +18,7 @@ from rich.table import Table
 from dagster_project.app.cli.data import print_status, product_status
 from dagster_project.app.cli.instance import mesh_instance, quiet
 from dagster_project.app.cli.run import refresh_with_progress, serve_ui
-from dagster_project.core.settings import get_settings
+from dagster_project.core.settings import MeshSettings, get_settings
 from demo import simulator
 
 console = Console()
@@ -51,6 +52,7 @@ def simulate(
         file_format=file_format,
         start=date.fromisoformat(start) if start else None,
     )
+    mark_complete(settings, result.files)
     table = Table(
         title=f"Landed {result.dates[0]} .. {result.dates[-1]} in {settings.uri('landing')}"
     )
@@ -59,6 +61,14 @@ def simulate(
     for product, rows in result.rows.items():
         table.add_row(product, f"{rows:,}")
     console.print(table)
+
+
+def mark_complete(settings: MeshSettings, files: list[str]) -> None:
+    """With MESH_LANDING_STABLE=marker, tell the mesh the simulated files are complete, as
+    any writer must: a `_SUCCESS` in each folder, newer than the files it completes."""
+    if settings.landing_stable == "marker":
+        for folder in sorted({uri.rsplit("/", 1)[0] for uri in files}):
+            settings.files.write_text(f"{folder}/_SUCCESS", "")
 
 
 def demo(
@@ -81,12 +91,17 @@ def demo(
         )
     else:
         with console.status(f"Simulating {days} days, {scale:,} order lines"):
-            simulator.simulate(
+            result = simulator.simulate(
                 settings,
                 days=days,
                 scale=scale,
                 start=date.fromisoformat(start) if start else None,
             )
+        mark_complete(settings, result.files)
+        wait = settings.landing_min_age  # files this new are not loaded yet
+        if settings.landing_stable == "ticks" and wait > 0:
+            with console.status(f"Letting the landed files settle ({wait:g} s)"):
+                time.sleep(wait)
     instance = mesh_instance(settings)
     refresh_with_progress(settings, instance)
     print_status(product_status(settings, instance))

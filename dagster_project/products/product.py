@@ -17,6 +17,7 @@ import dagster as dg
 import polars as pl
 
 from dagster_project.core.contracts import Contract
+from dagster_project.lake.screening import Screen, Violation
 from dagster_project.lake.storage import DateWindow, Lake, TableInfo
 
 Transform = Callable[..., pl.LazyFrame | pl.DataFrame]
@@ -168,14 +169,23 @@ class CheckFamily:
     """One kind of check (contract rules, shared policies, quality detectors, drift...):
     the interface every family implements, each method a no-op until a family needs it.
 
-    `specs` declares the asset checks a product gets; `prepare` (or `prepare_spark` on
-    the Spark engine) may change the rows before they are written, returning what it
-    changed (e.g. imputation); `evaluate` judges what was written."""
+    `specs` declares the asset checks a product gets; `screen` returns the rows of a
+    frame breaking a blocking row-level rule, before anything is written (each landing
+    file, then the whole frame); `prepare` (or `prepare_spark` on the Spark engine) may
+    change the rows before they are written, returning what it changed (e.g.
+    imputation), and `fills` names the columns whose missing values it fills (a landing
+    file is not screened for nulls there); `evaluate` judges what was written."""
 
     name = "checks"
 
     def specs(self, contract: Contract, key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
         return []
+
+    def screen(self, contract: Contract, frame: pl.DataFrame) -> list[Violation]:
+        return []
+
+    def fills(self, contract: Contract) -> set[str]:
+        return set()
 
     def prepare(self, contract: Contract, frame: pl.DataFrame) -> tuple[pl.DataFrame, list]:
         return frame, []
@@ -185,6 +195,18 @@ class CheckFamily:
 
     def evaluate(self, written: Written) -> FamilyResult:
         return FamilyResult()
+
+
+def screen_of(families: Sequence[CheckFamily], *, before_prepare: bool = False) -> Screen:
+    """Every family's screen as one; `before_prepare`: leave out nulls that a family's
+    `prepare` fills (imputable columns), as a landing file is screened before it."""
+
+    def screen(contract: Contract, frame: pl.DataFrame) -> list[Violation]:
+        filled = {c for f in families for c in f.fills(contract)} if before_prepare else set()
+        found = [v for f in families for v in f.screen(contract, frame)]
+        return [v for v in found if not (v.rule == "not_null" and v.column in filled)]
+
+    return screen
 
 
 def check_specs(families: Sequence[CheckFamily], contract: Contract) -> list[dg.AssetCheckSpec]:

@@ -52,6 +52,11 @@ EVERY_VARIABLE = {
     "MESH_SHARING_ENDPOINT": ("https://share/x", "sharing_endpoint", "https://share/x"),
     "MESH_SHARES": ("/etc/mesh/shares.yaml", "shares_file", "/etc/mesh/shares.yaml"),
     "MESH_ENGINE_<DOMAIN>": ("spark", "engines", {"sales": "spark"}),
+    "MESH_RUN_START_TIMEOUT": ("60", "run_start_timeout", 60),
+    "MESH_RUN_CANCEL_TIMEOUT": ("0", "run_cancel_timeout", 0),
+    "MESH_RUN_MAX_RUNTIME": ("86400", "run_max_runtime", 86400),
+    "MESH_RUN_MONITOR_INTERVAL": ("5", "run_monitor_interval", 5),
+    "MESH_RUN_FREE_SLOTS_AFTER": ("1", "run_free_slots_after", 1),
 }
 
 
@@ -75,6 +80,8 @@ def test_unset_and_empty_variables_take_the_defaults() -> None:
     assert (defaults.llm_timeout, defaults.llm_max_retries) == (30.0, 2)
     assert defaults.ai_share_samples is False and defaults.api_anonymous_role == "analyst"
     assert defaults.ai_provider is None and defaults.mlflow_tracking_uri is None
+    assert (defaults.run_start_timeout, defaults.run_cancel_timeout) == (180, 180)
+    assert (defaults.run_max_runtime, defaults.run_monitor_interval) == (0, 30)
     blank = {name: " " for name in EVERY_VARIABLE if "<" not in name} | {"MESH_ENGINE_SALES": ""}
     assert Settings.from_env(blank) == replace(defaults, api_anonymous_role="")
 
@@ -91,6 +98,8 @@ def test_an_empty_anonymous_role_is_kept_it_means_no_anonymous_access() -> None:
         ("MESH_AI_SHARE_SAMPLES", "maybe", "1/0, true/false, yes/no or on/off"),
         ("MESH_STORAGE_OPTIONS", "{AWS_REGION: eu}", "a JSON object"),
         ("MESH_STORAGE_OPTIONS", '["not", "an", "object"]', "a JSON object"),
+        ("MESH_RUN_START_TIMEOUT", "-5", "a whole number of seconds, 0 or more"),
+        ("MESH_RUN_MAX_RUNTIME", "1h", "a whole number of seconds, 0 or more"),
     ],
 )
 def test_a_bad_value_is_refused_naming_the_variable_and_what_it_takes(

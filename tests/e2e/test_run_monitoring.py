@@ -21,7 +21,6 @@ import pytest
 from dagster_project.app.cli.instance import mesh_instance
 from dagster_project.core.settings import MeshSettings
 from tests.factories import REPO
-from tests.faults.conftest import fault_home as fault_home
 from tests.faults.run_worker import POOL
 
 pytestmark = pytest.mark.e2e

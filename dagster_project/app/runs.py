@@ -22,7 +22,7 @@ import socket
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import dagster as dg
@@ -67,7 +67,7 @@ class DeadRun:
     pools: tuple[str, ...] = field(default=())
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "pools": list(self.pools)}
+        return {**asdict(self), "pools": list(self.pools)}
 
 
 def worker_status(instance: dg.DagsterInstance, run: dg.DagsterRun) -> CheckRunHealthResult:
@@ -152,7 +152,7 @@ def clear_dead_runs(
             "it had ended but still held pool slots",
             None,
         )
-        ended[run_id] = DeadRun(**{**dead.__dict__, "pools": tuple(sorted(pools))})
+        ended[run_id] = replace(dead, pools=tuple(sorted(pools)))
     return list(ended.values())
 
 

@@ -59,6 +59,10 @@ class Writer:
                 return
         raise AssertionError(f"writer did not print {line!r} within {timeout} s")
 
+    def go(self) -> None:
+        self.process.stdin.write("go\n")
+        self.process.stdin.flush()
+
     def kill(self) -> None:
         """SIGKILL: no cleanup, no flush, like the OOM killer or a lost machine."""
         os.kill(self.process.pid, signal.SIGKILL)
@@ -83,14 +87,22 @@ class Writer:
             self.wrote.append(int(got.split()[1]))
 
 
-def start_writer(settings: MeshSettings, first: int, last: int, slow: float = 0.0) -> Writer:
+def start_writer(
+    settings: MeshSettings, first: int, last: int, slow: float = 0.0, on_go: bool = False
+) -> Writer:
     """A writer process writing generations first..last of both products, started and
-    imported (it has printed `ready`)."""
+    imported (it has printed `ready`); with `on_go` it writes once `Writer.go()` is called."""
     command = [sys.executable, "-m", "tests.faults.writer", settings.home]
-    command += [str(first), str(last), "--slow", str(slow)]
+    command += [str(first), str(last), "--slow", str(slow), *(["--on-go"] if on_go else [])]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(
-        command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command,
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     started = Writer(process)
     started.wait_for("ready")

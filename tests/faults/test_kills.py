@@ -54,7 +54,9 @@ def test_two_writers_at_once_both_finish_or_one_fails_cleanly(
     for mode, contract in writer.contracts().items():
         lake.write(contract, writer.generation(mode, 0))
     with watching(fault_home) as seen:
-        both = [start_writer(fault_home, 1, LAST, slow=SLOW) for _ in range(2)]
+        both = [start_writer(fault_home, 1, LAST, slow=SLOW, on_go=True) for _ in range(2)]
+        for started in both:  # both imported: now they write at the same moment
+            started.go()
         codes = [w.finish() for w in both]
     failed = [w for w, code in zip(both, codes, strict=True) if code != 0]
     assert len(failed) <= 1, [w.errors() for w in failed]

@@ -13,12 +13,14 @@ Generation `g` of the two products (the ground truth the readers are checked aga
 `--slow` streams the rows to delta-rs in small record batches with a pause between them,
 so a kill lands while data files are being written, before their commit, or between
 commits. Each generation writes both products (the daily one first); the process prints
-`ready` once imported and `wrote N` after each commit (N counts them from 1).
+`ready` once imported (with `--on-go`, it then waits for a line on stdin, so that two
+writers start together) and `wrote N` after each commit (N counts them from 1).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -107,11 +109,14 @@ def main() -> None:
     parser.add_argument("first", type=int)
     parser.add_argument("last", type=int)
     parser.add_argument("--slow", type=float, default=0.0)
+    parser.add_argument("--on-go", action="store_true", help="start on a `go` line on stdin")
     args = parser.parse_args()
     if args.slow:
         storage.in_batches = slow_batches(args.slow)
     lake = Lake(MeshSettings(home=args.home, storage_options={}))
     print("ready", flush=True)
+    if args.on_go:
+        sys.stdin.readline()
     commits = 0
     for gen in range(args.first, args.last + 1):
         for mode, contract in contracts().items():

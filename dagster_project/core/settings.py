@@ -41,6 +41,13 @@ def _flag(raw: str) -> bool:
     return _FLAGS[raw.lower()]
 
 
+def _seconds(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError(raw)
+    return value
+
+
 def _json_object(raw: str) -> dict[str, Any]:
     value = json.loads(raw)
     if not isinstance(value, dict):
@@ -54,7 +61,7 @@ def _stability(raw: str) -> str:
     return raw.lower()
 
 
-def _seconds(raw: str) -> float:
+def _duration(raw: str) -> float:
     value = float(raw)
     if value < 0:
         raise ValueError(raw)
@@ -62,9 +69,10 @@ def _seconds(raw: str) -> float:
 
 
 _EXPECTED = {float: "a number", int: "a whole number", _flag: "1/0, true/false, yes/no or on/off"}
+_EXPECTED[_seconds] = "a whole number of seconds, 0 or more"
 _EXPECTED[_json_object] = 'a JSON object, e.g. {"AWS_REGION": "eu-west-1"}'
 _EXPECTED[_stability] = "ticks or marker"
-_EXPECTED[_seconds] = "a number of seconds (0 or more)"
+_EXPECTED[_duration] = "a number of seconds (0 or more)"
 
 
 def _env(name: str, default: Any = None, parse: Any = str, keep_empty: bool = False, **kw: Any):
@@ -99,7 +107,14 @@ class Settings:
     sharing_endpoint: str | None = _env("MESH_SHARING_ENDPOINT")
     shares_file: str | None = _env("MESH_SHARES")
     landing_stable: str = _env("MESH_LANDING_STABLE", "ticks", _stability)
-    landing_min_age: float = _env("MESH_LANDING_MIN_AGE_SECONDS", 10.0, _seconds)
+    landing_min_age: float = _env("MESH_LANDING_MIN_AGE_SECONDS", 10.0, _duration)
+    # Run monitoring (the Dagster daemon and `mesh runs --clear-dead`): a run that has not
+    # started, or not finished cancelling, after its timeout fails; 0 switches a limit off.
+    run_start_timeout: int = _env("MESH_RUN_START_TIMEOUT", 180, _seconds)
+    run_cancel_timeout: int = _env("MESH_RUN_CANCEL_TIMEOUT", 180, _seconds)
+    run_max_runtime: int = _env("MESH_RUN_MAX_RUNTIME", 0, _seconds)
+    run_monitor_interval: int = _env("MESH_RUN_MONITOR_INTERVAL", 30, _seconds)
+    run_free_slots_after: int = _env("MESH_RUN_FREE_SLOTS_AFTER", 10, _seconds)
     # MESH_ENGINE_<DOMAIN>: the engine of a whole domain, by domain name (lower case).
     engines: dict[str, str] = field(default_factory=dict)
     # Variables named like secrets (…_KEY, …_TOKEN, …_SECRET, …_PASSWORD, …_CREDENTIALS).

@@ -1,5 +1,7 @@
+import math
 from datetime import date
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -110,3 +112,65 @@ def test_a_configured_provider_writes_the_riskiest_rationales_if_grounded() -> N
     assert by.startswith("scripted (scripted-1) for the 1 riskiest")
     vague, _ = rp.explain(plan, _Writer("Order some units soon."), top=5)
     assert vague["rationale"].to_list() == plan["rationale"].to_list()  # no quantity: template
+
+
+def _at_scale(pairs: int) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
+    """`pairs` stores x products with one forecast day each, built as frames directly."""
+    rng = np.random.default_rng(15)
+    ids = np.arange(pairs)
+    predicted = rng.uniform(0, 50, pairs).round(3)
+    forecast = pl.DataFrame(
+        {
+            "forecast_date": [date(2025, 3, 15)] * pairs,
+            "store_id": ids // 1000,
+            "product_id": ids % 1000,
+            "predicted_units": predicted,
+            "lower_units": np.zeros(pairs),
+            "upper_units": predicted + rng.uniform(0, 10, pairs).round(3),
+            "model_version": ["1"] * pairs,
+        }
+    )
+    stock = pl.DataFrame(
+        {
+            "snapshot_date": [COUNTED] * pairs,
+            "store_id": ids // 1000,
+            "product_id": ids % 1000,
+            "on_hand": rng.integers(0, 5000, pairs) * 10 ** rng.integers(0, 9, pairs),
+            "on_order": rng.integers(0, 100, pairs),
+        }
+    )
+    products = pl.DataFrame({"product_id": np.arange(1000), "lead_time_days": np.full(1000, 7)})
+    return forecast.lazy(), stock.lazy(), products.lazy()
+
+
+def test_a_million_orders_are_planned_with_the_same_arithmetic() -> None:
+    forecast, stock, products = _at_scale(1_000_000)
+    plan = rp.replenishment_plan(forecast, stock, products)  # 3 s of CPU; row by row: 70
+    assert plan.height == 1_000_000 and plan["reorder_qty"].null_count() == 0
+    row = plan.row(123_456, named=True)
+    f = forecast.collect().row(123_456, named=True)
+    demand, safety = (
+        7 * f["predicted_units"],
+        math.sqrt(7) * (f["upper_units"] - f["predicted_units"]),
+    )
+    available = row["on_hand"] + row["on_order"]
+    assert row["forecast_units_lead_time"] == pytest.approx(demand, abs=0.01)
+    assert row["safety_stock"] == pytest.approx(safety, abs=0.01)
+    assert row["reorder_qty"] == max(0, math.ceil(demand + safety - available - 1e-9))
+    assert row["rationale"] == rp.rationale(
+        {**row, "lead_time_demand": demand, "safety_stock": safety}
+    )
+
+
+def test_an_astronomical_forecast_leaves_its_order_empty_not_the_plan_failed() -> None:
+    # 1e40 units fit a float but no integer column: the order is left empty (the
+    # contract's not-null check stops it), every other order is planned.
+    forecast, stock, products = _at_scale(10)
+    huge = forecast.with_columns(
+        predicted_units=pl.when(pl.col("product_id") == 3).then(1e40).otherwise("predicted_units")
+    )
+    plan = rp.replenishment_plan(huge, stock, products)
+    empty = plan.filter(pl.col("reorder_qty").is_null())
+    assert empty["product_id"].to_list() == [3]
+    assert empty["rationale"][0].startswith("No order computed: the forecast is too large")
+    assert plan["reorder_qty"].null_count() == 1 and plan["stockout_risk"].is_not_null().all()

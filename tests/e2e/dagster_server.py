@@ -23,7 +23,10 @@ from typing import Any
 
 import psutil
 import requests
+import yaml
 
+from dagster_project.app.cli.instance import instance_config
+from dagster_project.core.settings import Settings
 from tests.servers import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -46,6 +49,12 @@ run_queue:
     - key: dagster/backfill
       limit: 0
 """
+# ...and, like every instance `mesh` writes, run monitoring with the mesh's launcher.
+_MONITORING = {"run_launcher", "run_monitoring"}
+TEST_INSTANCE_YAML += yaml.safe_dump(
+    {k: v for k, v in yaml.safe_load(instance_config(Settings())).items() if k in _MONITORING},
+    sort_keys=False,
+)
 
 TERMINAL_RUN_STATUSES = {"SUCCESS", "FAILURE", "CANCELED"}
 

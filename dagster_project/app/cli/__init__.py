@@ -68,6 +68,7 @@ COMMANDS = {
     ),
     "serve": ("serve", "Serve the HTTP API and the web page (search, product pages, ask)."),
     "api-key": ("serve", "API keys for `mesh serve`: each key reads as one access role."),
+    "runs": ("runs", "Runs in progress and their workers; --clear-dead ends the dead ones."),
 }
 
 

@@ -8,17 +8,27 @@ from pathlib import Path
 
 import dagster as dg
 import typer
+import yaml
 
+from dagster_project.app.runs import MeshRunLauncher, run_monitoring
 from dagster_project.core.settings import MeshSettings, Settings
 
-# One run at a time may write a product (each product asset has its own pool).
-INSTANCE_CONFIG = """\
-telemetry:
-  enabled: false
-concurrency:
-  pools:
-    default_limit: 1
-"""
+WRITTEN_BY_MESH = "# Written by `mesh` from its settings (README: Operations); edits are lost.\n"
+# What `mesh` wrote before run monitoring: replaced by the current config too.
+EARLIER_CONFIGS = {"telemetry:\n  enabled: false\nconcurrency:\n  pools:\n    default_limit: 1\n"}
+
+
+def instance_config(settings: Settings) -> str:
+    """The dagster.yaml of a mesh's instance: one run at a time may write a product (each
+    product asset has its own pool), and run monitoring ends runs whose worker died and
+    frees their pool slots (`MeshRunLauncher` tells it which workers are alive)."""
+    config = {
+        "telemetry": {"enabled": False},
+        "concurrency": {"pools": {"default_limit": 1}},
+        "run_launcher": {"module": MeshRunLauncher.__module__, "class": MeshRunLauncher.__name__},
+        "run_monitoring": run_monitoring(settings),
+    }
+    return WRITTEN_BY_MESH + yaml.safe_dump(config, sort_keys=False)
 
 
 def quiet() -> None:
@@ -27,19 +37,22 @@ def quiet() -> None:
 
 
 def dagster_home(settings: MeshSettings) -> Path:
-    """The Dagster instance folder: DAGSTER_HOME, else MESH_HOME/dagster_home; a folder
-    that does not exist yet is created with INSTANCE_CONFIG. DAGSTER_HOME is set to it
-    for what runs next."""
-    configured = Settings.from_env().dagster_home
-    if configured and Path(configured).is_dir():
-        return Path(configured)
+    """The Dagster instance folder: DAGSTER_HOME, else MESH_HOME/dagster_home, created if
+    need be. Its dagster.yaml is `instance_config` unless someone else wrote it (a file
+    `mesh` wrote is brought up to date). DAGSTER_HOME is set to it for what runs next."""
+    env = Settings.from_env()
+    configured = env.dagster_home
     if not configured and not settings.is_local:
         raise typer.BadParameter("set DAGSTER_HOME when MESH_HOME is an object-store URI")
     home = Path(configured or settings.dagster_home)
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(INSTANCE_CONFIG)
+    current = config.read_text() if config.exists() else None
+    wanted = instance_config(env)
+    if current != wanted and (
+        current is None or current.startswith(WRITTEN_BY_MESH) or current in EARLIER_CONFIGS
+    ):
+        config.write_text(wanted)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 

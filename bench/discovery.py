@@ -70,7 +70,7 @@ def summarise(judged) -> dict[str, float]:
 
 
 def run() -> dict[str, Any]:
-    from dagster_project.checks.quality.companions import discover_contracts
+    from dagster_project.checks.quality.companion_contracts import discover_contracts
     from dagster_project.metadata.discovery import (
         SemanticIndex,
         build_entries,

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dagster_project.checks.quality.companions import discover_contracts
+from dagster_project.checks.quality.companion_contracts import discover_contracts
 from dagster_project.metadata.discovery import build_entries, shares_word
 from dagster_project.metadata.semantics import load_semantic_layer
 

@@ -18,18 +18,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import Any, TypeVar
 
 from dagster_project.ai.text import terms
 from dagster_project.metadata.semantics import SemanticLayer
 
-if TYPE_CHECKING:
-    from dagster_project.metadata.discovery import Entry
-
+# A discovery `Entry` (a frozen dataclass with an `expansion` field); not imported, as
+# discovery imports this module.
+Entry = Any
+E = TypeVar("E")
 Phrases = list[tuple[str, str]]
 
 
-def expand_entries(entries: Sequence[Entry], layer: SemanticLayer) -> list[Entry]:
+def expand_entries(entries: Sequence[E], layer: SemanticLayer) -> list[E]:
     """`entries` with their related phrases filled in from the semantic layer."""
     by_id = {e.id: e for e in entries}
     columns: dict[str, list[Entry]] = {}

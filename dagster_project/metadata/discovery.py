@@ -253,6 +253,7 @@ def _column_entry(
 class _Fields:
     bm25: BM25F | None = None
     phrases: list[list[tuple[tuple[str, ...], str, str]]] = field(default_factory=list)
+    expansion: list[list[tuple[str, str]]] = field(default_factory=list)  # (term, source)
 
 
 class SemanticIndex:
@@ -292,13 +293,14 @@ class SemanticIndex:
         for entry in self.entries:
             synonyms = entry.synonyms if self.use_synonyms else ()
             expansion = entry.expansion if self.use_expansion else ()
+            fields.expansion.append([(t, src) for p, src in expansion for t in terms(p)])
             docs.append(
                 {
                     "names": [t for n in entry.names for t in terms(n)],
                     "synonyms": [t for s, _ in synonyms for t in terms(s)],
                     "description": terms(entry.description),
                     "context": terms(entry.context),
-                    "expansion": [t for p, _ in expansion for t in terms(p)],
+                    "expansion": [t for t, _ in fields.expansion[-1]],
                 }
             )
             phrases = [(tuple(terms(n)), "name", n) for n in entry.names]
@@ -417,10 +419,9 @@ class SemanticIndex:
         """Query words found only among the entry's related phrases, with their source."""
         own = self.fields.bm25.tf[i]
         sources: dict[str, str] = {}
-        for phrase, source in self.entries[i].expansion:
-            for t in terms(phrase):
-                if t in wanted and not any(t in own[f] for f in FIELD_WEIGHTS if f != "expansion"):
-                    sources.setdefault(t, source)
+        for t, source in self.fields.expansion[i]:
+            if t in wanted and not any(t in own[f] for f in FIELD_WEIGHTS if f != "expansion"):
+                sources.setdefault(t, source)
         return [f"related word {t} ({src})" for t, src in sorted(sources.items())]
 
     def _reasons(

@@ -33,7 +33,8 @@ _EXPORTS = {
     "dagster_project.core.credentials": ["mesh_secret"],
     "dagster_project.lake.storage": ["DateWindow", "Lake"],
     "dagster_project.lake.resource": ["MeshResource"],
-    "dagster_project.ai": ["AIProvider", "AIResource", "Generation", "Provenance", "Task"],
+    "dagster_project.ai": ["AIProvider", "Generation", "Provenance", "Task"],
+    "dagster_project.ai.resource": ["AIResource"],
     "dagster_project.products.product": [
         "Product",
         "ProductRun",
@@ -66,7 +67,7 @@ _EXPORTS = {
     ],
     "dagster_project.checks.pii": ["classify_column"],
     "dagster_project.checks.profiling": ["ProductProfile", "profile_product"],
-    "dagster_project.checks.quality.companions": ["discover_contracts"],
+    "dagster_project.checks.quality.companion_contracts": ["discover_contracts"],
     "dagster_project.checks.quality.score": ["catalog_fields"],
     "dagster_project.ml.tracking": [
         "FairnessGate",

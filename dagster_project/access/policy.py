@@ -32,7 +32,7 @@ from typing import Any
 import polars as pl
 import yaml
 
-from dagster_project.checks.quality.companions import discover_contracts
+from dagster_project.checks.quality.companion_contracts import discover_contracts
 from dagster_project.core.contracts import Contract, load_contract
 from dagster_project.core.credentials import mesh_secret
 from dagster_project.core.settings import Settings

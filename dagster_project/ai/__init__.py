@@ -14,11 +14,9 @@ from dagster_project.ai.provider import (
     inputs_hash,
 )
 from dagster_project.ai.providers import get_provider
-from dagster_project.ai.resource import AIResource
 
 __all__ = [
     "AIProvider",
-    "AIResource",
     "Embeddings",
     "Generation",
     "OfflineProvider",

@@ -6,10 +6,12 @@ import importlib
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import dagster as dg
 import yaml
+
+if TYPE_CHECKING:  # reading the workspace (ask, search) must not import Dagster
+    import dagster as dg
 
 WORKSPACE_FILE = "workspace.yaml"
 
@@ -65,14 +67,11 @@ def load_definitions(path: Path | None = None) -> dict[str, dg.Definitions]:
 
 
 def mesh_assets(definitions: dict[str, dg.Definitions]) -> list[dg.AssetsDefinition]:
-    """Every materializable asset of the mesh (each key from the location that owns it)."""
+    """Every materializable asset of the mesh (each key from the location that owns it).
+    Only an `AssetsDefinition` has `is_materializable` (specs and source assets do not)."""
     assets: list[dg.AssetsDefinition] = []
     for defs in definitions.values():
-        assets.extend(
-            a
-            for a in defs.assets or []
-            if isinstance(a, dg.AssetsDefinition) and a.is_materializable
-        )
+        assets.extend(a for a in defs.assets or [] if getattr(a, "is_materializable", False))
     return assets
 
 

@@ -28,13 +28,20 @@ from dagster_project.ai.text import (
     terms,
     words,
 )
-from dagster_project.checks.quality.companions import discover_contracts
+from dagster_project.checks.quality.companion_contracts import discover_contracts
 from dagster_project.core.contracts import Contract
 from dagster_project.core.settings import MeshSettings, get_settings
+from dagster_project.metadata.expansion import expand_entries
 from dagster_project.metadata.semantics import SemanticLayer, load_semantic_layer
 
 KINDS = ("product", "column", "metric")
-FIELD_WEIGHTS = {"names": 3.0, "synonyms": 2.0, "description": 1.0, "context": 0.5}
+FIELD_WEIGHTS = {
+    "names": 3.0,
+    "synonyms": 2.0,
+    "description": 1.0,
+    "context": 0.5,
+    "expansion": 0.8,
+}
 PHRASE_BONUS = 0.35  # a whole multi-word name or synonym found in the query
 VECTOR_WEIGHT = 0.3
 EXPANSION_WEIGHT = 0.6  # a thesaurus word counts a little less than the word typed
@@ -77,6 +84,8 @@ class Entry:
     context: str = ""
     # For metrics: what they can be broken down by (dimension and entity names, synonyms).
     breakdowns: tuple[tuple[str, str], ...] = ()
+    # Related phrases from the semantic layer (metadata/expansion.py), with their source.
+    expansion: tuple[tuple[str, str], ...] = ()
 
     @property
     def text(self) -> str:
@@ -155,7 +164,7 @@ def build_entries(contracts: Iterable[Contract], layer: SemanticLayer | None = N
                 breakdowns=tuple(_breakdowns(layer, metric.product)),
             )
         )
-    return entries
+    return expand_entries(entries, layer)
 
 
 def _breakdowns(layer: SemanticLayer, product: str) -> list[tuple[str, str]]:
@@ -244,6 +253,7 @@ def _column_entry(
 class _Fields:
     bm25: BM25F | None = None
     phrases: list[list[tuple[tuple[str, ...], str, str]]] = field(default_factory=list)
+    expansion: list[list[tuple[str, str]]] = field(default_factory=list)  # (term, source)
 
 
 class SemanticIndex:
@@ -258,10 +268,12 @@ class SemanticIndex:
         vector_model: str | None = None,
         use_synonyms: bool = True,
         use_vectors: bool = True,
+        use_expansion: bool = True,
     ):
         self.entries = list(entries)
         self.provider = provider or OfflineProvider()
         self.use_synonyms = use_synonyms
+        self.use_expansion = use_expansion
         self.fields = self._fields()
         self.related = self._related()
         self.breakdowns = [
@@ -280,12 +292,15 @@ class SemanticIndex:
         docs = []
         for entry in self.entries:
             synonyms = entry.synonyms if self.use_synonyms else ()
+            expansion = entry.expansion if self.use_expansion else ()
+            fields.expansion.append([(t, src) for p, src in expansion for t in terms(p)])
             docs.append(
                 {
                     "names": [t for n in entry.names for t in terms(n)],
                     "synonyms": [t for s, _ in synonyms for t in terms(s)],
                     "description": terms(entry.description),
                     "context": terms(entry.context),
+                    "expansion": [t for t, _ in fields.expansion[-1]],
                 }
             )
             phrases = [(tuple(terms(n)), "name", n) for n in entry.names]
@@ -400,6 +415,15 @@ class SemanticIndex:
             embedded = fallback.embed([query])
         return self.vectors @ embedded.vectors[0]
 
+    def _related_reasons(self, i: int, wanted: set[str]) -> list[str]:
+        """Query words found only among the entry's related phrases, with their source."""
+        own = self.fields.bm25.tf[i]
+        sources: dict[str, str] = {}
+        for t, source in self.fields.expansion[i]:
+            if t in wanted and not any(t in own[f] for f in FIELD_WEIGHTS if f != "expansion"):
+                sources.setdefault(t, source)
+        return [f"related word {t} ({src})" for t, src in sorted(sources.items())]
+
     def _reasons(
         self,
         i: int,
@@ -423,6 +447,7 @@ class SemanticIndex:
             if matched:
                 verb = "match" if label.endswith("s") else "matches"
                 reasons.append(f"{label} {verb} {', '.join(matched)}")
+        reasons += self._related_reasons(i, wanted) if self.use_expansion else []
         by = sorted({f"{t} ({src})" for t in wanted if (src := self.breakdowns[i].get(t))})
         if by:
             reasons.append(f"can be broken down by {', '.join(by)}")

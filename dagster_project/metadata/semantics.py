@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from dagster_project.checks.quality.companions import discover_contracts
+from dagster_project.checks.quality.companion_contracts import discover_contracts
 from dagster_project.core.contracts import Contract
 from dagster_project.core.workspace import find_root, location_folder, read_workspace
 

@@ -10,7 +10,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from dagster_project.ai import AIResource
+from dagster_project.ai.resource import AIResource
 from dagster_project.assembly.locations import product_assets
 from dagster_project.checks.quality.companions import discover_contracts
 from dagster_project.core.contracts import validate_document

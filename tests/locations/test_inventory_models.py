@@ -13,7 +13,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from dagster_project.ai import AIResource
+from dagster_project.ai.resource import AIResource
 from dagster_project.core.contracts import Contract
 from dagster_project.core.settings import MeshSettings
 from dagster_project.lake.resource import MeshResource

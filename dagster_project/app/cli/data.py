@@ -16,7 +16,7 @@ from rich.table import Table
 from dagster_project.access.policy import AccessDenied, GovernedReader
 from dagster_project.app.cli.instance import mesh_instance, quiet
 from dagster_project.checks.families import check_keys
-from dagster_project.checks.quality.companions import discover_contracts
+from dagster_project.checks.quality.companion_contracts import discover_contracts
 from dagster_project.checks.risks import NOT_JUDGED, execution_status
 from dagster_project.core.contracts import Contract
 from dagster_project.core.settings import MeshSettings, Settings, get_settings

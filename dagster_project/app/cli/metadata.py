@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from dagster_project.checks.quality.companions import discover_contracts
+from dagster_project.checks.quality.companion_contracts import discover_contracts
 from dagster_project.core.settings import get_settings
 from dagster_project.metadata.discovery import KINDS, mesh_index
 from dagster_project.metadata.doc_review import (

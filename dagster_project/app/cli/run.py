@@ -12,7 +12,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from dagster_project.app.cli.instance import dagster_home
 from dagster_project.app.refresh import RefreshReport, refresh
 from dagster_project.app.services import demo_services, serve
-from dagster_project.checks.quality.companions import discover_contracts
+from dagster_project.checks.quality.companion_contracts import discover_contracts
 from dagster_project.core.settings import MeshSettings
 from dagster_project.core.workspace import find_root, load_definitions, mesh_assets
 

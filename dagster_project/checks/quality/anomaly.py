@@ -30,9 +30,10 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import polars as pl
 
+from dagster_project.checks.quality.companion_contracts import triage_columns
 from dagster_project.checks.quality.config import AnomalyConfig
 from dagster_project.checks.quality.detectors import Detector, RobustZ, Selection, select_detector
-from dagster_project.checks.quality.features import ALL_ROWS, CLIP, FeatureProfile, row_labels
+from dagster_project.checks.quality.features import CLIP, FeatureProfile, row_labels
 from dagster_project.core.contracts import Contract
 from dagster_project.core.settings import MeshSettings
 from dagster_project.lake.storage import DateWindow, Lake
@@ -479,17 +480,6 @@ def _history_rows(
     start = window.start - timedelta(days=config.historyDays)
     history = DateWindow(start, window.start - timedelta(days=1))
     return lake.scan(contract.key, window=history, column=part).select(pl.len()).collect().item()
-
-
-def triage_columns(contract: Contract, profile: FeatureProfile) -> list[str]:
-    """Columns of the parent kept beside each flagged row, for triage."""
-    keep = [*contract.primary_key]
-    if contract.partition_column:
-        keep.append(contract.partition_column)
-    keep += [g for g in profile.groups if g != ALL_ROWS]
-    keep += [m.name for m in profile.measures]
-    keep += [d.column for d in profile.derivations]
-    return list(dict.fromkeys(keep))
 
 
 def flagged_rows(

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 from pydantic import BaseModel
 
-from dagster_project.ai import AIResource, OfflineProvider, Task, get_provider
+from dagster_project.ai import OfflineProvider, Task, get_provider
 from dagster_project.ai.openai_provider import OpenAIProvider
+from dagster_project.ai.resource import AIResource
 from dagster_project.ai.text import BM25, stem, terms
 from tests.openai_server import FakeOpenAI, fake_openai
 

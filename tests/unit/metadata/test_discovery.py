@@ -103,3 +103,23 @@ def test_openai_embeddings_are_used_and_cached(entries, mesh_home, monkeypatch):
         hits = second.search("turnover by branch")
     assert hits[0].entry.id == "metric:revenue"  # fell back to offline vectors for both sides
     assert second.model_label == "hashed-char-ngrams-v1"
+
+
+def test_products_are_expanded_from_the_semantic_layer(entries):
+    daily = next(e for e in entries if e.id == "product:sales/daily_sales")
+    related = dict(daily.expansion)
+    assert related["shop"] == "column store_id identifies entity store"  # an entity's synonym
+    assert related["net_revenue"] == "column net_revenue"  # a column's name
+    lead = next(e for e in entries if e.id == "metric:average_lead_time")
+    assert ("vendor", "mentions entity supplier") in lead.expansion
+
+
+def test_related_words_find_a_product_and_say_where_they_come_from(index):
+    plain = SemanticIndex(index.entries, use_expansion=False, use_vectors=False)
+    query = "turnover per shop per article per date"
+    expanded = [h.entry.id for h in index.search(query, k=10, kinds=["product"])]
+    assert expanded[0] == "product:sales/daily_sales"
+    assert ids(plain.search(query, k=3, kinds=["product"]))[0] != "product:sales/daily_sales"
+    (hit,) = index.search(query, k=1, kinds=["product"])
+    assert "related word shop (mentions entity store)" in hit.reasons
+    assert "related word turnover (mentions glossary term 'revenue')" in hit.reasons

@@ -103,6 +103,21 @@ class Plan:
     skipped: dict[dg.AssetKey, str]
 
 
+def _missing_inputs(assets: Sequence[dg.AssetsDefinition], lake: Lake) -> dict[dg.AssetKey, str]:
+    """Assets whose every input lies outside this refresh and was never built (e.g.
+    governance's shared copy of a product of a domain not refreshed here)."""
+    owned = {k for a in assets for k in a.keys}
+    skipped = {}
+    for a in assets:
+        for key in a.keys:
+            inputs = set(a.asset_deps.get(key, ())) - owned
+            outside = inputs == set(a.asset_deps.get(key, ())) and inputs
+            if outside and not any(lake.exists("/".join(i.path)) for i in inputs):
+                names = ", ".join(sorted(i.to_user_string() for i in inputs))
+                skipped[key] = f"its input(s) {names} are not built and not in this refresh"
+    return skipped
+
+
 def plan_data(
     assets: Sequence[dg.AssetsDefinition], contracts: Sequence[Contract], settings: MeshSettings
 ) -> Plan:
@@ -123,8 +138,10 @@ def plan_data(
         if not files and not (contract and lake.exists(contract.key)):
             empty.add(key)
     days: dict[dg.AssetKey, frozenset[date]] = {}
-    skipped: dict[dg.AssetKey, str] = {}
+    skipped = _missing_inputs(assets, lake)
     for key, up in _ancestors(assets).items():
+        if key in skipped:
+            continue
         sources = up & landing
         if sources and sources <= empty:
             names = ", ".join(sorted(k.to_user_string() for k in sources))

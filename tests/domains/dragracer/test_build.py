@@ -3,13 +3,18 @@ governance over it alone (issue 14, point 6), docs and insights from its semanti
 
 from __future__ import annotations
 
+from datetime import date
+
 import dagster as dg
 import polars as pl
 
 from domains.dragracer.landing import source_tables
 from tests.domains.dragracer.conftest import SEASONS, RealMesh
+from tests.factories import REPO
 
-PRODUCTS = ("contestants", "episodes", "appearances", "contestant_records", "season_summary")
+PRODUCTS = (
+    "contestants", "episodes", "appearances", "contestant_records", "season_summary", "insights",
+)  # fmt: skip
 
 
 def _evaluations(mesh: RealMesh) -> list[dg.AssetCheckEvaluation]:
@@ -93,3 +98,22 @@ def test_docs_are_generated_for_every_product(real_mesh: RealMesh):
     for product in PRODUCTS:
         uri = real_mesh.settings.uri("docs", "dragracer", f"{product}.md")
         assert real_mesh.settings.files.exists(uri), uri
+
+
+def test_insights_come_from_the_semantic_layer_alone(real_mesh: RealMesh):
+    assert not (REPO / "domains" / "dragracer" / "insights.py").exists()
+    rows = real_mesh.lake.scan("dragracer/insights").collect()
+    headline = rows.filter(pl.col("kind") == "headline")
+    # the defaults: the domain's first four metrics over a time dimension
+    assert headline["metric"].to_list() == [
+        "episode_count", "average_queens", "appearance_count", "eliminations",
+    ]  # fmt: skip
+    assert set(rows["period_end"].to_list()) == {date(2011, 5, 2)}  # S03's finale
+    episodes = real_mesh.lake.scan("dragracer/episodes").collect()
+    current = episodes.filter(pl.col("airdate") >= date(2011, 4, 5)).height
+    assert headline.row(0, named=True)["value"] == current
+    movers = rows.filter(pl.col("kind") == "mover")
+    assert movers.height and movers["subject"].str.starts_with("season=").any()
+    report = real_mesh.settings.uri("reports", "insights", "dragracer.md")
+    text = real_mesh.settings.files.read_text(report)
+    assert text.startswith("# Dragracer: what changed") and "Episodes" in text

@@ -83,6 +83,7 @@ _EXPORTS = {
         "change_sentence",
         "insights",
         "semantic_insights",
+        "what_changed",
     ],
     "dagster_project.assembly.locations": ["automation_sensor", "domain_definitions"],
 }

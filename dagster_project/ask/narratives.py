@@ -5,6 +5,7 @@ checks raise, and the Markdown narrative under `MESH_HOME/reports/insights/`."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -185,8 +186,12 @@ def insight_rows(facts: DomainFacts, layer: SemanticLayer) -> pl.DataFrame:
 
 
 def insights_markdown(facts: DomainFacts, frame: pl.DataFrame) -> str:
-    start, end = facts.current
     title = facts.spec.domain.replace("_", " ").capitalize()
+    return what_changed(title, frame, *facts.current)
+
+
+def what_changed(title: str, frame: pl.DataFrame, start: date, end: date) -> str:
+    """'# Sales: what changed', the period, then the headline and mover rows' sentences."""
     lines = [
         f"# {title}: what changed",
         "",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dagster_project.metadata.discovery import search
+from dagster_project.metadata.discovery import SemanticIndex, mesh_index
 from tests.domains.dragracer.conftest import RealMesh
 
 QUERIES = {
@@ -17,9 +17,14 @@ QUERIES = {
 }
 
 
+@pytest.fixture(scope="module")
+def index(real_mesh: RealMesh) -> SemanticIndex:
+    return mesh_index()  # what `mesh search` searches, built once for these queries
+
+
 @pytest.mark.parametrize(("product", "query"), sorted(QUERIES.items()))
-def test_search_finds_the_product(product: str, query: str, real_mesh: RealMesh):
-    hits = search(query, k=3, kinds=["product"])
+def test_search_finds_the_product(product: str, query: str, index: SemanticIndex):
+    hits = index.search(query, k=3, kinds=["product"])
     assert f"product:dragracer/{product}" in [h.entry.id for h in hits], [
         (h.entry.id, h.reasons) for h in hits
     ]

@@ -95,7 +95,13 @@ _EXPORTS = {
         "audit_summary",
         "masked_document",
     ],
-    "dagster_project.ask.narratives": ["InsightsRun", "change_sentence", "insights"],
+    "dagster_project.ask.narratives": [
+        "InsightsRun",
+        "change_sentence",
+        "insights",
+        "semantic_insights",
+        "what_changed",
+    ],
     "dagster_project.assembly.locations": ["automation_sensor", "domain_definitions"],
 }
 # Modules themselves: models pickle `interval_model` by value, so serving needs no Meshwork.

@@ -1,17 +1,29 @@
-"""Domains' insights: the `insights` product factory, the risks their anomaly and drift
+"""Domains' insights: the `insights` product factories (a domain's own transform, or
+`semantic_insights` from its semantic layer alone), the risks their anomaly and drift
 checks raise, and the Markdown narrative under `MESH_HOME/reports/insights/`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
+import yaml
 
+from dagster_project.ask.insights import PERIOD_DAYS, DomainFacts, domain_facts
+from dagster_project.ask.semantic_sql import run_query
 from dagster_project.checks.quality.checks import quality_check_specs
 from dagster_project.checks.risks import CheckRisk, check_risks, quality_check_keys
 from dagster_project.core.contracts import Contract, load_contracts
 from dagster_project.core.settings import MeshSettings
+from dagster_project.metadata.semantics import (
+    InsightsSpec,
+    SemanticLayer,
+    load_semantic_layer,
+    parse_semantics,
+)
 from dagster_project.products.product import Product, ProductRun, Transform, asset_key
 
 RISK_HEADING = "## Data quality warnings"
@@ -100,3 +112,93 @@ def insights(transform: Transform, *inputs: str, cron: str | None = None) -> Pro
         return result.collect() if isinstance(result, pl.LazyFrame) else result
 
     return Product("insights", build=build, inputs=inputs, cron=cron)
+
+
+# -- insights from the semantic layer alone -------------------------------------------------
+INSIGHT_COLUMNS = (
+    "kind", "subject", "metric", "period_start", "period_end", "value", "previous_value",
+    "change_pct", "narrative",
+)  # fmt: skip
+
+
+def _spec_and_inputs(semantics: Path) -> tuple[InsightsSpec, tuple[str, ...]]:
+    """The domain's insights spec and the products its metrics and dimensions live in."""
+    doc = yaml.safe_load(semantics.read_text()) or {}
+    domain = str(doc.get("domain") or semantics.parent.name)
+    contracts = load_contracts(semantics.parent / "contracts").values()
+    layer = parse_semantics([(str(semantics), doc)], contracts)
+    spec = layer.insights_spec(domain)
+    if not spec.headline and not spec.lowest:
+        raise ValueError(f"{semantics}: no metric over a time dimension to report insights of")
+    products = {layer.metrics[m].product for m in spec.metrics if m in layer.metrics}
+    for dimension in spec.movers:
+        try:
+            owner, _ = layer.resolve_dimension(dimension, layer.metrics[spec.mover_metric].product)
+            products.add(owner.product)
+        except KeyError:  # a dimension of another domain: resolved when the product runs
+            pass
+    return spec, tuple(sorted(products))
+
+
+def semantic_insights(semantics: Path | str, *, cron: str | None = None) -> Product:
+    """The domain's `insights` product (contract `insights.odcs.yaml`) computed from its
+    semantic layer alone, with no transform of its own: the `insights` section of
+    `semantics` (or its defaults) says which metrics and dimensions to compare."""
+    spec, inputs = _spec_and_inputs(Path(semantics))
+
+    def build(run: ProductRun) -> pl.DataFrame:
+        layer = load_semantic_layer()
+        facts = domain_facts(lambda q: run_query(layer, run.lake, q).rows(), layer, spec)
+        if facts.current is None:
+            raise ValueError(f"{spec.domain}: no dated rows yet, nothing to compare")
+        risks = check_risks(run.context.instance, domain_check_keys(run.contract))
+        insights_run = InsightsRun(run.contract.domain, run.lake.settings, risks)
+        frame = insight_rows(facts, layer)
+        return insights_run.report(frame, insights_markdown(facts, frame))
+
+    return Product("insights", build=build, inputs=inputs, cron=cron)
+
+
+def insight_rows(facts: DomainFacts, layer: SemanticLayer) -> pl.DataFrame:
+    """Headline and mover rows in the insights contract's columns, each with its sentence."""
+    rows = []
+    for h in facts.headline:
+        rows.append(("headline", "all", h["metric"], h["after"], h["before"], h["change"]))
+    for m in facts.movers:
+        rows.append(
+            ("mover", f"{m['dimension']}={m['value']}", m["metric"], m["after"], m["before"],
+             m["change"])
+        )  # fmt: skip
+    records = []
+    for kind, subject, metric, value, previous, change in rows:
+        title = layer.metrics[metric].title
+        if kind == "mover":
+            title = f"{title} in {subject.replace('=', ' ')}"
+        pct = round(change * 100, 1) if change is not None else None
+        value, previous = float(value or 0), float(previous or 0)
+        records.append(
+            dict(kind=kind, subject=subject, metric=metric, period_start=facts.current[0],
+                 period_end=facts.current[1], value=round(value, 2),
+                 previous_value=round(previous, 2), change_pct=pct,
+                 narrative=change_sentence(title, value, previous, pct))
+        )  # fmt: skip
+    return pl.DataFrame(records).select(INSIGHT_COLUMNS)
+
+
+def insights_markdown(facts: DomainFacts, frame: pl.DataFrame) -> str:
+    title = facts.spec.domain.replace("_", " ").capitalize()
+    return what_changed(title, frame, *facts.current)
+
+
+def what_changed(title: str, frame: pl.DataFrame, start: date, end: date) -> str:
+    """'# Sales: what changed', the period, then the headline and mover rows' sentences."""
+    lines = [
+        f"# {title}: what changed",
+        "",
+        f"The last {PERIOD_DAYS} days ({start} to {end}) against the {PERIOD_DAYS} days before.",
+        "",
+    ]
+    for kind, heading in (("headline", "## Headline"), ("mover", "## Top movers")):
+        texts = frame.filter(pl.col("kind") == kind)["narrative"].to_list()
+        lines += [heading, "", *(f"- {t}" for t in texts or ["Nothing moved."]), ""]
+    return "\n".join(lines)

@@ -3,7 +3,7 @@
 import hashlib
 import json
 from collections import defaultdict
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -20,7 +20,7 @@ from dagster_project.lake.landing import (
     unsettled,
 )
 from dagster_project.lake.resource import MeshResource
-from dagster_project.products.builder import DAILY
+from dagster_project.products.builder import partition_start
 from dagster_project.products.product import asset_key, is_partitioned
 
 
@@ -139,7 +139,7 @@ def _rejection(settings: MeshSettings, file: LandingFile, contract: Contract) ->
         if file.day is None:
             return "a daily product's file name must start with its day (YYYY-MM-DD)"
         last = datetime.now(UTC).date()
-        first = date.fromisoformat(DAILY.start.strftime("%Y-%m-%d"))
+        first = partition_start(contract)
         if not first <= file.day <= last:
             return f"day {file.day} is outside the product's partitions ({first} .. {last})"
     try:

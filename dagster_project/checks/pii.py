@@ -200,6 +200,30 @@ def is_phone(value: str) -> bool:
     return formatted and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", main.strip())
 
 
+# "City, Region" is a place, not "Last, First": regions a place name commonly ends with
+# (US states and territories, Canadian provinces, countries; lower case).
+REGIONS = frozenset(
+    w.replace("_", " ")
+    for w in """alabama alaska arizona arkansas california colorado connecticut delaware florida
+    georgia hawaii idaho illinois indiana iowa kansas kentucky louisiana maine maryland
+    massachusetts michigan minnesota mississippi missouri montana nebraska nevada
+    new_hampshire new_jersey new_mexico new_york north_carolina north_dakota ohio oklahoma
+    oregon pennsylvania rhode_island south_carolina south_dakota tennessee texas utah
+    vermont virginia washington west_virginia wisconsin wyoming district_of_columbia
+    d.c. puerto_rico guam alberta british_columbia manitoba new_brunswick newfoundland
+    nova_scotia ontario quebec saskatchewan usa us canada mexico brazil argentina chile
+    colombia peru uk england scotland wales ireland france germany spain portugal italy
+    netherlands belgium switzerland austria sweden norway denmark finland poland greece
+    australia new_zealand japan china india philippines""".split()  # noqa: SIM905 (a word list reads better as text)
+)
+
+
+def is_place(value: str) -> bool:
+    """'Minneapolis, Minnesota', 'Bayamón, Puerto Rico': a place ending in a known region."""
+    head, comma, region = value.rpartition(",")
+    return bool(comma and head.strip()) and region.strip().lower() in REGIONS
+
+
 def _is_affix(token: str) -> bool:
     """Titles, degrees and particles: Dr., B.Sc., MBA, Dipl.-Ing., von, de."""
     bare = token.strip(".,")
@@ -236,6 +260,8 @@ def detect_value(value: str) -> str | None:
         return "ip"
     if is_phone(value):
         return "phone"
+    if is_place(value):
+        return None
     if is_name(value):
         return "name"
     return None

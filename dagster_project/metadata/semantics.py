@@ -11,6 +11,11 @@ Each code location may keep a `semantics.yaml` beside its `contracts/` folder:
   ratios of two metrics, and semi-additive metrics (`non_additive: snapshot_date`
   takes the last snapshot of each period).
 - `glossary`: business terms, their synonyms and what they relate to.
+- `insights` (optional): what the domain's insights report - `headline` metrics over the
+  last four weeks against the four before, the `movers` metric and the dimensions whose
+  values moved most, the `lowest` values of a metric by a dimension. Without it a domain
+  with metrics over a time dimension gets its first four as headline and the first two
+  dimensions of the first one's model as movers.
 
 The layer is validated against the contracts (every column exists with a sensible
 type, no PII dimension, keys that join have the same type) and feeds discovery,
@@ -120,6 +125,37 @@ class JoinStep:
     entity: str
 
 
+@dataclass(frozen=True)
+class Lowest:
+    """The `limit` values of `dimension` with the lowest `metric` now (e.g. stock on hand
+    by product), reported under `title`."""
+
+    metric: str
+    dimension: str
+    limit: int = 5
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class InsightsSpec:
+    """What a domain's insights compare (the `insights` section, or its defaults)."""
+
+    domain: str
+    headline: tuple[str, ...] = ()
+    mover_metric: str | None = None
+    movers: tuple[str, ...] = ()
+    lowest: Lowest | None = None
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        extra = [m for m in (self.mover_metric, self.lowest and self.lowest.metric) if m]
+        return tuple(dict.fromkeys([*self.headline, *extra]))
+
+
+HEADLINE_METRICS = 4
+MOVER_DIMENSIONS = 2
+
+
 @dataclass
 class SemanticLayer:
     entities: dict[str, Entity] = field(default_factory=dict)
@@ -128,6 +164,32 @@ class SemanticLayer:
     glossary: list[GlossaryTerm] = field(default_factory=list)
     contracts: dict[str, Contract] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
+    domains: list[str] = field(default_factory=list)  # in the order of their files
+    insights: dict[str, InsightsSpec] = field(default_factory=dict)  # declared ones
+
+    # -- insights ------------------------------------------------------------------------
+    def insights_spec(self, domain: str) -> InsightsSpec:
+        """The domain's declared insights, else: its first metrics over a time dimension as
+        headline, the first one broken down by the first dimensions of its model."""
+        if domain in self.insights:
+            return self.insights[domain]
+        timed = [
+            m.name
+            for m in self.metrics.values()
+            if m.domain == domain
+            and self.models.get(m.product)
+            and self.models[m.product].time_dimension
+        ][:HEADLINE_METRICS]
+        if not timed:
+            return InsightsSpec(domain)
+        model = self.models[self.metrics[timed[0]].product]
+        dims = [d.name for d in model.dimensions if not d.is_time][:MOVER_DIMENSIONS]
+        return InsightsSpec(domain, tuple(timed), timed[0], tuple(dims))
+
+    def insights_specs(self) -> list[InsightsSpec]:
+        """Every domain's insights that report something, in the order of their files."""
+        specs = [self.insights_spec(d) for d in self.domains]
+        return [s for s in specs if s.headline or s.lowest]
 
     # -- listing -----------------------------------------------------------------------
     def list_metrics(self) -> list[Metric]:
@@ -266,6 +328,10 @@ def parse_semantics(
     for source, doc in documents:
         domain = str(doc.get("domain") or "")
         layer.sources.append(source)
+        if domain and domain not in layer.domains:
+            layer.domains.append(domain)
+        if doc.get("insights") is not None:
+            layer.insights[domain] = _insights(doc["insights"] or {}, domain)
         for raw in doc.get("entities") or []:
             product = _key(raw["product"], domain) if raw.get("product") else None
             layer.entities[raw["name"]] = Entity(
@@ -299,6 +365,20 @@ def parse_semantics(
                 )
             )
     return layer
+
+
+def _insights(raw: Mapping[str, Any], domain: str) -> InsightsSpec:
+    movers = raw.get("movers") or {}
+    lowest = raw.get("lowest")
+    return InsightsSpec(
+        domain,
+        tuple(raw.get("headline") or ()),
+        movers.get("metric"),
+        tuple(movers.get("by") or ()),
+        Lowest(lowest["metric"], lowest["by"], int(lowest.get("limit", 5)), lowest.get("title", ""))
+        if lowest
+        else None,
+    )
 
 
 def _model(raw: Mapping[str, Any], domain: str, contracts: Mapping[str, Contract]) -> Model:
@@ -418,6 +498,18 @@ def _validate(layer: SemanticLayer) -> list[str]:
                 problems.append(f"{what}: non_additive column {metric.non_additive} is {kind}")
     problems += _key_types(layer)
     problems += _synonym_clashes(layer)
+    problems += _insights_problems(layer)
+    return problems
+
+
+def _insights_problems(layer: SemanticLayer) -> list[str]:
+    problems = []
+    for spec in layer.insights.values():
+        for name in spec.metrics:
+            if name not in layer.metrics:
+                problems.append(f"insights of {spec.domain}: no metric {name!r}")
+        if spec.movers and not spec.mover_metric:
+            problems.append(f"insights of {spec.domain}: movers need a metric")
     return problems
 
 

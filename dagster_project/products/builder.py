@@ -10,12 +10,14 @@ fail the run, so no such row is ever visible in the product.
 """
 
 from collections.abc import Sequence
+from datetime import date
+from functools import cache
 from typing import Any
 
 import dagster as dg
 import polars as pl
 
-from dagster_project.core.contracts import Contract
+from dagster_project.core.contracts import Contract, ContractError
 from dagster_project.core.settings import PARTITION_START
 from dagster_project.engines import engine_for
 from dagster_project.lake.landing import load_landing
@@ -35,6 +37,37 @@ from dagster_project.products.product import (
 )
 
 DAILY = dg.DailyPartitionsDefinition(start_date=PARTITION_START.isoformat(), end_offset=1)
+
+
+# Tag of the assets whose rows come from landing files (a refresh skips those with none).
+SOURCE_TAG = "mesh/source"
+
+
+@cache
+def _daily(start: date) -> dg.DailyPartitionsDefinition:
+    return dg.DailyPartitionsDefinition(start_date=start.isoformat(), end_offset=1)
+
+
+def partition_start(contract: Contract) -> date:
+    """First day of a daily product: the contract's `partitionStart` (data older than the
+    platform's default start, e.g. a history since 2009), else PARTITION_START."""
+    raw = contract.custom("partitionStart")
+    if raw is None:
+        return PARTITION_START
+    try:
+        return raw if isinstance(raw, date) else date.fromisoformat(str(raw))
+    except ValueError:
+        raise ContractError(
+            contract.path or contract.key,
+            "customProperties/partitionStart",
+            f"{raw!r} is not a day (YYYY-MM-DD)",
+        ) from None
+
+
+def daily_partitions(contract: Contract) -> dg.DailyPartitionsDefinition:
+    """The product's daily partitions, from its first day to today."""
+    start = partition_start(contract)
+    return DAILY if start == PARTITION_START else _daily(start)
 
 
 def column_schema(contract: Contract) -> dg.TableSchema:
@@ -99,12 +132,16 @@ def asset_kwargs(
             "primary_key": ", ".join(contract.primary_key),
             **({"usage": contract.usage} if contract.usage else {}),
         },
-        tags={"domain": contract.domain, **{t: "" for t in contract.tags[:5]}},
+        tags={
+            "domain": contract.domain,
+            **({SOURCE_TAG: "landing"} if product.from_landing else {}),
+            **{t: "" for t in contract.tags[:5]},
+        },
         kinds={"delta", "polars", *product.kinds},
         owners=_owners(contract),
         group_name=contract.domain,
         code_version=contract.version,
-        partitions_def=DAILY if partitioned else None,
+        partitions_def=daily_partitions(contract) if partitioned else None,
         backfill_policy=dg.BackfillPolicy.single_run() if partitioned else None,
         automation_condition=default_automation(product, partitioned),
         freshness_policy=freshness_policy(contract),

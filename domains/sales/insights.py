@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import polars as pl
 
-from dagster_project import InsightsRun, change_sentence
+from dagster_project import InsightsRun, change_sentence, what_changed
 
 PERIOD_DAYS = 28
 TOP_MOVERS = 3
@@ -85,7 +85,7 @@ def sales_insights(
         "kind", "subject", "metric", "period_start", "period_end", "value",
         "previous_value", "change_pct", "narrative",
     )  # fmt: skip
-    return run.report(columns, _markdown(frame, start, end))
+    return run.report(columns, what_changed("Sales", frame, start, end))
 
 
 def _narratives(frame: pl.DataFrame) -> pl.Series:
@@ -96,16 +96,3 @@ def _narratives(frame: pl.DataFrame) -> pl.Series:
             title = f"{title} in {row['subject'].replace('=', ' ')}"
         texts.append(change_sentence(title, row["value"], row["previous_value"], row["change_pct"]))
     return pl.Series("narrative", texts, pl.String)
-
-
-def _markdown(frame: pl.DataFrame, start, end) -> str:
-    lines = [
-        "# Sales: what changed",
-        "",
-        f"The last {PERIOD_DAYS} days ({start} to {end}) against the {PERIOD_DAYS} days before.",
-        "",
-    ]
-    for kind, heading in (("headline", "## Headline"), ("mover", "## Top movers")):
-        texts = frame.filter(pl.col("kind") == kind)["narrative"].to_list()
-        lines += [heading, "", *(f"- {t}" for t in texts or ["Nothing moved."]), ""]
-    return "\n".join(lines)

@@ -25,7 +25,7 @@ from tests.e2e.dagster_server import DagsterDev
 
 pytestmark = pytest.mark.e2e
 
-LOCATIONS = ("sales", "inventory", "customers", "governance")
+LOCATIONS = ("sales", "inventory", "customers", "governance", "dragracer")
 START = datetime.date(2025, 3, 1)
 DAYS = 3
 STORES = ["sales", "stores"]

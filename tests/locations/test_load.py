@@ -10,7 +10,7 @@ from dagster_project.checks.rules import rules_for
 from dagster_project.core.contracts import Contract
 from dagster_project.core.workspace import load_definitions, mesh_assets, read_workspace
 
-LOCATIONS = ["sales", "inventory", "customers", "governance"]
+LOCATIONS = ["sales", "inventory", "customers", "governance", "dragracer"]
 POLICY_CHECKS = {
     "policy_owner",
     "policy_description",
@@ -30,7 +30,7 @@ def product_assets(defs: dg.Definitions) -> list[dg.AssetsDefinition]:
     return [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
 
 
-def test_workspace_lists_the_four_locations() -> None:
+def test_workspace_lists_every_location() -> None:
     assert [loc.name for loc in read_workspace()] == LOCATIONS
 
 
@@ -111,7 +111,12 @@ def test_every_product_asset_carries_checks_schema_owners_and_freshness(
         contract_checks = {f"contract_{rule}" for rule in rules_for(contract)}
         quality = {s.name for s in quality_check_specs(contract, asset.key)}  # anomalies, drift
         assert set(checks) == contract_checks | POLICY_CHECKS | quality, contract.key
-        assert all(checks[name].blocking for name in contract_checks), contract.key
+        refs = [r for c in contract.columns for r in c.relationships]
+        warn_only = {"contract_referential_integrity"} if refs and all(
+            r.severity == "warning" for r in refs
+        ) else set()  # fmt: skip
+        assert all(checks[n].blocking for n in contract_checks - warn_only), contract.key
+        assert not any(checks[n].blocking for n in warn_only), contract.key
         assert not any(checks[name].blocking for name in quality), contract.key
 
         schema = spec.metadata["dagster/column_schema"]

@@ -48,6 +48,12 @@ def refresh_with_progress(settings: MeshSettings, instance: dg.DagsterInstance) 
             on_wave=started,
             on_done=done,
         )
+    if report.skipped:
+        domains = sorted({key.split("/")[0] for key in report.skipped})
+        console.print(
+            f"Skipped {len(report.skipped)} asset(s) with nothing to build from yet "
+            f"({', '.join(domains)}): land their files and refresh again."
+        )
     if not report.success:
         console.print("[red]Some runs failed; see the Dagster UI for their logs.[/red]")
     return report

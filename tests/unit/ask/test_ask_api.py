@@ -114,7 +114,7 @@ def test_insights_compare_the_last_four_weeks_with_the_four_before(client):
     assert revenue["change"] == pytest.approx(70.6 / 122.6 - 1)
     assert "Revenue: 70.60 after 122.60" in insights["markdown"]
     assert {m["dimension"] for m in insights["movers"]} == {"region", "category"}
-    assert len(insights["low_stock"]) == 5 and "Stock-out risks" in insights["markdown"]
+    assert len(insights["lowest"]) == 5 and "Stock-out risks" in insights["markdown"]
 
 
 def test_insights_include_the_domains_insights_products(client, lake, demo_contracts):

@@ -1,0 +1,72 @@
+"""How a refresh splits work: stretches of landed days, products' own partition starts,
+products with nothing landed or with unbuilt inputs skipped (not failed)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import dagster as dg
+import pytest
+
+from dagster_project.app.refresh import plan_data, spans
+from dagster_project.core.contracts import Contract, ContractError
+from dagster_project.products.builder import DAILY, SOURCE_TAG, daily_partitions, partition_start
+from tests.factories import column, contract_document
+
+
+def test_spans_split_where_landed_days_are_more_than_four_weeks_apart():
+    days = [date(2009, 2, 2), date(2009, 2, 9), date(2009, 3, 2), date(2010, 2, 1)]
+    assert spans(days) == [(date(2009, 2, 2), date(2009, 3, 2)), (date(2010, 2, 1),) * 2]
+    assert spans([]) == []
+    assert spans(days, gap=7) == [
+        (date(2009, 2, 2), date(2009, 2, 9)),
+        (date(2009, 3, 2), date(2009, 3, 2)),
+        (date(2010, 2, 1), date(2010, 2, 1)),
+    ]
+
+
+def _daily(start: object | None = None) -> Contract:
+    document = contract_document(
+        [column("day", "date", required=True, partitioned=True, partitionKeyPosition=1)],
+        write_mode="partition_overwrite",
+    )
+    if start is not None:
+        document["customProperties"].append({"property": "partitionStart", "value": start})
+    return Contract(document)
+
+
+def test_a_contract_may_start_its_partitions_before_the_default():
+    assert daily_partitions(_daily()) is DAILY
+    early = _daily("2009-01-01")
+    assert partition_start(early) == date(2009, 1, 1)
+    assert daily_partitions(early).get_first_partition_key() == "2009-01-01"
+    with pytest.raises(ContractError, match="partitionStart"):
+        partition_start(_daily("soon"))
+
+
+def _asset(key: str, deps: tuple[str, ...] = (), landing: bool = False) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=dg.AssetKey(key.split("/")),
+        deps=[dg.AssetKey(d.split("/")) for d in deps],
+        tags={SOURCE_TAG: "landing"} if landing else {},
+    )
+    def _a() -> None: ...
+
+    return _a
+
+
+def test_nothing_landed_or_unbuilt_inputs_are_skipped_saying_why(mesh_home):
+    assets = [
+        _asset("d/raw", landing=True),
+        _asset("d/derived", ("d/raw",)),
+        _asset("g/copy", ("x/never_built",)),
+        _asset("g/audit", ("g/copy",)),
+    ]
+    plan = plan_data(assets, [], mesh_home)
+    assert plan.skipped == {
+        dg.AssetKey(["d", "raw"]): "nothing landed for d/raw",
+        dg.AssetKey(["d", "derived"]): "nothing landed for d/raw",
+        dg.AssetKey(["g", "copy"]): (
+            "its input(s) x/never_built are not built and not in this refresh"
+        ),
+    }  # the audit runs: its input is part of this refresh

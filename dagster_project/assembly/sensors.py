@@ -109,7 +109,8 @@ def _cursor(seen: dict[str, str], observed: dict[str, str], present: set[str]) -
     """The next cursor, bounded by the folder: files gone leave it."""
     state = {
         "requested": {u: s for u, s in seen.items() if u in present},
-        "observed": {u: s for u, s in observed.items() if u in present and u not in seen},
+        # A file requested before and changed since (a correction) is watched anew.
+        "observed": {u: s for u, s in observed.items() if u in present and seen.get(u) != s},
     }
     return json.dumps(state, sort_keys=True)
 

@@ -9,7 +9,8 @@ A contract declares, on its columns (`customProperties`, property `fairness`):
   customProperties:
     - property: fairness
       value: {segments: [region]}
-- name: customer_id            # a date per person is not a segment: band it
+- name: customer_id            # a date per person is not a segment: band it (ageBands
+                               # also band a number, such as an age in years)
   customProperties:
     - property: fairness
       value: {segments: [{column: birth_date, ageBands: [25, 35, 50, 65], as: age_band}]}
@@ -412,16 +413,23 @@ def with_segment_columns(
             source = pl.col(f"__{spec.name}")
         else:
             source = pl.col(s.local)
-        frame = frame.with_columns(_banded(source, spec.age_bands, today).alias(spec.name))
+        temporal = frame.collect_schema().get(source.meta.output_name(), pl.Null).is_temporal()
+        banded = _banded(source, spec.age_bands, today if temporal else None, temporal)
+        frame = frame.with_columns(banded.alias(spec.name))
         names.append(spec.name)
     return frame, names, missing
 
 
-def _banded(value: pl.Expr, bands: tuple[int, ...], today: date | None) -> pl.Expr:
+def _banded(
+    value: pl.Expr, bands: tuple[int, ...], today: date | None, temporal: bool = True
+) -> pl.Expr:
+    """Age bands of a birth date (age today), or bands of a number such as an age."""
     if not bands:
         return value
-    today = today or datetime.now(UTC).date()
-    age = (pl.lit(today) - value).dt.total_days() // 365.25
+    if temporal:
+        age = (pl.lit(today or datetime.now(UTC).date()) - value).dt.total_days() // 365.25
+    else:
+        age = value
     labels = [f"<{bands[0]}", *(f"{a}-{b - 1}" for a, b in pairwise(bands)), f"{bands[-1]}+"]
     return age.cut(list(bands), labels=labels, left_closed=True).cast(pl.String)
 

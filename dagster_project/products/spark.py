@@ -193,6 +193,7 @@ def read_landing(
         source = file if kept.height == frame.height else _stage(settings, file, kept, staging)
         files[source.uri] = _file_schema(settings, source, contract)
         good.append(file)
+        load.loaded.append(file)
         read.append(source)
         if keys is not None and columns:
             keys[file.name] = kept.select(columns).unique()

@@ -74,18 +74,22 @@ class Shop:
         return uri
 
     def tick(self) -> list[tuple[str, str | None]]:
-        """One landing-sensor tick: the (product, partition) of each run it asks for."""
+        """Landing-sensor ticks until files have settled (a new file is judged on the tick
+        after the one that first saw it): the (product, partition) of each run asked for."""
         sensor = self.defs.resolve_sensor_def("shop_landing_sensor")
-        context = dg.build_sensor_context(
-            cursor=self.cursor,
-            resources={"mesh": MeshResource(home=self.settings.home)},
-            instance=self.instance,
-        )
-        result = sensor(context)
-        self.cursor = result.cursor
-        return sorted(
-            (r.asset_selection[0].path[-1], r.partition_key) for r in result.run_requests or []
-        )
+        requested = []
+        for _ in range(2):
+            context = dg.build_sensor_context(
+                cursor=self.cursor,
+                resources={"mesh": MeshResource(home=self.settings.home)},
+                instance=self.instance,
+            )
+            result = sensor(context)
+            self.cursor = result.cursor
+            requested += [
+                (r.asset_selection[0].path[-1], r.partition_key) for r in result.run_requests or []
+            ]
+        return sorted(requested)
 
     def materialize(self, product: str) -> dg.ExecuteInProcessResult:
         asset = next(

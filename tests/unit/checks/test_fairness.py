@@ -316,3 +316,34 @@ def test_declaration_mistakes_are_named() -> None:
         FairnessSpec.of(Contract(doc, "<t>"))
     with pytest.raises(ContractError, match="unknown setting"):
         FairnessThresholds.of(forecasts_contract(fairness={"maxGap": 1}), TH)
+
+
+def test_age_bands_also_band_a_number(lake: Lake) -> None:
+    contract = _contract(
+        "placements",
+        [
+            column("entry_id", "integer", primaryKey=True, primaryKeyPosition=1, required=True),
+            column(
+                "age",
+                "integer",
+                required=True,
+                customProperties=[
+                    {
+                        "property": "fairness",
+                        "value": {"segment": True, "ageBands": [30], "as": "band"},
+                    }
+                ],
+            ),
+            column(
+                "outcome",
+                required=True,
+                customProperties=[{"property": "fairness", "value": {"output": "selection"}}],
+            ),
+        ],
+    )
+    ages = [22, 27] * 50 + [41, 55] * 50
+    outcome = ["WIN" if i % 3 == 0 else "SAFE" for i in range(100)] + ["SAFE"] * 100
+    lake.write(contract, pl.DataFrame({"entry_id": range(200), "age": ages, "outcome": outcome}))
+    found, _ = measure(lake, contract, TH)
+    wins = next(d for d in found if d.metric == "selection_rate:WIN")
+    assert wins.flagged and set(wins.groups) == {"<30", "30+"}

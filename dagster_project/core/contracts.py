@@ -11,7 +11,7 @@ import difflib
 import json
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
@@ -237,6 +237,7 @@ class Contract:
                 "writeMode partition_overwrite needs a partitioned column",
             )
         self.freshness  # noqa: B018 - an unusable SLA fails at load, not at first use
+        self.partition_start  # noqa: B018 - likewise an unusable partition start
 
     # -- identity ----------------------------------------------------------------
     @property
@@ -330,6 +331,22 @@ class Contract:
         return parts[0] if parts else None
 
     @property
+    def partition_start(self) -> date | None:
+        """The first day of the product's daily partitions, `partitionStart` (YYYY-MM-DD)
+        in the schema object's customProperties (ODCS has no standard field for it) or the
+        contract's; None: the platform takes it from the data."""
+        value = _custom(self._object.customProperties, "partitionStart", None)
+        field = "schema/0/customProperties/partitionStart"
+        if value is None:
+            value, field = self.custom("partitionStart"), "customProperties/partitionStart"
+        if value is None:
+            return None
+        day = _day(value)
+        if day is None:
+            raise ContractError(self._where, field, f"{value!r} is not a day; write YYYY-MM-DD")
+        return day
+
+    @property
     def pii_columns(self) -> list[str]:
         return [c.name for c in self.columns if c.is_pii]
 
@@ -374,6 +391,16 @@ class Contract:
 
     def __repr__(self) -> str:
         return f"Contract({self.key} v{self.version})"
+
+
+def _day(value: Any) -> date | None:
+    """A day from YAML: a date (unquoted in the file) or an ISO string; else None."""
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def _custom(props: list | None, name: str, default: Any) -> Any:

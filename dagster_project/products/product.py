@@ -78,7 +78,9 @@ def qualified(keys: Sequence[str], domain: str) -> tuple[str, ...]:
 
 
 def is_partitioned(contract: Contract) -> bool:
-    return contract.write_mode == "partition_overwrite"
+    """Daily partitions: a partition column and a write mode that keeps the other days
+    (merge, append, partition overwrite; a full overwrite replaces all days at once)."""
+    return contract.partition_column is not None and contract.write_mode != "overwrite"
 
 
 def partition_window(context: dg.AssetExecutionContext) -> DateWindow:

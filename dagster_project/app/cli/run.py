@@ -35,9 +35,9 @@ def refresh_with_progress(settings: MeshSettings, instance: dg.DagsterInstance) 
         def started(names: list[str]) -> None:
             progress.update(task, description=f"Materializing {', '.join(names)}")
 
-        def done(names: list[str], result: dg.ExecuteInProcessResult) -> None:
+        def done(names: list[str], result: dg.ExecuteInProcessResult | None) -> None:
             progress.advance(task, len(names))
-            if not result.success:
+            if result is not None and not result.success:
                 progress.console.print(f"[red]run failed for {', '.join(names)}[/red]")
 
         report = refresh(

@@ -11,6 +11,7 @@ not failed. Runs go to the given instance, so the Dagster UI shows them afterwar
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -20,11 +21,17 @@ import dagster as dg
 
 from dagster_project.core.contracts import Contract
 from dagster_project.core.settings import MeshSettings
-from dagster_project.core.workspace import load_definitions, mesh_resources
+from dagster_project.core.workspace import (
+    load_definitions,
+    mesh_assets,
+    mesh_resources,
+    read_workspace,
+)
 from dagster_project.lake.landing import landing_files
 from dagster_project.products.partitions import first_day, last_day
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+SILENT = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 Window = tuple[date, date]
 
 
@@ -105,10 +112,12 @@ def refresh(
     on_done: Callable[[list[str], dg.ExecuteInProcessResult | None], None] | None = None,
     resources: Mapping[str, Any] | None = None,
     window: Window | None = None,
+    run_config: Mapping[str, Any] = QUIET,
 ) -> RefreshReport:
     """Materialize every asset once, daily ones over `window` (default: every landed
     day), with the locations' `resources` (default: those of the workspace's locations).
-    `on_done` gets None for a wave that had no day to run."""
+    `on_done` gets None for a wave that had no day to run; `run_config` sets the console
+    log level (SILENT: the caller reports failures itself)."""
     window = window or landed_window(settings, contracts)
     if MeshSettings().home != settings.home:  # the locations' resources read MESH_HOME
         raise ValueError(f"MESH_HOME is {MeshSettings().home}, not {settings.home}")
@@ -139,7 +148,7 @@ def refresh(
             resources=resources,
             tags=tags,
             raise_on_error=False,
-            run_config=QUIET,
+            run_config=dict(run_config),
         )
         report.runs.append(result)
         if on_done:
@@ -153,3 +162,147 @@ def _no_days(partitions: dg.PartitionsDefinition, window: Window | None) -> str:
     last = last_day(partitions)
     span = f"{first_day(partitions)} .. {last}" if last else f"from {first_day(partitions)}"
     return f"no day of {window[0]} .. {window[1]} is in its partitions ({span})"
+
+
+class SelectionError(ValueError):
+    """A location or product to refresh that the mesh does not have (the message says
+    what it does have)."""
+
+
+@dataclass
+class Selection:
+    """What one `mesh refresh` runs: the assets and the resources of their locations."""
+
+    assets: list[dg.AssetsDefinition]
+    resources: dict[str, Any]
+
+
+def select(location: str | None = None, products: Sequence[str] = ()) -> Selection:
+    """The assets of one location (or all) and, with `products` (`domain/product`, or a
+    product's own name when that is unambiguous), only those."""
+    locations = {loc.name: loc for loc in read_workspace()}
+    if location is not None and location not in locations:
+        raise SelectionError(_unknown("location", location, list(locations), "workspace.yaml"))
+    chosen = [locations[location]] if location else list(locations.values())
+    definitions = {loc.name: loc.load() for loc in chosen}
+    assets = mesh_assets(definitions)
+    if products:
+        assets = _only(assets, products, location)
+    return Selection(assets, mesh_resources(definitions))
+
+
+def _only(
+    assets: list[dg.AssetsDefinition], products: Sequence[str], location: str | None
+) -> list[dg.AssetsDefinition]:
+    by_key = {k.to_user_string(): a for a in assets for k in a.keys}
+    wanted: dict[str, dg.AssetsDefinition] = {}
+    for name in products:
+        keys = [name] if name in by_key else [k for k in by_key if k.split("/")[-1] == name]
+        if len(keys) > 1:
+            raise SelectionError(f"{name!r} is ambiguous: {', '.join(keys)}; give domain/product")
+        if not keys:
+            where = f"location {location}" if location else "the mesh"
+            raise SelectionError(_unknown("product", name, list(by_key), where))
+        wanted[keys[0]] = by_key[keys[0]]
+    return list(dict.fromkeys(wanted.values()))
+
+
+def _unknown(what: str, name: str, known: list[str], where: str) -> str:
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    short = difflib.get_close_matches(name, [k.split("/")[-1] for k in known], n=3, cutoff=0.6)
+    close += [k for k in known if k.split("/")[-1] in short and k not in close]
+    hint = f"did you mean {', '.join(close[:3])}?" if close else f"known: {', '.join(known)}"
+    return f"no {what} {name!r} in {where}; {hint}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One asset's part in a refresh, for the summary table."""
+
+    asset: str
+    kind: str
+    status: str  # ok, failed, or "skipped: <why>"
+    rows: int | None = None
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    blocking_failed: int = 0
+    seconds: float | None = None
+    notes: tuple[str, ...] = ()  # why it failed, failed checks, quarantined files
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed" and not self.blocking_failed
+
+
+def outcomes(report: RefreshReport, assets: Sequence[dg.AssetsDefinition]) -> list[Outcome]:
+    """Per asset: whether it was built, its rows, its checks (passed, failed, not judged;
+    failed blocking ones apart) and the seconds its step took."""
+    seen = {}
+    for result in report.runs:
+        seen |= _run_facts(result)
+    found = []
+    for asset in assets:
+        for key in asset.keys:
+            name, kind = key.to_user_string(), _kind(asset.specs_by_key[key])
+            if name in report.skipped:
+                found.append(Outcome(name, kind, f"skipped: {report.skipped[name]}"))
+                continue
+            found.append(
+                Outcome(name, kind, **seen.get((name, asset.op.name), {"status": "failed"}))
+            )
+    return found
+
+
+def _kind(spec: dg.AssetSpec) -> str:
+    """A product's kind (landing, derived, built) with its technology beyond Delta and
+    polars (duckdb, spark...); another asset's technology (an MLflow model)."""
+    source = spec.metadata.get("product_kind")
+    extra = ", ".join(sorted(set(spec.kinds) - {"delta", "polars"}))
+    if source is None:
+        return extra or "asset"
+    return f"{source} ({extra})" if extra else str(source)
+
+
+def _failure(report: RefreshReport, step: str) -> dict[str, Any]:
+    """A step without a materialization: the first line of its error, if it ran."""
+    for result in report.runs:
+        for event in result.get_step_failure_events():
+            if event.step_key == step:
+                error = event.event_specific_data.error
+                cause = error.cause or error
+                return {"status": "failed", "notes": (cause.message.strip().splitlines()[0],)}
+    return {"status": "failed", "notes": ("not run: an input failed",)}
+
+
+def _run_facts(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], dict[str, Any]]:
+    seconds = {
+        e.step_key: e.event_specific_data.duration_ms / 1000
+        for e in result.get_step_success_events()
+    }
+    checks: dict[str, list[dg.AssetCheckEvaluation]] = {}
+    for e in result.get_asset_check_evaluations():
+        checks.setdefault(e.asset_key.to_user_string(), []).append(e)
+    facts = {}
+    for event in result.get_asset_materialization_events():
+        name = event.asset_key.to_user_string()
+        rows = event.materialization.metadata.get("dagster/row_count")
+        judged = checks.get(name, [])
+        not_judged = [e for e in judged if "skipped" in e.metadata]
+        failed = [e for e in judged if not e.passed and e not in not_judged]
+        blocking = [e for e in failed if e.severity == dg.AssetCheckSeverity.ERROR]
+        notes = [f"{e.check_name}: {e.description or 'failed'}" for e in failed]
+        quarantined = event.materialization.metadata.get("quarantined")
+        if quarantined is not None:
+            notes.append(f"quarantined: {', '.join(quarantined.value)}")
+        facts[(name, event.step_key)] = {
+            "status": "ok",
+            "rows": rows.value if rows is not None else None,
+            "passed": sum(e.passed for e in judged),
+            "failed": len(failed),
+            "skipped": len(not_judged),
+            "blocking_failed": len(blocking),
+            "seconds": seconds.get(event.step_key),
+            "notes": tuple(notes),
+        }
+    return facts

@@ -97,6 +97,7 @@ def asset_kwargs(
             "contract_version": contract.version,
             "write_mode": contract.write_mode,
             "primary_key": ", ".join(contract.primary_key),
+            "product_kind": product.kind,
             **({"usage": contract.usage} if contract.usage else {}),
         },
         tags={"domain": contract.domain, **{t: "" for t in contract.tags[:5]}},

@@ -50,6 +50,11 @@ class Product:
     def from_landing(self) -> bool:
         return self.transform is None and self.build is None
 
+    @property
+    def kind(self) -> str:
+        """Where its rows come from: landing, derived (a transform) or built (a build)."""
+        return "landing" if self.from_landing else "derived" if self.transform else "built"
+
 
 def landing(name: str, *, cron: str | None = None) -> Product:
     """A product loaded from `MESH_HOME/landing/<domain>/<name>/`."""

@@ -62,6 +62,10 @@ COMMANDS = {
         "ask",
         "Ask the mesh a question (or run `--sql`): answer table, narrative and the SQL.",
     ),
+    "sql": (
+        "ask",
+        "Run one read-only SELECT over products, as a role: guarded, masked, audited.",
+    ),
     "chat": (
         "ask",
         'Ask questions one after another; a follow-up ("and by region?") keeps context.',

@@ -27,6 +27,7 @@ WRITE_MODES = ("merge", "partition_overwrite", "append", "overwrite")
 # Classifications that mark a column as personal data the mesh must protect.
 PII_CLASSIFICATIONS = {"pii", "sensitive", "restricted", "confidential"}
 
+TEMPORAL = ("date", "timestamp")
 RANGE_OPTIONS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 POLARS_TYPES: dict[str, pl.DataType] = {
     "string": pl.String(),
@@ -203,10 +204,12 @@ class Reference:
 
 @dataclass(frozen=True)
 class Freshness:
-    """The contract's freshness SLA: data no older than `max_age`."""
+    """The contract's freshness SLA: data no older than `max_age`; `severity` (the SLA's
+    customProperties, `warning` by default, or `error`) of the event-time check."""
 
     max_age: timedelta
     element: str | None = None
+    severity: str = "warning"
 
 
 class Contract:
@@ -238,6 +241,7 @@ class Contract:
             )
         self.freshness  # noqa: B018 - an unusable SLA fails at load, not at first use
         self.partition_start  # noqa: B018 - likewise an unusable partition start
+        self.event_time  # noqa: B018 - and an event-time column that is not one
 
     # -- identity ----------------------------------------------------------------
     @property
@@ -379,12 +383,41 @@ class Contract:
                         f"unknown unit {sla.unit!r}; use one of {', '.join(_UNITS)}",
                     )
                 try:
-                    return Freshness(unit * float(sla.value), sla.element)
+                    max_age = unit * float(sla.value)
                 except (TypeError, ValueError) as exc:
                     raise ContractError(
                         self._where, f"slaProperties/{i}/value", f"not a number: {sla.value!r}"
                     ) from exc
+                severity = str(_custom(sla.customProperties, "severity", "warning")).lower()
+                if severity not in {"warning", "error"}:
+                    where = f"slaProperties/{i}/customProperties/severity"
+                    raise ContractError(self._where, where, f"{severity!r}: use warning or error")
+                return Freshness(max_age, sla.element, severity)
         return None
+
+    @property
+    def event_time(self) -> str | None:
+        """The date or timestamp column whose newest value says how fresh the data is: the
+        freshness SLA's `element` (`product.column` or `column`, when it names this
+        product), else customProperty `eventTime`, else the partition column."""
+        for i, sla in enumerate(self.odcs.slaProperties or []):
+            if sla.property in {"freshness", "latency"} and sla.element:
+                table, _, name = sla.element.split(",")[0].strip().rpartition(".")
+                if table in {"", self.product}:  # a copied SLA may name its source's column
+                    return self._temporal(name, f"slaProperties/{i}/element")
+        declared = self.custom("eventTime")
+        if declared is not None:
+            return self._temporal(str(declared), "customProperties/eventTime")
+        part = self.partition_column
+        return part if part and self.column(part).logical_type in TEMPORAL else None
+
+    def _temporal(self, name: str, field: str) -> str:
+        if name not in self.column_names:
+            raise ContractError(self._where, field, f"{self.product} has no column {name!r}")
+        if self.column(name).logical_type not in TEMPORAL:
+            reason = f"{name} is a {self.column(name).logical_type}, not a date or timestamp"
+            raise ContractError(self._where, field, reason)
+        return name
 
     def custom(self, name: str, default: Any = None) -> Any:
         return _custom(self.odcs.customProperties, name, default)

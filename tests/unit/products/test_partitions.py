@@ -118,6 +118,11 @@ def test_a_future_start_loads_with_no_partitions_yet(tmp_path, mesh_home):
     asset = assets_of(defs)["shop/events"]
     assert start_of(asset) == date(2999, 1, 1)
     assert asset.partitions_def.get_partition_keys() == []
+    land(mesh_home, "events", date(2025, 3, 5), [1])
+    contract = load_contracts(contracts)["events"]
+    report = refresh([asset], [contract], settings=mesh_home, resources=defs.resources)
+    assert report.success and not report.runs  # skipped, not failed
+    assert "no day of 2025-03-05 .. 2025-03-05" in report.skipped["shop/events"]
 
 
 def test_a_derived_product_inherits_its_inputs_earliest_start(tmp_path, mesh_home):

@@ -12,6 +12,7 @@ not failed. Runs go to the given instance, so the Dagster UI shows them afterwar
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -33,6 +34,7 @@ from dagster_project.products.partitions import first_day, last_day
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 SILENT = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 Window = tuple[date, date]
+_ERROR_CLASS = re.compile(r"^[\w.]+(Error|Failure|Exception): ")  # "dagster...Failure: why"
 
 
 @dataclass
@@ -248,9 +250,8 @@ def outcomes(report: RefreshReport, assets: Sequence[dg.AssetsDefinition]) -> li
             if name in report.skipped:
                 found.append(Outcome(name, kind, f"skipped: {report.skipped[name]}"))
                 continue
-            found.append(
-                Outcome(name, kind, **seen.get((name, asset.op.name), {"status": "failed"}))
-            )
+            facts = seen.get((name, asset.op.name)) or _failure(report, asset.op.name)
+            found.append(Outcome(name, kind, **facts))
     return found
 
 
@@ -270,8 +271,8 @@ def _failure(report: RefreshReport, step: str) -> dict[str, Any]:
         for event in result.get_step_failure_events():
             if event.step_key == step:
                 error = event.event_specific_data.error
-                cause = error.cause or error
-                return {"status": "failed", "notes": (cause.message.strip().splitlines()[0],)}
+                first = (error.cause or error).message.strip().splitlines()[0]
+                return {"status": "failed", "notes": (_ERROR_CLASS.sub("", first),)}
     return {"status": "failed", "notes": ("not run: an input failed",)}
 
 

@@ -1,14 +1,18 @@
-"""Refresh the whole mesh in-process, in dependency order (used by `mesh demo`, the
+"""Refresh the mesh in-process, in dependency order (`mesh refresh`, `mesh demo`, the
 end-to-end tests and the refresh benchmark).
 
 Assets run in as few Dagster runs as partitioning allows: unpartitioned products whose
-inputs are ready, then all daily products over the landed days in one run (single-run
-backfill), and so on until every asset of every location has been materialized and
-checked. Runs go to the given instance, so the Dagster UI shows them afterwards.
+inputs are ready, then the daily products that share a partitions definition (one start,
+see products.partitions) over the landed days in one run (single-run backfill), and so on
+until every asset has been materialized and checked. A run covers the days of the window
+that its assets have: days before their first day (or after today) are skipped for them,
+not failed. Runs go to the given instance, so the Dagster UI shows them afterwards.
 """
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -18,19 +22,28 @@ import dagster as dg
 
 from dagster_project.core.contracts import Contract
 from dagster_project.core.settings import MeshSettings
-from dagster_project.core.workspace import load_definitions, mesh_resources
+from dagster_project.core.workspace import (
+    load_definitions,
+    mesh_assets,
+    mesh_resources,
+    read_workspace,
+)
 from dagster_project.lake.landing import landing_files
 from dagster_project.lake.storage import Lake
 from dagster_project.products.builder import SOURCE_TAG
+from dagster_project.products.partitions import first_day, last_day
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+SILENT = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+Window = tuple[date, date]
+_ERROR_CLASS = re.compile(r"^[\w.]+(Error|Failure|Exception): ")  # "dagster...Failure: why"
 
 
 @dataclass
 class RefreshReport:
     runs: list[dg.ExecuteInProcessResult] = field(default_factory=list)
     waves: list[list[str]] = field(default_factory=list)
-    skipped: dict[str, str] = field(default_factory=dict)  # asset -> why it did not run
+    skipped: dict[str, str] = field(default_factory=dict)  # asset → why it did not run
 
     @property
     def success(self) -> bool:
@@ -40,9 +53,7 @@ class RefreshReport:
         return [e for r in self.runs for e in r.get_asset_check_evaluations()]
 
 
-def landed_window(
-    settings: MeshSettings, contracts: Sequence[Contract]
-) -> tuple[date, date] | None:
+def landed_window(settings: MeshSettings, contracts: Sequence[Contract]) -> Window | None:
     """First and last day with landing files for any daily product."""
     days = [
         f.day for c in contracts if c.partition_column for f in landing_files(settings, c) if f.day
@@ -153,7 +164,8 @@ def plan_data(
 
 def plan_waves(assets: Sequence[dg.AssetsDefinition]) -> list[list[dg.AssetsDefinition]]:
     """Group assets into runs: each wave's inputs are done; unpartitioned first, then the
-    partitioned assets together with the partitioned ones that depend on them."""
+    partitioned assets of one partitions definition together with those of the same
+    definition that depend on them (assets of different definitions cannot share a run)."""
     owned = {k for a in assets for k in a.keys}
     deps = {a: {d for d in a.dependency_keys if d in owned} - set(a.keys) for a in assets}
     done: set[dg.AssetKey] = set()
@@ -172,17 +184,27 @@ def plan_waves(assets: Sequence[dg.AssetsDefinition]) -> list[list[dg.AssetsDefi
 
 
 def _partitioned_closure(ready, remaining, deps, done) -> list[dg.AssetsDefinition]:
-    wave = list(ready)
+    partitions = ready[0].partitions_def
+    wave = [a for a in ready if a.partitions_def == partitions]
     keys = done | {k for a in wave for k in a.keys}
     grew = True
     while grew:
         grew = False
         for a in remaining:
-            if a not in wave and a.partitions_def is not None and deps[a] <= keys:
+            if a not in wave and a.partitions_def == partitions and deps[a] <= keys:
                 wave.append(a)
                 keys |= set(a.keys)
                 grew = True
     return wave
+
+
+def days_for(partitions: dg.PartitionsDefinition, window: Window | None) -> Window | None:
+    """The part of `window` that `partitions` has (None: no day of it)."""
+    last = last_day(partitions)
+    if window is None or last is None:
+        return None
+    start, end = max(window[0], first_day(partitions)), min(window[1], last)
+    return (start, end) if start <= end else None
 
 
 def refresh(
@@ -192,30 +214,42 @@ def refresh(
     settings: MeshSettings,
     instance: dg.DagsterInstance | None = None,
     on_wave: Callable[[list[str]], None] | None = None,
-    on_done: Callable[[list[str], dg.ExecuteInProcessResult], None] | None = None,
+    on_done: Callable[[list[str], dg.ExecuteInProcessResult | None], None] | None = None,
     resources: Mapping[str, Any] | None = None,
+    window: Window | None = None,
+    run_config: Mapping[str, Any] = QUIET,
 ) -> RefreshReport:
-    """Materialize every asset once, over every landed day, with the locations'
-    `resources` (default: those of the workspace's locations)."""
+    """Materialize every asset once, daily ones over `window` (default: every landed
+    day, in stretches: see `spans`), with the locations' `resources` (default: those of
+    the workspace's locations). Assets with nothing to build from are skipped, saying
+    why. `on_done` gets None for a run that had no day to run; `run_config` sets the
+    console log level (SILENT: the caller reports failures itself)."""
     if MeshSettings().home != settings.home:  # the locations' resources read MESH_HOME
         raise ValueError(f"MESH_HOME is {MeshSettings().home}, not {settings.home}")
     if resources is None:
         resources = mesh_resources(load_definitions())
     plan = plan_data(assets, contracts, settings)
-    window = landed_window(settings, contracts)
-    fallback = [window] if window else []
+    landed = window or landed_window(settings, contracts)
+    fallback = [landed] if landed else []
     report = RefreshReport(skipped={k.to_user_string(): r for k, r in plan.skipped.items()})
     for wave in plan_waves([a for a in assets if not set(a.keys) & set(plan.skipped)]):
-        for group, window in _runs(wave, plan, fallback):
+        for group, span in _runs(wave, plan, fallback):
             names = [k.to_user_string() for a in group for k in a.keys]
             report.waves.append(names)
             if on_wave:
                 on_wave(names)
             tags = {}
-            if window is not None:
+            if span is not None:
+                partitions = group[0].partitions_def
+                days = days_for(partitions, _clip(span, window))
+                if days is None:
+                    report.skipped |= dict.fromkeys(names, _no_days(partitions, span))
+                    if on_done:
+                        on_done(names, None)
+                    continue
                 tags = {
-                    "dagster/asset_partition_range_start": window[0].isoformat(),
-                    "dagster/asset_partition_range_end": window[1].isoformat(),
+                    "dagster/asset_partition_range_start": days[0].isoformat(),
+                    "dagster/asset_partition_range_end": days[1].isoformat(),
                 }
             result = dg.materialize(
                 group,
@@ -223,12 +257,20 @@ def refresh(
                 resources=resources,
                 tags=tags,
                 raise_on_error=False,
-                run_config=QUIET,
+                run_config=dict(run_config),
             )
             report.runs.append(result)
             if on_done:
                 on_done(names, result)
     return report
+
+
+def _clip(span: Span, window: Window | None) -> Window | None:
+    """A stretch of landed days within the asked-for window (None: none of it)."""
+    if window is None:
+        return span
+    start, end = max(span[0], window[0]), min(span[1], window[1])
+    return (start, end) if start <= end else None
 
 
 def _days(asset: dg.AssetsDefinition, plan: Plan) -> frozenset[date]:
@@ -268,3 +310,154 @@ def _runs(
                 pending.pop(i)
                 break
     return ordered
+
+
+def _no_days(partitions: dg.PartitionsDefinition, window: Window | None) -> str:
+    if window is None:
+        return "no daily data has landed yet"
+    last = last_day(partitions)
+    span = f"{first_day(partitions)} .. {last}" if last else f"from {first_day(partitions)}"
+    return f"no day of {window[0]} .. {window[1]} is in its partitions ({span})"
+
+
+class SelectionError(ValueError):
+    """A location or product to refresh that the mesh does not have (the message says
+    what it does have)."""
+
+
+@dataclass
+class Selection:
+    """What one `mesh refresh` runs: the assets and the resources of their locations."""
+
+    assets: list[dg.AssetsDefinition]
+    resources: dict[str, Any]
+
+
+def select(location: str | None = None, products: Sequence[str] = ()) -> Selection:
+    """The assets of one location (or all) and, with `products` (`domain/product`, or a
+    product's own name when that is unambiguous), only those."""
+    locations = {loc.name: loc for loc in read_workspace()}
+    if location is not None and location not in locations:
+        raise SelectionError(_unknown("location", location, list(locations), "workspace.yaml"))
+    chosen = [locations[location]] if location else list(locations.values())
+    definitions = {loc.name: loc.load() for loc in chosen}
+    assets = mesh_assets(definitions)
+    if products:
+        assets = _only(assets, products, location)
+    return Selection(assets, mesh_resources(definitions))
+
+
+def _only(
+    assets: list[dg.AssetsDefinition], products: Sequence[str], location: str | None
+) -> list[dg.AssetsDefinition]:
+    by_key = {k.to_user_string(): a for a in assets for k in a.keys}
+    wanted: dict[str, dg.AssetsDefinition] = {}
+    for name in products:
+        keys = [name] if name in by_key else [k for k in by_key if k.split("/")[-1] == name]
+        if len(keys) > 1:
+            raise SelectionError(f"{name!r} is ambiguous: {', '.join(keys)}; give domain/product")
+        if not keys:
+            where = f"location {location}" if location else "the mesh"
+            raise SelectionError(_unknown("product", name, list(by_key), where))
+        wanted[keys[0]] = by_key[keys[0]]
+    return list(dict.fromkeys(wanted.values()))
+
+
+def _unknown(what: str, name: str, known: list[str], where: str) -> str:
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    short = difflib.get_close_matches(name, [k.split("/")[-1] for k in known], n=3, cutoff=0.6)
+    close += [k for k in known if k.split("/")[-1] in short and k not in close]
+    hint = f"did you mean {', '.join(close[:3])}?" if close else f"known: {', '.join(known)}"
+    return f"no {what} {name!r} in {where}; {hint}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One asset's part in a refresh, for the summary table."""
+
+    asset: str
+    kind: str
+    status: str  # ok, failed, or "skipped: <why>"
+    rows: int | None = None
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    blocking_failed: int = 0
+    seconds: float | None = None
+    notes: tuple[str, ...] = ()  # why it failed, failed checks, quarantined files
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed" and not self.blocking_failed
+
+
+def outcomes(report: RefreshReport, assets: Sequence[dg.AssetsDefinition]) -> list[Outcome]:
+    """Per asset: whether it was built, its rows, its checks (passed, failed, not judged;
+    failed blocking ones apart) and the seconds its step took."""
+    seen = {}
+    for result in report.runs:
+        seen |= _run_facts(result)
+    found = []
+    for asset in assets:
+        for key in asset.keys:
+            name, kind = key.to_user_string(), _kind(asset.specs_by_key[key])
+            if name in report.skipped:
+                found.append(Outcome(name, kind, f"skipped: {report.skipped[name]}"))
+                continue
+            facts = seen.get((name, asset.op.name)) or _failure(report, asset.op.name)
+            found.append(Outcome(name, kind, **facts))
+    return found
+
+
+def _kind(spec: dg.AssetSpec) -> str:
+    """A product's kind (landing, derived, built) with its technology beyond Delta and
+    polars (duckdb, spark...); another asset's technology (an MLflow model)."""
+    source = spec.metadata.get("product_kind")
+    extra = ", ".join(sorted(set(spec.kinds) - {"delta", "polars"}))
+    if source is None:
+        return extra or "asset"
+    return f"{source} ({extra})" if extra else str(source)
+
+
+def _failure(report: RefreshReport, step: str) -> dict[str, Any]:
+    """A step without a materialization: the first line of its error, if it ran."""
+    for result in report.runs:
+        for event in result.get_step_failure_events():
+            if event.step_key == step:
+                error = event.event_specific_data.error
+                first = (error.cause or error).message.strip().splitlines()[0]
+                return {"status": "failed", "notes": (_ERROR_CLASS.sub("", first),)}
+    return {"status": "failed", "notes": ("not run: an input failed",)}
+
+
+def _run_facts(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], dict[str, Any]]:
+    seconds = {
+        e.step_key: e.event_specific_data.duration_ms / 1000
+        for e in result.get_step_success_events()
+    }
+    checks: dict[str, list[dg.AssetCheckEvaluation]] = {}
+    for e in result.get_asset_check_evaluations():
+        checks.setdefault(e.asset_key.to_user_string(), []).append(e)
+    facts = {}
+    for event in result.get_asset_materialization_events():
+        name = event.asset_key.to_user_string()
+        rows = event.materialization.metadata.get("dagster/row_count")
+        judged = checks.get(name, [])
+        not_judged = [e for e in judged if "skipped" in e.metadata]
+        failed = [e for e in judged if not e.passed and e not in not_judged]
+        blocking = [e for e in failed if e.severity == dg.AssetCheckSeverity.ERROR]
+        notes = [f"{e.check_name}: {e.description or 'failed'}" for e in failed]
+        quarantined = event.materialization.metadata.get("quarantined")
+        if quarantined is not None:
+            notes.append(f"quarantined: {', '.join(quarantined.value)}")
+        facts[(name, event.step_key)] = {
+            "status": "ok",
+            "rows": rows.value if rows is not None else None,
+            "passed": sum(e.passed for e in judged),
+            "failed": len(failed),
+            "skipped": len(not_judged),
+            "blocking_failed": len(blocking),
+            "seconds": seconds.get(event.step_key),
+            "notes": tuple(notes),
+        }
+    return facts

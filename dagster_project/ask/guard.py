@@ -4,6 +4,7 @@ file or URL table functions, system catalogs)."""
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Collection
 
 import sqlglot
@@ -41,6 +42,13 @@ def _forbidden_nodes() -> tuple[type[exp.Expression], ...]:
     return tuple(n for n in FORBIDDEN_NODES if isinstance(n, type))
 
 
+def _close(key: str, products: Collection[str]) -> str:
+    """A hint naming the closest products (as the SQL writes them), or `mesh search`."""
+    close = difflib.get_close_matches(key, list(products), n=2, cutoff=0.6)
+    names = " or ".join(k.replace("/", ".") for k in close)
+    return f"; did you mean {names}?" if close else " (`mesh search` finds products)"
+
+
 def guard_sql(sql: str, products: Collection[str]) -> list[str]:
     """The `domain/product` keys the SQL reads; raises GuardError unless it is exactly
     one SELECT whose every table is a contracted product in `products`."""
@@ -70,7 +78,9 @@ def guard_sql(sql: str, products: Collection[str]) -> list[str]:
             raise GuardError(f"system catalogs are not allowed: {table.sql('duckdb')}")
         key = f"{schema}/{name}"
         if not schema or key not in products:
-            raise GuardError(f"{table.sql('duckdb')} is not a contracted product")
+            raise GuardError(
+                f"{table.sql('duckdb')} is not a contracted product{_close(key, products)}"
+            )
         read.append(key)
     for func in tree.find_all(exp.Func):
         name = (func.sql_name() if not isinstance(func, exp.Anonymous) else func.name).lower()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from datetime import date
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +15,14 @@ from dagster_duckdb import DuckDBResource
 from dagster_project.assembly.sensors import landing_sensor
 from dagster_project.checks.alerting import check_alert_sensor
 from dagster_project.checks.families import FAMILIES
-from dagster_project.checks.quality.companions import companion_products
-from dagster_project.core.contracts import ContractError, load_contracts
+from dagster_project.checks.quality.companions import companion_products, discover_contracts
+from dagster_project.core.contracts import Contract, ContractError, load_contracts
+from dagster_project.core.settings import get_settings
 from dagster_project.engines.spark_resource import SparkResource
 from dagster_project.lake.resource import MeshResource
 from dagster_project.ml.synthetic_product import synthetic_products
 from dagster_project.products.builder import build_product_asset
+from dagster_project.products.partitions import partition_starts
 from dagster_project.products.product import Product, asset_key, qualified
 
 
@@ -52,7 +56,33 @@ def _keys(asset: dg.AssetsDefinition | dg.AssetSpec) -> list[dg.AssetKey]:
 def product_assets(products: Sequence[Product]) -> list[dg.AssetsDefinition]:
     """The assets of products that carry their own contract (generated ones), each with
     every check family: for building a few products outside a location (tests, tools)."""
-    return [build_product_asset(p.contract, p, FAMILIES) for p in products]
+    pairs = [(p, p.contract) for p in products]
+    return _built(pairs, _starts(pairs))
+
+
+def _starts(pairs: Sequence[tuple[Product, Contract]]) -> dict[str, date]:
+    """The first day of each partitioned product (products.partitions)."""
+    return partition_starts(pairs, get_settings(), _foreign_contracts())
+
+
+def _built(
+    pairs: Sequence[tuple[Product, Contract]], starts: Mapping[str, date]
+) -> list[dg.AssetsDefinition]:
+    return [build_product_asset(c, p, FAMILIES, starts.get(c.key)) for p, c in pairs]
+
+
+def _foreign_contracts() -> Callable[[str], Contract | None]:
+    """Finds another location's contract by key, reading the workspace's contracts on
+    first use (most locations never need them)."""
+
+    @cache
+    def mesh() -> dict[str, Contract]:
+        try:
+            return {c.key: c for c in discover_contracts()}
+        except FileNotFoundError:  # no workspace.yaml: a location built on its own
+            return {}
+
+    return lambda key: mesh().get(key)
 
 
 def domain_definitions(
@@ -81,7 +111,8 @@ def domain_definitions(
     own = [c for _, c in pairs]
     extra = [*synthetic_products(own), *companion_products(own)]  # as their contracts ask
     pairs += [(p, p.contract) for p in extra]
-    built = [build_product_asset(c, p, FAMILIES) for p, c in pairs]
+    starts = _starts(pairs)
+    built = _built(pairs, starts)
     here = {c.key for _, c in pairs}
     inputs = {k for p, _ in pairs for k in p.inputs}
     foreign = sorted(k for k in inputs - here if not k.startswith(f"{domain}/"))
@@ -100,7 +131,7 @@ def domain_definitions(
     return dg.Definitions(
         assets=[*built, *[dg.AssetSpec(asset_key(k)) for k in foreign], *assets],
         sensors=[
-            *([landing_sensor(domain, landing)] if landing else []),
+            *([landing_sensor(domain, landing, starts)] if landing else []),
             automation_sensor(f"{domain}_automation"),
             check_alert_sensor(f"{domain}_check_alerts"),
             *sensors,

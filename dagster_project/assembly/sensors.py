@@ -3,12 +3,13 @@
 import hashlib
 import json
 from collections import defaultdict
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
 
 import dagster as dg
 
 from dagster_project.core.contracts import Contract, parse_reference
-from dagster_project.core.settings import MeshSettings
+from dagster_project.core.settings import PARTITION_START, MeshSettings
 from dagster_project.lake.landing import (
     LandingError,
     LandingFile,
@@ -20,12 +21,15 @@ from dagster_project.lake.landing import (
     unsettled,
 )
 from dagster_project.lake.resource import MeshResource
-from dagster_project.products.builder import partition_start
 from dagster_project.products.product import asset_key, is_partitioned
 
 
 def landing_sensor(
-    domain: str, contracts: list[Contract], *, minimum_interval_seconds: int = 30
+    domain: str,
+    contracts: list[Contract],
+    starts: Mapping[str, date] | None = None,
+    *,
+    minimum_interval_seconds: int = 30,
 ) -> dg.SensorDefinition:
     """Watch `MESH_HOME/landing/<domain>/`: validate each new file, quarantine the bad
     ones with their reason, and request one run per product and day that got new files.
@@ -39,7 +43,10 @@ def landing_sensor(
     as the folder. A file
     whose rows reference a product with landed but unloaded files (order lines of
     customers who signed up the same day) waits until those are loaded, so referential
-    integrity checks do not fail on a race between runs."""
+    integrity checks do not fail on a race between runs. `starts`: each daily product's
+    first day (products.partitions); a file before it is quarantined when the contract
+    declares that start, and waits for the location to be reloaded otherwise."""
+    starts = dict(starts or {})
 
     @dg.sensor(
         name=f"{domain}_landing_sensor",
@@ -62,8 +69,15 @@ def landing_sensor(
             ]
             new = _complete(settings, contract, new, observed)
             good = []
+            first = starts.get(contract.key, PARTITION_START)
             for file in new:
-                reason = _rejection(settings, file, contract)
+                if _before_loaded_partitions(contract, file, first):
+                    context.log.warning(
+                        f"{file.name} ({contract.key}) is older than the partitions this "
+                        f"location was loaded with (from {first}); reload the location"
+                    )
+                    continue
+                reason = _rejection(settings, file, contract, first)
                 if reason is None:
                     good.append(file)
                     continue
@@ -135,14 +149,26 @@ def _complete(
     return ready
 
 
-def _rejection(settings: MeshSettings, file: LandingFile, contract: Contract) -> str | None:
+def _before_loaded_partitions(contract: Contract, file: LandingFile, first: date) -> bool:
+    """A day before a start taken from the data: it landed after the location loaded."""
+    undeclared = contract.partition_start is None and is_partitioned(contract)
+    return undeclared and file.day is not None and file.day < first
+
+
+def _rejection(
+    settings: MeshSettings, file: LandingFile, contract: Contract, first: date
+) -> str | None:
     if is_partitioned(contract):
         if file.day is None:
             return "a daily product's file name must start with its day (YYYY-MM-DD)"
         last = datetime.now(UTC).date()
-        first = partition_start(contract)
-        if not first <= file.day <= last:
-            return f"day {file.day} is outside the product's partitions ({first} .. {last})"
+        if file.day < first:
+            return (
+                f"day {file.day} is before partitionStart {first} of the contract; "
+                "lower partitionStart to load it"
+            )
+        if file.day > last:
+            return f"day {file.day} is after the product's last partition ({last}, today)"
     try:
         read_landing_file(settings, file, contract)
     except LandingError as exc:

@@ -11,7 +11,7 @@ import difflib
 import json
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
@@ -27,6 +27,7 @@ WRITE_MODES = ("merge", "partition_overwrite", "append", "overwrite")
 # Classifications that mark a column as personal data the mesh must protect.
 PII_CLASSIFICATIONS = {"pii", "sensitive", "restricted", "confidential"}
 
+TEMPORAL = ("date", "timestamp")
 RANGE_OPTIONS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 # What happens to landed rows that break a blocking rule (schema customProperty onViolation).
 ON_VIOLATION = ("quarantine_file", "quarantine_rows")
@@ -220,10 +221,12 @@ class Reference:
 
 @dataclass(frozen=True)
 class Freshness:
-    """The contract's freshness SLA: data no older than `max_age`."""
+    """The contract's freshness SLA: data no older than `max_age`; `severity` (the SLA's
+    customProperties, `warning` by default, or `error`) of the event-time check."""
 
     max_age: timedelta
     element: str | None = None
+    severity: str = "warning"
 
 
 class Contract:
@@ -254,6 +257,8 @@ class Contract:
                 "writeMode partition_overwrite needs a partitioned column",
             )
         self.freshness  # noqa: B018 - an unusable SLA fails at load, not at first use
+        self.partition_start  # noqa: B018 - likewise an unusable partition start
+        self.event_time  # noqa: B018 - and an event-time column that is not one
         self._check_screening(path)
 
     def _check_screening(self, path: Path | str) -> None:
@@ -364,6 +369,22 @@ class Contract:
         return parts[0] if parts else None
 
     @property
+    def partition_start(self) -> date | None:
+        """The first day of the product's daily partitions, `partitionStart` (YYYY-MM-DD)
+        in the schema object's customProperties (ODCS has no standard field for it) or the
+        contract's; None: the platform takes it from the data."""
+        value = _custom(self._object.customProperties, "partitionStart", None)
+        field = "schema/0/customProperties/partitionStart"
+        if value is None:
+            value, field = self.custom("partitionStart"), "customProperties/partitionStart"
+        if value is None:
+            return None
+        day = _day(value)
+        if day is None:
+            raise ContractError(self._where, field, f"{value!r} is not a day; write YYYY-MM-DD")
+        return day
+
+    @property
     def pii_columns(self) -> list[str]:
         return [c.name for c in self.columns if c.is_pii]
 
@@ -404,18 +425,57 @@ class Contract:
                         f"unknown unit {sla.unit!r}; use one of {', '.join(_UNITS)}",
                     )
                 try:
-                    return Freshness(unit * float(sla.value), sla.element)
+                    max_age = unit * float(sla.value)
                 except (TypeError, ValueError) as exc:
                     raise ContractError(
                         self._where, f"slaProperties/{i}/value", f"not a number: {sla.value!r}"
                     ) from exc
+                severity = str(_custom(sla.customProperties, "severity", "warning")).lower()
+                if severity not in {"warning", "error"}:
+                    where = f"slaProperties/{i}/customProperties/severity"
+                    raise ContractError(self._where, where, f"{severity!r}: use warning or error")
+                return Freshness(max_age, sla.element, severity)
         return None
+
+    @property
+    def event_time(self) -> str | None:
+        """The date or timestamp column whose newest value says how fresh the data is: the
+        freshness SLA's `element` (`product.column` or `column`, when it names this
+        product), else customProperty `eventTime`, else the partition column."""
+        for i, sla in enumerate(self.odcs.slaProperties or []):
+            if sla.property in {"freshness", "latency"} and sla.element:
+                table, _, name = sla.element.split(",")[0].strip().rpartition(".")
+                if table in {"", self.product}:  # a copied SLA may name its source's column
+                    return self._temporal(name, f"slaProperties/{i}/element")
+        declared = self.custom("eventTime")
+        if declared is not None:
+            return self._temporal(str(declared), "customProperties/eventTime")
+        part = self.partition_column
+        return part if part and self.column(part).logical_type in TEMPORAL else None
+
+    def _temporal(self, name: str, field: str) -> str:
+        if name not in self.column_names:
+            raise ContractError(self._where, field, f"{self.product} has no column {name!r}")
+        if self.column(name).logical_type not in TEMPORAL:
+            reason = f"{name} is a {self.column(name).logical_type}, not a date or timestamp"
+            raise ContractError(self._where, field, reason)
+        return name
 
     def custom(self, name: str, default: Any = None) -> Any:
         return _custom(self.odcs.customProperties, name, default)
 
     def __repr__(self) -> str:
         return f"Contract({self.key} v{self.version})"
+
+
+def _day(value: Any) -> date | None:
+    """A day from YAML: a date (unquoted in the file) or an ISO string; else None."""
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def _custom(props: list | None, name: str, default: Any) -> Any:

@@ -21,7 +21,8 @@ from typing import Any
 from dagster_project.core.filesystem import Files, is_uri
 
 DEFAULT_HOME = "./.mesh"
-# First day a daily partition may exist; the simulator never lands data before it.
+# Default first day of a product's daily partitions, when its contract declares none
+# (`partitionStart`) and none of its data is older; the simulator never lands before it.
 PARTITION_START = date(2024, 1, 1)
 ENGINE_PREFIX = "MESH_ENGINE_"
 # When a landing file is complete: unchanged across two sensor ticks, or marked done.

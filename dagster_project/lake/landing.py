@@ -348,6 +348,16 @@ def _loaded_with(settings: MeshSettings, product: Contract | str, digest: str) -
     return None
 
 
+def first_landed_day(settings: MeshSettings, product: Contract | str) -> date | None:
+    """The earliest day the product has data for, from the names of its landing files and
+    of the files already loaded (landing may have been archived since)."""
+    loaded = settings.registry_uri("loaded", *_split(product))
+    names = [f.name for f in landing_files(settings, product)]
+    names += [info.base_name for info in settings.files.list_infos(loaded)]
+    days = [d for d in map(file_day, names) if d is not None]
+    return min(days, default=None)
+
+
 def pending_files(settings: MeshSettings, product: str, up_to: date | None) -> list[LandingFile]:
     """Landed files of a product (`domain/product`) that are not loaded yet, up to a day
     (None: any day). Products referencing it wait for them: a foreign key whose target

@@ -11,18 +11,19 @@ fail the run, so no such row is ever visible in the product.
 
 from collections.abc import Sequence
 from datetime import date
-from functools import cache
 from typing import Any
 
 import dagster as dg
 import polars as pl
 
-from dagster_project.core.contracts import Contract, ContractError
+from dagster_project.core.contracts import Contract
 from dagster_project.core.settings import PARTITION_START
 from dagster_project.engines import engine_for
 from dagster_project.lake.landing import load_landing
 from dagster_project.lake.lineage import record_load, retracted_keys
 from dagster_project.lake.screening import summary
+from dagster_project.lake.storage import DateWindow
+from dagster_project.products.partitions import daily_partitions
 from dagster_project.products.product import (
     CheckFamily,
     Product,
@@ -36,38 +37,8 @@ from dagster_project.products.product import (
     screen_of,
 )
 
-DAILY = dg.DailyPartitionsDefinition(start_date=PARTITION_START.isoformat(), end_offset=1)
-
-
 # Tag of the assets whose rows come from landing files (a refresh skips those with none).
 SOURCE_TAG = "mesh/source"
-
-
-@cache
-def _daily(start: date) -> dg.DailyPartitionsDefinition:
-    return dg.DailyPartitionsDefinition(start_date=start.isoformat(), end_offset=1)
-
-
-def partition_start(contract: Contract) -> date:
-    """First day of a daily product: the contract's `partitionStart` (data older than the
-    platform's default start, e.g. a history since 2009), else PARTITION_START."""
-    raw = contract.custom("partitionStart")
-    if raw is None:
-        return PARTITION_START
-    try:
-        return raw if isinstance(raw, date) else date.fromisoformat(str(raw))
-    except ValueError:
-        raise ContractError(
-            contract.path or contract.key,
-            "customProperties/partitionStart",
-            f"{raw!r} is not a day (YYYY-MM-DD)",
-        ) from None
-
-
-def daily_partitions(contract: Contract) -> dg.DailyPartitionsDefinition:
-    """The product's daily partitions, from its first day to today."""
-    start = partition_start(contract)
-    return DAILY if start == PARTITION_START else _daily(start)
 
 
 def column_schema(contract: Contract) -> dg.TableSchema:
@@ -115,11 +86,16 @@ def freshness_policy(contract: Contract) -> dg.FreshnessPolicy | None:
 
 
 def asset_kwargs(
-    contract: Contract, product: Product, families: Sequence[CheckFamily]
+    contract: Contract,
+    product: Product,
+    families: Sequence[CheckFamily],
+    start: date | None = None,
 ) -> dict[str, Any]:
     """The `@dg.asset` arguments of a product: identity, docs, ownership, schema,
-    partitions, automation, freshness and its families' checks."""
+    partitions (daily from `start`, else the contract's or the default start),
+    automation, freshness and its families' checks."""
     partitioned = is_partitioned(contract)
+    first = start or contract.partition_start or PARTITION_START
     return dict(
         key=asset_key(contract.key),
         description=product.description or contract.description,
@@ -130,6 +106,7 @@ def asset_kwargs(
             "contract_version": contract.version,
             "write_mode": contract.write_mode,
             "primary_key": ", ".join(contract.primary_key),
+            "product_kind": product.kind,
             **({"usage": contract.usage} if contract.usage else {}),
         },
         tags={
@@ -141,7 +118,7 @@ def asset_kwargs(
         owners=_owners(contract),
         group_name=contract.domain,
         code_version=contract.version,
-        partitions_def=daily_partitions(contract) if partitioned else None,
+        partitions_def=daily_partitions(first) if partitioned else None,
         backfill_policy=dg.BackfillPolicy.single_run() if partitioned else None,
         automation_condition=default_automation(product, partitioned),
         freshness_policy=freshness_policy(contract),
@@ -153,16 +130,20 @@ def asset_kwargs(
 
 
 def build_product_asset(
-    contract: Contract, product: Product, families: Sequence[CheckFamily]
+    contract: Contract,
+    product: Product,
+    families: Sequence[CheckFamily],
+    start: date | None = None,
 ) -> dg.AssetsDefinition:
-    """The Dagster asset for one product, its checks those of `families`."""
+    """The Dagster asset for one product, its checks those of `families`, its daily
+    partitions (if any) from `start` (see products.partitions)."""
     # A domain-wide switch (MESH_ENGINE_<DOMAIN>) moves the products that have a Spark
     # implementation; one whose contract asks for Spark without it still fails loudly.
     runs_on_spark = product.from_landing or product.spark is not None
     on_spark = engine_for(contract) == "spark" and (runs_on_spark or contract.custom("engine"))
     if on_spark and not product.from_landing and product.spark is None:
         raise ValueError(f"{contract.key} runs on Spark but its product has no `spark=` transform")
-    kwargs = asset_kwargs(contract, product, families)
+    kwargs = asset_kwargs(contract, product, families, start)
     if on_spark:
         kwargs["kinds"] = {"delta", "spark"}
     partitioned = is_partitioned(contract)
@@ -242,6 +223,24 @@ def refuse_breaking_rows(
         )
 
 
+def _within_window(contract: Contract, frame: pl.DataFrame, window: DateWindow | None) -> None:
+    """Fail before the write when rows fall outside the run's days: they have no
+    partition to live in, and a partition overwrite would not replace them."""
+    column = contract.partition_column
+    if window is None or column is None or column not in frame.columns:
+        return
+    outside = frame.filter(~window.expr(column).fill_null(False))
+    if outside.height:
+        days = outside[column].drop_nulls().unique().sort()
+        shown = ", ".join(str(d) for d in days.head(3).to_list()) or "null"
+        raise dg.Failure(
+            f"{contract.key}: {outside.height:,} row(s) with {column} outside the run's days "
+            f"{window.start} .. {window.end} (e.g. {shown}); nothing was written. A transform "
+            f"returns only the days of its run; data before the product's first day needs "
+            f"an earlier `partitionStart` in its contract."
+        )
+
+
 def publish(run: ProductRun, rows: Rows, families: Sequence[CheckFamily]) -> dg.MaterializeResult:
     """Write a product's rows (unless already written), have every check family judge
     them, and return the materialization with its metadata and check results."""
@@ -252,6 +251,7 @@ def publish(run: ProductRun, rows: Rows, families: Sequence[CheckFamily]) -> dg.
         for family in families:  # before the write: e.g. imputation
             frame, changes = family.prepare(contract, frame)
             imputations += changes
+        _within_window(contract, frame, window)
         refuse_breaking_rows(run, frame, families)
         nothing = frame.is_empty() and (rows.retract is None or rows.retract.is_empty())
         skip = nothing and contract.write_mode in {"merge", "append"}

@@ -51,6 +51,11 @@ class Product:
     def from_landing(self) -> bool:
         return self.transform is None and self.build is None
 
+    @property
+    def kind(self) -> str:
+        """Where its rows come from: landing, derived (a transform) or built (a build)."""
+        return "landing" if self.from_landing else "derived" if self.transform else "built"
+
 
 def landing(name: str, *, cron: str | None = None) -> Product:
     """A product loaded from `MESH_HOME/landing/<domain>/<name>/`."""
@@ -79,7 +84,9 @@ def qualified(keys: Sequence[str], domain: str) -> tuple[str, ...]:
 
 
 def is_partitioned(contract: Contract) -> bool:
-    return contract.write_mode == "partition_overwrite"
+    """Daily partitions: a partition column and a write mode that keeps the other days
+    (merge, append, partition overwrite; a full overwrite replaces all days at once)."""
+    return contract.partition_column is not None and contract.write_mode != "overwrite"
 
 
 def partition_window(context: dg.AssetExecutionContext) -> DateWindow:

@@ -110,6 +110,8 @@ def test_every_product_asset_carries_checks_schema_owners_and_freshness(
         checks = {spec.name: spec for spec in asset.check_specs}
         contract_checks = {f"contract_{rule}" for rule in rules_for(contract)}
         quality = {s.name for s in quality_check_specs(contract, asset.key)}  # anomalies, drift
+        # freshness from the data where the contract has an event time (order_date...)
+        quality |= {"event_freshness"} if contract.event_time else set()
         assert set(checks) == contract_checks | POLICY_CHECKS | quality, contract.key
         refs = [r for c in contract.columns for r in c.relationships]
         warn_only = {"contract_referential_integrity"} if refs and all(

@@ -31,6 +31,10 @@ PLUGIN_GROUP = "meshwork.cli"
 # command: (group module, the first paragraph of its help), in `mesh --help` order.
 # tests/unit/app/test_cli.py checks each line against the command's own help.
 COMMANDS = {
+    "refresh": (
+        "build",
+        "Build and check products now (all, a location's, or selected), with a summary.",
+    ),
     "status": (
         "data",
         "Every product: rows, Delta version, last update, freshness and check results.",
@@ -61,6 +65,10 @@ COMMANDS = {
     "ask": (
         "ask",
         "Ask the mesh a question (or run `--sql`): answer table, narrative and the SQL.",
+    ),
+    "sql": (
+        "ask",
+        "Run one read-only SELECT over products, as a role: guarded, masked, audited.",
     ),
     "chat": (
         "ask",

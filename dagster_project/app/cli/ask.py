@@ -1,7 +1,10 @@
-"""`mesh ask` (a question or guarded SQL) and `mesh chat` (follow-ups keep context)."""
+"""`mesh ask` (a question or guarded SQL), `mesh sql` (guarded SQL alone) and `mesh chat`
+(follow-ups keep context)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from typing import Annotated, Any
 
@@ -16,9 +19,17 @@ app = typer.Typer()
 console = Console()
 
 RoleOption = Annotated[str, typer.Option("--as", help="Access-policy role to ask as.")]
+FORMATS = ("table", "json", "csv")
+FormatOption = Annotated[str, typer.Option("--format", help="table, json or csv")]
 
 
 def _print(answer: Any, output: str) -> None:
+    if output == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerows([answer.columns, *answer.rows])
+        typer.echo(buffer.getvalue(), nl=False)
+        return
     if output == "json":
         keys = ("question", "semantic_query", "sql", "columns", "rows", "narrative", "provider")
         payload = {k: answer.as_dict()[k] for k in keys}
@@ -38,26 +49,44 @@ def _print(answer: Any, output: str) -> None:
 def ask(
     question: Annotated[str | None, typer.Argument(help="A question in plain words.")] = None,
     role: RoleOption = "analyst",
-    output: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    output: FormatOption = "table",
     sql: Annotated[str | None, typer.Option("--sql", help="Run one guarded SELECT.")] = None,
 ) -> None:
     """Ask the mesh a question (or run `--sql`): answer table, narrative and the SQL."""
-    if output not in {"table", "json"}:
-        raise typer.BadParameter("--format is table or json")
     if not question and not sql:
         raise typer.BadParameter("give a QUESTION or --sql")
-    asker = Asker(role=role)
+    _answer(lambda asker: _sql_answer(asker, sql) if sql else asker.ask(question), role, output)
+
+
+@app.command("sql")
+def run_sql(
+    query: Annotated[str, typer.Argument(help='One read-only SELECT, e.g. "SELECT ... FROM d.p".')],
+    role: RoleOption = "analyst",
+    output: FormatOption = "table",
+) -> None:
+    """Run one read-only SELECT over products, as a role: guarded, masked, audited.
+
+    Tables are `domain.product`; the SQL passes the guard of `mesh ask --sql` and runs
+    in its worker, over the role's granted columns with PII masked, within the limits."""
+    _answer(lambda asker: _sql_answer(asker, query), role, output)
+
+
+def _answer(ask: Any, role: str, output: str) -> None:
+    """Run `ask(asker)` as `role` and print the answer; a refusal is one line, exit 1."""
+    if output not in FORMATS:
+        raise typer.BadParameter(f"--format is one of {', '.join(FORMATS)}")
     try:
-        if sql:
-            columns, rows, truncated = asker.run_sql(sql)
-            note = f"{len(rows)} row(s){' (truncated)' if truncated else ''}."
-            answer = Answer(sql, None, sql, columns, rows, note, provider="sql")
-        else:
-            answer = asker.ask(question)
+        answer = ask(Asker(role=role))
     except (AskError, AccessDenied) as exc:
-        console.print(f"[red]refused:[/red] {exc}")
+        console.print(f"[red]refused:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     _print(answer, output)
+
+
+def _sql_answer(asker: Asker, sql: str) -> Answer:
+    columns, rows, truncated = asker.run_sql(sql)
+    note = f"{len(rows)} row(s){' (truncated)' if truncated else ''}."
+    return Answer(sql, None, sql, columns, rows, note, provider="sql")
 
 
 @app.command("chat")

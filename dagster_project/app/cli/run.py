@@ -10,18 +10,36 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dagster_project.app.cli.instance import dagster_home
-from dagster_project.app.refresh import RefreshReport, refresh
+from dagster_project.app.refresh import (
+    QUIET,
+    SILENT,
+    RefreshReport,
+    Selection,
+    Window,
+    refresh,
+    select,
+)
 from dagster_project.app.services import demo_services, serve
 from dagster_project.checks.quality.companion_contracts import discover_contracts
 from dagster_project.core.settings import MeshSettings
-from dagster_project.core.workspace import find_root, load_definitions, mesh_assets
+from dagster_project.core.workspace import find_root
 
 console = Console()
 
 
-def refresh_with_progress(settings: MeshSettings, instance: dg.DagsterInstance) -> RefreshReport:
-    """Materialize and check every asset of every location once, showing progress."""
-    assets = mesh_assets(load_definitions())
+def refresh_with_progress(
+    settings: MeshSettings,
+    instance: dg.DagsterInstance,
+    selection: Selection | None = None,
+    window: Window | None = None,
+    *,
+    logs: bool = True,
+) -> RefreshReport:
+    """Materialize and check the selected assets (default: every asset of every
+    location) once, daily ones over `window` (default: the landed days), showing progress
+    (and Dagster's warnings and errors unless `logs` is false)."""
+    selection = selection or select()
+    assets = selection.assets
     total = sum(len(a.keys) for a in assets)
     with Progress(
         TextColumn("{task.description}"),
@@ -35,9 +53,9 @@ def refresh_with_progress(settings: MeshSettings, instance: dg.DagsterInstance) 
         def started(names: list[str]) -> None:
             progress.update(task, description=f"Materializing {', '.join(names)}")
 
-        def done(names: list[str], result: dg.ExecuteInProcessResult) -> None:
+        def done(names: list[str], result: dg.ExecuteInProcessResult | None) -> None:
             progress.advance(task, len(names))
-            if not result.success:
+            if result is not None and not result.success:
                 progress.console.print(f"[red]run failed for {', '.join(names)}[/red]")
 
         report = refresh(
@@ -47,14 +65,17 @@ def refresh_with_progress(settings: MeshSettings, instance: dg.DagsterInstance) 
             instance=instance,
             on_wave=started,
             on_done=done,
+            resources=selection.resources,
+            window=window,
+            run_config=QUIET if logs else SILENT,
         )
-    if report.skipped:
+    if report.skipped and logs:
         domains = sorted({key.split("/")[0] for key in report.skipped})
         console.print(
             f"Skipped {len(report.skipped)} asset(s) with nothing to build from yet "
             f"({', '.join(domains)}): land their files and refresh again."
         )
-    if not report.success:
+    if not report.success and logs:
         console.print("[red]Some runs failed; see the Dagster UI for their logs.[/red]")
     return report
 

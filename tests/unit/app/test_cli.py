@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from dagster_project.app import cli
 from dagster_project.app.cli import app
 from tests.mesh_cli import declared_plugins
+from tests.small_mesh import write_small_mesh
 
 runner = CliRunner()
 
@@ -129,3 +130,47 @@ def test_a_plugin_function_is_one_command_and_a_typer_app_a_group(monkeypatch):
     assert runner.invoke(app, ["hello", "kim"]).output == "hello kim\n"
     assert runner.invoke(app, ["greetings", "hey", "jo"]).output == "hello jo\n"
     assert runner.invoke(app, ["greetings", "hello", "jo"]).exit_code != 0
+
+
+@pytest.fixture
+def small_mesh(lake, demo_contracts):
+    return write_small_mesh(lake, demo_contracts)
+
+
+STORES_BY_REGION = "SELECT region, count(*) AS n FROM sales.stores GROUP BY region ORDER BY region"
+
+
+def test_mesh_sql_prints_a_table_json_or_csv(small_mesh):
+    table = runner.invoke(app, ["sql", STORES_BY_REGION], terminal_width=200)
+    assert table.exit_code == 0, table.output
+    assert "North" in table.output and "3 row(s)" in table.output
+    as_json = json.loads(runner.invoke(app, ["sql", STORES_BY_REGION, "--format", "json"]).output)
+    assert as_json["columns"] == ["region", "n"]
+    assert as_json["rows"] == [["East", 1], ["North", 2], ["South", 1]]
+    csv = runner.invoke(app, ["sql", STORES_BY_REGION, "--format", "csv"]).output
+    assert csv.splitlines() == ["region,n", "East,1", "North,2", "South,1"]
+
+
+def test_mesh_sql_reads_through_the_access_policy(small_mesh):
+    query = "SELECT email FROM customers.customer_profiles ORDER BY customer_id"
+    analyst = json.loads(runner.invoke(app, ["sql", query, "--format", "json"]).output)
+    steward = runner.invoke(app, ["sql", query, "--as", "steward", "--format", "json"]).output
+    clear = [f"person{i}@secret.example" for i in range(5)]
+    assert [r[0] for r in json.loads(steward)["rows"]] == clear
+    assert not {r[0] for r in analyst["rows"]} & set(clear)  # masked for analysts
+
+
+@pytest.mark.parametrize(
+    "query, role, expected",
+    [
+        ("DELETE FROM sales.stores", "analyst", "only SELECT is allowed"),
+        ("SELECT * FROM sales.storez", "analyst", "did you mean sales.stores"),
+        ("SELECT * FROM sales.stores", "customer_care", "customer_care"),
+        ("SELECT * FROM read_csv('/etc/passwd')", "analyst", "not allowed"),
+    ],
+)
+def test_mesh_sql_refuses_in_one_line(small_mesh, query, role, expected):
+    result = runner.invoke(app, ["sql", query, "--as", role], terminal_width=200)
+    assert result.exit_code == 1, result.output
+    assert expected in result.output
+    assert len(result.output.strip().splitlines()) <= 2, result.output

@@ -6,12 +6,9 @@ from __future__ import annotations
 from datetime import date
 
 import dagster as dg
-import pytest
 
 from dagster_project.app.refresh import plan_data, spans
-from dagster_project.core.contracts import Contract, ContractError
-from dagster_project.products.builder import DAILY, SOURCE_TAG, daily_partitions, partition_start
-from tests.factories import column, contract_document
+from dagster_project.products.builder import SOURCE_TAG
 
 
 def test_spans_split_where_landed_days_are_more_than_four_weeks_apart():
@@ -23,25 +20,6 @@ def test_spans_split_where_landed_days_are_more_than_four_weeks_apart():
         (date(2009, 3, 2), date(2009, 3, 2)),
         (date(2010, 2, 1), date(2010, 2, 1)),
     ]
-
-
-def _daily(start: object | None = None) -> Contract:
-    document = contract_document(
-        [column("day", "date", required=True, partitioned=True, partitionKeyPosition=1)],
-        write_mode="partition_overwrite",
-    )
-    if start is not None:
-        document["customProperties"].append({"property": "partitionStart", "value": start})
-    return Contract(document)
-
-
-def test_a_contract_may_start_its_partitions_before_the_default():
-    assert daily_partitions(_daily()) is DAILY
-    early = _daily("2009-01-01")
-    assert partition_start(early) == date(2009, 1, 1)
-    assert daily_partitions(early).get_first_partition_key() == "2009-01-01"
-    with pytest.raises(ContractError, match="partitionStart"):
-        partition_start(_daily("soon"))
 
 
 def _asset(key: str, deps: tuple[str, ...] = (), landing: bool = False) -> dg.AssetsDefinition:

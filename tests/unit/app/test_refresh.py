@@ -1,0 +1,88 @@
+"""`mesh refresh`: real Dagster runs over selected products and days, a summary table, an
+exit code that says whether a product or a blocking check failed, and one-line errors."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import dagster as dg
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from dagster_project.app.cli import app, build
+from dagster_project.core.settings import MeshSettings
+from dagster_project.lake.storage import Lake
+from demo.simulator import simulate
+
+runner = CliRunner()
+REFERENCED = ["sales/stores", "inventory/products", "customers/customer_profiles"]
+
+
+@pytest.fixture(autouse=True)
+def wide(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wide terminal: the summary table's cells are not cut."""
+    monkeypatch.setattr(build, "console", Console(width=200))
+
+
+@pytest.fixture
+def landed(mesh_env: dict[str, str]) -> MeshSettings:
+    settings = MeshSettings(home=mesh_env["MESH_HOME"])
+    simulate(settings, days=2, scale=400, start=date(2025, 3, 1))
+    return settings
+
+
+def selected(*products: str) -> list[str]:
+    return [arg for p in products for arg in ("--select", p)]
+
+
+def test_refresh_builds_the_selected_products_over_the_given_days(landed):
+    args = ["refresh", *selected(*REFERENCED, "sales/order_lines", "daily_sales")]
+    result = runner.invoke(app, [*args, "--from", "2025-03-02", "--to", "2025-03-02"])
+    assert result.exit_code == 0, result.output
+    lines = {line.split("│")[1].strip(): line for line in result.output.splitlines() if "│" in line}
+    assert set(lines) == {*REFERENCED, "sales/order_lines", "sales/daily_sales"}
+    assert "landing" in lines["sales/order_lines"] and "derived" in lines["sales/daily_sales"]
+    assert "5 asset(s) built and checked" in result.output
+    lake = Lake(landed)
+    assert lake.read("sales/order_lines")["order_date"].unique().to_list() == [date(2025, 3, 2)]
+    rows = f"{lake.info('sales/order_lines').rows:,}"
+    assert f" {rows} " in lines["sales/order_lines"]
+    assert not lake.exists("inventory/stock_levels")  # not selected
+    runs = dg.DagsterInstance.get().get_runs()  # real runs on the mesh's instance
+    assert runs and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+
+
+def test_a_failed_blocking_check_exits_1_and_says_which(landed):
+    # order lines without the stores, products and customers they reference
+    result = runner.invoke(app, ["refresh", "--location", "sales", *selected("order_lines")])
+    assert result.exit_code == 1, result.output
+    assert "blocked" in result.output
+    assert "contract_referential_integrity" in result.output
+    assert "Traceback" not in result.output and "Stack Trace" not in result.output
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--location", "sale"], "no location 'sale' in workspace.yaml; did you mean sales?"),
+        (
+            ["--location", "sales", "--select", "order_line"],
+            "no product 'order_line' in location sales; did you mean sales/order_lines",
+        ),
+        (["--select", "stores", "--from", "2025-03-09", "--to", "2025-03-01"], "is after --to"),
+    ],
+)
+def test_an_unknown_location_or_product_is_one_line_with_the_fix(mesh_env, args, expected):
+    result = runner.invoke(app, ["refresh", *args], terminal_width=200)
+    assert result.exit_code == 2, result.output
+    assert expected in result.output
+    assert len(result.output.strip().splitlines()) <= 6  # typer boxes a usage error
+    assert "Traceback" not in result.output
+
+
+def test_a_failed_product_exits_1_with_its_reason(landed):
+    result = runner.invoke(app, ["refresh", *selected("sales/daily_sales")])
+    assert result.exit_code == 1, result.output
+    assert "sales/daily_sales: input sales/order_lines has not been materialized" in result.output
+    assert "1 of 1 failed" in result.output

@@ -22,6 +22,8 @@ import polars as pl
 import yaml
 from open_data_contract_standard.model import OpenDataContractStandard, SchemaProperty
 
+from dagster_project.core.errors import UserError
+
 CONTRACT_SUFFIX = ".odcs.yaml"
 WRITE_MODES = ("merge", "partition_overwrite", "append", "overwrite")
 # Classifications that mark a column as personal data the mesh must protect.
@@ -48,12 +50,15 @@ _UNITS = {
 _UNEXPECTED = re.compile(r"\((.*) (?:was|were) unexpected\)")
 
 
-class ContractError(ValueError):
+class ContractError(UserError, ValueError):
     """A contract file that cannot be used: says which file, which field and why."""
 
     def __init__(self, path: Path | str, field: str, reason: str):
         self.path, self.field, self.reason = str(path), field, reason
-        super().__init__(f"{path}: {field}: {reason}")
+        super().__init__(
+            f"{path}: {field}: {reason}",
+            "Fix the contract; `mesh status` reads every contract again.",
+        )
 
 
 @cache

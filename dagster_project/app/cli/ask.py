@@ -11,6 +11,10 @@ from rich.table import Table
 
 from dagster_project.access.policy import AccessDenied
 from dagster_project.ask import Answer, Asker, AskError
+from dagster_project.checks.quality.companions import discover_contracts
+from dagster_project.core.errors import FAILED, USAGE, NothingBuilt
+from dagster_project.core.settings import get_settings
+from dagster_project.lake.storage import Lake
 
 app = typer.Typer()
 console = Console()
@@ -34,6 +38,14 @@ def _print(answer: Any, output: str) -> None:
         console.print(f"[dim]{answer.sql}[/dim]", highlight=False)
 
 
+def require_built() -> None:
+    """NothingBuilt unless some product has a table to ask about."""
+    settings = get_settings()
+    lake = Lake(settings)
+    if not any(lake.exists(c.key) for c in discover_contracts()):
+        raise NothingBuilt(settings.home)
+
+
 @app.command("ask")
 def ask(
     question: Annotated[str | None, typer.Argument(help="A question in plain words.")] = None,
@@ -46,6 +58,7 @@ def ask(
         raise typer.BadParameter("--format is table or json")
     if not question and not sql:
         raise typer.BadParameter("give a QUESTION or --sql")
+    require_built()
     asker = Asker(role=role)
     try:
         if sql:
@@ -55,14 +68,17 @@ def ask(
         else:
             answer = asker.ask(question)
     except (AskError, AccessDenied) as exc:
-        console.print(f"[red]refused:[/red] {exc}")
-        raise typer.Exit(1) from None
+        console.print(f"[red]refused:[/red] {exc}", highlight=False)
+        # SQL the guard rejects is the user's to fix (2); any other refusal is an answer (1).
+        bad_sql = sql is not None and isinstance(exc, AskError) and exc.status == 400
+        raise typer.Exit(USAGE if bad_sql else FAILED) from None
     _print(answer, output)
 
 
 @app.command("chat")
 def chat(role: RoleOption = "analyst") -> None:
     """Ask questions one after another; a follow-up ("and by region?") keeps context."""
+    require_built()
     asker = Asker(role=role)
     console.print("Ask the mesh (empty line or 'quit' to stop).")
     while True:

@@ -44,6 +44,14 @@ def dagster_home(settings: MeshSettings) -> Path:
     return home
 
 
+def existing_instance(settings: MeshSettings) -> dg.DagsterInstance | None:
+    """The mesh's Dagster instance if its folder exists, else None: commands that only
+    read (`mesh status`) create nothing."""
+    configured = Settings.from_env().dagster_home
+    home = configured or (settings.dagster_home if settings.is_local else None)
+    return mesh_instance(settings) if home and Path(home).is_dir() else None
+
+
 def mesh_instance(settings: MeshSettings) -> dg.DagsterInstance:
     """The Dagster instance of `settings`' mesh (see `dagster_home`)."""
     dagster_home(settings)

@@ -17,6 +17,7 @@ from rich.table import Table
 from dagster_project.app.cli.data import print_status, product_status
 from dagster_project.app.cli.instance import mesh_instance, quiet
 from dagster_project.app.cli.run import refresh_with_progress, serve_ui
+from dagster_project.app.services import demo_services, require_free_ports
 from dagster_project.core.settings import get_settings
 from demo import simulator
 
@@ -72,6 +73,8 @@ def demo(
 ) -> None:
     """Simulate data, materialize and check every product once, then serve the UI."""
     quiet()
+    if serve:  # a taken port fails now, not after minutes of building
+        require_free_ports(demo_services(port))
     settings = get_settings()
     console.print(f"[bold]Meshwork demo[/bold] in {settings.home}")
     if settings.files.exists(settings.registry_uri("simulator", "state.json")):

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from dagster_project.core.errors import EnvironmentProblem
 from dagster_project.core.settings import get_settings
 from dagster_project.ml.tracking import default_artifact_root, default_tracking_uri
 
@@ -22,6 +24,27 @@ class Service:
     name: str
     command: list[str]
     url: str
+    port: int = 0  # the port it listens on (0: none to check)
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something already listens on host:port (so a server there would fail)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def require_free(port: int, what: str, fix: str, host: str = "127.0.0.1") -> None:
+    """EnvironmentProblem naming the service and the fix when `port` is taken."""
+    if port and port_in_use(port, host):
+        raise EnvironmentProblem(
+            f"Port {port} ({what}) is already in use on {host}.",
+            f"Stop what listens there, or {fix}.",
+        )
 
 
 def dagster_ui(port: int = 3000) -> Service:
@@ -29,6 +52,7 @@ def dagster_ui(port: int = 3000) -> Service:
         "Dagster UI",
         [str(BIN / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
         f"http://127.0.0.1:{port}",
+        port,
     )
 
 
@@ -39,6 +63,7 @@ def sharing_server(port: int = 8090) -> Service:
         "Delta Sharing server",
         [str(BIN / "mesh"), "share", "serve", "--port", str(port)],
         f"http://127.0.0.1:{port}/delta-sharing",
+        port,
     )
 
 
@@ -52,7 +77,7 @@ def mlflow_ui(port: int = 5000) -> list[Service]:
     command = [str(BIN / "mlflow"), "ui", "--backend-store-uri", uri]
     command += ["--default-artifact-root", default_artifact_root(settings)]
     command += ["--host", "127.0.0.1", "--port", str(port)]
-    return [Service("MLflow UI", command, f"http://127.0.0.1:{port}")]
+    return [Service("MLflow UI", command, f"http://127.0.0.1:{port}", port)]
 
 
 def ask_server(port: int = 8070) -> Service:
@@ -61,12 +86,22 @@ def ask_server(port: int = 8070) -> Service:
         "Meshwork web page and API",
         [str(BIN / "mesh"), "serve", "--port", str(port)],
         f"http://127.0.0.1:{port}/",
+        port,
     )
 
 
 def demo_services(dagster_port: int = 3000) -> list[Service]:
     """What `mesh demo` serves; features with a UI or API add theirs here."""
     return [dagster_ui(dagster_port), sharing_server(), *mlflow_ui(), ask_server()]
+
+
+def require_free_ports(services: list[Service]) -> None:
+    """Fail before starting anything when a service's port is taken."""
+    for service in services:
+        fix = "choose another Dagster UI port: `mesh demo --port 3001`"
+        if "dagster" not in service.command[0]:
+            fix = "stop the other mesh serving there (another `mesh demo`?)"
+        require_free(service.port, service.name, fix)
 
 
 def start(service: Service, cwd: Path, env: dict[str, str]) -> subprocess.Popen:
@@ -88,6 +123,7 @@ def stop(process: subprocess.Popen, grace_s: float = 15) -> None:
 
 def serve(services: list[Service], cwd: Path, env: dict[str, str]) -> None:
     """Run every service until Ctrl+C or until one of them exits; then stop them all."""
+    require_free_ports(services)
     processes = [start(s, cwd, env) for s in services]
     try:
         while all(p.poll() is None for p in processes):

@@ -27,7 +27,6 @@ from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 import typer.core
 import typer.main
@@ -152,11 +151,11 @@ class MeshGroup(typer.core.TyperGroup):
                 load = lambda ep=ep: plugin_command(ep.name, ep.load())  # noqa: E731
                 self.add_command(LazyCommand(ep.name, source_help(ep.value), load))
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
-            raise  # usage errors and exits: click prints and exits as usual
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise  # usage errors and exits: printed and ended as usual
         except Exception as exc:
             if ctx.params.get("debug"):
                 raise

@@ -36,12 +36,19 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
     Exits 3 when nothing is built yet (after printing the records with --json)."""
     quiet()
     settings = get_settings()
+    try:  # a broken contract leaves its location out of the table, and fails the command
+        discover_contracts(strict=True)
+        broken = None
+    except UserError as exc:
+        broken = exc
     records = product_status(settings, existing_instance(settings))
     built = any(r["rows"] is not None for r in records)
     if as_json:
         typer.echo(json.dumps(records, indent=2))
     elif built:
         print_status(records)
+    if broken:
+        raise broken
     if not built:
         raise NothingBuilt(settings.home)
 

@@ -27,7 +27,9 @@ def new_domain(
     created = scaffold_domain(root, name, product=product, owner=owner)
     for path in created:
         # The workspace file existed: the scaffold added a location to it.
-        console.print(f"{'updated' if path.name == WORKSPACE_FILE else 'created'} {path}")
+        console.print(
+            f"{'updated' if path.name == WORKSPACE_FILE else 'created'} {path}", soft_wrap=True
+        )
     contract = load_contract(root / "domains" / name / "contracts" / f"{product}.odcs.yaml")
     readers = AccessPolicy.load().readers(contract)
     granted = "; ".join(f"{role}: {how}" for role, how in readers.items()) or "no role"

@@ -4,6 +4,7 @@ of ODCS references. Prints one JSON line per contract."""
 
 import json
 import sys
+from pathlib import Path
 
 import yaml
 from datacontract.data_contract import DataContract
@@ -17,7 +18,7 @@ def _value(result) -> str:
 for path in sys.argv[1:]:
     run = DataContract(data_contract_file=path).lint()
     resolved, failed = {}, {}
-    for prop in yaml.safe_load(open(path))["schema"][0].get("properties", []):
+    for prop in yaml.safe_load(Path(path).read_text())["schema"][0].get("properties", []):
         for rel in prop.get("relationships", []):
             try:
                 target = _resolve_local_definition(rel["to"], path, frozenset())

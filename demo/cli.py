@@ -14,11 +14,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dagster_project.app.cli.data import print_status, product_status
 from dagster_project.app.cli.instance import mesh_instance, quiet
 from dagster_project.app.cli.run import refresh_with_progress, serve_ui
+from dagster_project.app.cli.summary import asset_summary, print_summary
 from dagster_project.app.services import demo_services, require_free_ports
 from dagster_project.core.settings import get_settings
+from dagster_project.core.workspace import load_definitions, mesh_assets
+from dagster_project.lake.storage import Lake
 from demo import simulator
 
 console = Console()
@@ -91,7 +93,8 @@ def demo(
                 start=date.fromisoformat(start) if start else None,
             )
     instance = mesh_instance(settings)
-    refresh_with_progress(settings, instance)
-    print_status(product_status(settings, instance))
+    report = refresh_with_progress(settings, instance)
+    assets = mesh_assets(load_definitions())
+    print_summary(asset_summary(assets, report, instance, Lake(settings)))
     if serve:
         serve_ui(settings, port)

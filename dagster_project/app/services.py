@@ -4,13 +4,16 @@ group, so stopping the demo stops every child they spawned)."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from dagster_project.core.errors import EnvironmentProblem
 from dagster_project.core.settings import get_settings
@@ -104,8 +107,10 @@ def require_free_ports(services: list[Service]) -> None:
         require_free(service.port, service.name, fix)
 
 
-def start(service: Service, cwd: Path, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(service.command, cwd=cwd, env=env, start_new_session=True)
+def start(service: Service, cwd: Path, env: dict[str, str], log: IO[bytes] | None = None):
+    """Start `service` in its own process group; its output goes to `log` when given."""
+    output = {"stdout": log, "stderr": subprocess.STDOUT} if log else {}
+    return subprocess.Popen(service.command, cwd=cwd, env=env, start_new_session=True, **output)
 
 
 def stop(process: subprocess.Popen, grace_s: float = 15) -> None:
@@ -121,15 +126,32 @@ def stop(process: subprocess.Popen, grace_s: float = 15) -> None:
             continue
 
 
-def serve(services: list[Service], cwd: Path, env: dict[str, str]) -> None:
-    """Run every service until Ctrl+C or until one of them exits; then stop them all."""
+def log_path(logs: Path, service: Service) -> Path:
+    """The file a service's output goes to: `<logs>/<service name>.log`."""
+    return logs / (re.sub(r"[^a-z0-9]+", "-", service.name.lower()).strip("-") + ".log")
+
+
+def serve(
+    services: list[Service], cwd: Path, env: dict[str, str], logs: Path | None = None
+) -> tuple[Service, int] | None:
+    """Run every service until Ctrl+C or until one of them exits; then stop them all.
+    With `logs`, each service's output goes to its `log_path` there (the daemons log
+    without end). Returns the service that exited on its own and its exit code."""
     require_free_ports(services)
-    processes = [start(s, cwd, env) for s in services]
-    try:
-        while all(p.poll() is None for p in processes):
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for process in processes:
-            stop(process)
+    if logs:
+        logs.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as files:
+        opened = [
+            files.enter_context(log_path(logs, s).open("ab")) if logs else None for s in services
+        ]
+        processes = [start(s, cwd, env, log) for s, log in zip(services, opened, strict=True)]
+        try:
+            while all(p.poll() is None for p in processes):
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            ended = [(s, p.returncode) for s, p in zip(services, processes, strict=True)]
+            for process in processes:
+                stop(process)
+    return next(((s, code) for s, code in ended if code is not None), None)

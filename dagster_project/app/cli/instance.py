@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -22,8 +23,11 @@ concurrency:
 
 
 def quiet() -> None:
-    """Silence Dagster's beta/preview warnings: they are for library authors, not mesh users."""
-    warnings.filterwarnings("ignore")
+    """Quiet what is for library authors, not mesh users: Dagster's beta, preview and
+    supersession warnings, and MLflow's INFO lines (database set-up, example checks)."""
+    for category in (dg.BetaWarning, dg.PreviewWarning, dg.SupersessionWarning):
+        warnings.filterwarnings("ignore", category=category)
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 
 def dagster_home(settings: MeshSettings) -> Path:

@@ -222,12 +222,15 @@ $("insights-button").addEventListener("click", async () => {
   $("insights").hidden = false;
 });
 
-// A link can carry a question: /?q=top+5+stores+by+revenue asks it on load.
-const linked = new URLSearchParams(location.search).get("q");
+// A link can carry a question (/?q=top+5+stores+by+revenue asks it on load) or a product
+// (/?product=sales/order_lines opens its page).
+const params = new URLSearchParams(location.search);
+const linked = params.get("q");
 if (linked) {
   $("ask-box").value = linked;
   $("ask-form").requestSubmit();
 }
+if (params.get("product")) showProduct(params.get("product"));
 
 api("/api/products").then((products) => {
   $("products").innerHTML = products.map((p) =>

@@ -27,7 +27,10 @@ def quiet() -> None:
     supersession warnings, and MLflow's INFO lines (database set-up, example checks)."""
     for category in (dg.BetaWarning, dg.PreviewWarning, dg.SupersessionWarning):
         warnings.filterwarnings("ignore", category=category)
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    # MLflow sets its loggers' level from this when it is first imported (later, lazily);
+    # a level the user chose stays.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # in case it is imported already
 
 
 def dagster_home(settings: MeshSettings) -> Path:

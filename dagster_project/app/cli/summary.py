@@ -71,7 +71,8 @@ def _run_facts(report: RefreshReport, instance: dg.DagsterInstance):
                 key = event.asset_key.to_user_string()
                 step_assets[event.step_key].add(key)
                 count = event.materialization.metadata.get("dagster/row_count")
-                rows[key] += int(count.value) if count is not None else 0
+                if count is not None:  # a model or a scenario reports no rows
+                    rows[key] += int(count.value)
         for step, keys in step_assets.items():
             for key in keys:
                 seconds[key] += ended.get(step, started.get(step, 0)) - started.get(step, 0)

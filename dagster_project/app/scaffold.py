@@ -50,6 +50,9 @@ schema:
         primaryKey: true
         primaryKeyPosition: 1
         required: true
+      # A key of another product names its contract's property (ODCS external reference):
+      #   relationships:
+      #     - to: ../../<domain>/contracts/<product>.odcs.yaml#/schema/<product>/properties/<column>
       - name: name
         logicalType: string
         description: Name of the record.

@@ -28,6 +28,7 @@ class Service:
     command: list[str]
     url: str
     port: int = 0  # the port it listens on (0: none to check)
+    env: tuple[tuple[str, str], ...] = ()  # added to the environment it starts with
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
@@ -80,7 +81,10 @@ def mlflow_ui(port: int = 5000) -> list[Service]:
     command = [str(BIN / "mlflow"), "ui", "--backend-store-uri", uri]
     command += ["--default-artifact-root", default_artifact_root(settings)]
     command += ["--host", "127.0.0.1", "--port", str(port)]
-    return [Service("MLflow UI", command, f"http://127.0.0.1:{port}", port)]
+    # MLflow's server imports a Starlette module Starlette deprecates (a UserWarning per
+    # worker): theirs to fix, so ignored there only, by category and module.
+    quiet = (("PYTHONWARNINGS", "ignore::UserWarning:mlflow.server.fastapi_app"),)
+    return [Service("MLflow UI", command, f"http://127.0.0.1:{port}", port, quiet)]
 
 
 def ask_server(port: int = 8070) -> Service:
@@ -110,6 +114,7 @@ def require_free_ports(services: list[Service]) -> None:
 def start(service: Service, cwd: Path, env: dict[str, str], log: IO[bytes] | None = None):
     """Start `service` in its own process group; its output goes to `log` when given."""
     output = {"stdout": log, "stderr": subprocess.STDOUT} if log else {}
+    env = {**env, **dict(service.env)}
     return subprocess.Popen(service.command, cwd=cwd, env=env, start_new_session=True, **output)
 
 

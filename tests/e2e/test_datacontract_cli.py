@@ -10,7 +10,7 @@ import pytest
 
 from dagster_project.core.contracts import load_contract
 from tests.factories import CONTRACT_FILES
-from tests.isolated_venv import VenvUnavailable, venv_python
+from tests.isolated_venv import cached_venv_python
 
 DATACONTRACT_PINS = ["datacontract-cli==1.2.8"]
 CHECK = Path(__file__).with_name("datacontract_check.py")
@@ -18,16 +18,7 @@ CHECK = Path(__file__).with_name("datacontract_check.py")
 
 @pytest.fixture(scope="module")
 def datacontract_python(request, tmp_path_factory) -> Path:
-    cache_plugin = getattr(request.config, "cache", None)
-    cache = (
-        Path(cache_plugin.mkdir("datacontract-cli"))
-        if cache_plugin is not None
-        else tmp_path_factory.mktemp("datacontract-cli")
-    )
-    try:
-        return venv_python(cache, DATACONTRACT_PINS)
-    except VenvUnavailable as exc:
-        pytest.skip(f"cannot create the datacontract-cli virtualenv (registry?): {exc}")
+    return cached_venv_python(request, tmp_path_factory, "datacontract-cli", DATACONTRACT_PINS)
 
 
 def test_every_contract_lints_and_its_relationships_resolve(datacontract_python):

@@ -31,7 +31,7 @@ import typer
 import typer.core
 import typer.main
 
-from dagster_project.core.errors import INTERNAL, UserError
+from dagster_project.core.errors import FAILED, INTERNAL, UserError
 
 PLUGIN_GROUP = "meshwork.cli"
 
@@ -130,6 +130,8 @@ def report(exc: Exception) -> int:
     """Print what went wrong in one or two lines on stderr; the exit code for it."""
     if isinstance(exc, UserError):
         lines, code = exc.lines(), exc.exit_code
+    elif isinstance(exc, PermissionError):  # the access policy's AccessDenied: an answer
+        lines, code = [f"refused: {exc}"], FAILED
     else:
         lines = [f"unexpected {type(exc).__name__}: {exc}".strip(": ")]
         lines.append("This is a bug in Meshwork; `mesh --debug ...` shows the traceback.")

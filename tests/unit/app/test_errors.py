@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from dagster_project.ai import Task
 from dagster_project.ai.openai_provider import OpenAIProvider
 from dagster_project.app.cli import app, domain
-from dagster_project.core.errors import ENVIRONMENT, INTERNAL, USAGE
+from dagster_project.core.errors import ENVIRONMENT, FAILED, INTERNAL, USAGE
 from dagster_project.lake.storage import Lake
 from tests.factories import REPO
 
@@ -124,6 +124,14 @@ def test_debug_shows_the_traceback(mesh_env):
     result = mesh("--debug", "new-domain", "Bad Name!")
     assert result.exit_code != 0 and result.exc_info is not None
     assert type(result.exception).__name__ == "UserError"
+
+
+def test_a_refusal_anywhere_is_one_line_and_exit_1(mesh_env, monkeypatch):
+    def denied(*args, **kwargs):
+        raise PermissionError("role intern may not read sales/stores")
+
+    monkeypatch.setattr(domain, "find_root", denied)
+    assert_short(mesh("new-domain", "marketing"), FAILED, "refused", "intern")
 
 
 def test_an_unexpected_error_is_one_line_and_exit_4(mesh_env, monkeypatch):

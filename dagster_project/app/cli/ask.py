@@ -69,8 +69,9 @@ def ask(
             answer = asker.ask(question)
     except (AskError, AccessDenied) as exc:
         console.print(f"[red]refused:[/red] {exc}", highlight=False)
-        # SQL the guard rejects is the user's to fix (2); any other refusal is an answer (1).
-        bad_sql = sql is not None and isinstance(exc, AskError) and exc.status == 400
+        # SQL the guard rejects is the user's to fix (2); a limit (time, memory, size,
+        # busy: AskError's subclasses) or the access policy refusing is an answer (1).
+        bad_sql = sql is not None and type(exc) is AskError
         raise typer.Exit(USAGE if bad_sql else FAILED) from None
     _print(answer, output)
 

@@ -31,7 +31,7 @@ def test_demo_without_serving_builds_and_checks_everything(mesh_env, declared_me
     result = runner.invoke(declared_mesh, args)
     assert result.exit_code == 0, result.output
     # the summary lists every asset: products, shared copies, synthetic ones, the model
-    assert "Built (rows now in the lake; time of this refresh)" in result.output
+    assert "Built (rows now in the lake; seconds this refresh took)" in result.output
     for asset in (
         "sales/stores_shared_partner",
         "customers/customer_profiles_synthetic",

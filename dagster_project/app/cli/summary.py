@@ -15,8 +15,9 @@ from dagster_project.app.refresh import RefreshReport
 from dagster_project.lake.storage import Lake
 
 console = Console()
-# Kinds every product has: they tell one asset from another no more than "python" would.
-COMMON_KINDS = {"polars"}
+# Kinds (nearly) every product has: they tell one asset from another no more than
+# "python" would; an asset with no other kind shows as "delta".
+COMMON_KINDS = {"polars", "delta"}
 
 
 def asset_summary(
@@ -37,7 +38,7 @@ def asset_summary(
             records.append(
                 {
                     "asset": key,
-                    "kind": ", ".join(sorted(set(spec.kinds) - COMMON_KINDS)) or "-",
+                    "kind": "+".join(sorted(set(spec.kinds) - COMMON_KINDS)) or "delta",
                     "rows": info.rows if info else rows.get(key),
                     "checks_passed": passed,
                     "checks_total": total,
@@ -85,12 +86,15 @@ def _run_facts(report: RefreshReport, instance: dg.DagsterInstance):
 
 def print_summary(records: list[dict]) -> None:
     """The `asset_summary` records as one table that fits a screen."""
-    table = Table(title="Built (rows now in the lake; time of this refresh)", show_edge=False)
-    table.add_column("asset", no_wrap=True)
-    table.add_column("kind")
-    table.add_column("rows", justify="right")
-    table.add_column("checks", justify="right")
-    table.add_column("time", justify="right")
+    title = "Built (rows now in the lake; seconds this refresh took)"
+    table = Table(title=title, show_edge=False, pad_edge=False)
+    # Asset names never shorten (they are what people copy); on an 80-column terminal
+    # the kind gives way, so each asset stays on one line.
+    widest = max((len(r["asset"]) + 9 * r["failed"] for r in records), default=5)
+    table.add_column("asset", no_wrap=True, min_width=widest)
+    table.add_column("kind", no_wrap=True, overflow="ellipsis", max_width=9)
+    for name, width in (("rows", 6), ("checks", 5), ("sec", 5)):
+        table.add_column(name, justify="right", no_wrap=True, min_width=width)
     for r in records:
         checks = f"{r['checks_passed']}/{r['checks_total']}" if r["checks_total"] else "-"
         if r["checks_passed"] < r["checks_total"]:
@@ -101,6 +105,6 @@ def print_summary(records: list[dict]) -> None:
             r["kind"],
             f"{r['rows']:,}" if r["rows"] is not None else "-",
             checks,
-            f"{r['seconds']:.1f}s" if r["seconds"] is not None else "-",
+            f"{r['seconds']:.1f}" if r["seconds"] is not None else "-",
         )
     console.print(table)

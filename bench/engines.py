@@ -118,7 +118,11 @@ def run(rows: int, days: int, master: str) -> dict[str, Any]:
         simulate_s = time.perf_counter() - started
         homes["spark"].mkdir()
         os.symlink(homes["local"] / "landing", homes["spark"] / "landing")  # same files
-        lakes = {name: Lake(MeshSettings(home=str(home))) for name, home in homes.items()}
+        # The simulator's files are complete: no need to wait for them to settle.
+        lakes = {
+            name: Lake(MeshSettings(home=str(home), landing_min_age=0))
+            for name, home in homes.items()
+        }
         local_s, local_peak = timed(lambda: build_local(lakes["local"], contracts, window))
         spark = SparkResource(
             master=master,

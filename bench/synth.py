@@ -81,7 +81,7 @@ def real_frames(rows: int, seed: int, home: Path) -> dict[str, pl.DataFrame]:
     from dagster_project.lake.landing import load_landing
     from demo.simulator import simulate
 
-    settings = MeshSettings(home=str(home))
+    settings = MeshSettings(home=str(home), landing_min_age=0)  # complete files: no waiting
     simulate(settings, days=14, scale=max(rows, 2000), seed=seed)
     contracts = {c.key: c for c in discover_contracts()}
     frames = {}

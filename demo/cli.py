@@ -7,6 +7,7 @@ command-line parts (refresh with progress, status table, serving the UIs).
 
 from __future__ import annotations
 
+import time
 from datetime import date
 from typing import Annotated
 
@@ -18,7 +19,7 @@ from dagster_project.app.cli.instance import mesh_instance, quiet
 from dagster_project.app.cli.run import refresh_with_progress, serve_ui
 from dagster_project.app.cli.summary import asset_summary, print_summary
 from dagster_project.app.services import demo_services, require_free_ports
-from dagster_project.core.settings import get_settings
+from dagster_project.core.settings import MeshSettings, get_settings
 from dagster_project.core.workspace import load_definitions, mesh_assets
 from dagster_project.lake.storage import Lake
 from demo import simulator
@@ -54,6 +55,7 @@ def simulate(
         file_format=file_format,
         start=date.fromisoformat(start) if start else None,
     )
+    mark_complete(settings, result.files)
     table = Table(
         title=f"Landed {result.dates[0]} .. {result.dates[-1]} in {settings.uri('landing')}"
     )
@@ -62,6 +64,14 @@ def simulate(
     for product, rows in result.rows.items():
         table.add_row(product, f"{rows:,}")
     console.print(table)
+
+
+def mark_complete(settings: MeshSettings, files: list[str]) -> None:
+    """With MESH_LANDING_STABLE=marker, tell the mesh the simulated files are complete, as
+    any writer must: a `_SUCCESS` in each folder, newer than the files it completes."""
+    if settings.landing_stable == "marker":
+        for folder in sorted({uri.rsplit("/", 1)[0] for uri in files}):
+            settings.files.write_text(f"{folder}/_SUCCESS", "")
 
 
 def demo(
@@ -86,12 +96,17 @@ def demo(
         )
     else:
         with console.status(f"Simulating {days} days, {scale:,} order lines"):
-            simulator.simulate(
+            result = simulator.simulate(
                 settings,
                 days=days,
                 scale=scale,
                 start=date.fromisoformat(start) if start else None,
             )
+        mark_complete(settings, result.files)
+        wait = settings.landing_min_age  # files this new are not loaded yet
+        if settings.landing_stable == "ticks" and wait > 0:
+            with console.status(f"Letting the landed files settle ({wait:g} s)"):
+                time.sleep(wait)
     instance = mesh_instance(settings)
     report = refresh_with_progress(settings, instance)
     assets = mesh_assets(load_definitions())

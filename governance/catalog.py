@@ -15,6 +15,8 @@ from dagster_project import (
     check_keys,
     evaluate_policies,
     execution_status,
+    load_policies,
+    policy_status,
 )
 
 
@@ -68,6 +70,7 @@ def build_scorecard(
     contracts: list[Contract], registry: ContractRegistry, lake: Lake | None = None
 ) -> pl.DataFrame:
     now = datetime.now(UTC).replace(tzinfo=None)
+    policies = {p.name: p for p in load_policies()}
     rows = []
     for contract in contracts:
         previous = registry.latest(contract.key)
@@ -75,13 +78,15 @@ def build_scorecard(
             # Already published as is: compare with what was published before it.
             previous = _published_before(registry, contract)
         sample = _sample(lake, contract) if lake is not None else None
-        for policy, result in evaluate_policies(contract, previous, sample).items():
+        results = evaluate_policies(contract, previous, sample, lake)
+        for policy, result in results.items():
             rows.append(
                 {
                     "product_key": contract.key,
                     "policy": policy,
                     "domain": contract.domain,
                     "passed": result.passed,
+                    "status": policy_status(policies[policy], result),
                     "reason": result.reason,
                     "contract_version": contract.version,
                     "evaluated_at": now,

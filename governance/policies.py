@@ -12,8 +12,19 @@ from datetime import timedelta
 
 import polars as pl
 
-from dagster_project import Contract, Policy, PolicyResult, classify_column, major
+from dagster_project import (
+    Contract,
+    FairnessThresholds,
+    Policy,
+    PolicyResult,
+    classify_column,
+    fairness_policy,
+    major,
+)
 
+# Fairness across the segments a contract declares (dagster_project.checks.fairness): the
+# mesh-wide thresholds, which a contract's own `fairness` custom property may tighten.
+FAIRNESS = FairnessThresholds(maxErrorGap=0.25, maxRateGap=0.20, minRows=30)
 SNAKE_CASE = re.compile(r"^[a-z][a-z0-9_]*$")
 # Column names that usually hold personal data.
 PII_NAME = re.compile(
@@ -147,4 +158,5 @@ POLICIES = [
         "Removing or retyping a column needs a major version bump",
         no_breaking_change,
     ),
+    fairness_policy(FAIRNESS),
 ]

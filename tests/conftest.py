@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,15 @@ from dagster_project.core.settings import MeshSettings
 from dagster_project.lake.storage import Lake
 from tests.factories import CONTRACT_FILES, contract_document
 from tests.mesh_cli import declared_plugins
+
+
+@pytest.fixture(scope="session", autouse=True)
+def landing_files_settle_at_once() -> Iterator[None]:
+    """Tests land a file and load it at once: no minimum age (MESH_LANDING_MIN_AGE_SECONDS)
+    unless a test sets one. Session-wide, so session fixtures building a mesh see it too."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MESH_LANDING_MIN_AGE_SECONDS", "0")
+        yield
 
 
 @pytest.fixture

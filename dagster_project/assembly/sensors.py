@@ -17,6 +17,7 @@ from dagster_project.lake.landing import (
     pending_files,
     quarantine,
     read_landing_file,
+    unsettled,
 )
 from dagster_project.lake.resource import MeshResource
 from dagster_project.products.builder import DAILY
@@ -29,7 +30,10 @@ def landing_sensor(
     """Watch `MESH_HOME/landing/<domain>/`: validate each new file, quarantine the bad
     ones with their reason, and request one run per product and day that got new files.
 
-    The cursor remembers each file's size and modification time, so a file is seen
+    A file is judged only once complete: by default when its size and modification time
+    are the same on two ticks in a row (and it is older than MESH_LANDING_MIN_AGE_SECONDS),
+    or with MESH_LANDING_STABLE=marker once marked done (`<file>.done`, `_SUCCESS`). The
+    cursor remembers each requested file's size and modification time, so a file is seen
     once; a file dropped again (new mtime) is loaded again, which changes nothing. Files
     gone from the folder (quarantined, archived) leave the cursor, so it stays as small
     as the folder. A file
@@ -45,7 +49,7 @@ def landing_sensor(
         default_status=dg.DefaultSensorStatus.RUNNING,
     )
     def _sensor(context: dg.SensorEvaluationContext, mesh: MeshResource) -> dg.SensorResult:
-        seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+        seen, observed = _read_cursor(context.cursor)
         requests, events, present = [], [], set()
         settings = mesh.settings  # one filesystem for the whole tick
         for contract in contracts:
@@ -56,6 +60,7 @@ def landing_sensor(
                 for f in files
                 if seen.get(f.uri) != f.signature and not already_loaded(settings, contract, f)
             ]
+            new = _complete(settings, contract, new, observed)
             good = []
             for file in new:
                 reason = _rejection(settings, file, contract)
@@ -63,6 +68,7 @@ def landing_sensor(
                     good.append(file)
                     continue
                 target = quarantine(settings, contract, file, reason)
+                present.discard(file.uri)
                 context.log.warning(f"quarantined {file.name} ({contract.key}): {reason}")
                 events.append(
                     dg.AssetObservation(
@@ -83,12 +89,49 @@ def landing_sensor(
                     ready.append(file)
             requests.extend(_run_requests(contract, ready))
             seen.update({f.uri: f.signature for f in ready})
-        seen = {uri: sig for uri, sig in seen.items() if uri in present}  # bounded by the folder
         return dg.SensorResult(
-            run_requests=requests, cursor=json.dumps(seen, sort_keys=True), asset_events=events
+            run_requests=requests, cursor=_cursor(seen, observed, present), asset_events=events
         )
 
     return _sensor
+
+
+def _read_cursor(cursor: str | None) -> tuple[dict[str, str], dict[str, str]]:
+    """(requested, observed): uri → signature of the files requested, and of the files
+    seen on the last tick but not yet judged complete."""
+    state = json.loads(cursor) if cursor else {}
+    if "requested" not in state:  # a cursor of before stability: only requested files
+        return state, {}
+    return state["requested"], state.get("observed", {})
+
+
+def _cursor(seen: dict[str, str], observed: dict[str, str], present: set[str]) -> str:
+    """The next cursor, bounded by the folder: files gone leave it."""
+    state = {
+        "requested": {u: s for u, s in seen.items() if u in present},
+        "observed": {u: s for u, s in observed.items() if u in present and u not in seen},
+    }
+    return json.dumps(state, sort_keys=True)
+
+
+def _complete(
+    settings: MeshSettings,
+    contract: Contract,
+    files: list[LandingFile],
+    observed: dict[str, str],
+) -> list[LandingFile]:
+    """The files complete enough to judge; the others wait for a later tick. With
+    `ticks`, a file must also have had the same size and mtime on the previous tick
+    (`observed`, updated here with what this tick saw)."""
+    waiting = unsettled(settings, contract, files)
+    ready = []
+    for file in files:
+        steady = observed.get(file.uri) == file.signature
+        observed[file.uri] = file.signature
+        if file.name in waiting or (settings.landing_stable == "ticks" and not steady):
+            continue
+        ready.append(file)
+    return ready
 
 
 def _rejection(settings: MeshSettings, file: LandingFile, contract: Contract) -> str | None:

@@ -8,9 +8,10 @@ point, so each domain location picks them up without importing governance code.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
+from typing import Any
 
 import dagster as dg
 import polars as pl
@@ -18,6 +19,7 @@ import yaml
 
 from dagster_project.core.contracts import Contract
 from dagster_project.core.settings import MeshSettings
+from dagster_project.lake.storage import Lake
 from dagster_project.products.product import CheckFamily, FamilyResult, Written
 
 ENTRY_POINT_GROUP = "meshwork.policies"
@@ -26,25 +28,48 @@ POLICY_SAMPLE = 500  # rows of a write that data-aware policies (PII by values) 
 
 @dataclass(frozen=True)
 class PolicyResult:
+    """A verdict; `judged=False` when there was too little to judge (never a pass)."""
+
     passed: bool
     reason: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    judged: bool = True
 
 
 @dataclass(frozen=True)
 class Policy:
-    """A rule every product must follow. `check` sees the contract and the last
-    published version of it (None before the first publication); with `uses_data` it
-    also gets a sample of the product's rows (a polars DataFrame, or None if unknown)."""
+    """A rule products must follow. `check` sees the contract and the last published
+    version of it (None before the first publication); with `uses_data` it also gets a
+    sample of the product's rows (a polars DataFrame, or None if unknown), with
+    `uses_lake` the lake to read the whole product and its neighbours from. `applies`
+    limits the policy to the contracts that ask for it (e.g. declare segments);
+    `severity` is `error` (blocking) or `warn`."""
 
     name: str
     description: str
     check: Callable[..., PolicyResult]
     uses_data: bool = False
+    uses_lake: bool = False
+    applies: Callable[[Contract], bool] | None = None
+    severity: str = "error"
+
+    def applies_to(self, contract: Contract) -> bool:
+        return self.applies is None or self.applies(contract)
 
     def evaluate(
-        self, contract: Contract, previous: Contract | None, sample: pl.DataFrame | None = None
+        self,
+        contract: Contract,
+        previous: Contract | None,
+        sample: pl.DataFrame | None = None,
+        lake: Lake | None = None,
     ) -> PolicyResult:
         try:
+            if self.uses_lake:
+                if lake is None:
+                    return PolicyResult(
+                        False, "not judged: the product's data is unknown", {}, False
+                    )
+                return self.check(contract, previous, lake)
             if self.uses_data:
                 return self.check(contract, previous, sample)
             return self.check(contract, previous)
@@ -110,15 +135,34 @@ def major(version: str) -> int:
     return numbers[0] if numbers else 0
 
 
+def applicable_policies(contract: Contract) -> list[Policy]:
+    return [p for p in load_policies() if p.applies_to(contract)]
+
+
 def evaluate_policies(
-    contract: Contract, previous: Contract | None, sample: pl.DataFrame | None = None
+    contract: Contract,
+    previous: Contract | None,
+    sample: pl.DataFrame | None = None,
+    lake: Lake | None = None,
 ) -> dict[str, PolicyResult]:
-    """Every policy's verdict; `sample` (some of the product's rows) feeds the policies
-    that look at data, such as PII detection by values."""
-    return {p.name: p.evaluate(contract, previous, sample) for p in load_policies()}
+    """Every applicable policy's verdict; `sample` (some of the product's rows) feeds the
+    policies that look at values, such as PII detection, `lake` those that read the
+    whole product, such as fairness across segments."""
+    return {
+        p.name: p.evaluate(contract, previous, sample, lake) for p in applicable_policies(contract)
+    }
 
 
-def policy_check_specs(asset_key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+def policy_status(policy: Policy, result: PolicyResult) -> str:
+    """passed, failed (a blocking policy), warning, or not judged."""
+    if not result.judged:
+        return "not judged"
+    if result.passed:
+        return "passed"
+    return "failed" if policy.severity == "error" else "warning"
+
+
+def policy_check_specs(contract: Contract, asset_key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
     return [
         dg.AssetCheckSpec(
             name=f"policy_{p.name}",
@@ -126,24 +170,32 @@ def policy_check_specs(asset_key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
             description=p.description,
             metadata={"policy": p.name},
         )
-        for p in load_policies()
+        for p in applicable_policies(contract)
     ]
 
 
 def policy_check_results(
     results: dict[str, PolicyResult], asset_key: dg.AssetKey
 ) -> list[dg.AssetCheckResult]:
-    return [
-        dg.AssetCheckResult(
-            asset_key=asset_key,
-            check_name=f"policy_{name}",
-            passed=r.passed,
-            severity=dg.AssetCheckSeverity.ERROR,
-            description=r.reason,
-            metadata={"reason": r.reason},
-        )
-        for name, r in results.items()
-    ]
+    policies = {p.name: p for p in load_policies()}
+    return [_check_result(policies[name], r, asset_key) for name, r in results.items()]
+
+
+def _check_result(policy: Policy, r: PolicyResult, key: dg.AssetKey) -> dg.AssetCheckResult:
+    metadata: dict[str, Any] = {"reason": r.reason, **r.metadata}
+    if not r.judged:  # the mark `risks.execution_status` reads as NOT_JUDGED
+        metadata["skipped"] = r.reason
+    severity = (
+        dg.AssetCheckSeverity.ERROR if policy.severity == "error" else dg.AssetCheckSeverity.WARN
+    )
+    return dg.AssetCheckResult(
+        asset_key=key,
+        check_name=f"policy_{policy.name}",
+        passed=r.passed and r.judged,
+        severity=severity if r.judged else dg.AssetCheckSeverity.WARN,
+        description=r.reason,
+        metadata=metadata,
+    )
 
 
 class Policies(CheckFamily):
@@ -154,13 +206,13 @@ class Policies(CheckFamily):
     name = "policies"
 
     def specs(self, contract: Contract, key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
-        return policy_check_specs(key)
+        return policy_check_specs(contract, key)
 
     def evaluate(self, written: Written) -> FamilyResult:
         contract = written.contract
         registry = ContractRegistry(written.lake.settings)
         sample = written.frame.head(POLICY_SAMPLE)
-        results = evaluate_policies(contract, registry.latest(contract.key), sample)
+        results = evaluate_policies(contract, registry.latest(contract.key), sample, written.lake)
         if results.get("breaking_change") is None or results["breaking_change"].passed:
             registry.publish(contract)
         return FamilyResult(policy_check_results(results, written.key))

@@ -19,9 +19,10 @@ from dagster._core.storage.asset_check_execution_record import (
     AssetCheckExecutionRecordStatus,
 )
 
+from dagster_project.checks.fairness import FAIRNESS_CHECK
 from dagster_project.checks.quality.checks import ANOMALY_CHECK, DRIFT_CHECK
 
-QUALITY_CHECKS = (ANOMALY_CHECK, DRIFT_CHECK)
+QUALITY_CHECKS = (ANOMALY_CHECK, DRIFT_CHECK, FAIRNESS_CHECK)
 HISTORY = 50  # evaluations looked back through to find when a warning started
 EVALUATED = {AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecordStatus.FAILED}
 FAILED = AssetCheckExecutionRecordStatus.FAILED
@@ -108,6 +109,8 @@ def _risks(key: dg.AssetCheckKey, evaluation: dg.AssetCheckEvaluation, since: st
         return _drift_risks(product, meta, since)
     if key.name == ANOMALY_CHECK and _value(meta, "rows_scored") is not None:
         return [_anomaly_risk(product, meta, since)]
+    if key.name == FAIRNESS_CHECK and _value(meta, "disparities") is not None:
+        return _fairness_risks(product, _value(meta, "disparities"), since)
     # The check itself could not run: that is a risk too (nothing watches the data).
     text = f"The {key.name} check on {product} could not be evaluated ({since})."
     metric = f"{key.name}_not_evaluated"
@@ -132,6 +135,23 @@ def _drift_risks(product: str, meta: dict[str, Any], since: str) -> list[CheckRi
             f"warned {since}.",
         )
         for name, c in drifted
+    ]
+
+
+def _fairness_risks(product: str, disparities: list[dict], since: str) -> list[CheckRisk]:
+    """One risk per flagged disparity: which segment, how far from the others, on how
+    many rows (groups are segment values of at least minRows rows, never a person)."""
+    return [
+        CheckRisk(
+            product,
+            FAIRNESS_CHECK,
+            f"segment={product}.{d['segment']}={d['group']}",
+            "fairness_gap",
+            float(d["gap"]),
+            f"On {product}, {d['sentence']}; the fairness policy has warned {since}.",
+        )
+        for d in disparities
+        if d.get("flagged")
     ]
 
 

@@ -16,11 +16,13 @@ import dagster as dg
 import polars as pl
 
 from dagster_project.core.contracts import Contract, parse_reference
+from dagster_project.lake.screening import Violation, violation
 from dagster_project.lake.storage import Lake, duplicate_count
 from dagster_project.products.product import CheckFamily, FamilyResult, Written
 
 _OPS = {"minimum": "ge", "maximum": "le", "exclusiveMinimum": "gt", "exclusiveMaximum": "lt"}
 _WORDS = {"ge": ">=", "le": "<=", "gt": ">", "lt": "<"}
+ROW_RULES = ("not_null", "accepted_values", "range")  # judged row by row, screened before writes
 RULE_DESCRIPTIONS = {
     "schema": "Table columns and types match the contract",
     "not_null": "Required columns have no nulls",
@@ -67,8 +69,9 @@ def rules_for(contract: Contract) -> list[str]:
 
 
 def contract_check_specs(contract: Contract, asset_key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
-    # Relationships that only warn do not block downstream products.
+    # Relationships, and row rules, that only warn do not block downstream products.
     warn_only = {"referential_integrity"} if _references_only_warn(contract) else set()
+    warn_only |= {rule for rule in ROW_RULES if _rule_only_warns(contract, rule)}
     return [
         dg.AssetCheckSpec(
             name=f"contract_{rule}",
@@ -79,6 +82,12 @@ def contract_check_specs(contract: Contract, asset_key: dg.AssetKey) -> list[dg.
         )
         for rule in rules_for(contract)
     ]
+
+
+def _rule_only_warns(contract: Contract, rule: str) -> bool:
+    columns = list(row_rules(contract, contract.column_names))
+    on = [contract.column(c) for r, c in columns if r == rule]
+    return bool(on) and not any(c.blocks(rule) for c in on)
 
 
 def _references_only_warn(contract: Contract) -> bool:
@@ -94,7 +103,9 @@ def evaluate_rules(
     table_rows: int | None = None,
     table_columns: dict[str, str] | None = None,
 ) -> list[RuleOutcome]:
-    """Evaluate every rule of the contract on `frame` (the data just written).
+    """Evaluate every rule of the contract on `frame`, the rows as written (one per primary
+    key: a replayed or corrected file's duplicates are gone); uniqueness of a merged
+    product is judged on its whole table.
 
     `table_rows` is the product's row count after the write (row_count rule) and
     `table_columns` the Delta table's column → type (schema rule)."""
@@ -104,6 +115,10 @@ def evaluate_rules(
     for (rule, column), failing in counts.items():
         if rule in outcomes:
             outcomes[rule].failures[column] = failing
+    for outcome in outcomes.values():  # broken only where the contract says warning
+        broken = [c for c, n in outcome.failures.items() if n]
+        if outcome.rule in ROW_RULES and broken:
+            outcome.warn_only = not any(contract.column(c).blocks(outcome.rule) for c in broken)
     if "unique" in outcomes:
         # A merge updates rows in place: uniqueness is a property of the whole table.
         keyed = frame
@@ -127,29 +142,57 @@ def evaluate_rules(
     return [outcomes[r] for r in rules]
 
 
-def _column_counts(contract: Contract, frame: pl.DataFrame) -> dict[tuple[str, str], int]:
-    """One pass: failing-row counts for not_null, accepted_values and range per column."""
+def row_rules(contract: Contract, columns: list[str]) -> dict[tuple[str, str], pl.Expr]:
+    """The row-level rules (not_null, accepted_values, range) per column, each as the
+    expression that is True on a row breaking it: the one definition both the screen
+    before a write and the check after it evaluate."""
     exprs: dict[tuple[str, str], pl.Expr] = {}
     for col in contract.columns:
-        if col.name not in frame.columns:
+        if col.name not in columns:
             continue
         c = pl.col(col.name)
         if col.required:
-            exprs[("not_null", col.name)] = c.is_null().sum()
+            exprs[("not_null", col.name)] = c.is_null()
         if col.accepted_values:
-            exprs[("accepted_values", col.name)] = (
-                ~c.is_in(col.accepted_values) & c.is_not_null()
-            ).sum()
-        for option, bound in col.bounds.items():
-            if isinstance(bound, str):  # date bounds are ISO strings in ODCS
-                bound = _parse_bound(bound, col.dtype)
-            broken = ~getattr(c, _OPS[option])(bound) & c.is_not_null()
-            key = ("range", col.name)
-            exprs[key] = broken.sum() if key not in exprs else exprs[key] + broken.sum()
+            exprs[("accepted_values", col.name)] = ~c.is_in(col.accepted_values) & c.is_not_null()
+        broken = [
+            ~getattr(c, _OPS[option])(_bound(bound, col.dtype)) & c.is_not_null()
+            for option, bound in col.bounds.items()
+        ]
+        if broken:
+            exprs[("range", col.name)] = pl.any_horizontal(broken)
+    return exprs
+
+
+def _column_counts(contract: Contract, frame: pl.DataFrame) -> dict[tuple[str, str], int]:
+    """One pass: failing-row counts for not_null, accepted_values and range per column."""
+    return _counts(frame, row_rules(contract, frame.columns))
+
+
+def _counts(frame: pl.DataFrame, exprs: dict[tuple[str, str], pl.Expr]) -> dict[Any, int]:
     if not exprs:
         return {}
-    row = frame.select([e.alias(str(i)) for i, e in enumerate(exprs.values())]).row(0)
+    row = frame.select([e.sum().alias(str(i)) for i, e in enumerate(exprs.values())]).row(0)
     return {key: int(v or 0) for key, v in zip(exprs, row, strict=True)}
+
+
+def screen_rows(contract: Contract, frame: pl.DataFrame) -> list[Violation]:
+    """The frame's rows breaking a blocking row-level rule (severity error), per rule and
+    column; rules whose severity is warning are left to the check after the write."""
+    exprs = {
+        (rule, column): expr
+        for (rule, column), expr in row_rules(contract, frame.columns).items()
+        if contract.column(column).blocks(rule)
+    }
+    return [
+        violation(contract, frame, rule, column, exprs[(rule, column)], n)
+        for (rule, column), n in _counts(frame, exprs).items()
+        if n
+    ]
+
+
+def _bound(bound: Any, dtype: pl.DataType) -> Any:
+    return _parse_bound(bound, dtype) if isinstance(bound, str) else bound  # ISO dates
 
 
 def _parse_bound(bound: str, dtype: pl.DataType) -> Any:
@@ -271,9 +314,13 @@ def check_results(
 
 
 class ContractRules(CheckFamily):
-    """The contract's rules as blocking checks, judged on what was written."""
+    """The contract's rules: the row-level ones screen rows before a write; all of them
+    are blocking checks judged on what was written."""
 
     name = "rules"
+
+    def screen(self, contract: Contract, frame: pl.DataFrame) -> list[Violation]:
+        return screen_rows(contract, frame)
 
     def specs(self, contract: Contract, key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
         return contract_check_specs(contract, key)

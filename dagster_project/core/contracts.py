@@ -30,6 +30,11 @@ WRITE_MODES = ("merge", "partition_overwrite", "append", "overwrite")
 PII_CLASSIFICATIONS = {"pii", "sensitive", "restricted", "confidential"}
 
 RANGE_OPTIONS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+# What happens to landed rows that break a blocking rule (schema customProperty onViolation).
+ON_VIOLATION = ("quarantine_file", "quarantine_rows")
+# The row-level rules a property's ODCS library metric sets the severity of.
+METRIC_RULES = {"nullValues": ("not_null",), "invalidValues": ("accepted_values", "range")}
+SEVERITIES = ("error", "warning", "info")  # error blocks; the others only report
 POLARS_TYPES: dict[str, pl.DataType] = {
     "string": pl.String(),
     "integer": pl.Int64(),
@@ -202,6 +207,18 @@ class Column:
     def custom(self, name: str, default: Any = None) -> Any:
         return _custom(self.prop.customProperties, name, default)
 
+    def severity(self, rule: str) -> str:
+        """`error` (blocks: rows breaking it are never written) unless the property's ODCS
+        quality entry for the rule's metric says otherwise: `nullValues` for not_null,
+        `invalidValues` for accepted_values and range (`severity: warning` only reports)."""
+        for quality in self.prop.quality or []:
+            if rule in METRIC_RULES.get(quality.metric or quality.rule or "", ()):
+                return str(quality.severity or "error").lower()
+        return "error"
+
+    def blocks(self, rule: str) -> bool:
+        return self.severity(rule) == "error"
+
 
 @dataclass(frozen=True)
 class Reference:
@@ -247,6 +264,7 @@ class Contract:
             )
         self.freshness  # noqa: B018 - an unusable SLA fails at load, not at first use
         self._check_references()
+        self._check_screening(path)
 
     def _check_references(self) -> None:
         """Every relationship resolves the ODCS way: another contract's property by its
@@ -269,6 +287,22 @@ class Contract:
                     f"{ref!r} names a schema this contract does not have; "
                     f"another contract's property is written `{fix}`",
                 )
+
+    def _check_screening(self, path: Path | str) -> None:
+        if self.on_violation not in ON_VIOLATION:
+            raise ContractError(
+                path,
+                "schema/0/customProperties/onViolation",
+                f"{self.on_violation!r} is not one of {', '.join(ON_VIOLATION)}",
+            )
+        for col in self.columns:
+            for rule in ("not_null", "accepted_values", "range"):
+                if col.severity(rule) not in SEVERITIES:
+                    raise ContractError(
+                        path,
+                        f"schema/0/properties/{col.name}/quality",
+                        f"severity {col.severity(rule)!r} is not one of {', '.join(SEVERITIES)}",
+                    )
 
     # -- identity ----------------------------------------------------------------
     @property
@@ -370,6 +404,14 @@ class Contract:
     def write_mode(self) -> str:
         default = "merge" if self.primary_key else "append"
         return str(self.custom("writeMode", default))
+
+    @property
+    def on_violation(self) -> str:
+        """What a landed file with rows breaking a blocking rule does: `quarantine_file`
+        (the default: the whole file is set aside) or `quarantine_rows` (only those rows
+        are; the others load). The schema object's customProperty, else the contract's."""
+        default = self.custom("onViolation", "quarantine_file")
+        return str(_custom(self._object.customProperties, "onViolation", default))
 
     @property
     def min_row_count(self) -> int:

@@ -92,3 +92,8 @@ class Files:
     def move(self, src: str, dst: str) -> None:
         self.makedirs(dst.rsplit("/", 1)[0])
         self.fs.move(self.path(src), self.path(dst))
+
+    def delete(self, uri: str) -> None:
+        """Delete a file; one that is not there is fine."""
+        if self.exists(uri):
+            self.fs.delete_file(self.path(uri))

@@ -24,6 +24,8 @@ DEFAULT_HOME = "./.mesh"
 # First day a daily partition may exist; the simulator never lands data before it.
 PARTITION_START = date(2024, 1, 1)
 ENGINE_PREFIX = "MESH_ENGINE_"
+# When a landing file is complete: unchanged across two sensor ticks, or marked done.
+LANDING_STABILITY = ("ticks", "marker")
 # Environment variables whose values are secrets wherever they appear.
 SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|CREDENTIALS?)$", re.IGNORECASE)
 _FLAGS = dict.fromkeys(("1", "true", "yes", "on"), True) | dict.fromkeys(
@@ -46,8 +48,23 @@ def _json_object(raw: str) -> dict[str, Any]:
     return value
 
 
+def _stability(raw: str) -> str:
+    if raw.lower() not in LANDING_STABILITY:
+        raise ValueError(raw)
+    return raw.lower()
+
+
+def _seconds(raw: str) -> float:
+    value = float(raw)
+    if value < 0:
+        raise ValueError(raw)
+    return value
+
+
 _EXPECTED = {float: "a number", int: "a whole number", _flag: "1/0, true/false, yes/no or on/off"}
 _EXPECTED[_json_object] = 'a JSON object, e.g. {"AWS_REGION": "eu-west-1"}'
+_EXPECTED[_stability] = "ticks or marker"
+_EXPECTED[_seconds] = "a number of seconds (0 or more)"
 
 
 def _env(name: str, default: Any = None, parse: Any = str, keep_empty: bool = False, **kw: Any):
@@ -81,6 +98,8 @@ class Settings:
     alert_webhook_url: str | None = _env("MESH_ALERT_WEBHOOK_URL")
     sharing_endpoint: str | None = _env("MESH_SHARING_ENDPOINT")
     shares_file: str | None = _env("MESH_SHARES")
+    landing_stable: str = _env("MESH_LANDING_STABLE", "ticks", _stability)
+    landing_min_age: float = _env("MESH_LANDING_MIN_AGE_SECONDS", 10.0, _seconds)
     # MESH_ENGINE_<DOMAIN>: the engine of a whole domain, by domain name (lower case).
     engines: dict[str, str] = field(default_factory=dict)
     # Variables named like secrets (…_KEY, …_TOKEN, …_SECRET, …_PASSWORD, …_CREDENTIALS).
@@ -126,12 +145,16 @@ def environment_restored(*names: str) -> Iterator[None]:
 @dataclass(frozen=True)
 class MeshSettings:
     """The mesh's storage layout below one root location, and the files there. Fields left
-    out come from the environment (`MESH_HOME`, `MESH_STORAGE_OPTIONS`)."""
+    out come from the environment (`MESH_HOME`, `MESH_STORAGE_OPTIONS`,
+    `MESH_LANDING_STABLE`, `MESH_LANDING_MIN_AGE_SECONDS`)."""
 
     home: str = field(default_factory=lambda: Settings.from_env().home)
     storage_options: dict[str, str] = field(
         default_factory=lambda: Settings.from_env().storage_options
     )
+    # When a landing file is complete enough to judge (README: "Landing files").
+    landing_stable: str = field(default_factory=lambda: Settings.from_env().landing_stable)
+    landing_min_age: float = field(default_factory=lambda: Settings.from_env().landing_min_age)
 
     def __post_init__(self) -> None:
         if not is_uri(self.home):

@@ -57,15 +57,18 @@ class WriteResult:
     rows_written: int
     table_rows: int
     metrics: dict[str, Any]
+    frame: pl.DataFrame | None = None  # the rows as written: contract schema, one per key
+    rows_retracted: int = 0  # rows deleted by key in the same commit
 
 
-def enforce_schema(df: pl.DataFrame, contract: Contract) -> pl.DataFrame:
-    """Columns in contract order, cast to contract types; missing required columns rejected.
+def enforce_schema(df: pl.DataFrame, contract: Contract, *, fill: bool = False) -> pl.DataFrame:
+    """Columns in contract order, cast to contract types; missing required columns rejected
+    (`fill`: added as nulls too, e.g. for keys only).
 
     Optional columns that are missing are added as nulls; columns the contract does
     not know are dropped (the contract, not the source, defines the product)."""
     missing = [c.name for c in contract.columns if c.name not in df.columns and c.required]
-    if missing:
+    if missing and not fill:
         raise SchemaViolation(f"{contract.key}: missing required column(s) {', '.join(missing)}")
     exprs = []
     for col in contract.columns:
@@ -124,6 +127,16 @@ def _strictly_increasing(df: pl.DataFrame, columns: list[str]) -> bool:
         value, previous = pl.col(name), pl.col(name).shift()
         later = (value > previous) | ((value == previous) & later)
     return bool(df.select(later.slice(1).fill_null(False).all()).item())
+
+
+RETRACT = "_mesh_retract"  # marks a merge source row that deletes its key
+
+
+def lineage_columns(contract: Contract) -> list[str]:
+    """What identifies a row within its file: the primary key, and the partition column
+    (a key may be repeated in another day's partition)."""
+    part = contract.partition_column
+    return contract.primary_key + ([part] if part and part not in contract.primary_key else [])
 
 
 def duplicate_count(df: pl.DataFrame, columns: list[str]) -> int:
@@ -212,11 +225,14 @@ class Lake:
         window: DateWindow | None = None,
         mode: str | None = None,
         commit_metadata: dict[str, str] | None = None,
+        retract: pl.DataFrame | None = None,
     ) -> WriteResult:
         """Write a frame as the contract's product, in the contract's write mode.
 
         `window` (partition overwrite) names the days being replaced; days inside it
-        that have no rows in `df` end up empty, days outside it are untouched."""
+        that have no rows in `df` end up empty, days outside it are untouched. `retract`
+        (merge) holds keys (`lineage_columns`) to delete in the same commit: rows a
+        corrected landing file no longer carries."""
         mode = mode or contract.write_mode
         df = enforce_schema(df, contract)
         keyed = contract.primary_key and mode in {"merge", "partition_overwrite", "overwrite"}
@@ -235,16 +251,7 @@ class Lake:
         exists = self.exists(contract.key)
 
         if mode == "merge" and exists:
-            predicate = " AND ".join(f"t.{k} = s.{k}" for k in contract.primary_key)
-            metrics = (
-                self.table(contract.key)
-                .merge(
-                    data, predicate, source_alias="s", target_alias="t", commit_properties=commit
-                )
-                .when_matched_update_all()
-                .when_not_matched_insert_all()
-                .execute()
-            )
+            metrics = self._merge(contract, df, retract, commit)
         elif mode == "partition_overwrite" and exists:
             window = window or _window_of(df, contract.partition_column)
             if window is not None:  # no rows and no window: no day to replace
@@ -280,6 +287,60 @@ class Lake:
             rows_written=df.height,
             table_rows=_row_count(table),
             metrics=dict(metrics),
+            frame=df,
+            rows_retracted=int(metrics.get("num_target_rows_deleted", 0)),
+        )
+
+    def _merge(
+        self,
+        contract: Contract,
+        df: pl.DataFrame,
+        retract: pl.DataFrame | None,
+        commit: CommitProperties,
+    ) -> dict[str, Any]:
+        """Upsert `df` on the primary key and delete the `retract` keys, in one commit.
+
+        The keys ride in the merge source as rows marked RETRACT, so readers never see a
+        half-done correction. A daily product's key may repeat on another day: there the
+        match is on `lineage_columns`, so a day's key never deletes another day's row."""
+        on = contract.primary_key
+        source = df.with_columns(pl.lit(False).alias(RETRACT))
+        if retract is not None and not retract.is_empty():
+            if contract.write_mode != "merge":  # e.g. retracting a daily product's file
+                on = lineage_columns(contract)
+            keys = retract.select(on).unique().join(df.select(on), on=on, how="anti")
+            tombstones = enforce_schema(keys, contract, fill=True)
+            source = pl.concat([source, tombstones.with_columns(pl.lit(True).alias(RETRACT))])
+        predicate = " AND ".join(f"t.{k} = s.{k}" for k in on)
+        keep = f"NOT s.{RETRACT}"
+        return (
+            self.table(contract.key)
+            .merge(
+                in_batches(to_arrow(source)),
+                predicate,
+                source_alias="s",
+                target_alias="t",
+                commit_properties=commit,
+            )
+            .when_matched_delete(predicate=f"s.{RETRACT}")
+            .when_matched_update_all(predicate=keep, except_cols=[RETRACT])
+            .when_not_matched_insert_all(predicate=keep, except_cols=[RETRACT])
+            .execute()
+        )
+
+    def retract(
+        self,
+        contract: Contract,
+        keys: pl.DataFrame,
+        restore: pl.DataFrame | None = None,
+        *,
+        commit_metadata: dict[str, str] | None = None,
+    ) -> WriteResult:
+        """Delete the rows of `keys` (`lineage_columns`) and upsert `restore` (rows another
+        file still brings), in one commit, whatever the product's write mode."""
+        restore = restore if restore is not None else pl.DataFrame(schema=contract.polars_schema)
+        return self.write(
+            contract, restore, mode="merge", commit_metadata=commit_metadata, retract=keys
         )
 
 

@@ -523,6 +523,11 @@ def synthetic_contract(source: Contract) -> Contract:
         prop.pop("relationships", None)
         prop.pop("partitioned", None)
         prop.pop("partitionKeyPosition", None)
+        # Fresh keys reference no one: segments looked up through them would be empty.
+        custom = [c for c in prop.get("customProperties") or [] if c.get("property") != "fairness"]
+        prop["customProperties"] = custom or None
+        if not custom:
+            prop.pop("customProperties")
     keep = [
         p
         for p in document.get("customProperties") or []

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import cloudpickle
 import dagster as dg
 
+from dagster_project.checks.fairness import Disparity
 from dagster_project.core.settings import MeshSettings, Settings, environment_restored
 
 
@@ -235,6 +236,9 @@ class ChampionDecision:
     champion_score: float | None
     promoted: bool
     reason: str
+    fairness: str = "not declared"  # passed, refused, flagged (no champion to keep), ...
+    worst_segment_gap: float | None = None
+    worst_segment: str | None = None
 
     @property
     def champion_after(self) -> str | None:
@@ -260,6 +264,15 @@ def decide(
     return False, f"{metric} {challenger:.4f} does not beat the champion's {champion:.4f}"
 
 
+@dataclass(frozen=True)
+class FairnessGate:
+    """Mitigation at promotion: the worst segment's error gap of the challenger on its
+    backtest, and how to measure the champion's on the same rows (None: not judged)."""
+
+    challenger: Disparity | None
+    champion: Callable[[PyFuncModel], Disparity | None]
+
+
 def champion_challenger(
     ml: MLflowResource,
     name: str,
@@ -270,9 +283,12 @@ def champion_challenger(
     metric: str,
     min_improvement: float = 0.0,
     log: Callable[[str], None] | None = None,
+    fairness: FairnessGate | None = None,
 ) -> ChampionDecision:
     """Score the current champion with `score` (the challenger's backtest), move the
-    champion alias if the challenger wins, and record the decision on both versions."""
+    champion alias if the challenger wins, and record the decision on both versions.
+    With a `fairness` gate, a challenger that widens the worst segment's error gap
+    beyond its threshold is refused even when it is more accurate overall."""
     current = ml.version_by_alias(name)
     current_version = None if current is None else str(current.version)
     challenger_version = str(challenger_version)
@@ -286,6 +302,12 @@ def champion_challenger(
     promoted, reason = decide(
         challenger_score, champion_score, metric=metric, min_improvement=min_improvement
     )
+    gate = {}
+    if fairness is not None:
+        champion = None
+        if promoted and current_version not in (None, challenger_version):
+            champion = ml.load_version(name, current_version)
+        promoted, reason, gate = _fairness_gate(fairness, promoted, reason, champion)
     decision = ChampionDecision(
         model=name,
         challenger_version=challenger_version,
@@ -295,9 +317,35 @@ def champion_challenger(
         champion_score=champion_score,
         promoted=promoted,
         reason=reason,
+        **gate,
     )
     _record(ml, decision)
     return decision
+
+
+def _fairness_gate(
+    gate: FairnessGate, promoted: bool, reason: str, champion: PyFuncModel | None
+) -> tuple[bool, str, dict[str, Any]]:
+    worst = gate.challenger
+    if worst is None:
+        return promoted, reason, {"fairness": "not judged"}
+    found = {"worst_segment_gap": worst.gap, "worst_segment": f"{worst.segment}={worst.group}"}
+    if not worst.flagged:
+        return promoted, reason, {**found, "fairness": "passed"}
+    if not promoted:
+        return promoted, reason, {**found, "fairness": "flagged"}
+    if champion is None:  # nothing else could serve the forecast: promote, and say so
+        note = f"; fairness: {worst.sentence()} (no champion to keep instead)"
+        return True, reason + note, {**found, "fairness": "flagged, no champion to keep"}
+    held = gate.champion(champion)
+    if held is not None and held.gap >= worst.gap:
+        return True, reason, {**found, "fairness": "flagged, no wider than the champion's"}
+    before = "not judged" if held is None else f"{held.gap:.0%}"
+    refusal = (
+        f"refused: it widens the worst segment's error gap ({worst.sentence()}; "
+        f"the champion's gap: {before}), although {reason}"
+    )
+    return False, refusal, {**found, "fairness": "refused"}
 
 
 def _record(ml: MLflowResource, decision: ChampionDecision) -> None:
@@ -311,6 +359,8 @@ def _record(ml: MLflowResource, decision: ChampionDecision) -> None:
         f"champion_{decision.metric}": (
             "" if decision.champion_score is None else f"{decision.champion_score:.6f}"
         ),
+        "fairness_gate": decision.fairness,
+        "worst_segment": decision.worst_segment or "",
     }
     for key, value in tags.items():
         client.set_model_version_tag(decision.model, decision.challenger_version, key, value)
@@ -320,3 +370,6 @@ def _record(ml: MLflowResource, decision: ChampionDecision) -> None:
             version.run_id, json.dumps(decision.as_dict(), indent=2), "champion_decision.json"
         )
         client.set_tag(version.run_id, "champion_decision", tags["champion_decision"])
+        client.set_tag(version.run_id, "fairness_gate", decision.fairness)
+        if decision.worst_segment_gap is not None:
+            client.log_metric(version.run_id, "worst_segment_gap", decision.worst_segment_gap)

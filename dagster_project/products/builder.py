@@ -3,7 +3,10 @@
 The asset carries the contract's description, owner, tags, kinds, column schema and
 freshness policy; each run computes the rows (landing files, a transform, a build, or
 Spark), writes the Delta table through the lake API, reports row count, Delta version
-and table URI, and has every check family it was given judge what it wrote.
+and table URI, and has every check family it was given judge what it wrote. Before
+anything is written the families screen the rows: a landing file's rows breaking a
+blocking rule are quarantined (the file, or those rows), and any left after `prepare`
+fail the run, so no such row is ever visible in the product.
 """
 
 import warnings
@@ -16,7 +19,9 @@ import polars as pl
 from dagster_project.core.contracts import Contract
 from dagster_project.core.settings import PARTITION_START
 from dagster_project.engines import engine_for
-from dagster_project.lake.landing import load_landing, record_loaded
+from dagster_project.lake.landing import load_landing
+from dagster_project.lake.lineage import record_load, retracted_keys
+from dagster_project.lake.screening import summary
 from dagster_project.products.product import (
     CheckFamily,
     Product,
@@ -27,6 +32,7 @@ from dagster_project.products.product import (
     check_specs,
     is_partitioned,
     partition_window,
+    screen_of,
 )
 
 DAILY = dg.DailyPartitionsDefinition(start_date=PARTITION_START.isoformat(), end_offset=1)
@@ -129,7 +135,10 @@ def build_product_asset(
     def _product(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         window = partition_window(context) if partitioned else None
         run = ProductRun(context, context.resources.mesh.lake, contract, window)
-        rows = _rows_on_spark(run, product, families) if on_spark else compute_rows(run, product)
+        if on_spark:
+            rows = _rows_on_spark(run, product, families)
+        else:
+            rows = compute_rows(run, product, families)
         return publish(run, rows, families)
 
     with warnings.catch_warnings():
@@ -145,36 +154,59 @@ def _rows_on_spark(run: ProductRun, product: Product, families: Sequence[CheckFa
     return rows_on_spark(run, product, families)
 
 
-def compute_rows(run: ProductRun, product: Product) -> Rows:
-    """The product's new rows: from landing, its transform on its inputs, or its build."""
+def compute_rows(run: ProductRun, product: Product, families: Sequence[CheckFamily] = ()) -> Rows:
+    """The product's new rows: from landing (each file screened by `families`), its
+    transform on its inputs, or its build."""
     if product.build is not None:
         built = product.build(run)
         return built if isinstance(built, Rows) else Rows(built)
     if product.from_landing:
-        return _landed_rows(run)
+        return _landed_rows(run, families)
     result = product.transform(*[run.scan(key) for key in product.inputs])
     return Rows(result.collect() if isinstance(result, pl.LazyFrame) else result)
 
 
-def _landed_rows(run: ProductRun) -> Rows:
+def _landed_rows(run: ProductRun, families: Sequence[CheckFamily]) -> Rows:
     lake, contract = run.lake, run.contract
-    load = load_landing(lake.settings, contract, run.window)
+    screen = screen_of(families, before_prepare=True)
+    load = load_landing(lake.settings, contract, run.window, screen=screen)
     loaded = [f.name for f in load.loaded]
     metadata: dict[str, Any] = {"loaded_files": dg.MetadataValue.json(loaded)}
-    if load.quarantined:
-        metadata["quarantined"] = dg.MetadataValue.json(load.quarantined)
-        for name, reason in load.quarantined.items():
-            run.log.warning(f"quarantined {contract.key} file {name}: {reason}")
-    if not load.loaded and not lake.exists(contract.key):
+    for label, files, verb in [
+        ("quarantined", load.quarantined, "quarantined"),
+        ("rows_quarantined", load.rows_quarantined, "set rows aside from"),
+        ("unsettled", load.unsettled, "left for later (may still be written)"),
+    ]:
+        if files:
+            metadata[label] = dg.MetadataValue.json(files)
+        for name, reason in files.items():
+            run.log.warning(f"{contract.key}: {verb} {name}: {reason}")
+    refusal = load.refusal(contract, table_exists=lake.exists(contract.key))
+    if refusal:
         raise dg.Failure(
-            f"no loadable landing files for {contract.key}",
-            metadata={"quarantined": dg.MetadataValue.json(load.quarantined)},
+            refusal, metadata={k: v for k, v in metadata.items() if k != "loaded_files"}
         )
     return Rows(
         load.frame,
         metadata,
-        after_publish=lambda: record_loaded(lake.settings, contract, load.loaded),
+        after_publish=lambda: record_load(lake.settings, contract, load),
+        retract=retracted_keys(lake.settings, contract, load),
     )
+
+
+def refuse_breaking_rows(
+    run: ProductRun, frame: pl.DataFrame, families: Sequence[CheckFamily]
+) -> None:
+    """Fail the run before the write when rows break a blocking row-level rule (a derived
+    product's transform produced them, or imputation left a required value missing)."""
+    violations = screen_of(families)(run.contract, frame)
+    if violations:
+        rows = sum(v.rows for v in violations)
+        raise dg.Failure(
+            f"{run.contract.key}: nothing written, {rows:,} row(s) break blocking contract "
+            f"rules: {summary(violations)}",
+            metadata={"violations": dg.MetadataValue.json([v.as_dict() for v in violations])},
+        )
 
 
 def publish(run: ProductRun, rows: Rows, families: Sequence[CheckFamily]) -> dg.MaterializeResult:
@@ -182,15 +214,21 @@ def publish(run: ProductRun, rows: Rows, families: Sequence[CheckFamily]) -> dg.
     them, and return the materialization with its metadata and check results."""
     lake, contract, window = run.lake, run.contract, run.window
     frame, imputations, rows_written = rows.frame, list(rows.imputations), rows.rows_written
+    retracted = 0
     if not rows.written:
         for family in families:  # before the write: e.g. imputation
             frame, changes = family.prepare(contract, frame)
             imputations += changes
-        skip = frame.is_empty() and contract.write_mode in {"merge", "append"}
+        refuse_breaking_rows(run, frame, families)
+        nothing = frame.is_empty() and (rows.retract is None or rows.retract.is_empty())
+        skip = nothing and contract.write_mode in {"merge", "append"}
         if not (skip and lake.exists(contract.key)):
             commit = {"dagster.run_id": run.context.run_id}
-            result = lake.write(contract, frame, window=window, commit_metadata=commit)
-            rows_written = result.rows_written
+            result = lake.write(
+                contract, frame, window=window, commit_metadata=commit, retract=rows.retract
+            )
+            rows_written, retracted = result.rows_written, result.rows_retracted
+            frame = result.frame  # the checks judge the rows as written: one per key
     info = lake.info(contract.key)
     metadata = {
         "dagster/row_count": info.rows,
@@ -199,6 +237,7 @@ def publish(run: ProductRun, rows: Rows, families: Sequence[CheckFamily]) -> dg.
         "delta_version": info.version,
         "table_uri": dg.MetadataValue.path(info.uri),
         "rows_written": rows_written,
+        **({"rows_retracted": retracted} if retracted else {}),
         "write_mode": contract.write_mode,
         "owner": contract.owner or "",
         "dagster/column_schema": column_schema(contract),

@@ -17,6 +17,7 @@ import dagster as dg
 import polars as pl
 
 from dagster_project.core.contracts import Contract
+from dagster_project.lake.screening import Screen, Violation
 from dagster_project.lake.storage import DateWindow, Lake, TableInfo
 
 Transform = Callable[..., pl.LazyFrame | pl.DataFrame]
@@ -124,8 +125,10 @@ class ProductRun:
 class Rows:
     """A build's result: the rows to publish and what the materialization reports.
 
-    `frame` is what the checks look at. `written` says another path already wrote the
-    rows (Spark, a compaction: `rows_written` of them, with the `imputations` it made);
+    `frame` is what is written (the checks judge it as written: one row per key).
+    `written` says another path already wrote the rows (Spark, a compaction:
+    `rows_written` of them, with the `imputations` it made); `retract` holds keys to
+    delete in the same commit (rows a corrected landing file no longer carries);
     `after_publish` runs once the rows and checks are recorded."""
 
     frame: pl.DataFrame
@@ -134,6 +137,7 @@ class Rows:
     rows_written: int = 0
     imputations: list[Any] = field(default_factory=list)
     after_publish: Callable[[], None] | None = None
+    retract: pl.DataFrame | None = None
 
 
 @dataclass
@@ -165,14 +169,23 @@ class CheckFamily:
     """One kind of check (contract rules, shared policies, quality detectors, drift...):
     the interface every family implements, each method a no-op until a family needs it.
 
-    `specs` declares the asset checks a product gets; `prepare` (or `prepare_spark` on
-    the Spark engine) may change the rows before they are written, returning what it
-    changed (e.g. imputation); `evaluate` judges what was written."""
+    `specs` declares the asset checks a product gets; `screen` returns the rows of a
+    frame breaking a blocking row-level rule, before anything is written (each landing
+    file, then the whole frame); `prepare` (or `prepare_spark` on the Spark engine) may
+    change the rows before they are written, returning what it changed (e.g.
+    imputation), and `fills` names the columns whose missing values it fills (a landing
+    file is not screened for nulls there); `evaluate` judges what was written."""
 
     name = "checks"
 
     def specs(self, contract: Contract, key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
         return []
+
+    def screen(self, contract: Contract, frame: pl.DataFrame) -> list[Violation]:
+        return []
+
+    def fills(self, contract: Contract) -> set[str]:
+        return set()
 
     def prepare(self, contract: Contract, frame: pl.DataFrame) -> tuple[pl.DataFrame, list]:
         return frame, []
@@ -182,6 +195,18 @@ class CheckFamily:
 
     def evaluate(self, written: Written) -> FamilyResult:
         return FamilyResult()
+
+
+def screen_of(families: Sequence[CheckFamily], *, before_prepare: bool = False) -> Screen:
+    """Every family's screen as one; `before_prepare`: leave out nulls that a family's
+    `prepare` fills (imputable columns), as a landing file is screened before it."""
+
+    def screen(contract: Contract, frame: pl.DataFrame) -> list[Violation]:
+        filled = {c for f in families for c in f.fills(contract)} if before_prepare else set()
+        found = [v for f in families for v in f.screen(contract, frame)]
+        return [v for v in found if not (v.rule == "not_null" and v.column in filled)]
+
+    return screen
 
 
 def check_specs(families: Sequence[CheckFamily], contract: Contract) -> list[dg.AssetCheckSpec]:

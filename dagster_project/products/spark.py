@@ -1,8 +1,9 @@
 """Product assets whose rows are computed and written by Spark.
 
 The asset is the local engine's asset (same key, contract, checks, partitions,
-automation); only the rows' path differs: landing files (validated first by the local
-engine's own code) or input tables are read by Spark, missing imputable values are
+automation); only the rows' path differs: landing files (validated and screened first
+by the local engine's own code, so the same files and rows are quarantined) or input
+tables are read by Spark, missing imputable values are
 filled by the local engine's model, the transform's Spark version runs on executors, the
 write goes through dagster_project.engines.spark. The contract rules, policies and
 quality checks then run on what was written (the partition's rows read back, or the
@@ -10,6 +11,7 @@ whole table when it is not partitioned), exactly as on the local engine.
 """
 
 import csv
+import io
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,13 +36,17 @@ from dagster_project.engines.spark_resource import SparkResource
 from dagster_project.lake.landing import (
     LandingError,
     LandingFile,
+    LandingLoad,
     landing_files,
     quarantine,
     read_landing_file,
-    record_loaded,
+    screened,
+    unsettled,
 )
-from dagster_project.lake.storage import DateWindow, Lake
-from dagster_project.products.product import CheckFamily, Product, ProductRun, Rows
+from dagster_project.lake.lineage import keys_gone, log_load
+from dagster_project.lake.screening import Screen
+from dagster_project.lake.storage import DateWindow, Lake, lineage_columns
+from dagster_project.products.product import CheckFamily, Product, ProductRun, Rows, screen_of
 
 # Every format the local engine reads (ingestion.READERS), as Spark reads it.
 SPARK_READERS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json", ".ndjson": "json"}
@@ -54,16 +60,22 @@ def rows_on_spark(run: ProductRun, product: Product, families: Sequence[CheckFam
     session = spark.get_session()
     metadata: dict[str, Any] = {"engine": "spark"}
     loaded: list[LandingFile] = []
+    keys: dict[str, pl.DataFrame] = {}  # file → the keys it brings (lake.lineage)
+    staging = lake.settings.uri("staging", contract.domain, contract.product, run.context.run_id)
     if product.from_landing:
-        frame, loaded, quarantined = read_landing(session, lake.settings, contract, window)
-        if quarantined:
-            metadata["quarantined"] = dg.MetadataValue.json(quarantined)
+        screen = screen_of(families, before_prepare=True)
+        frame, loaded, load = read_landing(
+            session, lake.settings, contract, window, keys, screen=screen, staging=staging
+        )
+        for label in ("quarantined", "rows_quarantined", "unsettled"):
+            if getattr(load, label):
+                metadata[label] = dg.MetadataValue.json(getattr(load, label))
         metadata["loaded_files"] = dg.MetadataValue.json([f.name for f in loaded])
-        if not loaded:
-            if not lake.exists(contract.key):
-                raise dg.Failure(f"no loadable landing files for {contract.key}")
-            if contract.write_mode in {"merge", "append"}:  # nothing new to add
-                return Rows(_written(lake, contract, window), metadata, written=True)
+        refusal = load.refusal(contract, table_exists=lake.exists(contract.key))
+        if refusal:
+            raise dg.Failure(refusal)
+        if not loaded and contract.write_mode in {"merge", "append"}:  # nothing new to add
+            return Rows(_written(lake, contract, window), metadata, written=True)
     else:
         inputs = [_read_input(session, lake, key, window, spark) for key in product.inputs]
         frame = product.spark(*inputs)
@@ -79,14 +91,48 @@ def rows_on_spark(run: ProductRun, product: Product, families: Sequence[CheckFam
         commit_metadata={"dagster.run_id": run.context.run_id},
         delta_spark=spark.delta_spark,
     )
+    retracted = _retract_corrections(lake, contract, loaded, keys, run.context.run_id)
+    if retracted:
+        metadata["rows_retracted"] = retracted
     return Rows(
         _written(lake, contract, window),
         metadata,
         written=True,
         rows_written=written.rows_written,
         imputations=imputations,
-        after_publish=lambda: record_loaded(lake.settings, contract, loaded) if loaded else None,
+        after_publish=lambda: _loaded(lake.settings, contract, loaded, keys, staging),
     )
+
+
+def _retract_corrections(
+    lake: Lake,
+    contract: Contract,
+    loaded: list[LandingFile],
+    keys: dict[str, pl.DataFrame],
+    run_id: str,
+) -> int:
+    """Delete the rows a merged product's corrected files no longer bring: a second commit
+    after Spark's merge, which carries no deletions (the local engine's merge does both)."""
+    if contract.write_mode != "merge" or not keys:
+        return 0
+    gone = keys_gone(lake.settings, contract, loaded, pl.concat(list(keys.values())))
+    if gone is None:
+        return 0
+    return lake.retract(contract, gone, commit_metadata={"dagster.run_id": run_id}).rows_retracted
+
+
+def _loaded(
+    settings: MeshSettings,
+    contract: Contract,
+    loaded: list[LandingFile],
+    keys: dict[str, pl.DataFrame],
+    staging: str,
+) -> None:
+    """Log the loaded files with the keys they brought and drop the run's staged rows."""
+    if loaded:
+        log_load(settings, contract, loaded, lambda f: keys[f.name])
+    if settings.files.exists(staging):
+        settings.files.fs.delete_dir(settings.files.path(staging))
 
 
 def _read_input(
@@ -110,28 +156,63 @@ def _written(lake: Lake, contract: Contract, window: DateWindow | None) -> pl.Da
 
 # -- landing ----------------------------------------------------------------------------
 def read_landing(
-    session: SparkSession, settings: MeshSettings, contract: Contract, window: DateWindow | None
-) -> tuple[DataFrame, list[LandingFile], dict[str, str]]:
-    """The landing files' rows as one Spark DataFrame. Each file is first validated on the
-    driver, one at a time, by the local engine's own code (`read_landing_file`: file type,
-    parsing, columns, types, empty file, empty keys, rows of another day), so both engines
-    quarantine the same files for the same reasons; executors then read the good files.
-    On duplicate keys the later file (then the later row) wins."""
-    quarantined: dict[str, str] = {}
+    session: SparkSession,
+    settings: MeshSettings,
+    contract: Contract,
+    window: DateWindow | None,
+    keys: dict[str, pl.DataFrame] | None = None,
+    *,
+    screen: Screen | None = None,
+    staging: str | None = None,
+) -> tuple[DataFrame, list[LandingFile], LandingLoad]:
+    """The landing files' rows as one Spark DataFrame. Each complete file is first
+    validated and screened on the driver, one at a time, by the local engine's own code
+    (`read_landing_file`: file type, parsing, columns, types, empty file, empty keys,
+    rows of another day; then `screened`: rows breaking blocking rules), so both engines
+    quarantine the same files and rows for the same reasons; executors then read the good
+    files, or a file's good rows staged below `staging` when some rows were set aside.
+    On duplicate keys the later file (then the later row) wins. `keys`, when given, gets
+    each good file's keys (`lineage_columns`) for the load log."""
+    columns = lineage_columns(contract)
+    load = LandingLoad(pl.DataFrame(schema=contract.polars_schema))
     good: list[LandingFile] = []
+    read: list[LandingFile] = []  # what executors read: the file, or its staged good rows
     files: dict[str, pa.Schema] = {}  # uri → the file's own schema, as Spark reads it
-    for file in landing_files(settings, contract, window):
+    candidates = landing_files(settings, contract, window)
+    load.unsettled = unsettled(settings, contract, candidates)
+    for file in (f for f in candidates if f.name not in load.unsettled):
         try:
-            read_landing_file(settings, file, contract)  # rows are read again by executors
-            files[file.uri] = _file_schema(settings, file, contract)
-            good.append(file)
+            frame = read_landing_file(settings, file, contract)  # executors read it again
         except LandingError as exc:
             quarantine(settings, contract, file, str(exc))
-            quarantined[file.name] = str(exc)
+            load.quarantined[file.name] = str(exc)
+            continue
+        kept = screened(settings, contract, file, frame, screen, load) if screen else frame
+        if kept is None:
+            continue
+        source = file if kept.height == frame.height else _stage(settings, file, kept, staging)
+        files[source.uri] = _file_schema(settings, source, contract)
+        good.append(file)
+        read.append(source)
+        if keys is not None and columns:
+            keys[file.name] = kept.select(columns).unique()
     if not good:
-        return session.createDataFrame([], spark_schema(arrow_schema(contract))), [], quarantined
-    frame = _ordered_rows(session, contract, good, files)
-    return frame.drop("_mesh_file", "_mesh_file_rank", "_mesh_path"), good, quarantined
+        return session.createDataFrame([], spark_schema(arrow_schema(contract))), [], load
+    frame = _ordered_rows(session, contract, read, files)
+    return frame.drop("_mesh_file", "_mesh_file_rank", "_mesh_path"), good, load
+
+
+def _stage(
+    settings: MeshSettings, file: LandingFile, rows: pl.DataFrame, staging: str | None
+) -> LandingFile:
+    """A file's good rows as a Parquet file for executors to read instead of the file."""
+    if staging is None:
+        raise ValueError("screened rows on Spark need a staging folder")
+    buffer = io.BytesIO()
+    rows.write_parquet(buffer)
+    uri = f"{staging}/{file.name}.parquet"
+    settings.files.write_bytes(uri, buffer.getvalue())
+    return LandingFile(uri, file.day, file.signature)
 
 
 def _ordered_rows(

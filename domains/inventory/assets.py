@@ -10,6 +10,7 @@ import dagster as dg
 import polars as pl
 
 from dagster_project import (
+    FairnessGate,
     Lake,
     MeshResource,
     MLflowResource,
@@ -19,6 +20,7 @@ from dagster_project import (
     champion_challenger,
     load_contracts,
     pinned,
+    worst_error_gap,
 )
 from domains.inventory import forecasting, replenishment
 from domains.inventory.forecasting import EXPERIMENT, MODEL_NAME, ModelParams
@@ -95,6 +97,7 @@ def demand_model(
         metric="wape",
         min_improvement=config.min_improvement,
         log=context.log.warning,
+        fairness=_fairness_gate(mesh.lake, trained.backtest),
     )
     context.log.info(f"{MODEL_NAME} v{version}: {decision.reason}")
     return dg.MaterializeResult(
@@ -107,6 +110,8 @@ def demand_model(
             "decision": "promoted" if decision.promoted else "rejected",
             "decision_reason": decision.reason,
             "champion_wape_before": decision.champion_score,
+            "fairness_gate": decision.fairness,
+            "worst_segment": decision.worst_segment or "",
             **{k: float(v) for k, v in metrics.items()},
             "backtest_origin": str(trained.origin),
         }
@@ -147,6 +152,17 @@ def _wape_of(model: Any, backtest: pl.DataFrame) -> float:
     """A (champion's) WAPE on the challenger's backtest rows."""
     predicted = forecasting.score(model, backtest)["prediction"].to_numpy()
     return forecasting.accuracy(backtest["units"].to_numpy(), predicted)["wape"]
+
+
+def _fairness_gate(lake: Lake, backtest: pl.DataFrame) -> FairnessGate:
+    """The forecast's declared segments (store region, product category) judge the
+    challenger's backtest, and the champion's on the same rows."""
+    forecast = CONTRACTS["demand_forecast"]
+
+    def gap(rows: pl.DataFrame):
+        return worst_error_gap(lake, forecast, rows, "units", "prediction")
+
+    return FairnessGate(gap(backtest), lambda champion: gap(forecasting.score(champion, backtest)))
 
 
 def _read(lake: Lake, *keys: str) -> list[pl.DataFrame]:

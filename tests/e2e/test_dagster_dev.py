@@ -178,7 +178,8 @@ def test_materialization_evaluates_checks(server: DagsterDev, stores_run: str) -
 
 def test_landing_sensors_tick_and_request_runs(server: DagsterDev) -> None:
     """The daemon evaluates every domain's landing sensor (RUNNING by default) without
-    errors, and they request runs for the landed files (held in the test's queue)."""
+    errors, and they request runs for the landed files (held in the test's queue) once
+    the files are seen unchanged on a second tick."""
     sensors = {f"{domain}_landing_sensor": domain for domain in LOCATIONS[:3]}
     pending = set(sensors)
     for _ in _poll(timeout=60):
@@ -200,11 +201,15 @@ def test_landing_sensors_tick_and_request_runs(server: DagsterDev) -> None:
             break
     else:
         pytest.fail(f"no completed tick within 60 s for {sorted(pending)}")
-    runs = [
-        run
-        for name in sensors
-        for run in server.graphql(SENSOR_RUNS, sensor=name)["runsOrError"]["results"]
-    ]
+    # A file is requested once it looked the same on two ticks: the next tick, 30 s on.
+    for _ in _poll(timeout=90):
+        runs = [
+            run
+            for name in sensors
+            for run in server.graphql(SENSOR_RUNS, sensor=name)["runsOrError"]["results"]
+        ]
+        if runs:
+            break
     assert runs, "the landing sensors requested no runs"
     assert {r["status"] for r in runs} == {"QUEUED"}  # held: see TEST_INSTANCE_YAML
 

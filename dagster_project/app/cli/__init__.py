@@ -52,6 +52,10 @@ COMMANDS = {
         "data",
         "Read a product as a role: granted columns only, PII masked, the read audited.",
     ),
+    "landing": (
+        "landing",
+        "Landing files: list the quarantined, release one after a fix, retract a file's rows.",
+    ),
     "synth": (
         "data",
         "Generate privacy-safe synthetic rows shaped like a product (Gaussian copula).",

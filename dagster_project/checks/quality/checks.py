@@ -316,6 +316,9 @@ class QualityChecks(CheckFamily):
     def prepare(self, contract: Contract, frame: pl.DataFrame) -> tuple[pl.DataFrame, list]:
         return impute_missing(contract, frame)
 
+    def fills(self, contract: Contract) -> set[str]:
+        return set(quality_config(contract).imputable)
+
     def prepare_spark(self, contract: Contract, frame: Any) -> tuple[Any, list]:
         from dagster_project.checks.quality.spark_imputation import impute_on_spark  # pyspark
 

@@ -9,8 +9,16 @@ import dagster as dg
 import pytest
 
 from dagster_project.ask.narratives import domain_check_keys
+from dagster_project.checks.fairness import FAIRNESS_CHECK
+from dagster_project.checks.policies import (
+    evaluate_policies,
+    policy_check_results,
+    policy_check_specs,
+)
 from dagster_project.checks.risks import check_risks, quality_check_keys
 from dagster_project.core.contracts import load_contract
+from dagster_project.products.product import asset_key
+from tests.unit.checks.test_fairness import write_forecasts
 
 KEY = dg.AssetKey(["shop", "orders"])
 DRIFT = dg.AssetCheckKey(KEY, "drift")
@@ -113,3 +121,31 @@ def test_only_the_domains_anomaly_and_drift_checks_are_read() -> None:
         "sales/order_lines:anomalies",
         "sales/order_lines:drift",
     ]
+
+
+def test_a_fairness_warning_is_a_risk_naming_the_segment_not_a_person(instance, lake) -> None:
+    contract = write_forecasts(lake, {"East": 0.6})
+    key = asset_key(contract.key)
+
+    @dg.asset(key=key, check_specs=policy_check_specs(contract, key))
+    def forecasts() -> dg.MaterializeResult:
+        results = evaluate_policies(contract, None, None, lake)
+        return dg.MaterializeResult(check_results=policy_check_results(results, key))
+
+    assert dg.materialize([forecasts], instance=instance).success
+    check = dg.AssetCheckKey(key, FAIRNESS_CHECK)
+    assert check in quality_check_keys([check], contract.domain)
+    (risk,) = check_risks(instance, [check])
+    assert (risk.check, risk.subject, risk.metric) == (
+        FAIRNESS_CHECK,
+        "segment=shop/forecasts.region=East",
+        "fairness_gap",
+    )
+    assert risk.value > 0.25
+    assert risk.narrative.startswith(
+        "On shop/forecasts, forecast error (WAPE) of predicted for region = East"
+    )
+    assert (
+        "on 120 of 480 rows" in risk.narrative
+        and "fairness policy has warned since" in risk.narrative
+    )

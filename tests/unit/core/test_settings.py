@@ -51,6 +51,8 @@ EVERY_VARIABLE = {
     "MESH_ALERT_WEBHOOK_URL": ("http://chat/hook", "alert_webhook_url", "http://chat/hook"),
     "MESH_SHARING_ENDPOINT": ("https://share/x", "sharing_endpoint", "https://share/x"),
     "MESH_SHARES": ("/etc/mesh/shares.yaml", "shares_file", "/etc/mesh/shares.yaml"),
+    "MESH_LANDING_STABLE": ("Marker", "landing_stable", "marker"),
+    "MESH_LANDING_MIN_AGE_SECONDS": ("2.5", "landing_min_age", 2.5),
     "MESH_ENGINE_<DOMAIN>": ("spark", "engines", {"sales": "spark"}),
 }
 
@@ -75,6 +77,7 @@ def test_unset_and_empty_variables_take_the_defaults() -> None:
     assert (defaults.llm_timeout, defaults.llm_max_retries) == (30.0, 2)
     assert defaults.ai_share_samples is False and defaults.api_anonymous_role == "analyst"
     assert defaults.ai_provider is None and defaults.mlflow_tracking_uri is None
+    assert (defaults.landing_stable, defaults.landing_min_age) == ("ticks", 10.0)
     blank = {name: " " for name in EVERY_VARIABLE if "<" not in name} | {"MESH_ENGINE_SALES": ""}
     assert Settings.from_env(blank) == replace(defaults, api_anonymous_role="")
 
@@ -91,6 +94,8 @@ def test_an_empty_anonymous_role_is_kept_it_means_no_anonymous_access() -> None:
         ("MESH_AI_SHARE_SAMPLES", "maybe", "1/0, true/false, yes/no or on/off"),
         ("MESH_STORAGE_OPTIONS", "{AWS_REGION: eu}", "a JSON object"),
         ("MESH_STORAGE_OPTIONS", '["not", "an", "object"]', "a JSON object"),
+        ("MESH_LANDING_STABLE", "size", "ticks or marker"),
+        ("MESH_LANDING_MIN_AGE_SECONDS", "-1", "a number of seconds (0 or more)"),
     ],
 )
 def test_a_bad_value_is_refused_naming_the_variable_and_what_it_takes(

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from datetime import date, timedelta
 from pathlib import Path
 
+import dagster as dg
 import polars as pl
 import pyarrow as pa
 import pytest
 
+from dagster_project.checks.families import FAMILIES
 from dagster_project.core.contracts import Contract
 from dagster_project.core.settings import MeshSettings
 from dagster_project.engines import engine_for
 from dagster_project.engines.spark import read_delta, write_delta
 from dagster_project.engines.spark_resource import SparkResource
 from dagster_project.lake.landing import load_landing
+from dagster_project.lake.resource import MeshResource
 from dagster_project.lake.storage import DateWindow, Lake, enforce_schema, to_arrow
+from dagster_project.products.product import screen_of
 from dagster_project.products.spark import read_landing
 from demo.simulator import simulate
 from tests.spark_mesh import (
@@ -24,6 +29,7 @@ from tests.spark_mesh import (
     PRODUCTS,
     assert_same_products,
     build,
+    sales_assets,
     sorted_rows,
     two_days_of_daily_sales,
 )
@@ -154,7 +160,8 @@ def test_landing_on_spark_validates_and_quarantines_like_the_local_engine(
         settings.files.makedirs(folder)
         _land_stores(folder)
     expected = load_landing(homes["local"], stores)
-    frame, loaded, quarantined = read_landing(spark.get_session(), homes["spark"], stores, None)
+    frame, loaded, load = read_landing(spark.get_session(), homes["spark"], stores, None)
+    quarantined = load.quarantined
     assert quarantined == expected.quarantined
     assert set(quarantined) == {
         "2025-03-03.jsonl",
@@ -179,6 +186,45 @@ def test_landing_on_spark_validates_and_quarantines_like_the_local_engine(
     assert sorted_rows(lakes["spark"], stores).equals(sorted_rows(lakes["local"], stores))
     names = sorted_rows(lakes["spark"], stores)["store_name"].to_list()
     assert names == ["A renamed", "A", "A", "H"]  # the later file wins on its key
+
+
+@pytest.mark.parametrize("mode", ["quarantine_file", "quarantine_rows"])
+def test_landing_on_spark_screens_rows_like_the_local_engine(
+    tmp_path: Path, spark: SparkResource, demo_contracts: dict[str, Contract], mode: str
+) -> None:
+    """Rows breaking a blocking rule (region outside its enum, a size of 0) never reach
+    Spark: the file, or only those rows, are quarantined as on the local engine."""
+    document = copy.deepcopy(demo_contracts["sales/stores"].document)
+    document["schema"][0]["customProperties"] = [{"property": "onViolation", "value": mode}]
+    stores = Contract(document, "<stores>")
+    screen = screen_of(FAMILIES, before_prepare=True)
+    homes = {name: MeshSettings(home=str(tmp_path / name)) for name in ("local", "spark")}
+    row = {"store_name": "A", "city": "X"}
+    for settings in homes.values():
+        folder = settings.landing_uri("sales", "stores")
+        settings.files.makedirs(folder)
+        pl.DataFrame([{"store_id": 1, **row, "region": "North"}]).write_csv(f"{folder}/a.csv")
+        pl.DataFrame(
+            [
+                {"store_id": 2, **row, "region": "Mars", "size_sqm": 10.0},
+                {"store_id": 3, **row, "region": "North", "size_sqm": 0.0},
+                {"store_id": 4, **row, "region": "South", "size_sqm": 5.0},
+            ]
+        ).write_parquet(f"{folder}/b.parquet")
+    expected = load_landing(homes["local"], stores, screen=screen)
+    staging = homes["spark"].uri("staging", "test")
+    frame, loaded, load = read_landing(
+        spark.get_session(), homes["spark"], stores, None, screen=screen, staging=staging
+    )
+    assert (load.quarantined, load.rows_quarantined) == (
+        expected.quarantined,
+        expected.rows_quarantined,
+    )
+    ids = sorted(r["store_id"] for r in frame.select("store_id").collect())
+    assert (
+        ids == sorted(expected.frame["store_id"]) == ([1, 4] if mode == "quarantine_rows" else [1])
+    )
+    assert [f.name for f in loaded] == [f.name for f in expected.loaded]
 
 
 def test_merge_of_a_partitioned_product_rewrites_only_the_days_its_keys_touch(
@@ -225,3 +271,28 @@ def _day_files(lake: Lake, key: str) -> dict[date, set[str]]:
     for action in pa.table(lake.table(key).get_add_actions(flatten=True)).to_pylist():
         files.setdefault(action["partition.order_date"], set()).add(action["path"])
     return files
+
+
+def test_a_corrected_file_of_a_merged_product_on_spark_replaces_exactly_its_rows(
+    tmp_path: Path, spark: SparkResource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As on the local engine (tests/faults/test_replays.py): the rows a corrected file no
+    longer brings are deleted, its changed rows updated, the other files' rows kept."""
+    monkeypatch.setenv("MESH_HOME", str(tmp_path))
+    settings = MeshSettings(home=str(tmp_path))
+    folder = settings.landing_uri("sales", "stores")
+    header = "store_id,store_name,city,region,opened_date,size_sqm\n"
+    settings.files.write_text(
+        f"{folder}/a.csv", header + "1,A,Porto,North,2020-01-01,10\n2,B,Lyon,South,2020-01-01,20\n"
+    )
+    settings.files.write_text(f"{folder}/b.csv", header + "3,C,Leeds,East,2020-01-01,30\n")
+    (stores,) = [a for a in sales_assets(monkeypatch, "spark") if a.key.path[-1] == "stores"]
+    resources = {"mesh": MeshResource(home=str(tmp_path)), "spark": spark}
+    assert dg.materialize([stores], resources=resources).success
+    settings.files.write_text(f"{folder}/a.csv", header + "1,A fixed,Porto,North,2020-01-01,10\n")
+    run = dg.materialize([stores], resources=resources)
+    assert run.success
+    metadata = run.get_asset_materialization_events()[0].materialization.metadata
+    assert metadata["rows_retracted"].value == 1
+    rows = Lake(settings).read("sales/stores").sort("store_id")
+    assert rows.select("store_id", "store_name").rows() == [(1, "A fixed"), (3, "C")]

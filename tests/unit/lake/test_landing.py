@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import json
+import os
 from datetime import date, datetime
 
 import polars as pl
@@ -22,7 +24,9 @@ from dagster_project.lake.landing import (
     quarantine,
     read_landing_file,
     record_loaded,
+    unsettled,
 )
+from dagster_project.lake.screening import Violation, violation
 from dagster_project.lake.storage import DateWindow, enforce_schema
 
 D1, D2 = date(2025, 3, 1), date(2025, 3, 2)
@@ -114,8 +118,8 @@ def test_landing_files_oldest_first_skipping_hidden_and_reason_files(
     files = landing_files(mesh_home, stores)
     assert [f.name for f in files] == [
         "reference.csv",  # no day in its name: first
-        "2025-03-01-late.csv",
         "2025-03-01.parquet",
+        "2025-03-01-late.csv",  # after the day's file: it corrects it
         "2025-03-02.parquet",
     ]
     assert [f.day for f in files] == [None, D1, D1, D2]
@@ -314,3 +318,140 @@ def test_a_recorded_file_is_loaded_until_it_changes(
     changed = land(mesh_home, stores, "2025-03-01.csv", to_bytes(store_rows().head(1), "csv"))
     assert changed.signature != file.signature
     assert not already_loaded(mesh_home, stores, changed)
+
+
+# -- screening each file before anything is written ------------------------------------------
+
+
+def quantity_at_least_one(contract: Contract, frame: pl.DataFrame) -> list[Violation]:
+    """A screen as a product hands one down: order lines with a quantity below 1."""
+    mask = pl.col("quantity") < 1
+    rows = frame.select(mask.sum()).item()
+    return [violation(contract, frame, "range", "quantity", mask, rows)] if rows else []
+
+
+def with_mode(contract: Contract, mode: str) -> Contract:
+    document = copy.deepcopy(contract.document)
+    document["schema"][0]["customProperties"] = [{"property": "onViolation", "value": mode}]
+    return Contract(document, "<order lines>")
+
+
+def test_a_file_with_rows_breaking_the_screen_is_quarantined_with_keys_and_counts(
+    mesh_home: MeshSettings, order_lines: Contract
+) -> None:
+    land(mesh_home, order_lines, "2025-03-01.parquet", to_bytes(order_rows(D1), "parquet"))
+    bad = order_rows(D2, 10).with_columns(quantity=pl.Series([0, 2, -1]))
+    land(mesh_home, order_lines, "2025-03-02.parquet", to_bytes(bad, "parquet"))
+    load = load_landing(mesh_home, order_lines, screen=quantity_at_least_one)
+    assert [f.name for f in load.loaded] == ["2025-03-01.parquet"]
+    assert load.frame["order_date"].unique().to_list() == [D1]
+    assert (
+        "2 row(s) break blocking contract rules: range on quantity"
+        in (load.quarantined["2025-03-02.parquet"])
+    )
+    folder = f"{mesh_home.quarantine_uri('sales')}/order_lines"
+    reason = json.loads(mesh_home.files.read_text(f"{folder}/2025-03-02.parquet{REASON_SUFFIX}"))
+    assert reason["violations"] == [
+        {
+            "rule": "range",
+            "column": "quantity",
+            "failing_rows": 2,
+            "sample_keys": [
+                {"order_id": 10, "line_number": 1},
+                {"order_id": 12, "line_number": 1},
+            ],
+        }
+    ]
+    assert "e.g. [order_id=10, line_number=1; order_id=12, line_number=1]" in reason["reason"]
+
+
+def test_quarantine_rows_sets_aside_only_the_breaking_rows_once_per_file_version(
+    mesh_home: MeshSettings, order_lines: Contract
+) -> None:
+    contract = with_mode(order_lines, "quarantine_rows")
+    bad = order_rows(D1).with_columns(quantity=pl.Series([0, 2, 3]))
+    file = land(mesh_home, contract, "2025-03-01.parquet", to_bytes(bad, "parquet"))
+    load = load_landing(mesh_home, contract, screen=quantity_at_least_one)
+    assert load.loaded == [file] and load.quarantined == {}
+    assert sorted(load.frame["order_id"]) == [2, 3]
+    assert "1 row(s) break" in load.rows_quarantined["2025-03-01.parquet"]
+    target = f"{mesh_home.quarantine_uri('sales')}/order_lines/2025-03-01.parquet.rows.parquet"
+    assert pl.read_parquet(mesh_home.files.read_bytes(target))["order_id"].to_list() == [1]
+    reason = json.loads(mesh_home.files.read_text(target + REASON_SUFFIX))
+    assert reason["signature"] == file.signature and reason["quarantined_rows"] == 1
+    load_landing(mesh_home, contract, screen=quantity_at_least_one)  # read again: no new copy
+    assert len(quarantined(mesh_home, contract)) == 2
+
+
+def test_quarantine_rows_sets_the_whole_file_aside_when_no_row_is_good(
+    mesh_home: MeshSettings, order_lines: Contract
+) -> None:
+    contract = with_mode(order_lines, "quarantine_rows")
+    bad = order_rows(D1).with_columns(quantity=pl.Series([0, 0, 0]))
+    file = land(mesh_home, contract, "2025-03-01.parquet", to_bytes(bad, "parquet"))
+    load = load_landing(mesh_home, contract, screen=quantity_at_least_one)
+    assert load.loaded == [] and list(load.quarantined) == ["2025-03-01.parquet"]
+    assert not mesh_home.files.exists(file.uri)
+
+
+# -- stability: files are judged only once complete ------------------------------------------
+
+
+def test_a_file_modified_within_the_minimum_age_is_left_for_later(
+    tmp_path, stores: Contract
+) -> None:
+    settings = MeshSettings(home=str(tmp_path), landing_min_age=60)
+    fresh = land(settings, stores, "2025-03-02.csv", b"store_id,store_name\n1,Harb")  # partial
+    old = land(settings, stores, "2025-03-01.csv", to_bytes(store_rows(), "csv"))
+    then = old.modified - 120
+    os.utime(settings.files.path(old.uri), (then, then))
+    assert set(unsettled(settings, stores, landing_files(settings, stores))) == {fresh.name}
+    load = load_landing(settings, stores)
+    assert [f.name for f in load.loaded] == ["2025-03-01.csv"]
+    assert "less than 60 s ago" in load.unsettled["2025-03-02.csv"]
+    assert load.quarantined == {}  # not judged: still in landing
+    assert settings.files.exists(fresh.uri)
+
+
+def test_with_markers_only_files_marked_done_are_judged(tmp_path, stores: Contract) -> None:
+    settings = MeshSettings(home=str(tmp_path), landing_stable="marker", landing_min_age=0)
+    land(settings, stores, "2025-03-01.csv", to_bytes(store_rows(), "csv"))
+    land(settings, stores, "2025-03-02.csv", b"store_id,store_name\n1,Harb")
+    load = load_landing(settings, stores)
+    assert load.loaded == [] and set(load.unsettled) == {"2025-03-01.csv", "2025-03-02.csv"}
+    settings.files.write_text(f"{settings.landing_uri('sales', 'stores')}/2025-03-01.csv.done", "")
+    assert [f.name for f in landing_files(settings, stores)] == [
+        "2025-03-01.csv",
+        "2025-03-02.csv",
+    ]  # a marker is not a landing file
+    load = load_landing(settings, stores)
+    assert [f.name for f in load.loaded] == ["2025-03-01.csv"]
+    assert list(load.unsettled) == ["2025-03-02.csv"] and load.quarantined == {}
+
+
+def test_a_corrected_version_of_a_file_sets_its_rows_aside_once_more_and_only_once(
+    mesh_home: MeshSettings, order_lines: Contract
+) -> None:
+    contract = with_mode(order_lines, "quarantine_rows")
+    first = order_rows(D1).with_columns(quantity=pl.Series([0, 2, 3]))
+    land(mesh_home, contract, "2025-03-01.parquet", to_bytes(first, "parquet"))
+    load_landing(mesh_home, contract, screen=quantity_at_least_one)
+    second = order_rows(D1).with_columns(quantity=pl.Series([1, 0, 3]))
+    land(mesh_home, contract, "2025-03-01.parquet", to_bytes(second, "parquet"))
+    for _ in range(2):  # the second version, read twice
+        load = load_landing(mesh_home, contract, screen=quantity_at_least_one)
+        assert sorted(load.frame["order_id"]) == [1, 3]
+    assert len(quarantined(mesh_home, contract)) == 4  # one copy (and reason) per version
+
+
+def test_with_markers_a_file_rewritten_after_its_marker_waits_for_a_new_one(
+    tmp_path, stores: Contract
+) -> None:
+    settings = MeshSettings(home=str(tmp_path), landing_stable="marker", landing_min_age=0)
+    file = land(settings, stores, "2025-03-01.csv", to_bytes(store_rows(), "csv"))
+    marker = file.uri + ".done"
+    settings.files.write_text(marker, "")
+    assert unsettled(settings, stores, [file]) == {}
+    then = file.modified - 60
+    os.utime(settings.files.path(marker), (then, then))  # the file changed after its marker
+    assert list(unsettled(settings, stores, [file])) == ["2025-03-01.csv"]

@@ -95,6 +95,39 @@ def test_merge_keeps_the_last_of_duplicate_keys_in_one_frame(lake: Lake, events)
 # -- partition overwrite ----------------------------------------------------------------------
 
 
+def test_a_merge_deletes_the_keys_it_retracts_in_the_same_commit(lake: Lake, events) -> None:
+    contract = events("merge")
+    lake.write(contract, frame([1, 2, 3], [D1, D1, D2]))
+    before = lake.info(contract.key).version
+    result = lake.write(
+        contract, frame([2], [D1], ["fixed"]), retract=pl.DataFrame({"event_id": [3, 9]})
+    )
+    assert result.version == before + 1 and result.rows_retracted == 1
+    assert rows(lake, contract.key)[["event_id", "name"]].rows() == [(1, "event 1"), (2, "fixed")]
+
+
+def test_a_retracted_key_that_is_also_written_stays(lake: Lake, events) -> None:
+    contract = events("merge")
+    lake.write(contract, frame([1, 2], [D1, D1]))
+    lake.write(contract, frame([2], [D1], ["again"]), retract=pl.DataFrame({"event_id": [2]}))
+    assert rows(lake, contract.key)["name"].to_list() == ["event 1", "again"]
+
+
+def test_retract_matches_the_key_within_its_day_only(lake: Lake, events) -> None:
+    contract = events("partition_overwrite")
+    lake.write(contract, frame([1], [D1]))
+    lake.write(contract, frame([1, 2], [D2, D2]))  # key 1 again, on another day
+    result = lake.retract(contract, pl.DataFrame({"event_id": [1], "day": [D2]}))
+    assert result.rows_retracted == 1
+    assert rows(lake, contract.key)[["event_id", "day"]].rows() == [(1, D1), (2, D2)]
+
+
+def test_a_write_reports_the_rows_as_written_one_per_key(lake: Lake, events) -> None:
+    contract = events("partition_overwrite")
+    result = lake.write(contract, frame([1, 2, 1], [D1, D1, D1], ["a", "b", "c"]))
+    assert result.frame.sort("event_id")["name"].to_list() == ["c", "b"]
+
+
 def test_partition_overwrite_replaces_only_the_windows_days(lake: Lake, events) -> None:
     contract = events("partition_overwrite")
     lake.write(contract, frame([1, 2, 3, 4, 5], [D1, D1, D2, D2, D3]))

@@ -6,14 +6,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import polars as pl
 import pytest
 from sklearn.linear_model import LinearRegression
 
+from dagster_project.checks.fairness import Disparity, FairnessThresholds, error_disparity
 from dagster_project.core.settings import MeshSettings
 from dagster_project.ml import interval_model
 from dagster_project.ml.interval_model import IntervalModel
 from dagster_project.ml.tracking import (
     CHAMPION,
+    FairnessGate,
     MLflowResource,
     champion_challenger,
     decide,
@@ -66,13 +69,13 @@ def _model(slope: float) -> IntervalModel:
     return IntervalModel.calibrate(estimator, ["x"], X, Y, floor=None)
 
 
-def _register(resource: MLflowResource, model: IntervalModel) -> str:
+def _register(resource: MLflowResource, model: IntervalModel, example: pd.DataFrame = X) -> str:
     with resource.start_run("tests") as run:
         logged = resource.log_pyfunc(
             model,
             "model",
             pip_requirements=pinned("mlflow", "scikit-learn"),
-            example=X.head(3),
+            example=example.head(3),
             by_value=[interval_model],
         )
     return resource.register(NAME, logged.model_uri, run.info.run_id, {}).version
@@ -124,3 +127,64 @@ def test_a_logged_model_loads_without_this_project(mlflow_home: MeshSettings) ->
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert float(done.stdout.strip().splitlines()[-1]) == pytest.approx(7.0)
+
+
+# -- fairness at promotion ------------------------------------------------------------
+
+XS = pd.DataFrame({"x": np.arange(1, 81, dtype=float), "b": np.arange(80) % 2 * 1.0})
+XS["xb"] = XS["x"] * XS["b"]
+YS = 3 * XS["x"].to_numpy() + 1
+SEGMENT = np.where(XS["b"] == 1, "B", "A")
+
+
+def _segment_model(target: np.ndarray) -> IntervalModel:
+    estimator = LinearRegression().fit(XS.to_numpy(), target)
+    return IntervalModel.calibrate(estimator, ["x", "b", "xb"], XS, YS, floor=None)
+
+
+def _segment_gap(model) -> Disparity | None:
+    predicted = model.predict(XS)["prediction"].to_numpy()
+    rows = pl.DataFrame({"segment": SEGMENT, "units": YS, "prediction": predicted})
+    th = FairnessThresholds(minRows=10)
+    return error_disparity(rows, "segment", "units", "prediction", th, "prediction")
+
+
+def _segment_error(model) -> float:
+    return float(np.abs(model.predict(XS)["prediction"].to_numpy() - YS).mean())
+
+
+def _challenge(resource: MLflowResource, target: np.ndarray):
+    version = _register(resource, _segment_model(target), example=XS)
+    model = resource.load_version(NAME, version)
+    gate = FairnessGate(_segment_gap(model), _segment_gap)
+    return champion_challenger(
+        resource, NAME, version, _segment_error(model), _segment_error, metric="mae", fairness=gate
+    )
+
+
+def test_a_challenger_more_accurate_overall_but_worse_for_one_segment_is_refused(
+    mlflow_home: MeshSettings,
+) -> None:
+    resource = MLflowResource()
+    fair = _challenge(resource, 0.9 * YS)  # 10% under for everyone
+    assert (fair.promoted, fair.fairness) == (True, "passed")
+    # Exact for segment A, 15% over for B: better on average, unfair to B.
+    biased = _challenge(resource, YS * (1 + 0.15 * XS["b"].to_numpy()))
+    assert biased.challenger_score < fair.challenger_score
+    assert (biased.promoted, biased.fairness, biased.worst_segment) == (
+        False,
+        "refused",
+        "segment=B",
+    )
+    assert (
+        "widens the worst segment's error gap" in biased.reason and "segment = B" in biased.reason
+    )
+    assert str(resource.version_by_alias(NAME, CHAMPION).version) == fair.challenger_version
+    client = resource.client()
+    tags = client.get_model_version(NAME, biased.challenger_version).tags
+    assert tags["fairness_gate"] == "refused" and tags["champion_decision"] == "rejected"
+    run = client.get_run(client.get_model_version(NAME, biased.challenger_version).run_id)
+    assert run.data.metrics["worst_segment_gap"] > 0.25
+    assert run.data.tags["fairness_gate"] == "refused"
+    better = _challenge(resource, 0.95 * YS)  # more accurate and fair: promoted
+    assert (better.promoted, better.fairness) == (True, "passed")

@@ -15,10 +15,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dagster_project.app.cli.data import print_status, product_status
 from dagster_project.app.cli.instance import mesh_instance, quiet
 from dagster_project.app.cli.run import refresh_with_progress, serve_ui
+from dagster_project.app.cli.summary import asset_summary, print_summary
+from dagster_project.app.services import demo_services, require_free_ports
 from dagster_project.core.settings import MeshSettings, get_settings
+from dagster_project.core.workspace import load_definitions, mesh_assets
+from dagster_project.lake.storage import Lake
 from demo import simulator
 
 console = Console()
@@ -82,6 +85,8 @@ def demo(
 ) -> None:
     """Simulate data, materialize and check every product once, then serve the UI."""
     quiet()
+    if serve:  # a taken port fails now, not after minutes of building
+        require_free_ports(demo_services(port))
     settings = get_settings()
     console.print(f"[bold]Meshwork demo[/bold] in {settings.home}")
     if settings.files.exists(settings.registry_uri("simulator", "state.json")):
@@ -103,7 +108,8 @@ def demo(
             with console.status(f"Letting the landed files settle ({wait:g} s)"):
                 time.sleep(wait)
     instance = mesh_instance(settings)
-    refresh_with_progress(settings, instance)
-    print_status(product_status(settings, instance))
+    report = refresh_with_progress(settings, instance)
+    assets = mesh_assets(load_definitions())
+    print_summary(asset_summary(assets, report, instance, Lake(settings)))
     if serve:
         serve_ui(settings, port)

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 READY = ".meshwork-ready"
 
 
@@ -35,3 +37,18 @@ def venv_python(cache_dir: Path, requirements: list[str], *, timeout: float = 90
         raise VenvUnavailable(f"pip install {' '.join(requirements)} failed: {tail}") from exc
     (root / READY).write_text("\n".join(requirements))
     return python
+
+
+def cached_venv_python(request, tmp_path_factory, name: str, requirements: list[str]) -> Path:
+    """`venv_python` under pytest's cache folder `name` (reused across runs; a temporary
+    folder when the cache is off); skips the test when the virtualenv cannot be made."""
+    cache_plugin = getattr(request.config, "cache", None)
+    cache = (
+        Path(cache_plugin.mkdir(name))
+        if cache_plugin is not None
+        else tmp_path_factory.mktemp(name)
+    )
+    try:
+        return venv_python(cache, requirements)
+    except VenvUnavailable as exc:
+        pytest.skip(f"cannot create the {name} virtualenv (registry?): {exc}")

@@ -69,7 +69,7 @@ class OpenAIProvider(AIProvider):
             response = self._complete(task)
         except openai.OpenAIError as exc:
             self._failures += 1
-            return self._fallback(task, f"endpoint error: {type(exc).__name__}: {exc}")
+            return self._fallback(task, self._endpoint_error(exc))
         self._failures = 0
         self._count(response.usage)
         content = response.choices[0].message.content if response.choices else None
@@ -112,6 +112,16 @@ class OpenAIProvider(AIProvider):
                 temperature=0,
             )
 
+    def _endpoint_error(self, exc: openai.OpenAIError) -> str:
+        """Why the endpoint failed, with the fix when it cannot be reached at all."""
+        reason = f"endpoint error: {type(exc).__name__}: {exc}"
+        if isinstance(exc, openai.APIConnectionError):
+            reason += (
+                f" (nothing answers at {self.endpoint}: start the model server, or unset"
+                " OPENAI_BASE_URL and MESH_AI_PROVIDER to use the offline provider)"
+            )
+        return reason
+
     def _fallback(self, task: Task[T], reason: str, *, warn: bool = True) -> Generation[T]:
         self.usage.fallbacks += 1
         if warn:
@@ -150,6 +160,8 @@ class OpenAIProvider(AIProvider):
                 self._failures += 1
             self.usage.fallbacks += 1
             reason = f"embedding error: {type(exc).__name__}: {exc}"
+            if isinstance(exc, openai.OpenAIError):
+                reason = "embedding " + self._endpoint_error(exc)
             self.warn(f"{self.embedding_model} at {self.endpoint}: {reason}; using offline vectors")
             return self.offline.embed(texts, fallback=reason)
         self._failures = 0

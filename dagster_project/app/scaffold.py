@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from dagster_project.core.contracts import load_contract
+from dagster_project.core.errors import UserError
 from dagster_project.core.workspace import WORKSPACE_FILE, Location, add_location, read_workspace
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -49,6 +50,9 @@ schema:
         primaryKey: true
         primaryKeyPosition: 1
         required: true
+      # A key of another product names its contract's property (ODCS external reference):
+      #   relationships:
+      #     - to: ../../<domain>/contracts/<product>.odcs.yaml#/schema/<product>/properties/<column>
       - name: name
         logicalType: string
         description: Name of the record.
@@ -87,19 +91,34 @@ def test_{domain}_location_loads():
 """
 
 
+def snake_case(name: str) -> str:
+    """`name` as the closest snake_case name ("Bad Name!" -> "bad_name")."""
+    words = re.findall(r"[a-z0-9]+", name.lower())
+    fixed = "_".join(words) or "domain"
+    return fixed if fixed[0].isalpha() else f"d_{fixed}"
+
+
 def scaffold_domain(
     root: Path, domain: str, *, product: str = "records", owner: str = "owner@example.com"
 ) -> list[Path]:
     """Write the domain's package, contract and test; register it in workspace.yaml."""
     for label, value in (("domain", domain), ("product", product)):
         if not NAME.match(value):
-            raise ValueError(f"{label} name {value!r} must be snake_case")
+            fixed = f"mesh new-domain {snake_case(domain)}"
+            fixed += f" --product {snake_case(product)}" if product != "records" else ""
+            raise UserError(
+                f"{label} name {value!r} must be snake_case (a-z, 0-9, _; a letter first).",
+                f"Try `{fixed}`.",
+            )
     workspace = root / WORKSPACE_FILE
     if any(loc.name == domain for loc in read_workspace(workspace)):
-        raise ValueError(f"workspace.yaml already has a location named {domain!r}")
+        raise UserError(
+            f"workspace.yaml already has a location named {domain!r}.",
+            "Choose another name (`mesh status` lists the domains' products).",
+        )
     folder = root / "domains" / domain
     if folder.exists():
-        raise ValueError(f"{folder} already exists")
+        raise UserError(f"{folder} already exists.", "Choose another name or remove the folder.")
     fields = {
         "domain": domain,
         "product": product,

@@ -23,18 +23,21 @@ from typing import Annotated, Any
 import polars as pl
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
 import dagster_project.ask.worker as worker
 from dagster_project.access.api_keys import ApiKeyStore, anonymous_role
 from dagster_project.access.http import BodyLimit
 from dagster_project.access.policy import AccessDenied, GovernedReader
+from dagster_project.ask.charts import answer_chart, plotly_js
 from dagster_project.ask.engine import Asker
 from dagster_project.ask.insights import mesh_insights
 from dagster_project.ask.limits import AskError, check_size
 from dagster_project.ask.narratives import insights_report_uri
 from dagster_project.ask.page import PAGE
+from dagster_project.checks.quality.companions import SUFFIX as ANOMALIES
+from dagster_project.checks.quality.score import score_history
 from dagster_project.core.settings import Limits, get_limits
 from dagster_project.lake.storage import Lake
 from dagster_project.metadata.discovery import mesh_index
@@ -160,6 +163,7 @@ class MeshAPI:
             },
             "access": decision.reason,
             "sample": None,
+            "trends": self._trends(contract, info, decision.allowed),
         }
         if decision.allowed and info is not None:
             frame = self.reader.read(
@@ -183,6 +187,25 @@ class MeshAPI:
             markdown = self.lake.settings.files.read_text_or(uri, "")
             found.append({"product": key, "rows": frame.to_dicts(), "markdown": markdown})
         return found
+
+    def _trends(self, contract: Any, info: Any, readable: bool) -> dict[str, Any]:
+        """The product page's trend panel: rows and flagged anomalies per partition (for
+        a role that may read the product) and the quality score's history, dimensions
+        (freshness, anomalies, drift...) included."""
+        part = contract.partition_column
+        trends: dict[str, Any] = {"partition": part, "rows": [], "anomalies": []}
+        trends["history"] = score_history(self.lake.settings, contract)
+        if not (readable and info is not None and part):
+            return trends
+        trends["rows"] = self._per_partition(contract.key, part)
+        companion = self.layer.contracts.get(contract.key + ANOMALIES)
+        if companion is not None and companion.partition_column and self.lake.exists(companion.key):
+            trends["anomalies"] = self._per_partition(companion.key, companion.partition_column)
+        return trends
+
+    def _per_partition(self, key: str, part: str) -> list[list[Any]]:
+        counts = self.lake.scan(key).group_by(part).agg(pl.len().alias("rows")).sort(part)
+        return [[str(value), n] for value, n in counts.collect().iter_rows()]
 
     def _docs(self, key: str) -> str | None:
         domain, name = key.split("/")
@@ -239,6 +262,12 @@ def create_app(lake: Lake | None = None, layer: SemanticLayer | None = None) -> 
     def page() -> str:
         return PAGE  # static: no data, and where a caller enters the key
 
+    @app.get("/static/plotly.min.js", include_in_schema=False)
+    def plotly() -> Response:
+        # Static like the page (no data): Plotly from the installed package, cached a day.
+        headers = {"Cache-Control": "public, max-age=86400"}
+        return Response(plotly_js(), media_type="text/javascript", headers=headers)
+
     @app.get("/openapi.json", include_in_schema=False)
     def openapi(who: CallerDep) -> dict[str, Any]:
         return app.openapi()
@@ -289,6 +318,7 @@ def create_app(lake: Lake | None = None, layer: SemanticLayer | None = None) -> 
             follow_up = request.conversation_id == conversation_id
             answer = _within(asker.ask, request.question, follow_up=follow_up).as_dict()
         answer["rows"] = _rows([tuple(r) for r in answer["rows"]])
+        answer["chart"] = answer_chart(answer["columns"], answer["rows"])
         return {**answer, "conversation_id": conversation_id}
 
     @app.get("/api/insights")

@@ -1,5 +1,8 @@
 """The single web page of `mesh serve`: search, product pages and the ask box. Plain
-HTML and JavaScript, no external CDN (the page works offline)."""
+HTML and JavaScript, no external CDN (the page works offline): charts are drawn by
+Plotly, served by `mesh serve` from the installed `plotly` package (/static/plotly.min.js).
+An answer gets the chart `dagster_project.ask.charts.answer_chart` chose; a product page
+a trend panel (rows and anomalies per partition, quality score and drift over time)."""
 
 PAGE = r"""<!doctype html>
 <html lang="en">
@@ -25,6 +28,8 @@ PAGE = r"""<!doctype html>
   .muted { color: #5b6675; font-size: 13px; }
   .error { color: #b91c1c; }
   .row { display: flex; gap: 8px; }
+  .chart { width: 100%; max-width: 760px; }
+  .trends { display: grid; grid-template-columns: repeat(auto-fit, minmax(320px, 1fr)); }
 </style>
 </head>
 <body>
@@ -67,6 +72,7 @@ PAGE = r"""<!doctype html>
     <section id="product-page" hidden></section>
   </div>
 </main>
+<script src="/static/plotly.min.js"></script>
 <script>
 let conversationId = null;
 const $ = (id) => document.getElementById(id);
@@ -80,6 +86,51 @@ function table(columns, rows, id) {
   const body = rows.map((r) => "<tr>" + r.map((v) => `<td>${esc(fmt(v))}</td>`).join("") +
     "</tr>").join("");
   return `<table id="${id}"><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
+}
+
+// A Plotly chart in `el`: one trace per measure, or per value of `spec.series`; the axis
+// titles are the columns.
+function chart(el, spec, columns, rows, height = 320) {
+  if (!spec || typeof Plotly === "undefined") return;
+  const at = (name) => columns.indexOf(name);
+  const kind = spec.type === "line" ?
+    {type: "scatter", mode: "lines+markers"} : {type: "bar"};
+  const trace = (name, rs, y) => ({...kind, name: String(name),
+    x: rs.map((r) => r[at(spec.x)]), y: rs.map((r) => r[at(y)])});
+  const traces = spec.series ?
+    [...new Set(rows.map((r) => r[at(spec.series)]))].map((group) =>
+      trace(group, rows.filter((r) => r[at(spec.series)] === group), spec.y[0])) :
+    spec.y.map((y) => trace(y, rows, y));
+  Plotly.newPlot(el, traces, {
+    height, margin: {t: 24, r: 16, l: 64, b: 56}, showlegend: traces.length > 1,
+    xaxis: {title: {text: spec.x}, automargin: true},
+    yaxis: {title: {text: spec.ylabel || spec.y.join(", ")}, automargin: true},
+  }, {displaylogo: false, responsive: true});
+}
+
+// The product page's trends: rows and anomalies per partition, the quality score over time.
+function trends(t) {
+  const panels = [];
+  if (t.rows.length) panels.push(["trend-rows", `Rows per ${t.partition}`,
+    {type: "bar", x: t.partition, y: ["rows"]}, [t.partition, "rows"], t.rows]);
+  if (t.anomalies.length) panels.push(["trend-anomalies", `Flagged anomalies per ${t.partition}`,
+    {type: "bar", x: t.partition, y: ["anomalies"]}, [t.partition, "anomalies"], t.anomalies]);
+  if (t.history.length) {
+    const dims = ["freshness", "anomalies", "drift"].filter((d) =>
+      t.history.some((h) => h[d] !== null && h[d] !== undefined));
+    const columns = ["evaluated at", "quality score", ...dims.map((d) => `${d} (%)`)];
+    const rows = t.history.map((h) => [h.evaluated_at.slice(0, 16).replace("T", " "), h.score,
+      ...dims.map((d) => h[d] === null || h[d] === undefined ? null : 100 * h[d])]);
+    panels.push(["trend-quality", "Quality score, freshness, anomalies and drift over time",
+      {type: "line", x: "evaluated at", y: columns.slice(1), ylabel: "score (0-100)"},
+      columns, rows]);
+  }
+  if (!panels.length) return "";
+  setTimeout(() => panels.forEach(([id, , spec, columns, rows]) =>
+    chart($(id), spec, columns, rows, 260)));
+  return "<h3>Trends</h3><div class=\"trends\">" + panels.map(([id, title]) =>
+    `<div><p class="muted">${esc(title)}</p><div id="${id}" class="chart"></div></div>`
+  ).join("") + "</div>";
 }
 
 $("api-key").value = sessionStorage.getItem("meshwork-api-key") || "";
@@ -107,11 +158,13 @@ $("ask-form").addEventListener("submit", async (event) => {
       body: JSON.stringify({question, conversation_id: conversationId})});
     conversationId = a.conversation_id;
     let html = `<p id="narrative">${esc(a.narrative)}</p>`;
+    if (a.chart) html += '<div id="answer-chart" class="chart"></div>';
     if (a.columns.length) html += table(a.columns, a.rows, "answer-table");
     if (a.sql) html += `<details open><summary>SQL</summary>
       <pre id="answer-sql">${esc(a.sql)}</pre></details>`;
     html += `<p class="muted">answered by ${esc(a.provider)}</p>`;
     $("answer").innerHTML = html;
+    chart($("answer-chart"), a.chart, a.columns, a.rows);
   } catch (error) {
     $("answer").innerHTML = `<p class="error">${esc(error.message)}</p>`;
   }
@@ -154,7 +207,7 @@ async function showProduct(key) {
     <h3>Quality</h3><p>${esc(q.rows)} rows, table version ${esc(q.table_version)}, updated
       ${esc(q.last_update)}. ${esc(policies)}</p>
     <h3>Lineage</h3><p>upstream: ${esc(p.lineage.upstream.join(", ") || "none")};
-      downstream: ${esc(p.lineage.downstream.join(", ") || "none")}</p>`;
+      downstream: ${esc(p.lineage.downstream.join(", ") || "none")}</p>` + trends(p.trends);
   if (p.sample) html += `<h3>Sample rows (masked for your role)</h3>` +
     table(p.sample.columns, p.sample.rows, "sample-table");
   if (p.docs) html += `<h3>Documentation</h3><pre class="docs">${esc(p.docs)}</pre>`;
@@ -169,12 +222,15 @@ $("insights-button").addEventListener("click", async () => {
   $("insights").hidden = false;
 });
 
-// A link can carry a question: /?q=top+5+stores+by+revenue asks it on load.
-const linked = new URLSearchParams(location.search).get("q");
+// A link can carry a question (/?q=top+5+stores+by+revenue asks it on load) or a product
+// (/?product=sales/order_lines opens its page).
+const params = new URLSearchParams(location.search);
+const linked = params.get("q");
 if (linked) {
   $("ask-box").value = linked;
   $("ask-form").requestSubmit();
 }
+if (params.get("product")) showProduct(params.get("product"));
 
 api("/api/products").then((products) => {
   $("products").innerHTML = products.map((p) =>

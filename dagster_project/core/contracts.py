@@ -22,6 +22,8 @@ import polars as pl
 import yaml
 from open_data_contract_standard.model import OpenDataContractStandard, SchemaProperty
 
+from dagster_project.core.errors import UserError
+
 CONTRACT_SUFFIX = ".odcs.yaml"
 WRITE_MODES = ("merge", "partition_overwrite", "append", "overwrite")
 # Classifications that mark a column as personal data the mesh must protect.
@@ -50,16 +52,23 @@ _UNITS = {
     **dict.fromkeys(("w", "wk", "week", "weeks"), timedelta(weeks=1)),
     **dict.fromkeys(("y", "yr", "year", "years"), timedelta(days=365)),
 }
+# ODCS's reference to another contract's property: `<file>#/schema/<schema>/properties/<p>`.
+EXTERNAL_REFERENCE = re.compile(
+    r"^(?P<file>[^#]+\.ya?ml)#/?schema/(?P<product>[^/]+)/properties/(?P<column>[^/]+)$"
+)
 # The name(s) in jsonschema's "... ('x' was unexpected)" messages for unknown fields.
 _UNEXPECTED = re.compile(r"\((.*) (?:was|were) unexpected\)")
 
 
-class ContractError(ValueError):
+class ContractError(UserError, ValueError):
     """A contract file that cannot be used: says which file, which field and why."""
 
     def __init__(self, path: Path | str, field: str, reason: str):
         self.path, self.field, self.reason = str(path), field, reason
-        super().__init__(f"{path}: {field}: {reason}")
+        super().__init__(
+            f"{path}: {field}: {reason}",
+            "Fix the contract; `mesh status` reads every contract again.",
+        )
 
 
 @cache
@@ -259,7 +268,30 @@ class Contract:
         self.freshness  # noqa: B018 - an unusable SLA fails at load, not at first use
         self.partition_start  # noqa: B018 - likewise an unusable partition start
         self.event_time  # noqa: B018 - and an event-time column that is not one
+        self._check_references()
         self._check_screening(path)
+
+    def _check_references(self) -> None:
+        """Every relationship resolves the ODCS way: another contract's property by its
+        file, or (shorthand) a property of this contract's one schema."""
+        for i, col in enumerate(self.columns):
+            for ref in col.references:
+                if EXTERNAL_REFERENCE.match(ref):
+                    continue
+                where = f"schema/0/properties/{i}/relationships/to"
+                try:
+                    domain, product, column = parse_reference(ref, self.domain)
+                except ValueError as exc:
+                    raise ContractError(self._where, where, str(exc)) from None
+                if ref.count(".") == 1 and product == self.product:
+                    continue
+                fix = external_reference(domain, product, column, here=self.domain)
+                raise ContractError(
+                    self._where,
+                    where,
+                    f"{ref!r} names a schema this contract does not have; "
+                    f"another contract's property is written `{fix}`",
+                )
 
     def _check_screening(self, path: Path | str) -> None:
         if self.on_violation not in ON_VIOLATION:
@@ -504,10 +536,33 @@ def load_contracts(folder: Path | str) -> dict[str, Contract]:
 
 
 def parse_reference(ref: str, domain: str) -> tuple[str, str, str]:
-    """`product.column` or `domain.product.column` → (domain, product, column)."""
+    """A reference → (domain, product, column).
+
+    A relationship's `to` names another contract's property in ODCS's external reference
+    notation, its file relative to the referencing contract:
+    `stores.odcs.yaml#/schema/stores/properties/store_id` (same folder: same domain) or
+    `../../customers/contracts/customer_profiles.odcs.yaml#/schema/customer_profiles/
+    properties/customer_id` (the domain is the folder holding `contracts/`). ODCS shorthand
+    `product.column` is a property of this contract; `domain.product.column` is read too
+    (drift segments name columns of other products that way)."""
+    external = EXTERNAL_REFERENCE.match(ref)
+    if external:
+        folders = Path(external["file"]).parent.parts
+        if folders and (len(folders) < 2 or folders[-1] != "contracts"):
+            raise ValueError(f"reference {ref!r}: the file is not in a <domain>/contracts/ folder")
+        return (folders[-2] if folders else domain), external["product"], external["column"]
     parts = ref.split(".")
     if len(parts) == 2:
         return domain, parts[0], parts[1]
     if len(parts) == 3:
         return parts[0], parts[1], parts[2]
-    raise ValueError(f"reference {ref!r} is not product.column or domain.product.column")
+    raise ValueError(
+        f"reference {ref!r} is not <contract file>#/schema/<product>/properties/<column>, "
+        "product.column or domain.product.column"
+    )
+
+
+def external_reference(domain: str, product: str, column: str, *, here: str) -> str:
+    """The ODCS `to` naming `domain/product.column` from a contract of domain `here`."""
+    folder = "" if domain == here else f"../../{domain}/contracts/"
+    return f"{folder}{product}{CONTRACT_SUFFIX}#/schema/{product}/properties/{column}"

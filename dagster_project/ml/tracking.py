@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import json
+import logging
 import time
 import types
 from collections.abc import Callable, Iterator, Sequence
@@ -26,6 +27,18 @@ import dagster as dg
 
 from dagster_project.checks.fairness import Disparity
 from dagster_project.core.settings import MeshSettings, Settings, environment_restored
+
+
+class _ByValueOnPurpose(logging.Filter):
+    """Drops MLflow's warning that a `python_model` object is pickled: `log_pyfunc`
+    pickles by value on purpose (loading a model needs neither this project nor its
+    import path), so the warning would only repeat our choice on every model."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "serialized using CloudPickle" not in record.getMessage()
+
+
+BY_VALUE_ON_PURPOSE = _ByValueOnPurpose()
 
 if TYPE_CHECKING:
     import mlflow
@@ -156,6 +169,7 @@ class MLflowResource(dg.ConfigurableResource):
         signature = None
         if example is not None:
             signature = _mlflow().models.infer_signature(example, model.predict(None, example))
+        logging.getLogger("mlflow.pyfunc").addFilter(BY_VALUE_ON_PURPOSE)  # once: same filter
         with self.active() as mlflow:
             for module in by_value:
                 cloudpickle.register_pickle_by_value(module)

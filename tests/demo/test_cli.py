@@ -30,7 +30,17 @@ def test_demo_without_serving_builds_and_checks_everything(mesh_env, declared_me
     args = ["demo", "--no-serve", "--scale", "2000", "--days", "3", "--start", START]
     result = runner.invoke(declared_mesh, args)
     assert result.exit_code == 0, result.output
-    assert "Data products (updated: UTC; checks: passed/total)" in result.output
+    # the summary lists every asset: products, shared copies, synthetic ones, the model
+    assert "Built (rows now in the lake; seconds this refresh took)" in result.output
+    for asset in (
+        "sales/stores_shared_partner",
+        "customers/customer_profiles_synthetic",
+        "inventory/demand_model",
+        "inventory/demand_scenario",
+        "governance/semantic_index",
+    ):
+        assert asset in result.output, asset
+    assert "(failed)" not in result.output
     status = runner.invoke(declared_mesh, ["status", "--json"])
     records = json.loads(status.output)
     # 14 domain products (sales/order_lines_anomalies, the three domains' insights and

@@ -1,7 +1,9 @@
 """The web page in headless Chromium (Debian's `chromium`): a question asked through
-the page renders the answer table, the narrative and the SQL."""
+the page renders the answer table, its chart, the narrative and the SQL; a product page
+draws its trend charts."""
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -9,6 +11,7 @@ from urllib.parse import quote_plus
 
 import pytest
 
+from dagster_project.checks.quality.score import QualityScore, save_score
 from tests.servers import mesh_serve
 from tests.small_mesh import write_small_mesh
 
@@ -57,3 +60,32 @@ def test_a_question_asked_on_the_page_renders_table_narrative_and_sql(chromium, 
     assert "Revenue by region: 3 row(s). Highest is North" in dom
     assert 'id="answer-sql"' in dom and "FROM m0" in dom
     assert "sales/order_lines" in dom  # the product list rendered too
+
+
+def drawn_chart(dom: str, element_id: str) -> tuple[str, str]:
+    """The x and y axis titles of the Plotly chart drawn in `element_id` (it has an SVG)."""
+    assert f'id="{element_id}"' in dom, dom[-2000:]
+    chart = dom[dom.index(f'id="{element_id}"') :]
+    following = chart.find('class="chart"', 1)  # the next chart's element, if any
+    chart = chart[: following if following > 0 else None]
+    assert "main-svg" in chart, chart[:2000]  # Plotly drew into the element
+    titles = re.findall(r'class="([xy])title"[^>]*>([^<]*)<', chart)
+    return next(t for a, t in titles if a == "x"), next(t for a, t in titles if a == "y")
+
+
+def test_an_answer_by_category_is_drawn_as_a_chart_whose_axes_are_the_columns(
+    chromium, server, tmp_path
+):
+    url = f"{server}/?q={quote_plus('revenue by region')}"
+    dom = render(chromium, url, tmp_path / "profile")
+    assert drawn_chart(dom, "answer-chart") == ("region", "revenue")
+    assert 'class="point"' in dom  # the bars themselves
+
+
+def test_a_product_page_draws_its_trends(chromium, server, lake, demo_contracts, tmp_path):
+    contract = demo_contracts["sales/order_lines"]
+    for day, drift in (("2025-03-10T06:00", 1.0), ("2025-03-11T06:00", 0.5)):
+        save_score(lake.settings, contract, QualityScore(contract.key, {"drift": drift}, {}, day))
+    dom = render(chromium, f"{server}/?product=sales/order_lines", tmp_path / "profile")
+    assert drawn_chart(dom, "trend-rows") == ("order_date", "rows")
+    assert drawn_chart(dom, "trend-quality") == ("evaluated at", "score (0-100)")

@@ -33,7 +33,7 @@ from dagster_project.lake.storage import Lake
 from governance.sharing.config import RecipientStore, SharingConfig, write_profile
 from governance.sharing.products import read_for_sharing, shared_contract, write_shared_copy
 from governance.sharing.server import FileGrant, SharingServer, create_app
-from tests.isolated_venv import VenvUnavailable, venv_python
+from tests.isolated_venv import cached_venv_python
 from tests.servers import free_port
 from tests.small_mesh import write_small_mesh
 
@@ -82,17 +82,7 @@ def _build_shared_copies(lake: Lake, contracts: dict, policy: AccessPolicy) -> N
 
 @pytest.fixture(scope="module")
 def client_python(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # Reuse the client's virtualenv across runs when pytest's cache is on.
-    cache_plugin = getattr(request.config, "cache", None)
-    cache = (
-        Path(cache_plugin.mkdir("delta-sharing-client"))
-        if cache_plugin is not None
-        else tmp_path_factory.mktemp("delta-sharing-client")
-    )
-    try:
-        return venv_python(cache, CLIENT_PINS)
-    except VenvUnavailable as exc:
-        pytest.skip(f"cannot create the delta-sharing client virtualenv (registry?): {exc}")
+    return cached_venv_python(request, tmp_path_factory, "delta-sharing-client", CLIENT_PINS)
 
 
 @pytest.fixture(scope="module")

@@ -10,12 +10,17 @@ the rest. Commands from outside the platform (governance's `mesh share`, the dem
 `mesh demo` and `mesh simulate`) register under the `meshwork.cli` entry point group; a
 plugin is a Typer app (a command group) or a function (one command), and is imported,
 like a group, only when it runs.
+
+Errors are handled here, once: a `UserError` (dagster_project.core.errors) becomes its
+one or two lines on stderr and its exit code; anything else is a bug, reported in one
+line with exit code 4. `mesh --debug ...` shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import ast
 import importlib.util
+import sys
 from collections.abc import Callable
 from importlib import import_module
 from importlib.metadata import EntryPoint, entry_points
@@ -25,6 +30,8 @@ from typing import Any
 import typer
 import typer.core
 import typer.main
+
+from dagster_project.core.errors import FAILED, INTERNAL, UserError
 
 PLUGIN_GROUP = "meshwork.cli"
 
@@ -132,9 +139,23 @@ def source_help(target: str) -> str:
     return ""
 
 
+def report(exc: Exception) -> int:
+    """Print what went wrong in one or two lines on stderr; the exit code for it."""
+    if isinstance(exc, UserError):
+        lines, code = exc.lines(), exc.exit_code
+    elif isinstance(exc, PermissionError):  # the access policy's AccessDenied: an answer
+        lines, code = [f"refused: {exc}"], FAILED
+    else:
+        lines = [f"unexpected {type(exc).__name__}: {exc}".strip(": ")]
+        lines.append("This is a bug in Meshwork; `mesh --debug ...` shows the traceback.")
+        code = INTERNAL
+    typer.echo("\n".join(["Error: " + lines[0], *lines[1:]]), err=True)
+    return code
+
+
 class MeshGroup(typer.core.TyperGroup):
     """`mesh`: the platform's commands (COMMANDS), then the plugins', none imported until
-    it runs."""
+    it runs; a mistake ends in its lines and exit code (see `report`)."""
 
     def __init__(self, **attrs: Any):
         super().__init__(**attrs)
@@ -145,10 +166,22 @@ class MeshGroup(typer.core.TyperGroup):
                 load = lambda ep=ep: plugin_command(ep.name, ep.load())  # noqa: E731
                 self.add_command(LazyCommand(ep.name, source_help(ep.value), load))
 
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise  # usage errors and exits: printed and ended as usual
+        except Exception as exc:
+            if ctx.params.get("debug"):
+                raise
+            sys.exit(report(exc))
+
 
 app = typer.Typer(cls=MeshGroup, no_args_is_help=True)
 
 
 @app.callback()
-def main() -> None:
+def main(
+    debug: bool = typer.Option(False, "--debug", help="Show the traceback of an error."),
+) -> None:
     """Meshwork: an AI-driven data mesh on Dagster."""

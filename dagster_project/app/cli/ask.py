@@ -14,6 +14,10 @@ from rich.table import Table
 
 from dagster_project.access.policy import AccessDenied
 from dagster_project.ask import Answer, Asker, AskError
+from dagster_project.checks.quality.companions import discover_contracts
+from dagster_project.core.errors import FAILED, USAGE, NothingBuilt
+from dagster_project.core.settings import get_settings
+from dagster_project.lake.storage import Lake
 
 app = typer.Typer()
 console = Console()
@@ -45,6 +49,14 @@ def _print(answer: Any, output: str) -> None:
         console.print(f"[dim]{answer.sql}[/dim]", highlight=False)
 
 
+def require_built() -> None:
+    """NothingBuilt unless some product has a table to ask about."""
+    settings = get_settings()
+    lake = Lake(settings)
+    if not any(lake.exists(c.key) for c in discover_contracts()):
+        raise NothingBuilt(settings.home)
+
+
 @app.command("ask")
 def ask(
     question: Annotated[str | None, typer.Argument(help="A question in plain words.")] = None,
@@ -55,7 +67,12 @@ def ask(
     """Ask the mesh a question (or run `--sql`): answer table, narrative and the SQL."""
     if not question and not sql:
         raise typer.BadParameter("give a QUESTION or --sql")
-    _answer(lambda asker: _sql_answer(asker, sql) if sql else asker.ask(question), role, output)
+    _answer(
+        lambda asker: _sql_answer(asker, sql) if sql else asker.ask(question),
+        role,
+        output,
+        sql is not None,
+    )
 
 
 @app.command("sql")
@@ -68,18 +85,22 @@ def run_sql(
 
     Tables are `domain.product`; the SQL passes the guard of `mesh ask --sql` and runs
     in its worker, over the role's granted columns with PII masked, within the limits."""
-    _answer(lambda asker: _sql_answer(asker, query), role, output)
+    _answer(lambda asker: _sql_answer(asker, query), role, output, True)
 
 
-def _answer(ask: Any, role: str, output: str) -> None:
-    """Run `ask(asker)` as `role` and print the answer; a refusal is one line, exit 1."""
+def _answer(ask: Any, role: str, output: str, is_sql: bool) -> None:
+    """Run `ask(asker)` as `role` and print the answer; a refusal is one line."""
     if output not in FORMATS:
         raise typer.BadParameter(f"--format is one of {', '.join(FORMATS)}")
+    require_built()
     try:
         answer = ask(Asker(role=role))
     except (AskError, AccessDenied) as exc:
         console.print(f"[red]refused:[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+        # SQL the guard rejects is the user's to fix (2); a limit (time, memory, size,
+        # busy: AskError's subclasses) or the access policy refusing is an answer (1).
+        bad_sql = is_sql and type(exc) is AskError
+        raise typer.Exit(USAGE if bad_sql else FAILED) from None
     _print(answer, output)
 
 
@@ -92,6 +113,7 @@ def _sql_answer(asker: Asker, sql: str) -> Answer:
 @app.command("chat")
 def chat(role: RoleOption = "analyst") -> None:
     """Ask questions one after another; a follow-up ("and by region?") keeps context."""
+    require_built()
     asker = Asker(role=role)
     console.print("Ask the mesh (empty line or 'quit' to stop).")
     while True:

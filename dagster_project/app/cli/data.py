@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import difflib
 import getpass
 import json
 from datetime import UTC, datetime
@@ -14,12 +15,13 @@ from rich.console import Console
 from rich.table import Table
 
 from dagster_project.access.policy import AccessDenied, GovernedReader
-from dagster_project.app.cli.instance import mesh_instance, quiet
+from dagster_project.app.cli.instance import existing_instance, quiet
 from dagster_project.checks.families import check_keys
 from dagster_project.checks.quality.companion_contracts import discover_contracts
 from dagster_project.checks.risks import NOT_JUDGED, execution_status
 from dagster_project.core.contracts import Contract
-from dagster_project.core.settings import MeshSettings, Settings, get_settings
+from dagster_project.core.errors import NothingBuilt, UserError
+from dagster_project.core.settings import MeshSettings, get_settings
 from dagster_project.lake.storage import Lake
 from dagster_project.ml.synthetic import synthesize, synthetic_contract
 
@@ -29,15 +31,26 @@ console = Console()
 
 @app.command()
 def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """Every product: rows, Delta version, last update, freshness and check results."""
+    """Every product: rows, Delta version, last update, freshness and check results.
+
+    Exits 3 when nothing is built yet (after printing the records with --json)."""
     quiet()
     settings = get_settings()
-    has_instance = settings.is_local or Settings.from_env().dagster_home
-    records = product_status(settings, mesh_instance(settings) if has_instance else None)
+    try:  # a broken contract leaves its location out of the table, and fails the command
+        discover_contracts(strict=True)
+        broken = None
+    except UserError as exc:
+        broken = exc
+    records = product_status(settings, existing_instance(settings))
+    built = any(r["rows"] is not None for r in records)
     if as_json:
         typer.echo(json.dumps(records, indent=2))
-    else:
+    elif built:
         print_status(records)
+    if broken:
+        raise broken
+    if not built:
+        raise NothingBuilt(settings.home)
 
 
 def product_status(
@@ -115,10 +128,13 @@ def print_status(records: list[dict]) -> None:
     console.print(table)
 
 
-def _product_contract(product: str) -> Contract:
+def product_contract(product: str) -> Contract:
+    """The contract of `product` (domain/product); a UserError naming the closest ones."""
     found = {c.key: c for c in discover_contracts()}
     if product not in found:
-        raise typer.BadParameter(f"no product {product}; products: {', '.join(sorted(found))}")
+        close = difflib.get_close_matches(product, found, n=3, cutoff=0.5)
+        hint = f"Did you mean {' or '.join(close)}? " if close else ""
+        raise UserError(f"No product {product!r} in this mesh.", f"{hint}`mesh status` lists them.")
     return found[product]
 
 
@@ -131,6 +147,7 @@ def read(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows.")] = False,
 ) -> None:
     """Read a product as a role: granted columns only, PII masked, the read audited."""
+    product_contract(product)
     reader = GovernedReader()
     wanted = [c.strip() for c in columns.split(",")] if columns else None
     try:
@@ -159,10 +176,10 @@ def synth(
     write: Annotated[bool, typer.Option(help="Write <domain>/<product>_synthetic.")] = True,
 ) -> None:
     """Generate privacy-safe synthetic rows shaped like a product (Gaussian copula)."""
-    contract = _product_contract(product)
+    contract = product_contract(product)
     lake = Lake()
     if not lake.exists(product):
-        raise typer.BadParameter(f"{product} has not been built yet")
+        raise UserError(f"{product} has not been built yet.", "Run `mesh demo` to build it.")
     result = synthesize(contract, lake.read(product), rows, seed)
     table = Table(title=f"Synthetic {product}")
     table.add_column("metric")

@@ -10,7 +10,7 @@ from rich.console import Console
 from dagster_project.access.policy import AccessPolicy
 from dagster_project.app.scaffold import scaffold_domain
 from dagster_project.core.contracts import load_contract
-from dagster_project.core.workspace import find_root
+from dagster_project.core.workspace import WORKSPACE_FILE, find_root
 
 app = typer.Typer()
 console = Console()
@@ -26,7 +26,10 @@ def new_domain(
     root = find_root()
     created = scaffold_domain(root, name, product=product, owner=owner)
     for path in created:
-        console.print(f"created {path}")
+        # The workspace file existed: the scaffold added a location to it.
+        console.print(
+            f"{'updated' if path.name == WORKSPACE_FILE else 'created'} {path}", soft_wrap=True
+        )
     contract = load_contract(root / "domains" / name / "contracts" / f"{product}.odcs.yaml")
     readers = AccessPolicy.load().readers(contract)
     granted = "; ".join(f"{role}: {how}" for role, how in readers.items()) or "no role"

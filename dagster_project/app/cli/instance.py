@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -32,8 +33,14 @@ def instance_config(settings: Settings) -> str:
 
 
 def quiet() -> None:
-    """Silence Dagster's beta/preview warnings: they are for library authors, not mesh users."""
-    warnings.filterwarnings("ignore")
+    """Quiet what is for library authors, not mesh users: Dagster's beta, preview and
+    supersession warnings, and MLflow's INFO lines (database set-up, example checks)."""
+    for category in (dg.BetaWarning, dg.PreviewWarning, dg.SupersessionWarning):
+        warnings.filterwarnings("ignore", category=category)
+    # MLflow sets its loggers' level from this when it is first imported (later, lazily);
+    # a level the user chose stays.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # in case it is imported already
 
 
 def dagster_home(settings: MeshSettings) -> Path:
@@ -55,6 +62,14 @@ def dagster_home(settings: MeshSettings) -> Path:
         config.write_text(wanted)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
+
+
+def existing_instance(settings: MeshSettings) -> dg.DagsterInstance | None:
+    """The mesh's Dagster instance if its folder exists, else None: commands that only
+    read (`mesh status`) create nothing."""
+    configured = Settings.from_env().dagster_home
+    home = configured or (settings.dagster_home if settings.is_local else None)
+    return mesh_instance(settings) if home and Path(home).is_dir() else None
 
 
 def mesh_instance(settings: MeshSettings) -> dg.DagsterInstance:

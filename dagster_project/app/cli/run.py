@@ -4,6 +4,7 @@ progress bar, and serving the mesh's UIs (what `mesh demo` is built from)."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import dagster as dg
 from rich.console import Console
@@ -19,7 +20,7 @@ from dagster_project.app.refresh import (
     refresh,
     select,
 )
-from dagster_project.app.services import demo_services, serve
+from dagster_project.app.services import demo_services, log_path, serve
 from dagster_project.checks.quality.companion_contracts import discover_contracts
 from dagster_project.core.settings import MeshSettings
 from dagster_project.core.workspace import find_root
@@ -81,10 +82,18 @@ def refresh_with_progress(
 
 
 def serve_ui(settings: MeshSettings, port: int) -> None:
-    """Serve the mesh's UIs (the Dagster UI on `port`) until interrupted."""
-    env = {**os.environ, "MESH_HOME": settings.home, "DAGSTER_HOME": str(dagster_home(settings))}
+    """Serve the mesh's UIs (the Dagster UI on `port`) until interrupted; their output
+    (the daemon logs without end) goes to files under the mesh home, named once here."""
+    home = dagster_home(settings)
+    env = {**os.environ, "MESH_HOME": settings.home, "DAGSTER_HOME": str(home)}
+    logs = Path(settings.home if settings.is_local else home) / "logs"
     services = demo_services(port)
     for service in services:
         console.print(f"{service.name}: [link]{service.url}[/link]")
-    console.print("Ctrl+C stops them.")
-    serve(services, find_root(), env)
+    console.print(f"Their logs: {logs}/  (Ctrl+C stops them)", highlight=False)
+    ended = serve(services, find_root(), env, logs)
+    if ended:
+        service, code = ended
+        console.print(
+            f"[red]{service.name} stopped (exit {code});[/red] see {log_path(logs, service)}"
+        )

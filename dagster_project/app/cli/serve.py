@@ -11,6 +11,7 @@ from rich.table import Table
 
 from dagster_project.access.api_keys import ApiKeyStore
 from dagster_project.access.policy import AccessPolicy
+from dagster_project.app.services import require_free
 from dagster_project.ask.api import create_app
 
 app = typer.Typer()
@@ -23,6 +24,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
 ) -> None:
     """Serve the HTTP API and the web page (search, product pages, ask)."""
+    require_free(port, "mesh serve", f"choose another: `mesh serve --port {port + 1}`", host)
     console.print(f"Meshwork web page: http://{host}:{port}/  (API docs: /docs)")
     uvicorn.run(create_app(), host=host, port=port, log_level="warning")
 

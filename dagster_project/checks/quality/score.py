@@ -36,6 +36,7 @@ WEIGHTS = {
 }
 ANOMALY_RATE_AT_ZERO = 0.05
 VALUE_RULES = ("not_null", "accepted_values", "range")
+HISTORY_LENGTH = 400  # evaluations kept per product: over a year of daily builds
 
 
 @dataclass
@@ -155,8 +156,24 @@ def score_uri(settings: MeshSettings, contract: Contract) -> str:
     return settings.registry_uri("quality", contract.domain, contract.product, "score.json")
 
 
+def history_uri(settings: MeshSettings, contract: Contract) -> str:
+    return settings.registry_uri("quality", contract.domain, contract.product, "history.jsonl")
+
+
 def save_score(settings: MeshSettings, contract: Contract, score: QualityScore) -> None:
+    """The latest score, and one more line of its history (the last HISTORY_LENGTH)."""
     settings.files.write_text(score_uri(settings, contract), score.as_json())
+    entry = {"evaluated_at": score.evaluated_at, "score": score.score, **score.dimensions}
+    lines = settings.files.read_text_or(history_uri(settings, contract), "").splitlines()
+    lines = [*lines, json.dumps(entry)][-HISTORY_LENGTH:]
+    settings.files.write_text(history_uri(settings, contract), "\n".join(lines) + "\n")
+
+
+def score_history(settings: MeshSettings, contract: Contract) -> list[dict]:
+    """Each evaluation, oldest first: `evaluated_at`, `score` (0..100) and every dimension
+    (0..1, None where not monitored)."""
+    text = settings.files.read_text_or(history_uri(settings, contract), "")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def load_score(settings: MeshSettings, contract: Contract) -> QualityScore | None:

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from dagster_project.app.cli import app
 from dagster_project.app.scaffold import scaffold_domain
 from dagster_project.core.contracts import load_contract
+from dagster_project.core.errors import UserError
 from dagster_project.core.workspace import read_workspace
 
 REPO = Path(__file__).resolve().parents[3]
@@ -38,8 +39,14 @@ def _python(root: Path, code: str) -> subprocess.CompletedProcess:
 def test_cli_new_domain_registers_it_in_the_workspace_it_runs_in(repo_copy: Path, monkeypatch):
     real_workspace = (REPO / "workspace.yaml").read_text()
     monkeypatch.chdir(repo_copy)
-    result = CliRunner().invoke(app, ["new-domain", "marketing", "--product", "campaigns"])
+    result = CliRunner().invoke(
+        app, ["new-domain", "marketing", "--product", "campaigns"], terminal_width=400
+    )
     assert result.exit_code == 0, result.output
+    assert f"updated {repo_copy / 'workspace.yaml'}" in result.output
+    assert "created" in result.output and "created " + str(repo_copy / "workspace.yaml") not in (
+        result.output
+    )
     assert "marketing" in [loc.name for loc in read_workspace(repo_copy / "workspace.yaml")]
     assert (repo_copy / "domains/marketing/contracts/campaigns.odcs.yaml").exists()
     assert (REPO / "workspace.yaml").read_text() == real_workspace
@@ -95,5 +102,5 @@ def test_scaffold_writes_a_loadable_location(repo_copy: Path):
 
 @pytest.mark.parametrize("name", ["Marketing", "sales", "9lives"])
 def test_scaffold_refuses_bad_or_taken_names(repo_copy: Path, name: str):
-    with pytest.raises(ValueError):
+    with pytest.raises(UserError):
         scaffold_domain(repo_copy, name)

@@ -130,7 +130,7 @@ def test_row_limit_and_timeout(lake, layer, mesh):
 def test_guard_applies_to_sql_from_the_cli(mesh):
     runner = CliRunner()
     result = runner.invoke(app, ["ask", "--sql", "SELECT * FROM read_csv('/etc/passwd')"])
-    assert result.exit_code == 1 and "not allowed" in result.output
+    assert result.exit_code == 2 and "not allowed" in result.output  # the user's SQL to fix
     result = runner.invoke(app, ["ask", "total revenue", "--format", "json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.output)

@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 
 from dagster_project.access.api_keys import ApiKeyStore
 from dagster_project.ask.api import create_app
+from dagster_project.checks.quality.score import QualityScore, save_score
 from dagster_project.metadata.semantics import load_semantic_layer
 from tests.servers import mesh_serve
 from tests.small_mesh import write_small_mesh
@@ -88,11 +89,13 @@ def bearer(key: str) -> dict[str, str]:
 def test_ask_with_a_conversation_and_guarded_sql(client):
     first = client.post("/api/ask", json={"question": "revenue by region"}).json()
     assert first["columns"] == ["region", "revenue"] and first["sql"]
+    assert first["chart"] == {"type": "bar", "x": "region", "y": ["revenue"], "series": None}
     follow = client.post(
         "/api/ask", json={"question": "and by month?", "conversation_id": first["conversation_id"]}
     ).json()
     assert follow["conversation_id"] == first["conversation_id"]
     assert follow["columns"] == ["month", "region", "revenue"]
+    assert follow["chart"]["type"] == "line" and follow["chart"]["series"] == "region"
     bad = client.post("/api/ask", json={"sql": "SELECT * FROM information_schema.tables"})
     assert bad.status_code == 400
     sql = client.post("/api/ask", json={"sql": "SELECT email FROM customers.customer_profiles"})
@@ -144,3 +147,24 @@ def test_insights_include_the_domains_insights_products(client, lake, demo_contr
     domains = client.get("/api/insights").json()["domains"]
     assert [d["product"] for d in domains] == ["sales/insights"]  # others are not built
     assert domains[0]["rows"][0]["narrative"] == risk and risk in domains[0]["markdown"]
+
+
+def test_plotly_is_served_by_the_mesh_itself(client):
+    served = client.get("/static/plotly.min.js")
+    assert served.status_code == 200 and "javascript" in served.headers["content-type"]
+    assert "newPlot" in served.text
+    assert '<script src="/static/plotly.min.js"></script>' in client.get("/").text
+
+
+def test_product_page_trends_rows_per_partition_and_quality_history(client, lake, demo_contracts):
+    contract = demo_contracts["sales/order_lines"]
+    score = QualityScore(contract.key, {"freshness": 1.0, "drift": 0.5}, {}, "2025-03-10T00:00")
+    save_score(lake.settings, contract, score)
+    trends = client.get("/api/products/sales/order_lines").json()["trends"]
+    assert trends["partition"] == "order_date"
+    total = lake.info("sales/order_lines").rows
+    assert sum(n for _, n in trends["rows"]) == total and len(trends["rows"]) >= 2
+    assert [d for d, _ in trends["rows"]] == sorted(d for d, _ in trends["rows"])
+    assert trends["history"] == [
+        {"evaluated_at": "2025-03-10T00:00", "score": score.score, "freshness": 1.0, "drift": 0.5}
+    ]

@@ -53,7 +53,7 @@ def forecasts_contract(**custom) -> Contract:
                 primaryKey=True,
                 primaryKeyPosition=2,
                 required=True,
-                relationships=[{"to": "stores.store_id"}],
+                relationships=[{"to": "stores.odcs.yaml#/schema/stores/properties/store_id"}],
                 customProperties=[{"property": "fairness", "value": {"segments": ["region"]}}],
             ),
             column(
@@ -178,7 +178,7 @@ def segments_contract(bands: list[int] | None = (25, 50)) -> Contract:
                 primaryKey=True,
                 primaryKeyPosition=1,
                 required=True,
-                relationships=[{"to": "profiles.person_id"}],
+                relationships=[{"to": "profiles.odcs.yaml#/schema/profiles/properties/person_id"}],
                 customProperties=[
                     {"property": "fairness", "value": {"segments": ["country", birth]}}
                 ],

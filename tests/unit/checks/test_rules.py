@@ -19,6 +19,9 @@ from dagster_project.core.contracts import Contract
 from dagster_project.lake.storage import Lake
 from tests.factories import column
 
+# ODCS: the customer_id property of the customers contract beside this one.
+CUSTOMERS_ID = "customers.odcs.yaml#/schema/customers/properties/customer_id"
+
 ALL_RULES = [
     "schema",
     "not_null",
@@ -42,7 +45,7 @@ def orders(make_contract) -> Contract:
             ),
             column("price", "number", logicalTypeOptions={"exclusiveMinimum": 0}),
             column("ordered_on", "date", logicalTypeOptions={"minimum": "2024-01-01"}),
-            column("customer_id", "integer", relationships=[{"to": "customers.customer_id"}]),
+            column("customer_id", "integer", relationships=[{"to": CUSTOMERS_ID}]),
             column("voucher", unique=True),
         ],
         product="orders",
@@ -251,7 +254,7 @@ def _orders_tolerating(make_contract, share: float, severity: str) -> Contract:
             column(
                 "customer_id",
                 "integer",
-                relationships=[{"to": "customers.customer_id", "customProperties": tolerance}],
+                relationships=[{"to": CUSTOMERS_ID, "customProperties": tolerance}],
             ),
         ],
         product="orders",

@@ -78,7 +78,10 @@ def test_typed_access_to_order_lines(demo_contracts: dict[str, Contract]) -> Non
     assert c.column("unit_price").bounds == {"exclusiveMinimum": 0}
     assert c.column("payment_type").required is False
     assert c.column("order_id").required is True
-    assert c.column("customer_id").references == ["customers.customer_profiles.customer_id"]
+    assert c.column("customer_id").references == [
+        "../../customers/contracts/customer_profiles.odcs.yaml"
+        "#/schema/customer_profiles/properties/customer_id"
+    ]
     with pytest.raises(KeyError, match="no column 'nope'"):
         c.column("nope")
 
@@ -155,6 +158,10 @@ def test_no_freshness_without_a_latency_or_freshness_sla() -> None:
 
 
 def test_parse_reference() -> None:
+    same_folder = "stores.odcs.yaml#/schema/stores/properties/store_id"
+    assert parse_reference(same_folder, "sales") == ("sales", "stores", "store_id")
+    other_domain = "../../inventory/contracts/products.odcs.yaml#schema/products/properties/sku"
+    assert parse_reference(other_domain, "sales") == ("inventory", "products", "sku")
     assert parse_reference("stores.store_id", "sales") == ("sales", "stores", "store_id")
     assert parse_reference("inventory.products.product_id", "sales") == (
         "inventory",
@@ -163,6 +170,20 @@ def test_parse_reference() -> None:
     )
     with pytest.raises(ValueError, match=r"product\.column"):
         parse_reference("store_id", "sales")
+    with pytest.raises(ValueError, match="contracts/ folder"):
+        parse_reference("elsewhere/stores.odcs.yaml#/schema/stores/properties/store_id", "sales")
+
+
+def test_a_relationship_to_another_contract_by_shorthand_names_the_odcs_way(
+    make_contract,
+) -> None:
+    refs = [{"to": "inventory.products.product_id"}]
+    with pytest.raises(ContractError, match="does not have") as raised:
+        make_contract([column("product_id", "integer", relationships=refs)])
+    assert (
+        "../../inventory/contracts/products.odcs.yaml#/schema/products/properties/product_id"
+        in (str(raised.value))
+    )
 
 
 # -- invalid contracts: ContractError names the file, the field and the reason ---------------

@@ -8,6 +8,7 @@ from dagster_project.checks.quality.score import (
     completeness,
     freshness,
     save_score,
+    score_history,
     uniqueness,
     validity,
 )
@@ -56,3 +57,15 @@ def test_the_catalog_sees_the_saved_score_with_freshness_as_of_now(mesh_home, de
     assert fresh["quality_score"] == 100.0 and fresh["quality_freshness"] == 1.0
     assert stale["quality_freshness"] == 0.5 and stale["quality_score"] < 100
     assert "last written 72.0 h ago, SLA 48 h" in stale["quality_narrative"]
+
+
+def test_every_saved_score_adds_a_line_of_history(mesh_home, demo_contracts):
+    contract = demo_contracts["sales/order_lines"]
+    assert score_history(mesh_home, contract) == []
+    save_score(mesh_home, contract, _score(drift=1.0))
+    later = _score(drift=0.5)
+    later.evaluated_at = "2025-03-11T00:00:00"
+    save_score(mesh_home, contract, later)
+    history = score_history(mesh_home, contract)
+    assert [h["evaluated_at"][:10] for h in history] == ["2025-03-10", "2025-03-11"]
+    assert history[1]["drift"] == 0.5 and history[1]["score"] == later.score < history[0]["score"]

@@ -7,8 +7,10 @@ narrative and SQL."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
+import polars as pl
 from pydantic import BaseModel
 
 import dagster_project.ask.worker as worker
@@ -16,8 +18,19 @@ from dagster_project.access.policy import AuditRecord, GovernedReader
 from dagster_project.ai import Task, get_provider
 from dagster_project.ai.text import spelling_matches, terms
 from dagster_project.ask.limits import Deadline, check_size, slots_for
-from dagster_project.ask.parser import OfflineParser, ParsedQuestion
-from dagster_project.ask.semantic_sql import SemanticQuery, SemanticQueryError, compile_query
+from dagster_project.ask.parser import (
+    ANSWERED,
+    CLARIFY,
+    UNANSWERABLE,
+    OfflineParser,
+    ParsedQuestion,
+)
+from dagster_project.ask.semantic_sql import (
+    SemanticQuery,
+    SemanticQueryError,
+    compile_query,
+    with_derived_metrics,
+)
 from dagster_project.core.settings import Limits, get_limits
 from dagster_project.lake.storage import Lake
 from dagster_project.metadata.semantics import SemanticLayer, load_semantic_layer
@@ -44,7 +57,9 @@ class QueryPlan(BaseModel):
     end: str | None = None
     order_by: list[str] = []
     limit: int | None = None
+    having: list[QueryFilter] = []
     share: bool = False
+    listing: bool = False
 
 
 INSTRUCTIONS = (
@@ -67,6 +82,10 @@ class Answer:
     answered: bool = True
     truncated: bool = False
     suggestions: list[str] = field(default_factory=list)
+    status: str = ANSWERED  # answered | clarify | unanswerable
+    interpretation: str = ""  # the semantic query in words, when answered
+    choices: list[str] = field(default_factory=list)  # readings to pick from, for clarify
+    unmatched: list[str] = field(default_factory=list)  # words nothing in the layer explains
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -98,6 +117,7 @@ class Asker:
         self.limits = limits or get_limits()
         self.timeout_s = timeout_s or self.limits.query_timeout_s
         self.context: dict[str, Any] | None = None
+        self.query_layer = with_derived_metrics(self.layer)  # plus distinct counts
         self._parser: OfflineParser | None = None
         worker.warm_up()  # before any deadline starts
 
@@ -105,7 +125,8 @@ class Asker:
     @property
     def parser(self) -> OfflineParser:
         if self._parser is None:
-            self._parser = OfflineParser(self.layer, self._dimension_values())
+            values, anchors = read_vocabulary(self.layer, self.lake)
+            self._parser = OfflineParser(self.layer, values, anchors)
         return self._parser
 
     def ask(self, question: str, *, follow_up: bool = False) -> Answer:
@@ -116,13 +137,36 @@ class Asker:
         parsed = parser.parse(question, self.context if follow_up else None)
         plan, provider = self._plan(question, parsed)
         deadline.check()
-        if not plan.metrics:
-            return self._cannot(question, parsed.reason or "no metric matches", provider)
-        semantic = plan.model_dump(exclude={"share"}, exclude_none=True)
+        if plan is None:
+            return self._not_answered(question, parsed, provider)
+        semantic = plan.model_dump(exclude={"share", "listing"}, exclude_none=True)
         semantic = {k: v for k, v in semantic.items() if v}
-        return self.answer_query(
-            semantic, question=question, share=plan.share, provider=provider, deadline=deadline
+        answer = self.answer_query(
+            semantic,
+            question=question,
+            share=plan.share,
+            listing=plan.listing,
+            provider=provider,
+            deadline=deadline,
         )
+        return answer
+
+    def _not_answered(self, question: str, parsed: ParsedQuestion, provider: str) -> Answer:
+        if parsed.status == CLARIFY:
+            text = f"Which do you mean? {parsed.reason}: " + " | ".join(parsed.choices) + "."
+            return Answer(
+                question,
+                None,
+                None,
+                narrative=text,
+                provider=provider,
+                answered=False,
+                status=CLARIFY,
+                choices=parsed.choices,
+            )
+        answer = self._cannot(question, parsed.reason or "no metric matches", provider)
+        answer.unmatched = parsed.unmatched
+        return answer
 
     def answer_query(
         self,
@@ -130,24 +174,36 @@ class Asker:
         *,
         question: str = "",
         share: bool = False,
+        listing: bool = False,
         provider: str = "semantic query",
         deadline: Deadline | None = None,
     ) -> Answer:
         """Answer a semantic query (plain data) under the same guard and governed reads."""
         try:
-            compiled = compile_query(self.layer, SemanticQuery.from_dict(semantic))
-        except (SemanticQueryError, ValueError) as exc:
+            compiled = compile_query(self.query_layer, SemanticQuery.from_dict(semantic))
+        except (SemanticQueryError, ValueError, KeyError, TypeError) as exc:
             return self._cannot(question, str(exc), provider, semantic)
-        sql = with_share(compiled.sql, semantic["metrics"][0]) if share else compiled.sql
+        sql = compiled.sql
+        if share:
+            sql = with_share(sql, semantic["metrics"][0])
+        if listing:
+            sql = only_columns(sql, semantic.get("dimensions") or [])
         columns, rows, truncated = self.run_sql(sql, deadline=deadline)
         self.context = semantic
         answer = Answer(question, semantic, sql, columns, rows, provider=provider)
         answer.truncated = truncated
-        answer.narrative = narrate(self.layer, semantic, columns, rows)
+        answer.interpretation = self.parser.interpret(semantic) + (", share of total" * share)
+        answer.narrative = narrate(self.query_layer, semantic, columns, rows)
         return answer
 
-    def _plan(self, question: str, parsed: ParsedQuestion) -> tuple[QueryPlan, str]:
-        offline = QueryPlan.model_validate({**(parsed.query or {}), "share": parsed.share})
+    def _plan(self, question: str, parsed: ParsedQuestion) -> tuple[QueryPlan | None, str]:
+        offline = (
+            QueryPlan.model_validate(
+                {**parsed.query, "share": parsed.share, "listing": parsed.listing}
+            )
+            if parsed.query
+            else None
+        )
         if self.provider.name == "offline":
             return offline, "offline"
         task = Task(
@@ -193,6 +249,7 @@ class Asker:
             provider=provider,
             answered=False,
             suggestions=suggestions,
+            status=UNANSWERABLE,
         )
 
     # -- SQL ---------------------------------------------------------------------------
@@ -223,23 +280,42 @@ class Asker:
             self.reader.audit_many(records)  # one append per query, also when it was stopped
         return result.columns, result.rows, result.truncated
 
-    def _dimension_values(self) -> dict[str, list[str]]:
-        """Distinct string values of each non-PII text dimension, to match words."""
-        values: dict[str, list[str]] = {}
-        for dim in self.layer.list_dimensions():
-            contract = self.layer.contracts.get(dim.product)
-            if dim.is_time or contract is None:
-                continue
-            if contract.column(dim.column).logical_type != "string":
-                continue
-            try:
-                series = self.lake.scan(dim.product).select(dim.column).unique().collect()
-            except Exception:  # a product not materialized yet has no values to match
-                continue
-            found = [v for v in series.to_series().drop_nulls().to_list() if isinstance(v, str)]
-            if len(found) <= VALUE_DIMENSIONS_MAX:
-                values[dim.name] = sorted(found)
-        return values
+
+def read_vocabulary(layer: SemanticLayer, lake: Lake) -> tuple[dict[str, list[str]], dict]:
+    """Distinct values of each low-cardinality text dimension (to match words), and the
+    latest day of data of each model with a time dimension (to anchor "last week")."""
+    values: dict[str, list[str]] = {}
+    for dim in layer.list_dimensions():
+        contract = layer.contracts.get(dim.product)
+        if dim.is_time or contract is None:
+            continue
+        if contract.column(dim.column).logical_type != "string":
+            continue
+        try:
+            series = lake.scan(dim.product).select(dim.column).unique().collect()
+        except Exception:  # a product not materialized yet has no values to match
+            continue
+        found = [v for v in series.to_series().drop_nulls().to_list() if isinstance(v, str)]
+        if len(found) <= VALUE_DIMENSIONS_MAX:
+            values[dim.name] = sorted(found)
+    anchors = {}
+    for product, model in layer.models.items():
+        if not model.time_dimension:
+            continue
+        try:
+            latest = lake.scan(product).select(pl.col(model.time_dimension).max()).collect()
+        except Exception:  # not materialized yet
+            continue
+        day = latest.item()
+        if day is not None:
+            anchors[product] = day.date() if isinstance(day, datetime) else day
+    return values, anchors
+
+
+def only_columns(sql: str, columns: list[str]) -> str:
+    """Keep only these columns (an entity listing drops the count it was grouped by)."""
+    keep = ", ".join(f'"{c}"' for c in columns) or "*"
+    return f"SELECT {keep}\nFROM (\n{sql}\n) AS listed"
 
 
 def with_share(sql: str, metric: str) -> str:

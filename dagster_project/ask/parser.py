@@ -120,7 +120,20 @@ class OfflineParser:
     def items(self, text: str) -> tuple[list[Item], list[str]]:
         """The question's phrases and the words nothing explains."""
         content = [t for t in tokens(text) if t.text not in FILLER and t.stem not in FILLER]
-        items = [self._item(span) for span in self.lexicon.spans(content)]
+        spans = self.lexicon.spans(content)
+        items = [self._item(span) for span in spans]
+        for i, span in enumerate(spans):  # "the store channel", "not store": a value after all
+            values = [m for m in span.meanings if m.kind == "value"]
+            nxt = items[i + 1] if i + 1 < len(items) else None
+            prev = items[i - 1] if i else None
+            names_dim = nxt is not None and nxt.kind == "dimension"
+            if names_dim and any(v.name == nxt.name for v in values):
+                values = [v for v in values if v.name == nxt.name]
+            elif not (prev and prev.kind == "g" and prev.name in {"not", "without"}):
+                continue
+            if values and items[i].kind != "value":
+                first = values[0]
+                items[i] = Item("value", span.words, first.name, first.value, span.plural, values)
         for i, item in enumerate(items):  # "200 units", "7 days": a unit after a number
             after_number = i and items[i - 1].kind == "num" and _is_unit(item.words)
             before_metric = i + 1 < len(items) and items[i + 1].kind == "metric"
@@ -298,10 +311,9 @@ class OfflineParser:
             if j >= len(items) or items[j].kind != "num":
                 continue
             number, low = items[j], None
-            if item.name == "between":
-                if j + 2 < len(items) and items[j + 2].kind == "num":
-                    low, number = number, items[j + 2]
-                    items[j + 1].used = items[j].used = True
+            if item.name == "between" and j + 2 < len(items) and items[j + 2].kind == "num":
+                low, number = number, items[j + 2]
+                items[j + 1].used = items[j].used = True
             target = _target(items, i, j)
             if target is None:
                 continue
@@ -368,7 +380,7 @@ class OfflineParser:
                     number.used = True
 
     def _counted_after(self, items: list[Item], at: int) -> Item | None:
-        """"the most orders", "the fewest customers": the entity after a quantity
+        """ "the most orders", "the fewest customers": the entity after a quantity
         superlative is counted, not ranked."""
         if items[at].words not in {"most", "fewest", "least"} or at + 1 >= len(items):
             return None
@@ -731,6 +743,9 @@ def _ranked_metric(items: list[Item], at: int) -> Item | None:
     for j in range(at + 1, min(at + 3, len(items))):
         if items[j].kind == "metric":
             return items[j]
+    for j in range(at + 1, len(items) - 1):
+        if items[j].kind == "g" and items[j].name == "by" and items[j + 1].kind == "metric":
+            return items[j + 1]
     return None
 
 

@@ -16,13 +16,13 @@ from dagster_project.metadata.semantics import SemanticLayer
 # Words that carry no meaning for a semantic query (articles, auxiliaries, light verbs).
 _FILLER = """a an the of is are was were be been being do does did what whats show me give tell
     please our we us i my you your there it its they them this that these those all any
-    have has had having get got make made makes bring brings brought generate generates
+    get got make made makes bring brings brought generate generates
     generated come came use used using place placed pay paid record recorded see buy bought
     sell sold selling sells shop shopped spend spent live living based located hold holds
     held perform performing happen happened earn earned take took total overall amount
     much so far as well also now right currently current moment today can could would
     will much value figure figures number numbers count level levels
-    out end up at on in into to from for with within who whose where when what's s
+    out end up at on in into to from for within who whose where when what's s
     those them"""
 FILLER = frozenset(_FILLER.split())
 # Function words with a grammatical role; kept as tokens for the assembler.
@@ -116,6 +116,11 @@ GRAMMAR = {
     "atleast": "gte",
     "atmost": "lte",
     "which": "which",
+    "with": "with",
+    "having": "with",
+    "had": "with",
+    "has": "with",
+    "have": "with",
     "list": "list",
     "name": "list",
     "names": "list",
@@ -191,6 +196,11 @@ def tokens(text: str) -> list[Token]:
     return out
 
 
+def _function(token: Token) -> bool:
+    word = token.text
+    return word in GRAMMAR or word in GRAINS or word in NUMBER_WORDS or word[:1].isdigit()
+
+
 def phrase_key(text: str) -> tuple[str, ...]:
     """The stems a phrase is matched by (fillers dropped, as in questions)."""
     return tuple(t.stem for t in tokens(text) if t.text not in FILLER and t.stem not in FILLER)
@@ -257,23 +267,27 @@ class Lexicon:
         }
 
     def spans(self, words: list[Token]) -> list[Span]:
-        """Greedy longest-first phrases over the content tokens; unknown words are spans
-        without meaning."""
-        out, i = [], 0
-        while i < len(words):
-            for n in range(min(self.longest, len(words) - i), 0, -1):
-                key = tuple(t.stem for t in words[i : i + n])
-                if key in self.phrases:
-                    text = " ".join(t.text for t in words[i : i + n])
-                    out.append(
-                        Span(i, i + n, text, list(self.phrases[key]), words[i + n - 1].plural)
-                    )
-                    i += n
-                    break
-            else:
-                out.append(Span(i, i + 1, words[i].text, [], words[i].plural))
-                i += 1
-        return out
+        """The cheapest cover of the content tokens by known phrases: a phrase costs 1, a
+        function word or number 0.5, an unknown word 2 ("average basket size" is "average"
+        + "basket size", not "average basket" + "size")."""
+        n = len(words)
+        best: list[tuple[float, int, list[Span]]] = [(0.0, 0, [])] + [(float("inf"), 0, [])] * n
+        for i in range(n):
+            cost, count, path = best[i]
+            if cost == float("inf"):
+                continue
+            for size in range(1, min(self.longest, n - i) + 1):
+                key = tuple(t.stem for t in words[i : i + size])
+                meanings = self.phrases.get(key)
+                if meanings is None and size > 1:
+                    continue
+                text = " ".join(t.text for t in words[i : i + size])
+                span = Span(i, i + size, text, list(meanings or []), words[i + size - 1].plural)
+                step = 1.0 if meanings else (0.5 if _function(words[i]) else 2.0)
+                candidate = (cost + step, count + 1, [*path, span])
+                if candidate[:2] < best[i + size][:2]:
+                    best[i + size] = candidate
+        return best[n][2]
 
     def scattered(self, stems: set[str], free: set[str]) -> list[tuple[tuple[str, ...], Meaning]]:
         """Multi-word metric or dimension phrases whose words all occur in the question

@@ -274,7 +274,7 @@ class OfflineParser:
                     item.name == "per" and self._per_ratio(items, i)
                 ):
                     label = self._label(nxt.name)
-                    if label is None and _next_is(items, j, "dimension"):
+                    if _next_is(items, j, "dimension"):
                         nxt.used, open_ = True, True  # "by customer country": a qualifier
                     elif label is None:
                         break
@@ -530,8 +530,12 @@ class OfflineParser:
             if item.kind == "dimension" and item.name in compared:
                 continue
             if item.kind == "dimension" and self._numeric(item.name):
-                negated = prev is not None and prev.kind == "g" and prev.name == "without"
-                op = "=" if negated else ">"
+                # "with a discount" (> 0), "without a discount" (= 0); bare, it fits nothing.
+                said = prev.name if prev is not None and prev.kind == "g" else ""
+                if said not in {"with", "without"}:
+                    draft.problems.append(f"'{item.words}' does not fit the question")
+                    continue
+                op = "=" if said == "without" else ">"
                 draft.filters.append({"dimension": item.name, "op": op, "value": 0})
             elif item.kind == "dimension":
                 _add(draft.dims, item.name)

@@ -165,6 +165,7 @@ IRREGULAR = {
     "people": "person",
     "children": "child",
 }
+MAX_VALUE_WORDS = 5
 _TOKEN = re.compile(r"\d{4}-\d{2}-\d{2}|\d+(?:[.,]\d+)*%?|[a-z0-9]+")
 
 
@@ -243,8 +244,9 @@ class Lexicon:
             if len(products) == 1 and key and key not in self.phrases:
                 self.phrases[key] = [Meaning("product", products[0])]
         for dim, found in values.items():
-            for value in found:
-                self._add(Meaning("value", dim, value), value)
+            for value in found:  # labels, not sentences (text in data is never a phrase)
+                if len(value.split()) <= MAX_VALUE_WORDS and not re.search(r"[.;:!?]", value):
+                    self._add(Meaning("value", dim, value), value)
         self.longest = max((len(k) for k in self.phrases), default=1)
         self.heads = self._heads(layer)
 

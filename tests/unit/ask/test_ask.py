@@ -165,6 +165,19 @@ def test_mesh_chat_keeps_context_between_questions(mesh):
     assert "Revenue by month, region" in result.output
 
 
+def _ask_a_model(lake, layer, monkeypatch, reply: str, question: str):
+    """Ask through the real OpenAI client against the local fake server replying `reply`;
+    the answer and what was sent."""
+    from tests.openai_server import fake_openai
+
+    with fake_openai() as fake:
+        fake.chat = lambda request: reply
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
+        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+        answer = Asker(lake, layer, provider="openai").ask(question)
+        return answer, json.dumps(fake.bodies("/chat/completions"))
+
+
 @pytest.mark.parametrize(
     ("reply", "expected", "provider"),
     [
@@ -174,42 +187,20 @@ def test_mesh_chat_keeps_context_between_questions(mesh):
             ["channel", "units_sold"],
             "openai",
         ),
-        # ...and an unknown name (or a PII column asked for) falls back to the parser.
+        # ...and an unknown name (or a PII column asked for) falls back to the parser...
         (
             '{"metrics": ["revenue"], "dimensions": ["email"]}',
             ["region", "revenue"],
             "offline (fallback: ungrounded model output: unknown dimension email)",
         ),
-    ],
-)
-def test_the_model_proposes_a_semantic_query_checked_against_the_layer(
-    lake, layer, mesh, monkeypatch, reply, expected, provider
-):
-    from tests.openai_server import fake_openai
-
-    with fake_openai() as fake:
-        fake.chat = lambda request: reply
-        monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
-        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-        answer = Asker(lake, layer, provider="openai").ask("revenue by region")
-        sent = json.dumps(fake.bodies("/chat/completions"))
-    assert answer.columns == expected
-    assert answer.provider == provider
-    assert "secret.example" not in sent  # only the layer's names and the question leave
-
-
-@pytest.mark.parametrize(
-    ("reply", "expected", "provider"),
-    [
-        # A metric that does not exist: the offline interpreter answers instead.
+        # ...as does a metric that does not exist, or names that do not compile together;
         ('{"metrics": ["profit"], "dimensions": ["region"]}', ["region", "revenue"], "fallback"),
-        # Names that exist but do not compile together (a PII column as a filter too).
         (
             '{"metrics": ["revenue"], "dimensions": ["region"], "order_by": ["-margin"]}',
             ["region", "revenue"],
             "fallback",
         ),
-        # A ratio and a filter on a metric, both compiled by the same compiler.
+        # a ratio and a filter on a metric are compiled by the same compiler.
         (
             '{"metrics": ["units_sold/orders"], "dimensions": ["region"],'
             ' "having": [{"dimension": "units_sold/orders", "op": ">", "value": 0}]}',
@@ -218,31 +209,21 @@ def test_the_model_proposes_a_semantic_query_checked_against_the_layer(
         ),
     ],
 )
-def test_a_model_proposal_is_compiled_or_replaced_never_trusted(
+def test_the_model_proposes_a_semantic_query_compiled_or_replaced_never_trusted(
     lake, layer, mesh, monkeypatch, reply, expected, provider
 ):
-    from tests.openai_server import fake_openai
-
-    with fake_openai() as fake:
-        fake.chat = lambda request: reply
-        monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
-        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-        answer = Asker(lake, layer, provider="openai").ask("revenue by region")
+    answer, sent = _ask_a_model(lake, layer, monkeypatch, reply, "revenue by region")
     assert answer.status == "answered" and answer.columns == expected
     assert provider in answer.provider
+    assert "secret.example" not in sent  # only the layer's names and the question leave
     assert "profit" not in (answer.sql or "") and "margin" not in (answer.sql or "")
 
 
 def test_a_model_inventing_names_for_an_unmappable_question_is_not_answered(
     lake, layer, mesh, monkeypatch
 ):
-    from tests.openai_server import fake_openai
-
-    with fake_openai() as fake:
-        fake.chat = lambda request: '{"metrics": ["revenue"], "dimensions": ["shoe_size"]}'
-        monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
-        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-        answer = Asker(lake, layer, provider="openai").ask("revenue by shoe size")
+    reply = '{"metrics": ["revenue"], "dimensions": ["shoe_size"]}'
+    answer, _ = _ask_a_model(lake, layer, monkeypatch, reply, "revenue by shoe size")
     assert answer.status == "unanswerable" and answer.sql is None and answer.rows == []
     assert answer.unmatched == ["shoe"] and "fallback" in answer.provider
 

@@ -22,7 +22,7 @@ _FILLER = """a an the of is are was were be been being do does did what whats sh
     held perform performing happen happened earn earned take took total overall amount
     much so far as well also now right currently current moment today can could would
     will much value figure figures number numbers count level levels
-    out end up at on in into to from for within who whose where when what's s
+    end up at on in into to from for within who whose where when what's s
     those them"""
 FILLER = frozenset(_FILLER.split())
 # Function words with a grammatical role; kept as tokens for the assembler.
@@ -116,6 +116,8 @@ GRAMMAR = {
     "atleast": "gte",
     "atmost": "lte",
     "which": "which",
+    "out": "none",
+    "zero": "none",
     "with": "with",
     "having": "with",
     "had": "with",

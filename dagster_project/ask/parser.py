@@ -53,7 +53,8 @@ PHRASES = {  # multi-word function phrases, joined before tokenizing
     r"\bover time\b": "trend",
     r"\bother than\b": "not",
 }
-MAX_READINGS = 64
+MAX_READINGS = 32
+MAX_PHRASES = 40  # a question longer than this is several questions
 
 
 @dataclass
@@ -174,6 +175,12 @@ class OfflineParser:
             text = re.sub(pattern, joined, text)
         text, time = extract(text)
         items, unknown = self.items(text)
+        if len(items) > MAX_PHRASES:
+            return ParsedQuestion(
+                None,
+                status=UNANSWERABLE,
+                reason=f"the question has {len(items)} parts; ask at most {MAX_PHRASES} at once",
+            )
         if unknown:
             words = ", ".join(f"'{w}'" for w in unknown)
             return ParsedQuestion(
@@ -302,6 +309,11 @@ class OfflineParser:
     def _comparisons(self, items: list[Item], draft: Draft) -> None:
         """`<metric|measure> more than N`, `more than N <metric>`, `with a discount`."""
         for i, item in enumerate(items):
+            nxt = items[i + 1] if i + 1 < len(items) else None
+            if item.kind == "g" and item.name == "none" and nxt and nxt.kind == "metric":
+                item.used = nxt.used = True  # "out of stock", "zero stock": the metric is 0
+                self._compare(nxt, "=", 0, draft)
+                continue
             if not (item.kind == "g" and (item.name in CMP or item.name == "between")):
                 continue
             j = i + 1
@@ -546,8 +558,9 @@ class OfflineParser:
             elif item.kind == "g" and item.name == "trend":
                 draft.grain = draft.grain or "month"
             elif item.kind == "entity":
-                if self._label(item.name) and not draft.metrics:
-                    _add(draft.dims, self._label(item.name))
+                which = prev is not None and prev.kind == "g" and prev.name in {"which", "list"}
+                if self._label(item.name) and (which or not draft.metrics):
+                    _add(draft.dims, self._label(item.name))  # "which stores ..."
             elif item.kind == "num":
                 draft.problems.append(f"the number {item.words} does not fit the question")
             elif item.kind in {"metric"}:

@@ -1,6 +1,6 @@
-"""Benchmark: `mesh ask` execution accuracy and latency against running the gold SQL.
+"""Benchmark: `mesh ask` exact, wrong and abstained answers against gold SQL, and latency.
 
-    python bench/ask.py [--days D] [--scale N] [--home DIR] [--json FILE]
+    python bench/ask.py [--days D] [--scale N] [--home DIR] [--questions FILE ...] [--json FILE]
 
 Setup (not timed): the simulator lands D days of orders (about N order lines) from
 2025-01-01 and `dagster_project.app.refresh.refresh` builds the products questions read
@@ -8,13 +8,16 @@ Setup (not timed): the simulator lands D days of orders (about N order lines) fr
 store, city and category names in the questions are the simulator's at the default 60
 days and 5,000 lines: other scales draw other stores.
 
-Each question of bench/ask_questions.yaml is asked offline as the `analyst` role (parse,
-compile, guard, governed masked reads, DuckDB, narrative, one audit append) and its rows
-are compared with the gold SQL's, run directly over the products' Delta tables
-(`semantic_sql.connect`: register the tables, run the SQL). Rows match as multisets,
-numbers equal up to a relative 1e-6 (summation order); an unanswerable question
-(`gold: null`) is right when the answer says it cannot answer. Latency is per question
-(the median over `--repeat` runs); `ratio` = ask p50 / gold p50 and the target is <= 1.2x + 20 ms.
+Each question file (default: bench/ask_questions_dev.yaml and the held-apart
+bench/ask_questions_test.yaml; any other file, e.g. a new domain's, with `--questions`)
+is reported on its own. Each question is asked offline as the `analyst` role (parse,
+compile, guard, governed masked reads, DuckDB, narrative, one audit append) and graded:
+`exact` when it is answered and its rows equal the gold SQL's, run directly over the
+products' Delta tables (multisets, numbers equal up to a relative 1e-6); `wrong` when it
+is answered with other rows, or answered at all when it has `expect: unanswerable` /
+`expect: clarify` (or `gold: null`); `abstain` when an answerable question gets `clarify`
+or `unanswerable`. Rates are per kind and per file. Latency is per question (the median
+over `--repeat` runs); `ratio` = ask p50 / gold p50 and the target is <= 1.2x + 20 ms.
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-QUESTIONS = ROOT / "bench" / "ask_questions.yaml"
+QUESTIONS = ROOT / "bench" / "ask_questions.yaml"  # the first set (written with the parser)
+HALVES = [ROOT / "bench" / "ask_questions_dev.yaml", ROOT / "bench" / "ask_questions_test.yaml"]
 START = date(2025, 1, 1)
 PRODUCTS = {
     "sales/stores",
@@ -124,6 +128,27 @@ def _timed(fn, repeat: int) -> tuple[Any, float]:
     return result, statistics.median(times)
 
 
+def status_of(answer: Any) -> str:
+    """`answered`, `clarify` or `unanswerable` (an error counts as no answer)."""
+    if answer is None:
+        return "unanswerable"
+    return getattr(answer, "status", None) or ("answered" if answer.answered else "unanswerable")
+
+
+def grade(q: dict[str, Any], answer: Any, gold_rows: list | None) -> str:
+    """`exact`, `wrong` or `abstain`. An answer to a question that must not be answered is
+    wrong; `clarify` on an `unanswerable` question is exact (it did not answer either)."""
+    status = status_of(answer)
+    expected = q.get("expect") or ("answered" if q.get("gold") else "unanswerable")
+    if expected == "answered":
+        if status != "answered":
+            return "abstain"
+        return "exact" if same_rows(answer.rows, gold_rows or []) else "wrong"
+    if status == "answered":
+        return "wrong"
+    return "exact" if expected == "unanswerable" or status == expected else "abstain"
+
+
 def evaluate(asker: Any, lake: Any, questions: list[dict[str, Any]], repeat: int = 1) -> dict:
     """Ask every question, compare with its gold SQL, time both."""
     asker.ask(questions[0]["question"])  # warm-up: the parser reads dimension values once
@@ -134,56 +159,79 @@ def evaluate(asker: Any, lake: Any, questions: list[dict[str, Any]], repeat: int
             error = None
         except Exception as exc:  # a refusal or crash is a failure of this question
             answer, ms, error = None, 0.0, f"{type(exc).__name__}: {exc}"
-        if q.get("gold") is None:
-            ok = answer is not None and not answer.answered
-            gold_ms = None
-        else:
+        gold, gold_ms = None, None
+        if q.get("gold"):
             gold, gold_ms = _timed(lambda q=q: run_gold(lake, q["gold"]), repeat)
-            ok = answer is not None and answer.answered and (same_rows(answer.rows, gold))
+        outcome = grade(q, answer, gold)
         results.append(
-            {**q, "ok": ok, "ms": ms, "gold_ms": gold_ms, "error": error, "answer": answer}
+            {
+                **q,
+                "ok": outcome == "exact",
+                "outcome": outcome,
+                "status": status_of(answer),
+                "ms": ms,
+                "gold_ms": gold_ms,
+                "error": error,
+                "answer": answer,
+            }
         )
     return summarize(results)
 
 
+def rates(results: list[dict[str, Any]]) -> dict[str, Any]:
+    n = len(results)
+    counts = Counter(r["outcome"] for r in results)
+    out: dict[str, Any] = {"questions": n}
+    for outcome in ("exact", "wrong", "abstain"):
+        out[outcome] = counts.get(outcome, 0)
+        out[f"{outcome}_rate"] = round(counts.get(outcome, 0) / n, 4) if n else 0.0
+    return out
+
+
 def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
     timed = [r for r in results if r["gold_ms"] is not None and r["error"] is None]
-    p50 = statistics.median(r["ms"] for r in timed)
-    gold_p50 = statistics.median(r["gold_ms"] for r in timed)
+    p50 = statistics.median(r["ms"] for r in timed) if timed else 0.0
+    gold_p50 = statistics.median(r["gold_ms"] for r in timed) if timed else 0.0
     failures = Counter(r["kind"] for r in results if not r["ok"])
+    by_kind: dict[str, list] = {}
+    for r in results:
+        by_kind.setdefault(r["kind"], []).append(r)
     return {
         "accuracy": round(sum(r["ok"] for r in results) / len(results), 4),
-        "questions": len(results),
+        **rates(results),
         "correct": sum(r["ok"] for r in results),
         "p50_ms": round(p50, 2),
         "gold_p50_ms": round(gold_p50, 2),
-        "ratio": round(p50 / gold_p50, 2),
+        "ratio": round(p50 / gold_p50, 2) if gold_p50 else None,
         "latency_target_met": p50 <= 1.2 * gold_p50 + 20,
+        "kinds": {k: rates(v) for k, v in sorted(by_kind.items())},
         "failures_by_kind": dict(sorted(failures.items())),
         "failed": [r["question"] for r in results if not r["ok"]],
         "results": results,
     }
 
 
-def print_report(summary: dict[str, Any]) -> None:
+def print_report(summary: dict[str, Any], title: str = "") -> None:
     from rich.console import Console
     from rich.table import Table
 
     console = Console(width=max(Console().width, 110))
-    kinds = Counter(r["kind"] for r in summary["results"])
-    table = Table(title="mesh ask: execution accuracy by kind of question")
-    for name in ("kind", "questions", "correct", "accuracy"):
+    table = Table(title=f"mesh ask{': ' + title if title else ''}: outcomes by kind of question")
+    for name in ("kind", "questions", "exact", "wrong", "abstain", "exact %", "wrong %"):
         table.add_column(name, justify="right")
-    for kind, n in sorted(kinds.items()):
-        wrong = summary["failures_by_kind"].get(kind, 0)
-        table.add_row(kind, str(n), str(n - wrong), f"{(n - wrong) / n:.2f}")
-    table.add_row(
-        "all",
-        str(summary["questions"]),
-        str(summary["correct"]),
-        f"{summary['accuracy']:.2f}",
-        style="bold",
-    )
+
+    def row(kind: str, r: dict[str, Any], **style: Any) -> None:
+        table.add_row(
+            kind,
+            *(str(r[k]) for k in ("questions", "exact", "wrong", "abstain")),
+            f"{r['exact_rate']:.0%}",
+            f"{r['wrong_rate']:.0%}",
+            **style,
+        )
+
+    for kind, r in summary["kinds"].items():
+        row(kind, r)
+    row("all", summary, style="bold")
     console.print(table)
     latency = Table(title="latency per question (p50)")
     for name in ("ask_ms", "gold_sql_ms", "ratio", "target <= 1.2x + 20 ms"):
@@ -192,14 +240,21 @@ def print_report(summary: dict[str, Any]) -> None:
     latency.add_row(
         f"{summary['p50_ms']:.1f}",
         f"{summary['gold_p50_ms']:.1f}",
-        f"{summary['ratio']:.2f}",
+        f"{summary['ratio']}",
         f"[{style}]{summary['latency_target_met']}[/{style}]",
     )
     console.print(latency)
     for r in summary["results"]:
         if not r["ok"]:
-            query = r["answer"].semantic_query if r["answer"] else r["error"]
-            console.print(f"[red]x[/red] {r['kind']}: {r['question']} -> {query}")
+            answer = r["answer"]
+            got = (answer.semantic_query, answer.narrative[:100]) if answer else r["error"]
+            mark = "[red]WRONG[/red]" if r["outcome"] == "wrong" else "[yellow]abstain[/yellow]"
+            console.print(f"{mark} {r['kind']}: {r['question']} -> {r['status']} {got}")
+
+
+def half_name(path: Path) -> str:
+    """`dev` for ask_questions_dev.yaml; the file's stem otherwise."""
+    return path.stem.removeprefix("ask_questions_").removeprefix("ask_questions") or path.stem
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -208,7 +263,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scale", type=int, default=5_000, help="order lines to simulate")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--home", type=Path, help="a MESH_HOME already built by this bench")
-    parser.add_argument("--json", type=Path, help="write one flat JSON object here")
+    parser.add_argument(
+        "--questions",
+        type=Path,
+        nargs="+",
+        default=HALVES,
+        help="question files, each reported on its own (default: the dev and test halves)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no per-question misses")
+    parser.add_argument("--json", type=Path, help="write the rates per file and kind here")
     args = parser.parse_args(argv)
     home = args.home or Path(tempfile.mkdtemp(prefix="ask-bench-"))
     os.environ["MESH_HOME"] = str(home)
@@ -218,13 +281,21 @@ def main(argv: list[str] | None = None) -> None:
     from dagster_project.lake.storage import Lake
 
     lake = Lake()
-    summary = evaluate(Asker(lake, provider="offline"), lake, load_questions(), args.repeat)
-    print_report(summary)
+    asker = Asker(lake, provider="offline")
+    report = {}
+    for path in args.questions:
+        summary = evaluate(asker, lake, load_questions(path), args.repeat)
+        if args.quiet:
+            summary = {**summary, "results": [r for r in summary["results"] if r["ok"]]}
+        print_report(summary, half_name(path))
+        keep = {k: v for k, v in summary.items() if k not in {"results", "failures_by_kind"}}
+        keep["file"] = str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+        keep["wrong_questions"] = [
+            r["question"] for r in summary["results"] if r["outcome"] == "wrong"
+        ]
+        report[half_name(path)] = keep
     if args.json:
-        flat = {k: v for k, v in summary.items() if k not in {"results", "failures_by_kind"}}
-        flat["failed"] = "; ".join(flat["failed"])
-        flat.update({f"failures_{k}": v for k, v in summary["failures_by_kind"].items()})
-        args.json.write_text(json.dumps(flat, indent=2) + "\n")
+        args.json.write_text(json.dumps(report, indent=2, default=str) + "\n")
 
 
 if __name__ == "__main__":

@@ -312,6 +312,7 @@ def create_app(lake: Lake | None = None, layer: SemanticLayer | None = None) -> 
                 "narrative": f"{len(rows)} row(s).",
                 "provider": "sql",
                 "answered": True,
+                "status": "answered",
                 "truncated": truncated,
             }
         else:

@@ -157,7 +157,11 @@ $("ask-form").addEventListener("submit", async (event) => {
     const a = await api("/api/ask", {method: "POST", headers: {"Content-Type": "application/json"},
       body: JSON.stringify({question, conversation_id: conversationId})});
     conversationId = a.conversation_id;
-    let html = `<p id="narrative">${esc(a.narrative)}</p>`;
+    let html = `<p id="status" class="muted">${esc(a.status || "answered")}` +
+      (a.interpretation ? `: <span id="interpretation">${esc(a.interpretation)}</span>` : "") +
+      `</p><p id="narrative">${esc(a.narrative)}</p>`;
+    if (a.choices && a.choices.length) html += "<ul id=\"choices\">" +
+      a.choices.map((c) => `<li>${esc(c)}</li>`).join("") + "</ul>";
     if (a.chart) html += '<div id="answer-chart" class="chart"></div>';
     if (a.columns.length) html += table(a.columns, a.rows, "answer-table");
     if (a.sql) html += `<details open><summary>SQL</summary>

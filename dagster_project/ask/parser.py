@@ -1,65 +1,60 @@
-"""Questions in plain words → semantic queries, offline: metric and dimension words
-(names, labels and synonyms of the semantic layer), dimension values seen in the data,
-dates and ranges, "top N", "by X", "per month/week", comparisons and shares."""
+"""Questions in plain words → semantic queries, offline and compositional.
+
+1. Time expressions are read by a small grammar (`ask.dates`) and taken out.
+2. The rest is tokenized and covered, longest phrase first, by the layer's vocabulary
+   (`ask.lexicon`: metric, dimension, entity and product names and synonyms, values of
+   low-cardinality dimensions) and by English function words (by, top, more than...).
+3. Every content word must be accounted for: a word nothing explains makes the question
+   `unanswerable`, with the words named.
+4. The phrases are assembled into a semantic query by their roles (grouping after "by",
+   the target of "top 3" or "which ... the most", a comparison's subject, a filter value,
+   the thing counted by "how many"). Where a phrase has several meanings (a value present
+   in two columns, an entity counted in several models) every reading is compiled and
+   scored; a tie between readings that differ is a `clarify` with the choices.
+"""
 
 from __future__ import annotations
 
+import itertools
 import re
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import date
 from typing import Any
 
-from dagster_project.metadata.semantics import SemanticLayer
+from dagster_project.ask.dates import TimeSpec, extract
+from dagster_project.ask.lexicon import (
+    FILLER,
+    GRAINS,
+    GRAMMAR,
+    NUMBER_WORDS,
+    UNITS,
+    Lexicon,
+    Meaning,
+    Span,
+    tokens,
+)
+from dagster_project.ask.semantic_sql import (
+    Compiler,
+    SemanticQuery,
+    SemanticQueryError,
+    ratio_parts,
+    with_derived_metrics,
+)
+from dagster_project.metadata.semantics import Dimension, Entity, SemanticLayer
 
-MONTHS = {
-    m: i + 1
-    for i, m in enumerate(
-        [
-            "january",
-            "february",
-            "march",
-            "april",
-            "may",
-            "june",
-            "july",
-            "august",
-            "september",
-            "october",
-            "november",
-            "december",
-        ]
-    )
+ANSWERED, CLARIFY, UNANSWERABLE = "answered", "clarify", "unanswerable"
+CMP = {"gt": ">", "lt": "<", "gte": ">=", "lte": "<=", "eq": "="}
+PHRASES = {  # multi-word function phrases, joined before tokenizing
+    r"\bat least\b": "atleast",
+    r"\bno less than\b": "atleast",
+    r"\bat most\b": "atmost",
+    r"\bno more than\b": "atmost",
+    r"\bup to\b": "atmost",
+    r"\bover time\b": "trend",
+    r"\bother than\b": "not",
 }
-MONTHS.update({m[:3]: i for m, i in list(MONTHS.items())})
-GRAIN_WORDS = {
-    "day": ("daily", "per day", "by day", "each day", "day by day"),
-    "week": ("weekly", "per week", "by week", "each week", "week by week", "weeks"),
-    "month": ("monthly", "per month", "by month", "each month", "month by month", "months"),
-    "quarter": ("quarterly", "per quarter", "by quarter", "quarters"),
-    "year": ("yearly", "per year", "by year", "annual", "years"),
-}
-NEGATIONS = "(?:not|excluding|except|outside|other than)"
-TREND_WORDS = ("trend", "over time", "evolution", "development")
-SHARE_WORDS = ("share", "percentage", "percent", "% of", "proportion", "mix")
-# Entities named in "top 5 stores" group by their readable name.
-ENTITY_DIMENSIONS = {"store": "store_name", "product": "product_name", "customer": None}
-ENTITY_WORDS = {
-    "store": ("stores", "store", "shops", "shop", "branches", "branch", "outlets"),
-    "product": ("products", "product", "items", "item", "articles", "skus", "best sellers"),
-}
-# Metric words implied by phrasing alone.
-IMPLIED_METRICS = {
-    "best seller": "units_sold",
-    "best-seller": "units_sold",
-    "bestseller": "units_sold",
-    "average order": "average_order_value",
-    "per order": "average_order_value",
-    "how many orders": "orders",
-    "how many stores": "store_count",
-    "how many customers": "customer_count",
-    "how many products": "product_count",
-    "sold": "units_sold",
-}
+MAX_READINGS = 32
+MAX_PHRASES = 40  # a question longer than this is several questions
 
 
 @dataclass
@@ -70,269 +65,723 @@ class ParsedQuestion:
     share: bool = False
     unmatched: list[str] = field(default_factory=list)
     reason: str = ""
+    status: str = ANSWERED
+    choices: list[str] = field(default_factory=list)
+    listing: bool = False
+    interpretation: str = ""
 
 
-def _phrases(name: str, *more: str) -> list[str]:
-    return [p.lower() for p in (name.replace("_", " "), name, *more) if p]
+@dataclass
+class Item:
+    """One phrase of the question with the role the assembler gives it."""
+
+    kind: str  # metric dimension entity product value num grain g unknown
+    words: str
+    name: str = ""
+    value: Any = None
+    plural: bool = False
+    options: list[Meaning] = field(default_factory=list)
+    used: bool = False
 
 
-def _find(text: str, phrase: str) -> int:
-    match = re.search(r"(?<![\w])" + re.escape(phrase) + r"(?![\w])", text)
-    return match.start() if match else -1
+@dataclass
+class Draft:
+    """A semantic query under construction, with the score of its reading."""
+
+    metrics: list[str] = field(default_factory=list)
+    dims: list[str] = field(default_factory=list)
+    filters: list[dict[str, Any]] = field(default_factory=list)
+    having: list[dict[str, Any]] = field(default_factory=list)
+    order: list[str] = field(default_factory=list)
+    limit: int | None = None
+    grain: str | None = None
+    share: bool = False
+    listing: bool = False
+    score: float = 0.0
+    problems: list[str] = field(default_factory=list)
 
 
 class OfflineParser:
-    """Deterministic question → semantic query, using the layer and known values."""
+    """Deterministic question → semantic query, from the layer and known values."""
 
-    def __init__(self, layer: SemanticLayer, values: dict[str, list[str]]):
-        self.layer = layer
-        self.values = values  # dimension name → distinct values in the data
-        # A bare entity word ("products", "customers") names what is grouped or
-        # filtered, not the count metric whose label it is.
-        entity_words = {w for words in ENTITY_WORDS.values() for w in words}
-        entity_words |= {"customers", "customer", "members"}
-        self.metric_phrases = sorted(
-            (
-                (p, m.name)
-                for m in layer.metrics.values()
-                for p in _phrases(m.name, m.label, *m.synonyms)
-                if p not in entity_words
-            ),
-            key=lambda pm: -len(pm[0]),
-        )
-        self.metric_domains = {m.name: m.domain for m in layer.metrics.values()}
-        self.dimension_domains = {d.name: d.product.split("/")[0] for d in layer.list_dimensions()}
-        dims = {d.name: d for d in layer.list_dimensions() if not d.is_time}
-        self.dimension_phrases = sorted(
-            ((p, name) for name, d in dims.items() for p in _phrases(name, *d.synonyms)),
-            key=lambda pd: -len(pd[0]),
-        )
+    def __init__(
+        self,
+        layer: SemanticLayer,
+        values: dict[str, list[str]],
+        anchors: dict[str, date] | None = None,
+    ):
+        self.layer = with_derived_metrics(layer)
+        self.values = values
+        self.anchors = anchors or {}
+        self.lexicon = Lexicon(layer, values)
+        self.compiler = Compiler(self.layer)
+        self.dims = {d.name: d for d in self.layer.list_dimensions()}
 
+    # -- words ---------------------------------------------------------------------------
+    def items(self, text: str) -> tuple[list[Item], list[str]]:
+        """The question's phrases and the words nothing explains."""
+        content = [t for t in tokens(text) if t.text not in FILLER and t.stem not in FILLER]
+        spans = self.lexicon.spans(content)
+        items = [self._item(span) for span in spans]
+        for i, span in enumerate(spans):  # "the store channel", "not store": a value after all
+            values = [m for m in span.meanings if m.kind == "value"]
+            nxt = items[i + 1] if i + 1 < len(items) else None
+            prev = items[i - 1] if i else None
+            names_dim = nxt is not None and nxt.kind == "dimension"
+            if names_dim and any(v.name == nxt.name for v in values):
+                values = [v for v in values if v.name == nxt.name]
+            elif not (prev and prev.kind == "g" and prev.name in {"not", "without"}):
+                continue
+            if values and items[i].kind != "value":
+                first = values[0]
+                items[i] = Item("value", span.words, first.name, first.value, span.plural, values)
+        for i, item in enumerate(items):  # "200 units", "7 days": a unit after a number
+            after_number = i and items[i - 1].kind == "num" and _is_unit(item.words)
+            before_metric = i + 1 < len(items) and items[i + 1].kind == "metric"
+            if after_number and (item.kind in {"unknown", "grain"} or before_metric):
+                item.kind = "unit"
+        free = {it.words for it in items if it.kind == "unknown"}
+        if free:
+            stems = {t.stem for t in content}
+            for key, meaning in self.lexicon.scattered(stems, {_stem(w) for w in free}):
+                items = _merge_scattered(items, key, meaning)
+        for item in items:
+            head = self.lexicon.heads.get(_stem(item.words)) if item.kind == "unknown" else None
+            if head:
+                item.kind, item.name, item.options = "metric", head.name, [head]
+        unknown = [it.words for it in items if it.kind == "unknown"]
+        return [it for it in items if it.kind != "unit"], unknown
+
+    def _item(self, span: Span) -> Item:
+        word = span.words
+        if span.meanings:
+            return _meaning_item(span)
+        if re.fullmatch(r"\d+(?:[.,]\d+)*%?", word):
+            number = float(word.rstrip("%").replace(",", ""))
+            number = number / 100 if word.endswith("%") else number
+            return Item("num", word, value=int(number) if number.is_integer() else number)
+        if word in NUMBER_WORDS:
+            return Item("num", word, value=NUMBER_WORDS[word])
+        if word in GRAINS or _stem(word) in GRAINS:
+            return Item("grain", word, name=GRAINS.get(word) or GRAINS[_stem(word)])
+        if word in GRAMMAR:
+            return Item("g", word, name=GRAMMAR[word])
+        return Item("unknown", word, plural=span.plural)
+
+    # -- questions -------------------------------------------------------------------------
     def parse(self, question: str, context: dict[str, Any] | None = None) -> ParsedQuestion:
-        text = re.sub(r"[?,!;:]|\.(?=\s|$)", " ", question.lower())
-        text = " " + re.sub(r"\s+", " ", text).strip() + " "
-        metrics = self._metrics(text)
+        text = question.lower()
+        for pattern, joined in PHRASES.items():
+            text = re.sub(pattern, joined, text)
+        text, time = extract(text)
+        items, unknown = self.items(text)
+        if len(items) > MAX_PHRASES:
+            return ParsedQuestion(
+                None,
+                status=UNANSWERABLE,
+                reason=f"the question has {len(items)} parts; ask at most {MAX_PHRASES} at once",
+            )
+        if unknown:
+            words = ", ".join(f"'{w}'" for w in unknown)
+            return ParsedQuestion(
+                None,
+                unmatched=unknown,
+                status=UNANSWERABLE,
+                reason=f"nothing in the semantic layer matches {words}",
+            )
         follow_up = context is not None and (
-            not metrics or text.strip().startswith(("and ", "what about", "how about", "now "))
+            not any(it.kind == "metric" for it in items)
+            or question.lower().strip().startswith(("and ", "what about", "how about", "now "))
         )
-        if not metrics and follow_up:
-            metrics = list(context.get("metrics") or [])
-        if not metrics:
-            return ParsedQuestion(None, reason="no metric of the semantic layer matches")
-        query: dict[str, Any] = {"metrics": metrics}
-        dims, order, limit = self._grouping(text, metrics)
-        grain = self._grain(text)
-        filters = self._filters(_mask_entities(text), metrics)
-        start, end, compare_grain = self._dates(text)
-        grain = grain or compare_grain
-        if follow_up:
+        readings = []
+        for choice in self._choices(items):
+            draft = self._assemble(choice, (follow_up and context) or None)
+            query = self._finish(draft, time, (follow_up and context) or None)
+            if draft.problems:
+                readings.append((draft, None, "; ".join(draft.problems)))
+                continue
+            try:
+                self.compiler.compile(SemanticQuery.from_dict(query))
+            except (SemanticQueryError, ValueError) as exc:
+                readings.append((draft, None, str(exc)))
+                continue
+            readings.append((draft, query, ""))
+        return self._decide(readings)
+
+    def _choices(self, items: list[Item]) -> list[list[Item]]:
+        """Every reading of the phrases with several meanings (capped)."""
+        pools = []
+        for item in items:
+            same = [m for m in item.options if m.kind == item.kind]
+            if item.kind in {"value", "dimension", "metric"} and len(same) > 1:
+                pools.append([replace(item, name=m.name, value=m.value) for m in same])
+            else:
+                pools.append([item])
+        readings = itertools.islice(itertools.product(*pools), MAX_READINGS)
+        return [[replace(it) for it in reading] for reading in readings]
+
+    def _decide(self, readings: list[tuple[Draft, dict | None, str]]) -> ParsedQuestion:
+        good = [(d, q) for d, q, _ in readings if q is not None]
+        if not good:
+            reasons = list(dict.fromkeys(r for _, _, r in readings if r))
+            return ParsedQuestion(None, status=UNANSWERABLE, reason="; ".join(reasons[:2]))
+        best = max(d.score for d, _ in good)
+        top = [(d, q) for d, q in good if d.score == best]
+        distinct = {repr(sorted(q.items())): (d, q) for d, q in top}
+        if len(distinct) > 1:
+            choices = [self.interpret(q) for _, q in distinct.values()]
+            return ParsedQuestion(
+                None,
+                status=CLARIFY,
+                choices=choices,
+                reason="the question can be read in more than one way",
+            )
+        draft, query = top[0]
+        return ParsedQuestion(
+            query, share=draft.share, listing=draft.listing, interpretation=self.interpret(query)
+        )
+
+    # -- assembly -----------------------------------------------------------------------------
+    def _assemble(self, items: list[Item], context: dict[str, Any] | None) -> Draft:
+        draft = Draft()
+        self._grouping(items, draft)
+        self._comparisons(items, draft)
+        self._superlatives(items, draft)
+        self._metrics(items, draft, context)
+        self._subjects(items, draft)
+        self._values(items, draft)
+        self._rest(items, draft)
+        return draft
+
+    def _grouping(self, items: list[Item], draft: Draft) -> None:
+        """Dimensions after "by", "per", "for each", joined by "and"; "X per Y" ratios."""
+        i = 0
+        while i < len(items):
+            item = items[i]
+            if not (item.kind == "g" and item.name in {"by", "per", "each"}):
+                i += 1
+                continue
+            item.used = True
+            j, open_ = i + 1, True
+            while j < len(items):
+                nxt = items[j]
+                if nxt.kind == "g" and nxt.name in {"by", "and", "each"}:
+                    nxt.used, open_ = True, True
+                    j += 1
+                    continue
+                if not open_:
+                    break
+                open_ = False
+                if nxt.kind == "grain":
+                    draft.grain, nxt.used = nxt.name, True
+                elif nxt.kind == "dimension":
+                    _add(draft.dims, nxt.name)
+                    nxt.used = True
+                elif nxt.kind == "entity" and not (
+                    item.name == "per" and self._per_ratio(items, i)
+                ):
+                    label = self._label(nxt.name)
+                    if _next_is(items, j, "dimension"):
+                        nxt.used, open_ = True, True  # "by customer country": a qualifier
+                    elif label is None:
+                        break
+                    else:
+                        _add(draft.dims, label)
+                        nxt.used = True
+                elif nxt.kind == "product" and len(self._own_dims(nxt.name)) == 1:
+                    _add(draft.dims, self._own_dims(nxt.name)[0])  # "by customer segment"
+                    nxt.used = True
+                else:
+                    break
+                j += 1
+            i = j
+
+    def _per_ratio(self, items: list[Item], at: int) -> bool:
+        """Whether "per Y" divides ("units per order", "average revenue per customer")
+        rather than groups ("revenue per store")."""
+        after = items[at + 1] if at + 1 < len(items) else None
+        if after is None or after.kind != "entity":
+            return False
+        return self._label(after.name) is None or any(
+            it.kind == "g" and it.name == "avg" for it in items[:at]
+        )
+
+    def _comparisons(self, items: list[Item], draft: Draft) -> None:
+        """`<metric|measure> more than N`, `more than N <metric>`, `with a discount`."""
+        for i, item in enumerate(items):
+            nxt = items[i + 1] if i + 1 < len(items) else None
+            if item.kind == "g" and item.name == "none" and nxt and nxt.kind == "metric":
+                item.used = nxt.used = True  # "out of stock", "zero stock": the metric is 0
+                self._compare(nxt, "=", 0, draft)
+                continue
+            if not (item.kind == "g" and (item.name in CMP or item.name == "between")):
+                continue
+            j = i + 1
+            while j < len(items) and items[j].kind == "g" and items[j].name in {"than", "eq"}:
+                items[j].used = True
+                j += 1
+            if j >= len(items) or items[j].kind != "num":
+                continue
+            number, low = items[j], None
+            if item.name == "between" and j + 2 < len(items) and items[j + 2].kind == "num":
+                low, number = number, items[j + 2]
+                items[j + 1].used = items[j].used = True
+            target = _target(items, i, j)
+            if target is None:
+                continue
+            item.used = number.used = target.used = True
+            bounds = (
+                [(">=", low.value), ("<=", number.value)]
+                if low
+                else [(CMP[item.name], number.value)]
+            )
+            for op, value in bounds:
+                self._compare(target, op, value, draft)
+
+    def _compare(self, target: Item, op: str, value: Any, draft: Draft) -> None:
+        if target.kind == "entity":  # "more than 400 orders": the entity's count
+            count = self._count_metric(target.name, None)
+            if count is None:
+                draft.problems.append(f"nothing counts {target.words}")
+                return
+            target = replace(target, kind="metric", name=count)
+        if target.kind == "metric":
+            _add(draft.metrics, target.name)
+            draft.having.append({"dimension": target.name, "op": op, "value": value})
+        else:
+            draft.filters.append({"dimension": target.name, "op": op, "value": value})
+
+    def _superlatives(self, items: list[Item], draft: Draft) -> None:
+        """ "top 3 stores by revenue", "which region has the most revenue", "the day with the
+        highest revenue": a target to group by, a metric to rank by, a limit."""
+        for i, item in enumerate(items):
+            if not (item.kind == "g" and item.name in {"top", "bottom", "rank"}):
+                continue
+            item.used = True
+            counted = self._counted_after(items, i)
+            target = _rank_target(items, i, skip=counted is not None)
+            number = _adjacent_number(items, i) or (
+                _adjacent_number(items, items.index(target)) if target else None
+            )
+            if target is None:
+                if item.name != "rank":
+                    draft.problems.append(f"nothing to rank by '{item.words}'")
+                continue
+            target.used = True
+            if target.kind == "grain":
+                draft.grain = target.name
+            else:
+                label = target.name if target.kind == "dimension" else self._label(target.name)
+                if label is None:
+                    draft.problems.append(f"{target.words} have no name to list them by")
+                    continue
+                if label not in draft.dims:
+                    draft.dims.insert(0, label)
+            ranked = counted or _ranked_metric(items, i)
+            if counted:
+                items[i + 1].used = True
+            if ranked is not None:
+                ranked.used = True
+                _add(draft.metrics, ranked.name)
+            draft.order = [
+                ("-" if item.name in {"top", "rank"} else "") + (ranked.name if ranked else "")
+            ]
+            if item.name != "rank":
+                draft.limit = number.value if number else (5 if target.plural else 1)
+                if number:
+                    number.used = True
+
+    def _counted_after(self, items: list[Item], at: int) -> Item | None:
+        """ "the most orders", "the fewest customers": the entity after a quantity
+        superlative is counted, not ranked."""
+        if items[at].words not in {"most", "fewest", "least"} or at + 1 >= len(items):
+            return None
+        nxt = items[at + 1]
+        if nxt.kind != "entity":
+            return None
+        count = self._count_metric(nxt.name, None)
+        return replace(nxt, kind="metric", name=count) if count else None
+
+    def _metrics(self, items: list[Item], draft: Draft, context: dict[str, Any] | None) -> None:
+        """Metrics named; "X per Y" as a ratio; "how many <entity>" as its count."""
+        for i, item in enumerate(items):
+            if item.kind != "metric":
+                continue
+            item.used = True
+            nxt = items[i + 2] if i + 2 < len(items) else None
+            per = i + 1 < len(items) and items[i + 1].kind == "g" and items[i + 1].name == "per"
+            if per and nxt is not None and nxt.kind == "metric":
+                nxt.used = items[i + 1].used = True
+                _swap(draft.metrics, item.name, f"{item.name}/{nxt.name}")
+                _drop(draft.metrics, nxt.name)
+                continue
+            if per and nxt is not None and nxt.kind == "entity" and self._per_ratio(items, i + 1):
+                count = self._count_metric(nxt.name, self.layer.metrics[item.name].product)
+                if count:
+                    nxt.used = items[i + 1].used = True
+                    _swap(draft.metrics, item.name, f"{item.name}/{count}")
+                    continue
+            if not any(m.startswith(f"{item.name}/") for m in draft.metrics):
+                _add(draft.metrics, item.name)
+        for m in list(draft.metrics):
+            if "/" not in m and any(r.endswith(f"/{m}") for r in draft.metrics):
+                _drop(draft.metrics, m)
+        if not draft.metrics:
+            self._implied_metric(items, draft, context)
+        if draft.order and draft.order[0] in {"", "-"}:
+            first = draft.metrics[0] if draft.metrics else ""
+            draft.order = [draft.order[0] + first] if first else []
+
+    def _implied_metric(
+        self, items: list[Item], draft: Draft, context: dict[str, Any] | None
+    ) -> None:
+        """No metric named: count the entity ("how many stores"), the distinct values of a
+        dimension ("how many brands"), list the entity ("which stores ..."), or reuse the
+        conversation's metrics in a follow-up."""
+        counted = next(
+            (it for it in items if it.kind in {"entity", "dimension"} and not it.used), None
+        )
+        listing = any(it.kind == "g" and it.name in {"which", "list"} for it in items)
+        asks_count = any(it.kind == "g" and it.name == "many" for it in items)
+        if counted is None:
+            if context and context.get("metrics"):
+                draft.metrics = list(context["metrics"])
+            else:
+                draft.problems.append("no metric of the semantic layer matches")
+            return
+        counted.used = True
+        if counted.kind == "dimension":
+            name = f"distinct_{counted.name}"
+            if name not in self.layer.metrics:
+                draft.problems.append(f"{counted.words} cannot be counted")
+                return
+            draft.metrics = [name]
+            return
+        others = [it.name for it in items if it.kind == "value"]
+        draft.metrics = [self._count_metric(counted.name, None, others) or ""]
+        if listing and not asks_count:
+            label = self._label(counted.name)
+            if label:
+                draft.listing = True
+                _add(draft.dims, label)
+        if not draft.metrics[0]:
+            draft.problems.append(f"nothing counts {counted.words}")
+
+    def _subjects(self, items: list[Item], draft: Draft) -> None:
+        """The entity or dimension a question is about, when it has a comparison on a metric
+        ("stores with revenue below 10000", "days with revenue above 4000")."""
+        if not draft.having:
+            return
+        for item in items:
+            if item.used or item.kind not in {"entity", "dimension", "grain"}:
+                continue
+            item.used = True
+            if item.kind == "grain":
+                draft.grain = item.name
+            elif item.kind == "dimension":
+                _add(draft.dims, item.name)
+            else:
+                label = self._label(item.name)
+                if label:
+                    _add(draft.dims, label)
+            break
+
+    def _values(self, items: list[Item], draft: Draft) -> None:
+        """Dimension values as filters: one value `=`, several `in`, after "not" negated;
+        a value of a dimension the question groups by in a share question is not a filter."""
+        chosen: dict[str, list[Any]] = {}
+        negated: set[str] = set()
+        for i, item in enumerate(items):
+            if item.kind != "value":
+                continue
+            item.used = True
+            prev = items[i - 1] if i else None
+            if prev and prev.kind == "g" and prev.name in {"not", "without", "other"}:
+                prev.used = True
+                negated.add(item.name)
+            chosen.setdefault(item.name, []).append(item.value)
+            nxt = items[i + 1] if i + 1 < len(items) else None
+            if nxt and nxt.kind == "dimension" and nxt.name == item.name and not nxt.used:
+                nxt.used = True  # "the North region"
+            draft.score += self._context_score(items, item)
+        shared = any(it.kind == "g" and it.name == "share" for it in items)
+        for dim, values in chosen.items():
+            if shared and dim in draft.dims:
+                continue
+            values = sorted(set(values), key=str)
+            neg = dim in negated
+            if len(values) == 1:
+                draft.filters.append(
+                    {"dimension": dim, "op": "!=" if neg else "=", "value": values[0]}
+                )
+            else:
+                draft.filters.append(
+                    {"dimension": dim, "op": "not in" if neg else "in", "value": values}
+                )
+
+    def _context_score(self, items: list[Item], value: Item) -> float:
+        """A value's column is likelier when the question names its entity or product."""
+        product = self.dims[value.name].product if value.name in self.dims else ""
+        for it in items:
+            if it.kind == "entity":
+                entity = self.layer.entities[it.name]
+                if entity.product == product:
+                    return 2.0
+            if it.kind == "product" and it.name == product:
+                return 2.0
+        return 0.0
+
+    def _rest(self, items: list[Item], draft: Draft) -> None:
+        """Numeric measures named without a comparison ("with a discount": > 0, "without":
+        = 0), grains, shares, trends; anything unused is a problem."""
+        for i, item in enumerate(items):
+            if item.used:
+                continue
+            prev = items[i - 1] if i else None
+            compared = {f["dimension"] for f in draft.filters}
+            if item.kind == "dimension" and item.name in compared:
+                continue
+            if item.kind == "dimension" and self._numeric(item.name):
+                # "with a discount" (> 0), "without a discount" (= 0); bare, it fits nothing.
+                said = prev.name if prev is not None and prev.kind == "g" else ""
+                if said not in {"with", "without"}:
+                    draft.problems.append(f"'{item.words}' does not fit the question")
+                    continue
+                op = "=" if said == "without" else ">"
+                draft.filters.append({"dimension": item.name, "op": op, "value": 0})
+            elif item.kind == "dimension":
+                _add(draft.dims, item.name)
+            elif item.kind == "grain":
+                draft.grain = item.name
+            elif item.kind == "g" and item.name == "share":
+                draft.share = True
+            elif item.kind == "g" and item.name == "trend":
+                draft.grain = draft.grain or "month"
+            elif item.kind == "entity":
+                which = prev is not None and prev.kind == "g" and prev.name in {"which", "list"}
+                if self._label(item.name) and (which or not draft.metrics):
+                    _add(draft.dims, self._label(item.name))  # "which stores ..."
+            elif item.kind == "num":
+                draft.problems.append(f"the number {item.words} does not fit the question")
+            elif item.kind in {"metric"}:
+                draft.problems.append(f"'{item.words}' does not fit the question")
+
+    def _finish(self, draft: Draft, time: TimeSpec, context: dict[str, Any] | None) -> dict:
+        grain = draft.grain or time.grain
+        dims, filters = list(draft.dims), list(draft.filters)
+        start, end = self._range(draft, time)
+        if context:
             dims = dims or list(context.get("dimensions") or [])
             grain = grain or context.get("time_grain")
             kept = {f["dimension"] for f in filters}
             filters += [f for f in context.get("filters") or [] if f["dimension"] not in kept]
             start = start or context.get("start")
             end = end or context.get("end")
-        query.update(dimensions=dims, filters=filters, time_grain=grain)
-        query.update(start=start, end=end, order_by=order, limit=limit)
-        share = any(_find(text, w) >= 0 for w in SHARE_WORDS)
-        return ParsedQuestion({k: v for k, v in query.items() if v}, share=share)
+        query = {
+            "metrics": draft.metrics,
+            "dimensions": dims,
+            "filters": filters,
+            "having": draft.having,
+            "time_grain": grain,
+            "start": start,
+            "end": end,
+            "order_by": draft.order,
+            "limit": draft.limit,
+        }
+        return {k: v for k, v in query.items() if v}
 
-    def _metrics(self, text: str) -> list[str]:
-        found: list[tuple[int, str]] = []
-        taken = _mask_entities(text)
-        for phrase, name in self.metric_phrases:
-            at = _find(taken, phrase)
-            if at >= 0:
-                found.append((at, name))
-                taken = taken[:at] + "#" * len(phrase) + taken[at + len(phrase) :]
-        if not found:
-            for phrase, name in IMPLIED_METRICS.items():
-                at = _find(text, phrase)
-                if at >= 0:
-                    found.append((at, name))
-                    break
-        if not found:
-            found = self._metrics_by_words(text)
-        names = {n for _, n in found}
-        if "revenue" in names and (_find(text, "per order") >= 0 or _find(text, "average") >= 0):
-            found = [(a, "average_order_value" if n == "revenue" else n) for a, n in found]
-        if _find(text, "best seller") >= 0 or _find(text, "best sellers") >= 0:
-            found = [(-1, "units_sold"), *found]
-        if "average_order_value" in {n for _, n in found}:
-            found = [(a, n) for a, n in found if n not in {"revenue", "orders"}]
-        return list(dict.fromkeys(n for _, n in sorted(found)))
-
-    def _metrics_by_words(self, text: str) -> list[tuple[int, str]]:
-        """Metrics every word of whose (multi-word) name or label is in the question."""
-        words = set(text.split())
-        for phrase, name in self.metric_phrases:
-            parts = phrase.split()
-            if len(parts) > 1 and set(parts) <= words:
-                return [(text.find(parts[0]), name)]
-        return []
-
-    def _dimension_at(self, rest: str) -> str | None:
-        """The dimension named at the start of `rest` (plurals too, and "customer country"
-        or "store city" with the entity word in front)."""
-        for candidate in (rest, re.sub(r"^(?:customer|store|product|sales) ", "", rest)):
-            for phrase, name in self.dimension_phrases:
-                plural = re.escape(phrase[:-1]) + "ies" if phrase.endswith("y") else ""
-                pattern = rf"(?:{re.escape(phrase)}s?{'|' + plural if plural else ''})\b"
-                if re.match(pattern, candidate):
-                    if candidate is not rest and rest.startswith("customer "):
-                        customer = f"customer_{name}"
-                        name = customer if customer in self.dimension_domains else name
-                    return name
-        return None
-
-    def _grouping(self, text: str, metrics: list[str]) -> tuple[list[str], list[str], int | None]:
-        dims: list[str] = []
-        for match in re.finditer(
-            r"\b(?:by|per|for each|each|across|split by|broken down by) ", text
-        ):
-            rest = text[match.end() :]
-            name = self._dimension_at(rest)
-            if name:
-                if name not in dims:
-                    dims.append(name)
-            else:
-                for entity, words in ENTITY_WORDS.items():
-                    if any(rest.startswith(w + " ") for w in words):
-                        dims.append(ENTITY_DIMENSIONS[entity])
-                        break
-        order: list[str] = []
-        limit = None
-        top = re.search(
-            r"\b(top|best|highest|largest|biggest|bottom|worst|lowest|smallest)"
-            r"(?: (\d+|one|three|five|ten))? (?:selling )?([a-z ]+)",
-            text,
-        )
-        if top:
-            words = {"one": 1, "three": 3, "five": 5, "ten": 10}
-            before = re.search(r"\b(\d+|one|three|five|ten) (?:top|best)\b", text)
-            number = top.group(2) or (before.group(1) if before else None)
-            rest = top.group(3) + " "
-            target = None
-            for entity, names in ENTITY_WORDS.items():
-                if any(rest.startswith(w + " ") for w in names):
-                    target = ENTITY_DIMENSIONS[entity]
-            target = target or self._dimension_at(rest)
-            if "best seller" in text or "bestseller" in text:
-                target = target or "product_name"
-            if target:
-                if target not in dims:
-                    dims.insert(0, target)
-                descending = top.group(1) not in {"bottom", "worst", "lowest", "smallest"}
-                ranked = metrics[0]
-                by = re.search(r"\bby ([a-z ]+)", text[top.start() :])
-                for phrase, name in self.metric_phrases:
-                    if by and name in metrics and by.group(1).startswith(phrase):
-                        ranked = name
-                        break
-                order = [("-" if descending else "") + ranked]
-                limit = (
-                    int(words.get(number, number))
-                    if number
-                    else (1 if not re.search(r"s\b", rest.split()[0]) else 5)
-                )
+    def _range(self, draft: Draft, time: TimeSpec) -> tuple[str | None, str | None]:
+        if not time.relative:
+            start, end = time.start, time.end
         else:
-            ranked = re.search(r"\brank(?: the)? ([a-z ]+?) by ", text)
-            if ranked and self._dimension_at(ranked.group(1) + " "):
-                dims.insert(0, self._dimension_at(ranked.group(1) + " "))
-            if dims and re.search(r"\b(rank|ranking|ranked|sorted|highest first)\b", text):
-                order = ["-" + metrics[0]]
-        return dims, order, limit
+            start, end = time.resolve(self._anchor(draft.metrics))
+        return (start.isoformat() if start else None, end.isoformat() if end else None)
 
-    def _grain(self, text: str) -> str | None:
-        for grain, words in GRAIN_WORDS.items():
-            if any(_find(text, w) >= 0 for w in words):
-                return grain
-        if any(_find(text, w) >= 0 for w in TREND_WORDS):
-            return "month"
-        return None
+    def _anchor(self, metrics: list[str]) -> date:
+        """The latest day of data of the first metric's model ("last week" is the week
+        before the one holding the latest data)."""
+        for name in metrics:
+            base = (ratio_parts(name) or (name,))[0]
+            metric = self.layer.metrics.get(base)
+            if metric and metric.product in self.anchors:
+                return self.anchors[metric.product]
+        return max(self.anchors.values(), default=date.today())
 
-    def _filters(self, text: str, metrics: list[str]) -> list[dict[str, Any]]:
-        """Dimension values named in the question: longest first (a store name hides its
-        city); a value of several dimensions goes to the metric's own domain unless the
-        question says "customer"."""
-        original = text
-        domain = self.metric_domains.get(metrics[0], "") if metrics else ""
-        about_customers = _find(text, "customer") >= 0 or _find(text, "customers") >= 0
-        matches: dict[str, list[str]] = {}
-        for dim, values in self.values.items():
-            for value in values:
-                if len(value) > 1:
-                    matches.setdefault(value.lower(), []).append(dim)
-        filters: dict[str, list[str]] = {}
-        for lowered in sorted(matches, key=lambda v: (-len(v), v)):
-            at = _find(text, lowered)
-            if at < 0:
-                continue
-            text = text[:at] + "#" * len(lowered) + text[at + len(lowered) :]
-            dims = sorted(
-                matches[lowered],
-                key=lambda d: (
-                    not (about_customers and d.startswith("customer")),
-                    self.dimension_domains.get(d) != domain,
-                    d,
-                ),
-            )
-            value = next(v for v in self.values[dims[0]] if v.lower() == lowered)
-            filters.setdefault(dims[0], []).append(value)
-        out = []
-        for dim, values in filters.items():
-            values = sorted(set(values))
-            negate = any(
-                re.search(rf"\b{NEGATIONS}(?: the)? {re.escape(v.lower())}\b", original)
-                for v in values
-            )
-            if len(values) == 1:
-                out.append({"dimension": dim, "op": "!=" if negate else "=", "value": values[0]})
-            else:
-                out.append({"dimension": dim, "op": "not in" if negate else "in", "value": values})
-        return out
+    # -- the layer ------------------------------------------------------------------------------
+    def _own_dims(self, product: str) -> list[str]:
+        return [d.name for d in self.dims.values() if d.product == product and not d.is_time]
 
-    def _dates(self, text: str) -> tuple[str | None, str | None, str | None]:
-        """Start and end (inclusive, ISO) and the grain of a comparison between periods."""
-        periods: list[tuple[date, date, str]] = []
-        for m in re.finditer(r"\b(\d{4}-\d{2}-\d{2})\b", text):
-            day = date.fromisoformat(m.group(1))
-            periods.append((day, day, "day"))
-        month_names = "|".join(sorted(MONTHS, key=len, reverse=True))
-        for m in re.finditer(rf"\b({month_names}) (\d{{4}})\b", text):
-            year, month = int(m.group(2)), MONTHS[m.group(1)]
-            periods.append((date(year, month, 1), _month_end(year, month), "month"))
-        for m in re.finditer(r"\bq([1-4]) (\d{4})\b", text):
-            year, q = int(m.group(2)), int(m.group(1))
-            periods.append((date(year, 3 * q - 2, 1), _month_end(year, 3 * q), "quarter"))
-        taken = re.sub(rf"\b(?:{month_names}|q[1-4]) \d{{4}}\b|\d{{4}}-\d{{2}}-\d{{2}}", "", text)
-        for m in re.finditer(r"\b(20\d{2})\b", taken):
-            year = int(m.group(1))
-            periods.append((date(year, 1, 1), date(year, 12, 31), "year"))
-        if not periods:
-            return None, None, None
-        start = min(p[0] for p in periods)
-        end = max(p[1] for p in periods)
-        is_range = re.search(r"\b(between|from|since|until|to|through)\b", text)
-        compare = len(periods) > 1 and not is_range and _find(text, "vs") + _find(text, "versus")
-        compare = compare or (len(periods) > 1 and re.search(r"\b(compare|compared|vs)\b", text))
-        if re.search(r"\bsince\b", text) and len(periods) == 1:
-            end = None
-        grain = periods[0][2] if compare and periods[0][2] != "day" else None
-        return start.isoformat(), end.isoformat() if end else None, grain
+    def _label(self, entity_name: str) -> str | None:
+        """The dimension an entity is listed by: `<entity>_name`, another `*_name` of its
+        product, or a dimension on its key."""
+        entity: Entity = self.layer.entities[entity_name]
+        dims: list[Dimension] = [d for d in self.dims.values() if not d.is_time]
+        own = [d for d in dims if d.product == entity.product]
+        for d in own:
+            if d.name == f"{entity.name}_name":
+                return d.name
+        for d in own:
+            if d.column.endswith("_name"):
+                return d.name
+        return next((d.name for d in dims if d.column == entity.key), None)
+
+    def _count_metric(
+        self, entity_name: str, product: str | None, dims: list[str] | None = None
+    ) -> str | None:
+        """The metric counting an entity: on `product` when given, else on the entity's own
+        product when every dimension asked for is reachable from it, else where they are."""
+        entity = self.layer.entities[entity_name]
+        counts = [
+            m
+            for m in self.layer.metrics.values()
+            if m.agg == "count_distinct" and m.column == entity.key
+        ]
+        if product:
+            return next((m.name for m in counts if m.product == product), None)
+        counts.sort(key=lambda m: (m.product != entity.product, m.name.startswith("distinct_")))
+        for metric in counts:
+            if all(self._reachable(d, metric.product) for d in dims or []):
+                return metric.name
+        return counts[0].name if counts else None
+
+    def _reachable(self, dim: str, product: str) -> bool:
+        try:
+            self.layer.resolve_dimension(dim, product)
+        except KeyError:
+            return False
+        return True
+
+    def _numeric(self, dim: str) -> bool:
+        d = self.dims[dim]
+        kind = self.layer.contracts[d.product].column(d.column).logical_type
+        return kind in {"integer", "number"} and self.layer.entity_of_key(d.column) is None
+
+    def interpret(self, query: dict[str, Any]) -> str:
+        """The query in words: "revenue, by region, region = North, 2025-02-17..2025-02-23"."""
+        parts = [", ".join(m.replace("/", " per ") for m in query.get("metrics") or [])]
+        by = [f"per {query['time_grain']}"] if query.get("time_grain") else []
+        if query.get("dimensions"):
+            by.append(f"by {', '.join(query['dimensions'])}")
+        parts += by
+        for f in [*(query.get("filters") or []), *(query.get("having") or [])]:
+            value = f["value"]
+            value = ", ".join(map(str, value)) if isinstance(value, list) else value
+            parts.append(f"{f['dimension']} {f['op']} {value}")
+        if query.get("start") or query.get("end"):
+            parts.append(f"{query.get('start') or '…'}..{query.get('end') or '…'}")
+        if query.get("order_by"):
+            first = query["order_by"][0]
+            word = "top" if first.startswith("-") else "bottom"
+            n = query.get("limit")
+            parts.append(f"{word}{f' {n}' if n else ''} by {first.lstrip('-')}")
+        return ", ".join(p for p in parts if p)
 
 
-def _mask_entities(text: str) -> str:
-    """Hide entity words that group ("top 3 stores", "revenue per store") so they are
-    neither a metric ("Stores") nor a value (channel "store")."""
-    entity = "|".join(w for words in ENTITY_WORDS.values() for w in words)
-    return re.sub(
-        rf"\b((?:top|best|bottom|worst|highest|lowest|by|per|each|every)(?: \d+)?) ({entity})\b",
-        lambda m: m.group(1) + " " + "#" * len(m.group(2)),
-        text,
-    )
+# -- helpers ---------------------------------------------------------------------------------
+def _stem(word: str) -> str:
+    toks = tokens(word)
+    return toks[0].stem if toks else word
 
 
-def _month_end(year: int, month: int) -> date:
-    first_next = date(year + month // 12, month % 12 + 1, 1)
-    return first_next - timedelta(days=1)
+def _is_unit(word: str) -> bool:
+    return " " not in word and (_stem(word) in UNITS or _stem(word) in GRAINS)
+
+
+def _meaning_item(span: Span) -> Item:
+    """The span's meanings in the order roles need: entities before the counts named like
+    them ("stores" is the store, counted when nothing else is asked), names before values."""
+    meanings = span.meanings
+    kinds = {m.kind for m in meanings}
+    if "entity" in kinds:
+        meanings = [m for m in meanings if m.kind in {"entity", "product"}]
+    elif kinds & {"metric", "dimension"}:
+        meanings = [m for m in meanings if m.kind != "value"] or meanings
+    first = meanings[0]
+    values = [m for m in meanings if m.kind == "value"]
+    if first.kind == "value":
+        return Item("value", span.words, first.name, first.value, span.plural, values)
+    return Item(first.kind, span.words, first.name, None, span.plural, meanings)
+
+
+def _merge_scattered(items: list[Item], key: tuple[str, ...], meaning: Meaning) -> list[Item]:
+    """Replace the words of a phrase found out of order by one item, where its first
+    unknown word was."""
+    out, placed = [], False
+    for item in items:
+        if item.kind == "unknown" and _stem(item.words) in key:
+            if not placed:
+                out.append(Item(meaning.kind, " ".join(key), meaning.name, options=[meaning]))
+                placed = True
+            continue
+        out.append(item)
+    return out
+
+
+def _target(items: list[Item], cmp_at: int, num_at: int) -> Item | None:
+    """A comparison's subject: a metric or numeric measure right after the number, else
+    the nearest one before the comparison word."""
+    after = items[num_at + 1] if num_at + 1 < len(items) else None
+    if after is not None and after.kind in {"metric", "dimension", "entity"} and not after.used:
+        return after
+    for item in reversed(items[:cmp_at]):
+        if item.kind in {"metric", "dimension"} and not item.used:
+            return item
+        if item.kind == "value":
+            break
+    return None
+
+
+def _adjacent_number(items: list[Item], at: int) -> Item | None:
+    for j in (at + 1, at - 1):
+        if 0 <= j < len(items) and items[j].kind == "num" and not items[j].used:
+            return items[j]
+    return None
+
+
+def _rank_target(items: list[Item], at: int, skip: bool = False) -> Item | None:
+    """What a superlative ranks: the entity, dimension or grain right after it (past a
+    number), else the nearest one before it."""
+    j = at + 1 + skip
+    while j < len(items) and (
+        items[j].kind == "num" or (items[j].kind == "g" and items[j].name == "avg")
+    ):
+        j += 1
+    if j < len(items) and items[j].kind in {"entity", "dimension", "grain"} and not items[j].used:
+        return items[j]
+    for item in reversed(items[:at]):
+        if item.kind in {"entity", "dimension", "grain"} and not item.used:
+            return item
+    return None
+
+
+def _ranked_metric(items: list[Item], at: int) -> Item | None:
+    """The metric a superlative ranks by: the one right after it ("the most revenue"),
+    else the one after "by"."""
+    for j in range(at + 1, min(at + 3, len(items))):
+        if items[j].kind == "metric":
+            return items[j]
+    for j in range(at + 1, len(items) - 1):
+        if items[j].kind == "g" and items[j].name == "by" and items[j + 1].kind == "metric":
+            return items[j + 1]
+    return None
+
+
+def _next_is(items: list[Item], at: int, kind: str) -> bool:
+    return at + 1 < len(items) and items[at + 1].kind == kind
+
+
+def _add(names: list[str], name: str) -> None:
+    if name not in names:
+        names.append(name)
+
+
+def _drop(names: list[str], name: str) -> None:
+    if name in names:
+        names.remove(name)
+
+
+def _swap(names: list[str], old: str, new: str) -> None:
+    if old in names:
+        names[names.index(old)] = new
+    else:
+        _add(names, new)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -71,6 +71,7 @@ class SemanticQuery:
     end: date | None = None  # inclusive
     order_by: tuple[OrderBy, ...] = ()
     limit: int | None = None
+    having: tuple[Filter, ...] = ()  # on output metrics, after aggregation
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> SemanticQuery:
@@ -85,10 +86,8 @@ class SemanticQuery:
         return cls(
             metrics=tuple(raw.get("metrics") or ()),
             dimensions=tuple(raw.get("dimensions") or ()),
-            filters=tuple(
-                Filter(f["dimension"], f.get("op", "="), f["value"])
-                for f in raw.get("filters") or []
-            ),
+            filters=_filters(raw.get("filters")),
+            having=_filters(raw.get("having")),
             time_grain=raw.get("time_grain"),
             start=_as_date(raw.get("start")),
             end=_as_date(raw.get("end")),
@@ -111,6 +110,54 @@ class _Group:
     product: str
     non_additive: str | None
     metrics: list[Metric] = field(default_factory=list)
+
+
+def _filters(raw: Any) -> tuple[Filter, ...]:
+    return tuple(Filter(f["dimension"], f.get("op", "="), f["value"]) for f in raw or [])
+
+
+def ratio_parts(name: str) -> tuple[str, str] | None:
+    """`units_sold/orders` → (`units_sold`, `orders`): a ratio of two metrics asked for
+    on the fly, computed after each is aggregated (so across models too)."""
+    numerator, slash, denominator = name.partition("/")
+    return (numerator, denominator) if slash and numerator and denominator else None
+
+
+def with_derived_metrics(layer: SemanticLayer) -> SemanticLayer:
+    """The layer plus distinct counts it implies: of each text dimension
+    (`distinct_brand`) and of each entity key in every model that holds it
+    (`distinct_customer_id_in_order_lines`), unless the layer already counts it there."""
+    counted = {(m.product, m.column) for m in layer.metrics.values() if m.agg == "count_distinct"}
+    derived: dict[str, Metric] = {}
+    for dim in layer.list_dimensions():
+        kind = layer.contracts[dim.product].column(dim.column).logical_type
+        if not dim.is_time and kind == "string" and (dim.product, dim.column) not in counted:
+            derived[f"distinct_{dim.name}"] = Metric(
+                f"distinct_{dim.name}",
+                dim.product,
+                "count_distinct",
+                dim.column,
+                label=f"Distinct {dim.name.replace('_', ' ')}",
+                domain=dim.product.split("/")[0],
+            )
+    for product in sorted(layer.models):
+        contract = layer.contracts.get(product)
+        for entity in layer.entities.values():
+            if contract is None or entity.key not in contract.column_names:
+                continue
+            if (product, entity.key) in counted:
+                continue
+            name = f"distinct_{entity.key}_in_{product.split('/')[1]}"
+            derived[name] = Metric(
+                name,
+                product,
+                "count_distinct",
+                entity.key,
+                label=f"Distinct {entity.name}s",
+                domain=product.split("/")[0],
+            )
+    derived = {k: v for k, v in derived.items() if k not in layer.metrics}
+    return replace(layer, metrics={**layer.metrics, **derived})
 
 
 def _as_date(value: Any) -> date | None:
@@ -164,8 +211,10 @@ class Compiler:
             )
         if query.limit is not None and (not isinstance(query.limit, int) or query.limit < 1):
             raise SemanticQueryError("limit must be a positive integer")
+        wanted = list(dict.fromkeys(query.metrics))
+        base = [p for m in wanted for p in (ratio_parts(m) or (m,))]
         try:
-            metrics = [self.layer.metric(m) for m in dict.fromkeys(query.metrics)]
+            metrics = [self.layer.metric(m) for m in dict.fromkeys(base)]
         except KeyError as exc:
             raise SemanticQueryError(exc.args[0]) from None
         groups = self._groups(metrics)
@@ -180,9 +229,8 @@ class Compiler:
             sql, used = self._cte(group, dim_names, query)
             ctes.append(f"m{i} AS (\n{sql}\n)")
             products.extend(used)
-        metric_names = [m.name for m in metrics]
-        columns = [*output_dims, *metric_names]
-        sql = "WITH " + ",\n".join(ctes) + "\nSELECT " + ", ".join(_q(c) for c in columns)
+        columns = [*output_dims, *wanted]
+        sql = "WITH " + ",\n".join(ctes) + "\nSELECT " + ", ".join(_output(c) for c in columns)
         sql += "\nFROM m0"
         for i in range(1, len(groups)):
             if output_dims:
@@ -190,6 +238,7 @@ class Compiler:
                 sql += f"\nFULL OUTER JOIN m{i} USING ({using})"
             else:
                 sql += f"\nCROSS JOIN m{i}"
+        sql += self._having(query, {m.name: m for m in metrics}, wanted)
         sql += self._order_limit(query, columns, output_dims)
         return CompiledQuery(sql, tuple(dict.fromkeys(products)), tuple(columns))
 
@@ -305,6 +354,19 @@ class Compiler:
             f"{inner_where}\n      GROUP BY {inner_grain})"
         )
 
+    def _having(self, query: SemanticQuery, metrics: dict[str, Metric], wanted: list) -> str:
+        conditions = []
+        for f in query.having:
+            if f.dimension not in wanted:
+                raise SemanticQueryError(
+                    f"cannot filter on {f.dimension!r}: not a metric asked for"
+                )
+            if f.op not in OPERATORS or f.op in {"in", "not in"}:
+                raise SemanticQueryError(f"operator {f.op!r} cannot compare a metric")
+            expression = _ratio_sql(f.dimension) if ratio_parts(f.dimension) else _q(f.dimension)
+            conditions.append(f"{expression} {OPERATORS[f.op]} {literal(f.value, 'number')}")
+        return ("\nWHERE " + " AND ".join(conditions)) if conditions else ""
+
     def _order_limit(self, query: SemanticQuery, columns: list[str], dims: list[str]) -> str:
         order = []
         for o in query.order_by:
@@ -327,6 +389,15 @@ def _only(condition: str, base: str) -> bool:
 
 def _q(name: str) -> str:
     return f'"{name}"'
+
+
+def _ratio_sql(name: str) -> str:
+    numerator, denominator = ratio_parts(name)
+    return f"CAST({_q(numerator)} AS DOUBLE) / NULLIF({_q(denominator)}, 0)"
+
+
+def _output(column: str) -> str:
+    return f"{_ratio_sql(column)} AS {_q(column)}" if ratio_parts(column) else _q(column)
 
 
 def compile_query(layer: SemanticLayer, query: SemanticQuery | Mapping[str, Any]) -> CompiledQuery:

@@ -35,7 +35,8 @@ def _print(answer: Any, output: str) -> None:
         typer.echo(buffer.getvalue(), nl=False)
         return
     if output == "json":
-        keys = ("question", "semantic_query", "sql", "columns", "rows", "narrative", "provider")
+        keys = ("question", "status", "interpretation", "semantic_query", "sql", "columns")
+        keys += ("rows", "narrative", "provider", "choices", "unmatched")
         payload = {k: answer.as_dict()[k] for k in keys}
         typer.echo(json.dumps(payload, default=str))
         return
@@ -44,7 +45,11 @@ def _print(answer: Any, output: str) -> None:
         for row in answer.rows:
             table.add_row(*(f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row))
         console.print(table)
+    if answer.interpretation:
+        console.print(f"[dim]{answer.status}: {answer.interpretation}[/dim]", highlight=False)
     console.print(answer.narrative)
+    for choice in answer.choices:
+        console.print(f"  - {choice}", highlight=False)
     if answer.sql:
         console.print(f"[dim]{answer.sql}[/dim]", highlight=False)
 

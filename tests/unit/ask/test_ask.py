@@ -62,9 +62,12 @@ def test_top_n_share_and_cross_domain(asker, mesh):
     assert share.columns[-1] == "share" and sum(r[-1] for r in share.rows) == pytest.approx(1)
     tiers = asker.ask("revenue by loyalty tier")
     assert dict(tiers.rows)["gold"] == pytest.approx(86.1)
-    stock = asker.ask("stock on hand of the 2 best sellers")
+    stock = asker.ask("stock on hand of the top 2 products by units sold")
     assert stock.columns == ["product_name", "units_sold", "stock_on_hand"]
     assert len(stock.rows) == 2
+    assert stock.semantic_query["order_by"] == ["-units_sold"]
+    # Retail jargon the layer does not define is not guessed at any more.
+    assert asker.ask("stock on hand of the 2 best sellers").status == "unanswerable"
 
 
 def test_follow_ups_keep_the_context(asker):
@@ -136,14 +139,23 @@ def test_guard_applies_to_sql_from_the_cli(mesh):
     payload = json.loads(result.output)
     assert set(payload) == {
         "question",
+        "status",
+        "interpretation",
         "semantic_query",
         "sql",
         "columns",
         "rows",
         "narrative",
         "provider",
+        "choices",
+        "unmatched",
     }
     assert payload["rows"] == [[pytest.approx(193.2)]] and payload["provider"] == "offline"
+    assert payload["status"] == "answered" and payload["interpretation"] == "revenue"
+    result = runner.invoke(app, ["ask", "revenue by shoe size", "--format", "json"])
+    refused = json.loads(result.output)
+    assert refused["status"] == "unanswerable" and refused["unmatched"] == ["shoe"]
+    assert refused["rows"] == [] and refused["sql"] is None
 
 
 def test_mesh_chat_keeps_context_between_questions(mesh):
@@ -151,6 +163,19 @@ def test_mesh_chat_keeps_context_between_questions(mesh):
     assert result.exit_code == 0, result.output
     assert "Revenue by region" in result.output
     assert "Revenue by month, region" in result.output
+
+
+def _ask_a_model(lake, layer, monkeypatch, reply: str, question: str):
+    """Ask through the real OpenAI client against the local fake server replying `reply`;
+    the answer and what was sent."""
+    from tests.openai_server import fake_openai
+
+    with fake_openai() as fake:
+        fake.chat = lambda request: reply
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
+        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+        answer = Asker(lake, layer, provider="openai").ask(question)
+        return answer, json.dumps(fake.bodies("/chat/completions"))
 
 
 @pytest.mark.parametrize(
@@ -162,25 +187,50 @@ def test_mesh_chat_keeps_context_between_questions(mesh):
             ["channel", "units_sold"],
             "openai",
         ),
-        # ...and an unknown name (or a PII column asked for) falls back to the parser.
+        # ...and an unknown name (or a PII column asked for) falls back to the parser...
         (
             '{"metrics": ["revenue"], "dimensions": ["email"]}',
             ["region", "revenue"],
             "offline (fallback: ungrounded model output: unknown dimension email)",
         ),
+        # ...as does a metric that does not exist, or names that do not compile together;
+        ('{"metrics": ["profit"], "dimensions": ["region"]}', ["region", "revenue"], "fallback"),
+        (
+            '{"metrics": ["revenue"], "dimensions": ["region"], "order_by": ["-margin"]}',
+            ["region", "revenue"],
+            "fallback",
+        ),
+        # a ratio and a filter on a metric are compiled by the same compiler.
+        (
+            '{"metrics": ["units_sold/orders"], "dimensions": ["region"],'
+            ' "having": [{"dimension": "units_sold/orders", "op": ">", "value": 0}]}',
+            ["region", "units_sold/orders"],
+            "openai",
+        ),
     ],
 )
-def test_the_model_proposes_a_semantic_query_checked_against_the_layer(
+def test_the_model_proposes_a_semantic_query_compiled_or_replaced_never_trusted(
     lake, layer, mesh, monkeypatch, reply, expected, provider
 ):
-    from tests.openai_server import fake_openai
-
-    with fake_openai() as fake:
-        fake.chat = lambda request: reply
-        monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
-        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-        answer = Asker(lake, layer, provider="openai").ask("revenue by region")
-        sent = json.dumps(fake.bodies("/chat/completions"))
-    assert answer.columns == expected
-    assert answer.provider == provider
+    answer, sent = _ask_a_model(lake, layer, monkeypatch, reply, "revenue by region")
+    assert answer.status == "answered" and answer.columns == expected
+    assert provider in answer.provider
     assert "secret.example" not in sent  # only the layer's names and the question leave
+    assert "profit" not in (answer.sql or "") and "margin" not in (answer.sql or "")
+
+
+def test_a_model_inventing_names_for_an_unmappable_question_is_not_answered(
+    lake, layer, mesh, monkeypatch
+):
+    reply = '{"metrics": ["revenue"], "dimensions": ["shoe_size"]}'
+    answer, _ = _ask_a_model(lake, layer, monkeypatch, reply, "revenue by shoe size")
+    assert answer.status == "unanswerable" and answer.sql is None and answer.rows == []
+    assert answer.unmatched == ["shoe"] and "fallback" in answer.provider
+
+
+def test_answers_carry_a_status_an_interpretation_and_readable_numbers(asker):
+    answer = asker.ask("revenue by region")
+    assert answer.status == "answered" and answer.interpretation == "revenue, by region"
+    assert all(len(repr(v)) < 16 for row in answer.rows for v in row if isinstance(v, float))
+    ambiguous = asker.ask("orders in the North and revenue by shoe colour")
+    assert ambiguous.status == "unanswerable" and not ambiguous.rows

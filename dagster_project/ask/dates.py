@@ -1,0 +1,171 @@
+"""Time expressions in questions: dates, ranges, calendar periods and anchors relative to
+the latest day of data ("last week", "the last 7 days", "in March", "the most recent
+day"). A small grammar over the text; each match is removed so no word is left over."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m}
+MONTHS |= {m[:3]: i for m, i in list(MONTHS.items())} | {"sept": 9}
+_MONTH = "|".join(sorted(MONTHS, key=len, reverse=True))
+_ISO = r"\d{4}-\d{2}-\d{2}"
+_UNIT = r"(day|week|month|year|quarter)s?"
+_NUM = r"(\d+|one|two|three|four|five|six|seven|eight|nine|ten|twelve|thirty)"
+_NUMS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7}
+_NUMS |= {"eight": 8, "nine": 9, "ten": 10, "twelve": 12, "thirty": 30}
+_LEAD = r"(?:(?:over|in|for|during) )?(?:the )?"
+_ORDINAL = {"first": 1, "second": 2, "third": 3, "fourth": 4, "last": 4}
+
+
+@dataclass
+class TimeSpec:
+    """What the question says about time, resolved against an anchor day later."""
+
+    kind: str = ""  # "", range, rolling, calendar, latest
+    start: date | None = None
+    end: date | None = None
+    unit: str = ""  # rolling / calendar: day, week, month, quarter, year
+    count: int = 1
+    offset: int = 0  # calendar: 0 this, -1 last
+    month: int | None = None  # a month name without a year
+    compare: bool = False  # two periods compared: group by their grain
+    grain: str | None = None
+
+    def resolve(self, anchor: date) -> tuple[date | None, date | None]:
+        if self.kind == "latest":
+            return anchor, anchor
+        if self.kind == "rolling":
+            days = {"day": 1, "week": 7}.get(self.unit)
+            if days:
+                return anchor - timedelta(days=days * self.count - 1), anchor
+            months = self.count * (
+                3 if self.unit == "quarter" else 12 if self.unit == "year" else 1
+            )
+            return _add_months(anchor, -months) + timedelta(days=1), anchor
+        if self.kind == "calendar":
+            return _period(anchor, self.unit, self.offset)
+        if self.month:
+            year = anchor.year if self.month <= anchor.month else anchor.year - 1
+            return date(year, self.month, 1), _month_end(year, self.month)
+        return self.start, self.end
+
+    @property
+    def relative(self) -> bool:
+        return self.kind in {"latest", "rolling", "calendar"} or self.month is not None
+
+
+def _month_end(year: int, month: int) -> date:
+    return date(year, month, calendar.monthrange(year, month)[1])
+
+
+def _add_months(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
+
+
+def _period(anchor: date, unit: str, offset: int) -> tuple[date, date]:
+    if unit == "day":
+        day = anchor + timedelta(days=offset)
+        return day, day
+    if unit == "week":
+        start = anchor - timedelta(days=anchor.weekday()) + timedelta(weeks=offset)
+        return start, start + timedelta(days=6)
+    size = {"month": 1, "quarter": 3, "year": 12}[unit]
+    first = date(anchor.year, (anchor.month - 1) // size * size + 1, 1)
+    first = _add_months(first, size * offset)
+    return first, _add_months(first, size) - timedelta(days=1)
+
+
+def _n(text: str) -> int:
+    return int(text) if text.isdigit() else _NUMS[text]
+
+
+def _periods(text: str) -> tuple[str, list[tuple[date, date, str]]]:
+    """Absolute periods named in the text (ISO days, month year, quarters, years)."""
+    found: list[tuple[int, date, date, str]] = []
+
+    def take(pattern: str, make) -> None:
+        nonlocal text
+        for m in re.finditer(pattern, text):
+            start, end, grain = make(m)
+            found.append((m.start(), start, end, grain))
+        text = re.sub(pattern, " ", text)
+
+    take(_ISO, lambda m: (date.fromisoformat(m[0]),) * 2 + ("day",))
+    take(
+        r"\b(?:the )?(first|second|third|fourth|last) quarter (?:of )?(\d{4})\b",
+        lambda m: _quarter(int(m[2]), _ORDINAL[m[1]]),
+    )
+    take(r"\bq([1-4]) (\d{4})\b", lambda m: _quarter(int(m[2]), int(m[1])))
+    take(
+        rf"\b({_MONTH}) (\d{{4}})\b",
+        lambda m: (
+            date(int(m[2]), MONTHS[m[1]], 1),
+            _month_end(int(m[2]), MONTHS[m[1]]),
+            "month",
+        ),
+    )
+    take(
+        r"\b(?:in|of|during|for|year) (20\d{2}|19\d{2})\b",
+        lambda m: (date(int(m[1]), 1, 1), date(int(m[1]), 12, 31), "year"),
+    )
+    return text, [f[1:] for f in sorted(found)]
+
+
+def _quarter(year: int, q: int) -> tuple[date, date, str]:
+    return date(year, 3 * q - 2, 1), _month_end(year, 3 * q), "quarter"
+
+
+def extract(text: str) -> tuple[str, TimeSpec]:
+    """The text without its time expressions, and what they say."""
+    spec = TimeSpec()
+    text = " " + text.lower() + " "
+    relative = [
+        (r"\b(?:the )?(?:most recent|latest|last) (day|date)\b", "latest"),
+        (
+            rf"\b{_LEAD}(?:last|past|previous) {_NUM} {_UNIT}\b",
+            "rolling",
+        ),
+        (r"\b(?:the )?(last|previous|this|current) (day|week|month|quarter|year)\b", "calendar"),
+    ]
+    for pattern, kind in relative:
+        m = re.search(pattern, text)
+        if not m:
+            continue
+        spec.kind = kind
+        if kind == "rolling":
+            spec.count, spec.unit = _n(m[1]), m[2]
+        elif kind == "calendar":
+            spec.unit, spec.offset = m[2], 0 if m[1] in {"this", "current"} else -1
+        text = text[: m.start()] + " " + text[m.end() :]
+        break
+    text, periods = _periods(text)
+    words = re.search(r"\b(between|from|since|after|before|until|till|through)\b", text)
+    month = re.search(rf"\b(?:in|during|for|of)? ?({_MONTH})\b(?! \d)", text)
+    if month and not periods and not spec.kind and month[1] not in {"may", "mar"}:
+        spec.month = MONTHS[month[1]]
+        text = text[: month.start()] + " " + text[month.end() :]
+    if periods:
+        spec.kind = "range"
+        spec.start = min(p[0] for p in periods)
+        spec.end = max(p[1] for p in periods)
+        word = words[1] if words else ""
+        if word in {"since", "after"} and len(periods) == 1:
+            spec.end = None
+            if word == "after":
+                spec.start = periods[0][1] + timedelta(days=1)
+        if word == "before" and len(periods) == 1:
+            spec.start, spec.end = None, periods[0][0] - timedelta(days=1)
+        if word in {"until", "till"} and len(periods) == 1:
+            spec.start = None
+        spec.compare = len(periods) > 1 and not words
+        if spec.compare and periods[0][2] != "day":
+            spec.grain = periods[0][2]
+        if words:
+            text = text[: words.start()] + " " + text[words.end() :]
+    return text, spec

@@ -1,0 +1,306 @@
+"""The words a question may use, all taken from the semantic layer: metric, dimension,
+entity and product names, labels and synonyms, and the values of low-cardinality text
+dimensions seen in the data. English function words (by, top, more than, last week...)
+are the only vocabulary written here; nothing names a domain's things.
+
+`tokens()` turns text into stemmed word tokens; `Lexicon.spans()` covers a question's
+tokens with the longest phrases it knows, each span with every meaning it may have."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from dagster_project.metadata.semantics import SemanticLayer
+
+# Words that carry no meaning for a semantic query (articles, auxiliaries, light verbs).
+_FILLER = """a an the of is are was were be been being do does did what whats show me give tell
+    please our we us i my you your there it its they them this that these those all any
+    get got make made makes bring brings brought generate generates
+    generated come came use used using place placed pay paid record recorded see buy bought
+    sell sold selling sells shop shopped spend spent live living based located hold holds
+    held perform performing happen happened earn earned take took total overall amount
+    much so far as well also now right currently current moment today can could would
+    will much value figure figures number numbers count level levels
+    end up at on in into to from for within who whose where when what's s
+    those them"""
+FILLER = frozenset(_FILLER.split())
+# Function words with a grammatical role; kept as tokens for the assembler.
+GRAMMAR = {
+    "by": "by",
+    "per": "per",
+    "each": "each",
+    "every": "each",
+    "across": "by",
+    "and": "and",
+    "or": "and",
+    "versus": "vs",
+    "vs": "vs",
+    "compare": "vs",
+    "compared": "vs",
+    "top": "top",
+    "best": "top",
+    "highest": "top",
+    "largest": "top",
+    "biggest": "top",
+    "most": "top",
+    "greatest": "top",
+    "maximum": "top",
+    "max": "top",
+    "leading": "top",
+    "bottom": "bottom",
+    "worst": "bottom",
+    "lowest": "bottom",
+    "smallest": "bottom",
+    "least": "bottom",
+    "longest": "top",
+    "shortest": "bottom",
+    "cheapest": "bottom",
+    "busiest": "top",
+    "strongest": "top",
+    "weakest": "bottom",
+    "fewest": "bottom",
+    "minimum": "bottom",
+    "min": "bottom",
+    "not": "not",
+    "excluding": "not",
+    "except": "not",
+    "outside": "not",
+    "without": "without",
+    "no": "without",
+    "non": "not",
+    "other": "other",
+    "than": "than",
+    "more": "gt",
+    "greater": "gt",
+    "above": "gt",
+    "over": "gt",
+    "exceeding": "gt",
+    "higher": "gt",
+    "larger": "gt",
+    "bigger": "gt",
+    "less": "lt",
+    "fewer": "lt",
+    "below": "lt",
+    "under": "lt",
+    "lower": "lt",
+    "smaller": "lt",
+    "exactly": "eq",
+    "equal": "eq",
+    "between": "between",
+    "average": "avg",
+    "avg": "avg",
+    "mean": "avg",
+    "typical": "avg",
+    "share": "share",
+    "percentage": "share",
+    "percent": "share",
+    "proportion": "share",
+    "mix": "share",
+    "split": "by",
+    "broken": "by",
+    "down": "by",
+    "breakdown": "by",
+    "trend": "trend",
+    "evolution": "trend",
+    "develop": "trend",
+    "developed": "trend",
+    "time": "time",
+    "among": "among",
+    "rank": "rank",
+    "ranked": "rank",
+    "ranking": "rank",
+    "sorted": "rank",
+    "many": "many",
+    "how": "how",
+    "atleast": "gte",
+    "atmost": "lte",
+    "which": "which",
+    "out": "none",
+    "zero": "none",
+    "with": "with",
+    "having": "with",
+    "had": "with",
+    "has": "with",
+    "have": "with",
+    "list": "list",
+    "name": "list",
+    "names": "list",
+}
+GRAINS = {
+    "day": "day",
+    "daily": "day",
+    "week": "week",
+    "weekly": "week",
+    "month": "month",
+    "monthly": "month",
+    "quarter": "quarter",
+    "quarterly": "quarter",
+    "year": "year",
+    "yearly": "year",
+    "annual": "year",
+    "annually": "year",
+}
+NUMBER_WORDS = {
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "twenty": 20,
+}
+# Units after a number that say nothing the number's target does not.
+UNITS = {"unit", "item", "piece", "percent", "pound", "euro", "dollar", "gbp", "eur", "usd"}
+IRREGULAR = {
+    "sold": "sell",
+    "selling": "sell",
+    "sells": "sell",
+    "bought": "buy",
+    "paid": "pay",
+    "men": "man",
+    "women": "woman",
+    "people": "person",
+    "children": "child",
+}
+MAX_VALUE_WORDS = 5
+_TOKEN = re.compile(r"\d{4}-\d{2}-\d{2}|\d+(?:[.,]\d+)*%?|[a-z0-9]+")
+
+
+def stem(word: str) -> str:
+    """A plural or verb form to its base, only as far as matching needs."""
+    if word in IRREGULAR:
+        return IRREGULAR[word]
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith(("sses", "ches", "shes", "xes")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+@dataclass
+class Token:
+    text: str  # as written, lower case
+    stem: str
+    plural: bool = False
+
+
+def tokens(text: str) -> list[Token]:
+    out = []
+    for raw in _TOKEN.findall(text.lower().replace("_", " ").replace("'s", "")):
+        base = stem(raw)
+        out.append(Token(raw, base, base != raw and raw.endswith("s")))
+    return out
+
+
+def _function(token: Token) -> bool:
+    word = token.text
+    return word in GRAMMAR or word in GRAINS or word in NUMBER_WORDS or word[:1].isdigit()
+
+
+def phrase_key(text: str) -> tuple[str, ...]:
+    """The stems a phrase is matched by (fillers dropped, as in questions)."""
+    return tuple(t.stem for t in tokens(text) if t.text not in FILLER and t.stem not in FILLER)
+
+
+@dataclass(frozen=True)
+class Meaning:
+    kind: str  # metric | dimension | entity | product | value
+    name: str  # metric, dimension, entity or product name
+    value: str | None = None  # for a value: the value as stored
+
+
+@dataclass
+class Span:
+    start: int  # index into the question's content tokens
+    end: int
+    words: str
+    meanings: list[Meaning] = field(default_factory=list)
+    plural: bool = False
+
+
+class Lexicon:
+    """Phrase → meanings, from the layer and the values of its text dimensions."""
+
+    def __init__(self, layer: SemanticLayer, values: dict[str, list[str]]):
+        self.phrases: dict[tuple[str, ...], list[Meaning]] = {}
+        for m in layer.metrics.values():
+            if not m.name.startswith("distinct_"):
+                self._add(Meaning("metric", m.name), m.name, m.label, *m.synonyms)
+        for d in layer.list_dimensions():
+            self._add(Meaning("dimension", d.name), d.name, *d.synonyms)
+        for e in layer.entities.values():
+            self._add(Meaning("entity", e.name), e.name, *e.synonyms)
+        for product in layer.models:
+            self._add(Meaning("product", product), product.split("/")[1])
+        lasts: dict[tuple[str, ...], list[str]] = {}
+        for product in layer.models:  # "lines" for order_lines, when nothing else is
+            lasts.setdefault(phrase_key(product.split("/")[1])[-1:], []).append(product)
+        for key, products in lasts.items():
+            if len(products) == 1 and key and key not in self.phrases:
+                self.phrases[key] = [Meaning("product", products[0])]
+        for dim, found in values.items():
+            for value in found:  # labels, not sentences (text in data is never a phrase)
+                if len(value.split()) <= MAX_VALUE_WORDS and not re.search(r"[.;:!?]", value):
+                    self._add(Meaning("value", dim, value), value)
+        self.longest = max((len(k) for k in self.phrases), default=1)
+        self.heads = self._heads(layer)
+
+    def _add(self, meaning: Meaning, *phrases: str) -> None:
+        for phrase in phrases:
+            key = phrase_key(phrase or "")
+            if key and meaning not in self.phrases.setdefault(key, []):
+                self.phrases[key].append(meaning)
+
+    def _heads(self, layer: SemanticLayer) -> dict[str, Meaning]:
+        """First word of a metric's name, when it starts no other metric's name ("units")."""
+        firsts: dict[str, list[str]] = {}
+        for m in layer.metrics.values():
+            if not m.name.startswith("distinct_"):
+                firsts.setdefault(stem(m.name.split("_")[0]), []).append(m.name)
+        return {
+            w: Meaning("metric", names[0])
+            for w, names in firsts.items()
+            if len(names) == 1 and w not in FILLER and w not in GRAMMAR and (w,) not in self.phrases
+        }
+
+    def spans(self, words: list[Token]) -> list[Span]:
+        """The cheapest cover of the content tokens by known phrases: a phrase costs 1, a
+        function word or number 0.5, an unknown word 2 ("average basket size" is "average"
+        + "basket size", not "average basket" + "size")."""
+        n = len(words)
+        best: list[tuple[float, int, list[Span]]] = [(0.0, 0, [])] + [(float("inf"), 0, [])] * n
+        for i in range(n):
+            cost, count, path = best[i]
+            if cost == float("inf"):
+                continue
+            for size in range(1, min(self.longest, n - i) + 1):
+                key = tuple(t.stem for t in words[i : i + size])
+                meanings = self.phrases.get(key)
+                if meanings is None and size > 1:
+                    continue
+                text = " ".join(t.text for t in words[i : i + size])
+                span = Span(i, i + size, text, list(meanings or []), words[i + size - 1].plural)
+                step = 1.0 if meanings else (0.5 if _function(words[i]) else 2.0)
+                candidate = (cost + step, count + 1, [*path, span])
+                if candidate[:2] < best[i + size][:2]:
+                    best[i + size] = candidate
+        return best[n][2]
+
+    def scattered(self, stems: set[str], free: set[str]) -> list[tuple[tuple[str, ...], Meaning]]:
+        """Multi-word metric or dimension phrases whose words all occur in the question
+        out of order ("sold the most units"), using at least one unknown word."""
+        found = []
+        for key, meanings in sorted(self.phrases.items(), key=lambda kv: -len(kv[0])):
+            if len(key) > 1 and set(key) <= stems and set(key) & free:
+                usable = [m for m in meanings if m.kind in {"metric", "dimension"}]
+                if usable:
+                    found.append((key, usable[0]))
+                    free -= set(key)
+        return found

@@ -1,0 +1,214 @@
+"""The offline interpreter over the demo layer, with the values and latest days given
+(no lake): each kind of question, and the questions it must not answer."""
+
+from datetime import date
+
+import pytest
+
+from dagster_project.ask.parser import OfflineParser
+from dagster_project.ask.semantic_sql import compile_query
+from dagster_project.metadata.semantics import load_semantic_layer
+
+VALUES = {
+    "region": ["Central", "East", "North", "South", "West"],
+    "city": ["Derby", "Manchester", "Swansea"],
+    "customer_city": ["Derby", "Leeds", "Manchester"],
+    "store_name": ["Derby Station", "Swansea Outlet"],
+    "channel": ["online", "store"],
+    "category": ["Books", "Electronics"],
+    "loyalty_tier": ["bronze", "gold"],
+    "payment_type": ["card", "cash", "gift_card"],
+}
+ANCHORS = {"sales/order_lines": date(2025, 3, 1), "inventory/stock_levels": date(2025, 3, 1)}
+
+
+@pytest.fixture(scope="module")
+def parser():
+    return OfflineParser(load_semantic_layer(), VALUES, ANCHORS)
+
+
+@pytest.mark.parametrize(
+    ("question", "query"),
+    [
+        (
+            "Which stores made more than 30000 in revenue?",
+            {
+                "metrics": ["revenue"],
+                "dimensions": ["store_name"],
+                "having": [{"dimension": "revenue", "op": ">", "value": 30000}],
+            },
+        ),
+        (
+            "Revenue from products with a list price above 50",
+            {
+                "metrics": ["revenue"],
+                "filters": [{"dimension": "list_price", "op": ">", "value": 50}],
+            },
+        ),
+        (
+            "Revenue from order lines with a discount of at least 20%",
+            {
+                "metrics": ["revenue"],
+                "filters": [{"dimension": "discount", "op": ">=", "value": 0.2}],
+            },
+        ),
+        (
+            "Which region has the most revenue?",
+            {
+                "metrics": ["revenue"],
+                "dimensions": ["region"],
+                "order_by": ["-revenue"],
+                "limit": 1,
+            },
+        ),
+        (
+            "The day with the lowest units sold",
+            {
+                "metrics": ["units_sold"],
+                "time_grain": "day",
+                "order_by": ["units_sold"],
+                "limit": 1,
+            },
+        ),
+        (
+            "Which payment method is used for the most orders?",
+            {
+                "metrics": ["orders"],
+                "dimensions": ["payment_type"],
+                "order_by": ["-orders"],
+                "limit": 1,
+            },
+        ),
+        (
+            "Revenue by region last week",
+            {
+                "metrics": ["revenue"],
+                "dimensions": ["region"],
+                "start": "2025-02-17",
+                "end": "2025-02-23",
+            },
+        ),
+        (
+            "Orders in the last 7 days",
+            {"metrics": ["orders"], "start": "2025-02-23", "end": "2025-03-01"},
+        ),
+        (
+            "Revenue in January",
+            {"metrics": ["revenue"], "start": "2025-01-01", "end": "2025-01-31"},
+        ),
+        (
+            "Revenue on the most recent day",
+            {"metrics": ["revenue"], "start": "2025-03-01", "end": "2025-03-01"},
+        ),
+        (
+            "Top 3 products by revenue in Electronics",
+            {
+                "metrics": ["revenue"],
+                "dimensions": ["product_name"],
+                "filters": [{"dimension": "category", "op": "=", "value": "Electronics"}],
+                "order_by": ["-revenue"],
+                "limit": 3,
+            },
+        ),
+        (
+            "Revenue by region and channel",
+            {"metrics": ["revenue"], "dimensions": ["region", "channel"]},
+        ),
+        ("Orders by customer segment", {"metrics": ["orders"], "dimensions": ["rfm_segment"]}),
+        (
+            "Units per order by channel",
+            {"metrics": ["units_sold/orders"], "dimensions": ["channel"]},
+        ),
+        (
+            "Average revenue per customer",
+            {"metrics": ["revenue/distinct_customer_id_in_order_lines"]},
+        ),
+        ("Revenue per store", {"metrics": ["revenue"], "dimensions": ["store_name"]}),
+        (
+            "How many orders had a discount?",
+            {"metrics": ["orders"], "filters": [{"dimension": "discount", "op": ">", "value": 0}]},
+        ),
+        (
+            "How many customers bought online?",
+            {
+                "metrics": ["distinct_customer_id_in_order_lines"],
+                "filters": [{"dimension": "channel", "op": "=", "value": "online"}],
+            },
+        ),
+        ("How many brands are there?", {"metrics": ["distinct_brand"]}),
+        (
+            "Revenue outside the store channel by region",
+            {
+                "metrics": ["revenue"],
+                "dimensions": ["region"],
+                "filters": [{"dimension": "channel", "op": "!=", "value": "store"}],
+            },
+        ),
+        (
+            "Revenue at stores in Manchester",
+            {
+                "metrics": ["revenue"],
+                "filters": [{"dimension": "city", "op": "=", "value": "Manchester"}],
+            },
+        ),
+        (
+            "How many customers are in Leeds?",
+            {
+                "metrics": ["customer_count"],
+                "filters": [{"dimension": "customer_city", "op": "=", "value": "Leeds"}],
+            },
+        ),
+    ],
+)
+def test_questions_become_semantic_queries(parser, question, query):
+    parsed = parser.parse(question)
+    assert parsed.status == "answered", parsed.reason
+    assert parsed.query == query
+    compile_query(parser.layer, parsed.query)  # and they compile
+
+
+@pytest.mark.parametrize(
+    ("question", "unmatched"),
+    [
+        ("revenue by shoe size", ["shoe"]),
+        ("revenue by favourite colour", ["favourite", "colour"]),
+        ("Which employees were hired last year?", ["employee", "hired"]),
+        ("Revenue in Tokyo", ["tokyo"]),
+    ],
+)
+def test_a_word_nothing_explains_makes_the_question_unanswerable(parser, question, unmatched):
+    parsed = parser.parse(question)
+    assert parsed.status == "unanswerable" and parsed.query is None
+    assert [w.rstrip("s") for w in parsed.unmatched] == [w.rstrip("s") for w in unmatched]
+    assert all(w.rstrip("s") in parsed.reason for w in unmatched)
+
+
+def test_a_value_in_two_columns_asks_back_with_the_choices(parser):
+    parsed = parser.parse("Revenue in Manchester")
+    assert parsed.status == "clarify" and parsed.query is None
+    assert {c.split(", ")[1] for c in parsed.choices} == {
+        "city = Manchester",
+        "customer_city = Manchester",
+    }
+
+
+def test_interpretation_in_words(parser):
+    parsed = parser.parse("Top 3 stores by revenue in the North region last week")
+    assert parsed.interpretation == (
+        "revenue, by store_name, region = North, 2025-02-17..2025-02-23, top 3 by revenue"
+    )
+
+
+def test_a_new_domain_needs_only_its_semantic_layer(parser):
+    """No word of the demo domains in the interpreter: every phrase it maps comes from
+    the layer or the data, so a layer without `revenue` does not know the word."""
+    layer = load_semantic_layer()
+    without = type(layer)(
+        entities=layer.entities,
+        models=layer.models,
+        metrics={k: v for k, v in layer.metrics.items() if k != "revenue"},
+        contracts=layer.contracts,
+    )
+    other = OfflineParser(without, VALUES, ANCHORS)
+    assert other.parse("revenue by region").status == "unanswerable"
+    assert other.parse("units sold by region").status == "answered"

@@ -10,7 +10,8 @@ from dagster_project.ask.api import create_app
 from dagster_project.metadata.semantics import load_semantic_layer
 from tests.small_mesh import write_small_mesh
 
-PUBLIC = {"/"}  # the static page: no data, and where a caller types the key
+# The static page (no data, where a caller types the key) and its charting library.
+PUBLIC = {"/", "/static/plotly.min.js"}
 SAMPLE_PATHS = {
     "/api/search": "/api/search?q=revenue",
     "/api/products/{domain}/{name}": "/api/products/sales/stores",

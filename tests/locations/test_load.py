@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
+from dagster_project.checks.fairness import declares_fairness
 from dagster_project.checks.quality.checks import quality_check_specs
 from dagster_project.checks.rules import rules_for
 from dagster_project.core.contracts import Contract
@@ -112,6 +113,8 @@ def test_every_product_asset_carries_checks_schema_owners_and_freshness(
         quality = {s.name for s in quality_check_specs(contract, asset.key)}  # anomalies, drift
         # freshness from the data where the contract has an event time (order_date...)
         quality |= {"event_freshness"} if contract.event_time else set()
+        # the fairness policy, a warning, where the contract declares segments and outputs
+        quality |= {"policy_fairness"} if declares_fairness(contract) else set()
         assert set(checks) == contract_checks | POLICY_CHECKS | quality, contract.key
         refs = [r for c in contract.columns for r in c.relationships]
         warn_only = {"contract_referential_integrity"} if refs and all(

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from dagster_project.access.policy import AccessDenied
 from dagster_project.ask import Answer, Asker, AskError
-from dagster_project.checks.quality.companions import discover_contracts
+from dagster_project.checks.quality.companion_contracts import discover_contracts
 from dagster_project.core.errors import FAILED, USAGE, NothingBuilt
 from dagster_project.core.settings import get_settings
 from dagster_project.lake.storage import Lake

@@ -54,7 +54,9 @@ def refresh(
     report = refresh_with_progress(settings, instance, selection, window, logs=debug)
     found = outcomes(report, selection.assets)
     print_outcomes(found)
-    if not all(o.ok for o in found):
+    # A product asked for by name and skipped (nothing to build it from) is not done.
+    skipped = products and any(o.status.startswith("skipped") for o in found)
+    if skipped or not all(o.ok for o in found):
         raise typer.Exit(1)
 
 

@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dagster_project.checks.quality.companions import discover_contracts
+from dagster_project.checks.quality.companion_contracts import discover_contracts
 from dagster_project.core.contracts import Contract
 from dagster_project.core.settings import MeshSettings, get_settings
 from dagster_project.lake.lineage import (

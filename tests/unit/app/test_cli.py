@@ -168,16 +168,16 @@ def test_mesh_sql_reads_through_the_access_policy(small_mesh):
 
 
 @pytest.mark.parametrize(
-    "query, role, expected",
-    [
-        ("DELETE FROM sales.stores", "analyst", "only SELECT is allowed"),
-        ("SELECT * FROM sales.storez", "analyst", "did you mean sales.stores"),
-        ("SELECT * FROM sales.stores", "customer_care", "customer_care"),
-        ("SELECT * FROM read_csv('/etc/passwd')", "analyst", "not allowed"),
+    "query, role, expected, code",
+    [  # SQL the guard rejects is the user's to fix (2); the access policy refusing is 1
+        ("DELETE FROM sales.stores", "analyst", "only SELECT is allowed", 2),
+        ("SELECT * FROM sales.storez", "analyst", "did you mean sales.stores", 2),
+        ("SELECT * FROM sales.stores", "customer_care", "customer_care", 1),
+        ("SELECT * FROM read_csv('/etc/passwd')", "analyst", "not allowed", 2),
     ],
 )
-def test_mesh_sql_refuses_in_one_line(small_mesh, query, role, expected):
+def test_mesh_sql_refuses_in_one_line(small_mesh, query, role, expected, code):
     result = runner.invoke(app, ["sql", query, "--as", role], terminal_width=200)
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == code, result.output
     assert expected in result.output
     assert len(result.output.strip().splitlines()) <= 2, result.output

@@ -44,7 +44,11 @@ def test_the_demo_declares_segments_on_its_model_and_segment_outputs(
     demo_contracts: dict[str, Contract],
 ) -> None:
     declaring = {k for k, c in demo_contracts.items() if "fairness" in evaluate_policies(c, None)}
-    assert declaring == {"inventory/demand_forecast", "customers/customer_segments"}
+    assert declaring == {
+        "inventory/demand_forecast",
+        "customers/customer_segments",
+        "dragracer/appearances",
+    }
 
 
 def test_the_base_test_contract_follows_every_policy() -> None:

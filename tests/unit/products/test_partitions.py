@@ -182,10 +182,18 @@ def test_a_sensor_quarantines_a_day_before_the_declared_start(tmp_path, mesh_hom
     land(mesh_home, "events", date(2020, 1, 1), [2])
     sensor = defs.resolve_sensor_def("shop_landing_sensor")
     with dg.DagsterInstance.ephemeral() as instance:
-        context = dg.build_sensor_context(
-            resources={"mesh": MeshResource(home=mesh_home.home)}, instance=instance
+        first = sensor(
+            dg.build_sensor_context(
+                resources={"mesh": MeshResource(home=mesh_home.home)}, instance=instance
+            )
+        )  # a new file is judged on the tick after the one that first saw it
+        result = sensor(
+            dg.build_sensor_context(
+                cursor=first.cursor,
+                resources={"mesh": MeshResource(home=mesh_home.home)},
+                instance=instance,
+            )
         )
-        result = sensor(context)
     assert [r.partition_key for r in result.run_requests] == ["2020-01-01"]
     reasons = [e.metadata["reason"].value for e in result.asset_events]
     assert len(reasons) == 1 and "before partitionStart 2020-01-01" in reasons[0]

@@ -218,12 +218,15 @@ def incremental(
 
 
 def downstream(assets: list[Any], changed: set[Any]) -> list[Any]:
-    """The assets among `changed` and every asset that depends on them, transitively."""
+    """The assets among `changed` and, transitively, every asset depending on them that
+    refreshes on its own (has an automation condition), as the daemon would run them: a
+    model trained only when missing, or on a schedule, is not retrained for one day."""
     keys, picked, grew = set(changed), [], True
     while grew:
         grew = False
         for a in assets:
-            if a not in picked and (set(a.keys) & keys or a.dependency_keys & keys):
+            automated = any(c is not None for c in a.automation_conditions_by_key.values())
+            if a not in picked and (set(a.keys) & keys or (automated and a.dependency_keys & keys)):
                 picked.append(a)
                 keys |= set(a.keys)
                 grew = True

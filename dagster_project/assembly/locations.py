@@ -21,19 +21,12 @@ from dagster_project.ml.synthetic_product import synthetic_products
 from dagster_project.products.builder import build_product_asset
 from dagster_project.products.product import Product, asset_key, qualified
 
-# A landed day crosses several automation ticks (sensor, domain, governance): 15 s halves
-# Dagster's default wait per tick for a tick's evaluation (under a second per location).
-AUTOMATION_INTERVAL_S = 15
-
 
 def automation_sensor(name: str) -> dg.AutomationConditionSensorDefinition:
     """Evaluates the location's automation conditions; RUNNING from the start (Dagster's
     default sensor starts STOPPED)."""
     return dg.AutomationConditionSensorDefinition(
-        name,
-        target=dg.AssetSelection.all(),
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        minimum_interval_seconds=AUTOMATION_INTERVAL_S,
+        name, target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING
     )
 
 

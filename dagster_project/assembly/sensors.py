@@ -24,7 +24,7 @@ from dagster_project.products.product import asset_key, is_partitioned
 
 
 def landing_sensor(
-    domain: str, contracts: list[Contract], *, minimum_interval_seconds: int = 15
+    domain: str, contracts: list[Contract], *, minimum_interval_seconds: int = 30
 ) -> dg.SensorDefinition:
     """Watch `MESH_HOME/landing/<domain>/`: validate each new file, quarantine the bad
     ones with their reason, and request one run per product and day that got new files.

@@ -79,7 +79,6 @@ def test_automation_sensor_starts_running(
     ]
     assert [s.name for s in sensors] == [f"{name}_automation"]
     assert sensors[0].default_status == dg.DefaultSensorStatus.RUNNING
-    assert sensors[0].minimum_interval_seconds == 15  # README: Benchmarks, operations
 
 
 @pytest.mark.parametrize("name", LOCATIONS)
@@ -104,7 +103,6 @@ def test_domain_landing_sensor_starts_running(
 ) -> None:
     sensor = definitions[name].resolve_sensor_def(f"{name}_landing_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    assert sensor.minimum_interval_seconds == 15
 
 
 def test_every_product_asset_carries_checks_schema_owners_and_freshness(

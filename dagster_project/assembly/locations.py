@@ -138,6 +138,11 @@ def domain_definitions(
         ],
         schedules=[*scheduled, *schedules],
         jobs=list(jobs),
+        # A run's steps in its own process: the default executor starts a process per step,
+        # each importing the location again (seconds per asset on a small machine), for
+        # parallelism a run of one day's few assets rarely has. `mesh refresh` and the
+        # tests run in-process already.
+        executor=dg.in_process_executor,
         # `spark`: used only by products whose contract says `engine: spark`; `duckdb`: by
         # SQL products, a fresh in-memory database per connection.
         resources={

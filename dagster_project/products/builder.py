@@ -9,6 +9,7 @@ blocking rule are quarantined (the file, or those rows), and any left after `pre
 fail the run, so no such row is ever visible in the product.
 """
 
+import time
 import warnings
 from collections.abc import Sequence
 from datetime import date
@@ -68,17 +69,28 @@ def default_automation(product: Product, partitioned: bool) -> dg.AutomationCond
     """Derived products refresh when an input updates, once its blocking checks pass.
 
     Unlike plain `eager()`, history counts too (not only the latest day), and an
-    unpartitioned product does not wait for days that were never landed."""
+    unpartitioned product does not wait for days that were never landed. An unpartitioned
+    product also waits while an input's own inputs just updated: that input is about to
+    refresh in a run of its own (a daily run cannot include it), and without the wait it
+    would publish from the input's previous state (the catalog listing yesterday's daily
+    sales). Dagster's `will_be_requested` does not see requests outside its own run;
+    the latched trigger fires once the input is done (`any_deps_in_progress` holds it
+    meanwhile). The cost: one automation tick when both updated in the same run."""
     if product.from_landing:
         return None
     condition = dg.AutomationCondition.eager().without(
         dg.AutomationCondition.in_latest_time_window()
     )
+    label = "eager (all history, blocking checks passed)"
     if not partitioned:
         condition = condition.without(~dg.AutomationCondition.any_deps_missing())
-    return (condition & dg.AutomationCondition.all_deps_blocking_checks_passed()).with_label(
-        "eager (all history, blocking checks passed)"
-    )
+        inputs_updated = dg.AutomationCondition.any_deps_match(
+            dg.AutomationCondition.newly_updated()
+        )
+        waiting = dg.AutomationCondition.any_deps_match(inputs_updated)
+        condition = condition & ~waiting.with_label("any_deps_about_to_refresh")
+        label = "eager (all history, blocking checks passed, after its inputs)"
+    return (condition & dg.AutomationCondition.all_deps_blocking_checks_passed()).with_label(label)
 
 
 def freshness_policy(contract: Contract) -> dg.FreshnessPolicy | None:
@@ -251,9 +263,12 @@ def publish(run: ProductRun, rows: Rows, families: Sequence[CheckFamily]) -> dg.
     lake, contract, window = run.lake, run.contract, run.window
     frame, imputations, rows_written = rows.frame, list(rows.imputations), rows.rows_written
     retracted = 0
+    seconds = dict.fromkeys((type(f).__name__ for f in families), 0.0)
     if not rows.written:
         for family in families:  # before the write: e.g. imputation
+            started = time.perf_counter()
             frame, changes = family.prepare(contract, frame)
+            seconds[type(family).__name__] += time.perf_counter() - started
             imputations += changes
         _within_window(contract, frame, window)
         refuse_breaking_rows(run, frame, families)
@@ -286,9 +301,13 @@ def publish(run: ProductRun, rows: Rows, families: Sequence[CheckFamily]) -> dg.
     written = Written(run.context, lake, contract, frame, window, info, imputations)
     checks: list[dg.AssetCheckResult] = []
     for family in families:
+        started = time.perf_counter()
         result = family.evaluate(written)
+        seconds[type(family).__name__] += time.perf_counter() - started
         checks += result.check_results
         metadata.update(result.metadata)
     if rows.after_publish is not None:
         rows.after_publish()
+    # Where a product's time goes, per check family (bench/refresh.py reads it back).
+    metadata["family_seconds"] = {name: round(s, 4) for name, s in seconds.items()}
     return dg.MaterializeResult(metadata=metadata, check_results=checks)

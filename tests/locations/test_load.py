@@ -83,6 +83,13 @@ def test_automation_sensor_starts_running(
 
 
 @pytest.mark.parametrize("name", LOCATIONS)
+def test_runs_execute_in_one_process(definitions: dict[str, dg.Definitions], name: str) -> None:
+    """No process per step, each re-importing the location (see domain_definitions)."""
+    job = definitions[name].resolve_implicit_global_asset_job_def()
+    assert job.executor_def.name == dg.in_process_executor.name
+
+
+@pytest.mark.parametrize("name", LOCATIONS)
 def test_check_alert_sensor_starts_running(
     definitions: dict[str, dg.Definitions], name: str
 ) -> None:

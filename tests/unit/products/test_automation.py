@@ -1,0 +1,55 @@
+"""Derived products' automation: an unpartitioned product waits for its daily inputs."""
+
+import dagster as dg
+
+from dagster_project.products.builder import default_automation
+from dagster_project.products.product import Product
+
+DAYS = dg.DailyPartitionsDefinition(start_date="2025-01-01", end_date="2025-01-03")
+DERIVED = Product("derived", build=lambda run: None)
+
+
+@dg.asset(partitions_def=DAYS)
+def lines() -> None:
+    """A landed daily product (no automation: a sensor loads it)."""
+
+
+@dg.asset(partitions_def=DAYS, deps=[lines], automation_condition=default_automation(DERIVED, True))
+def daily() -> None:
+    """A daily product derived from the landed one."""
+
+
+@dg.asset(deps=[lines, daily], automation_condition=default_automation(DERIVED, False))
+def listing() -> None:
+    """An unpartitioned product over both (like the governance catalog)."""
+
+
+ASSETS = [lines, daily, listing]
+
+
+def test_unpartitioned_product_waits_for_the_daily_run_it_depends_on() -> None:
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.evaluate_automation_conditions(defs=ASSETS, instance=instance)
+        dg.materialize([lines], instance=instance, partition_key="2025-01-01")
+        result = dg.evaluate_automation_conditions(
+            defs=ASSETS, instance=instance, cursor=result.cursor
+        )
+        # daily is requested now; the listing would read its previous state: it waits.
+        assert result.get_num_requested(daily.key) == 1
+        assert result.get_num_requested(listing.key) == 0
+        dg.materialize([daily], instance=instance, partition_key="2025-01-01")
+        result = dg.evaluate_automation_conditions(
+            defs=ASSETS, instance=instance, cursor=result.cursor
+        )
+        assert result.get_num_requested(listing.key) == 1
+        assert result.get_num_requested(daily.key) == 0
+
+
+def test_unpartitioned_product_still_refreshes_on_an_input_alone() -> None:
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.evaluate_automation_conditions(defs=[daily, listing], instance=instance)
+        dg.materialize([daily], instance=instance, partition_key="2025-01-02")
+        result = dg.evaluate_automation_conditions(
+            defs=[daily, listing], instance=instance, cursor=result.cursor
+        )
+        assert result.get_num_requested(listing.key) == 1

@@ -211,7 +211,8 @@ def test_landing_sensors_tick_and_request_runs(server: DagsterDev) -> None:
         if runs:
             break
     assert runs, "the landing sensors requested no runs"
-    assert {r["status"] for r in runs} == {"QUEUED"}  # held: see TEST_INSTANCE_YAML
+    # Held (see TEST_INSTANCE_YAML): queued, or just created and about to be queued.
+    assert {r["status"] for r in runs} <= {"NOT_STARTED", "QUEUED"}
 
 
 def _paths(keys: list[dict[str, Any]]) -> list[list[str]]:

@@ -55,6 +55,7 @@ PHRASES = {  # multi-word function phrases, joined before tokenizing
 }
 MAX_READINGS = 32
 MAX_PHRASES = 40  # a question longer than this is several questions
+MAX_WORDS = 120  # read no further: a longer text is not one question (and costs to parse)
 
 
 @dataclass
@@ -173,6 +174,13 @@ class OfflineParser:
         text = question.lower()
         for pattern, joined in PHRASES.items():
             text = re.sub(pattern, joined, text)
+        words = len(text.split())
+        if words > MAX_WORDS:
+            return ParsedQuestion(
+                None,
+                status=UNANSWERABLE,
+                reason=f"the question has {words} words; ask at most {MAX_WORDS} at once",
+            )
         text, time = extract(text)
         items, unknown = self.items(text)
         if len(items) > MAX_PHRASES:

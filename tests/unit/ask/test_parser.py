@@ -212,3 +212,8 @@ def test_a_new_domain_needs_only_its_semantic_layer(parser):
     other = OfflineParser(without, VALUES, ANCHORS)
     assert other.parse("revenue by region").status == "unanswerable"
     assert other.parse("units sold by region").status == "answered"
+
+
+def test_a_text_longer_than_a_question_is_refused_before_it_is_parsed(parser):
+    parsed = parser.parse("revenue by region " * 60)  # 180 words
+    assert parsed.status == "unanswerable" and "180 words" in parsed.reason

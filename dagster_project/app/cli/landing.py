@@ -1,9 +1,10 @@
 """`mesh landing`: the files behind the landed products — list the quarantined ones with
 their reasons, release one after a fix, retract a file's rows (audited, with a dry run).
 
-Exit codes: 0 done (a dry run too); 1 a mistake, told in one line with what to do (an
-unknown or ambiguous file, no mesh or workspace here, a product without a primary key, a
-release onto a file still in landing); 2 a usage error (a missing `--reason`)."""
+Exit codes (as every command's, `core/errors.py`): 0 done (a dry run too); 2 a mistake,
+told in one line with what to do (an unknown or ambiguous file, a product without a
+primary key, a release onto a file still in landing, a missing or empty `--reason`);
+3 no mesh or workspace here."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from rich.table import Table
 
 from dagster_project.checks.quality.companion_contracts import discover_contracts
 from dagster_project.core.contracts import Contract
+from dagster_project.core.errors import ENVIRONMENT, USAGE
 from dagster_project.core.settings import MeshSettings, get_settings
 from dagster_project.lake.lineage import (
     LineageError,
@@ -43,16 +45,18 @@ FileArgument = Annotated[
 ]
 
 
-def _fail(message: str) -> typer.Exit:
+def _fail(message: str, code: int = USAGE) -> typer.Exit:
     console.print(f"[red]{message}[/red]", highlight=False)
-    return typer.Exit(1)
+    return typer.Exit(code)
 
 
 def _mesh() -> MeshSettings:
     """The mesh's settings; exit 1 with the fix when MESH_HOME holds no mesh."""
     settings = get_settings()
     if settings.is_local and not Path(settings.home).is_dir():
-        raise _fail(f"no mesh at {settings.home}: set MESH_HOME, or run `mesh demo` first")
+        raise _fail(
+            f"no mesh at {settings.home}: set MESH_HOME, or run `mesh demo` first", ENVIRONMENT
+        )
     return settings
 
 
@@ -60,7 +64,7 @@ def _contracts() -> list[Contract]:
     try:
         return discover_contracts()
     except FileNotFoundError as exc:
-        raise _fail(f"{exc}: run mesh from your project's folder") from None
+        raise _fail(f"{exc}: run mesh from your project's folder", ENVIRONMENT) from None
 
 
 def _principal() -> str:

@@ -70,13 +70,13 @@ def test_a_dry_run_shows_what_would_go_and_a_retract_removes_it(mesh: MeshSettin
 
 def test_retract_mistakes_are_one_line_with_the_fix(mesh: MeshSettings) -> None:
     unknown = runner.invoke(app, ["landing", "retract", "nope.csv", "--reason", "x"])
-    assert unknown.exit_code == 1
+    assert unknown.exit_code == 2
     assert unknown.output.strip().startswith("no landing file nope.csv: landed files are in")
     assert len(unknown.output.strip().splitlines()) <= 2
     no_reason = runner.invoke(app, ["landing", "retract", "2025-03-01.csv"])
     assert no_reason.exit_code == 2 and "--reason" in no_reason.output
     blank = runner.invoke(app, ["landing", "retract", "2025-03-01.csv", "--reason", " "])
-    assert blank.exit_code == 1 and "--reason must say why" in blank.output
+    assert blank.exit_code == 2 and "--reason must say why" in blank.output
     assert store_ids(mesh) == [1, 2, 3, 4]
 
 
@@ -93,13 +93,13 @@ def test_quarantined_files_are_listed_and_one_is_released(mesh: MeshSettings) ->
     assert [f.name for f in landing_files(mesh, "sales/stores")][-1] == "2025-03-02.csv"
     assert "No quarantined files." in runner.invoke(app, ["landing", "list"]).output
     again = runner.invoke(app, ["landing", "release", "2025-03-02.csv"])
-    assert again.exit_code == 1 and "`mesh landing list` shows them" in again.output
+    assert again.exit_code == 2 and "`mesh landing list` shows them" in again.output
 
 
 def test_no_mesh_is_one_line_with_the_fix(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("MESH_HOME", str(tmp_path / "nowhere"))
     result = runner.invoke(app, ["landing", "list"])
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     assert result.output.strip() == (
         f"no mesh at {tmp_path / 'nowhere'}: set MESH_HOME, or run `mesh demo` first"
     )
@@ -110,7 +110,7 @@ def test_outside_the_project_is_one_line_with_the_fix(tmp_path: Path, monkeypatc
     monkeypatch.setenv("MESH_HOME", str(tmp_path / "mesh"))
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["landing", "retract", "a.csv", "--reason", "x"])
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     assert result.output.strip() == (
         f"no workspace.yaml in {tmp_path} or its parents: run mesh from your project's folder"
     )

@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import yaml
+
 from dagster_project.core.contracts import load_contract
 from dagster_project.core.errors import UserError
 from dagster_project.core.workspace import WORKSPACE_FILE, Location, add_location, read_workspace
+from dagster_project.metadata.semantics import SEMANTICS_FILE, load_semantic_layer
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -44,9 +47,9 @@ schema:
         metric: rowCount
         mustBeGreaterThan: 0
     properties:
-      - name: id
+      - name: {key}
         logicalType: integer
-        description: Identifier of the record.
+        description: Identifier of the {entity}.
         primaryKey: true
         primaryKeyPosition: 1
         required: true
@@ -55,11 +58,39 @@ schema:
       #     - to: ../../<domain>/contracts/<product>.odcs.yaml#/schema/<product>/properties/<column>
       - name: name
         logicalType: string
-        description: Name of the record.
+        description: Name of the {entity}.
         required: true
       - name: updated_at
         logicalType: timestamp
         description: When the source last changed the record.
+"""
+
+# Valid for the contract above as scaffolded, so `mesh ask` and `mesh search` answer about
+# the domain as soon as its first files are refreshed; the team then names its metrics.
+SEMANTICS = """\
+# What can be asked about {domain} in plain words (`mesh ask`, `mesh search`): entities,
+# one model per product (its time dimension, the columns to group by), metrics, synonyms.
+# Every column named here must be in the product's contract; `mesh ask` validates it.
+domain: {domain}
+entities:
+  - name: {entity}
+    key: {key}
+    product: {product}
+    description: One {entity} of {product}, identified by {key}.
+    synonyms: []  # other words for a {entity}, e.g. [item, entry]
+models:
+  - product: {product}
+    time_dimension: updated_at
+    dimensions:
+      - column: name
+        synonyms: []  # e.g. [title, label]
+metrics:
+  - name: {product}_count
+    label: {Product}
+    model: {product}
+    agg: count
+    description: Number of {product}.
+    synonyms: [number of {product}, how many {product}]
 """
 
 DEFINITIONS = '''\
@@ -98,6 +129,34 @@ def snake_case(name: str) -> str:
     return fixed if fixed[0].isalpha() else f"d_{fixed}"
 
 
+def singular(noun: str) -> str:
+    """A plural product name's thing, for its entity ("records" -> "record")."""
+    if noun.endswith("ies") and len(noun) > 4:
+        return noun[:-3] + "y"
+    if noun.endswith("s") and not noun.endswith("ss") and len(noun) > 1:
+        return noun[:-1]
+    return noun
+
+
+def _refuse_taken_names(root: Path, entity: str, metric: str) -> None:
+    """The semantic layer is one namespace: a second `record` entity or `records_count`
+    metric would make every domain's questions fail to load."""
+    for location in read_workspace(root / WORKSPACE_FILE):
+        path = root.joinpath(*location.module.split(".")[:-1]) / SEMANTICS_FILE
+        doc = (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+        entities = {e.get("name") for e in doc.get("entities") or []}
+        keys = {e.get("key") for e in doc.get("entities") or []}
+        metrics = {m.get("name") for m in doc.get("metrics") or []}
+        taken = [n for n, names in ((entity, entities), (f"{entity}_id", keys)) if n in names]
+        taken += [metric] if metric in metrics else []
+        if taken:
+            raise UserError(
+                f"{location.name}'s semantics.yaml already declares {', '.join(taken)}, "
+                "which the new domain's first product would declare too.",
+                "Name the first product after what it holds: `--product <plural noun>`.",
+            )
+
+
 def scaffold_domain(
     root: Path, domain: str, *, product: str = "records", owner: str = "owner@example.com"
 ) -> list[Path]:
@@ -117,6 +176,7 @@ def scaffold_domain(
             "Choose another name (`mesh status` lists the domains' products).",
         )
     folder = root / "domains" / domain
+    _refuse_taken_names(root, singular(product), f"{product}_count")
     if folder.exists():
         raise UserError(f"{folder} already exists.", "Choose another name or remove the folder.")
     fields = {
@@ -124,16 +184,22 @@ def scaffold_domain(
         "product": product,
         "owner": owner,
         "title": domain.replace("_", " ").capitalize(),
+        "entity": singular(product),
+        "key": f"{singular(product)}_id",
+        "Product": product.replace("_", " ").capitalize(),
     }
     files = {
         folder / "__init__.py": f'"""The {domain} domain."""\n',
         folder / "definitions.py": DEFINITIONS.format(**fields),
         folder / "contracts" / f"{product}.odcs.yaml": CONTRACT.format(**fields),
+        folder / SEMANTICS_FILE: SEMANTICS.format(**fields),
         root / "tests" / "locations" / f"test_{domain}_location.py": TEST.format(**fields),
     }
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    load_contract(folder / "contracts" / f"{product}.odcs.yaml")  # the template stays valid
+    # the templates stay valid: the contract, and the semantic layer against it
+    contract = load_contract(folder / "contracts" / f"{product}.odcs.yaml")
+    load_semantic_layer([folder / SEMANTICS_FILE], [contract])
     add_location(workspace, Location(domain, f"domains.{domain}.definitions"))
     return [*files, workspace]

@@ -166,6 +166,7 @@ class SemanticLayer:
     sources: list[str] = field(default_factory=list)
     domains: list[str] = field(default_factory=list)  # in the order of their files
     insights: dict[str, InsightsSpec] = field(default_factory=dict)  # declared ones
+    clashes: list[str] = field(default_factory=list)  # names two declarations share
 
     # -- insights ------------------------------------------------------------------------
     def insights_spec(self, domain: str) -> InsightsSpec:
@@ -334,6 +335,13 @@ def parse_semantics(
             layer.insights[domain] = _insights(doc["insights"] or {}, domain)
         for raw in doc.get("entities") or []:
             product = _key(raw["product"], domain) if raw.get("product") else None
+            _clash(layer, "entity", layer.entities.get(raw["name"]), source)
+            same_key = layer.entity_of_key(raw["key"])
+            if same_key is not None and same_key.name != raw["name"]:
+                layer.clashes.append(
+                    f"{source}: entity {raw['name']} has the key {raw['key']} of entity "
+                    f"{same_key.name} (domain {same_key.domain}); give one of them another key"
+                )
             layer.entities[raw["name"]] = Entity(
                 raw["name"], raw["key"], product, raw.get("description", ""), _synonyms(raw), domain
             )
@@ -342,6 +350,7 @@ def parse_semantics(
             layer.models[model.product] = model
         for raw in doc.get("metrics") or []:
             ratio = raw.get("ratio") or {}
+            _clash(layer, "metric", layer.metrics.get(raw["name"]), source)
             layer.metrics[raw["name"]] = Metric(
                 name=raw["name"],
                 product=_key(raw["model"], domain),
@@ -365,6 +374,15 @@ def parse_semantics(
                 )
             )
     return layer
+
+
+def _clash(layer: SemanticLayer, kind: str, earlier: Entity | Metric | None, source: str) -> None:
+    """A second declaration of a name would silently replace the first: report it."""
+    if earlier is not None:
+        layer.clashes.append(
+            f"{source}: {kind} {earlier.name} is already declared by domain {earlier.domain}; "
+            "rename one of them"
+        )
 
 
 def _insights(raw: Mapping[str, Any], domain: str) -> InsightsSpec:
@@ -496,6 +514,7 @@ def _validate(layer: SemanticLayer) -> list[str]:
             kind = column_type(metric.product, metric.non_additive, f"{what} non_additive")
             if kind and kind not in TEMPORAL:
                 problems.append(f"{what}: non_additive column {metric.non_additive} is {kind}")
+    problems += layer.clashes
     problems += _key_types(layer)
     problems += _synonym_clashes(layer)
     problems += _insights_problems(layer)

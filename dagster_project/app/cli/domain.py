@@ -35,6 +35,9 @@ def new_domain(
     granted = "; ".join(f"{role}: {how}" for role, how in readers.items()) or "no role"
     console.print(f"Who reads {contract.key} (governance/access.yaml): {granted}.")
     console.print(
-        f"[green]Domain {name} added to workspace.yaml.[/green] Land files in "
-        f"$MESH_HOME/landing/{name}/{product}/ and run `dagster dev -w workspace.yaml`."
+        f"[green]Domain {name} added to workspace.yaml.[/green] Next: describe the data in "
+        f"contracts/{product}.odcs.yaml and what can be asked about it in semantics.yaml, land "
+        f"files in $MESH_HOME/landing/{name}/{product}/, run `mesh refresh --location {name}` "
+        f"(or `dagster dev -w workspace.yaml`), then `mesh ask` and `mesh search`.",
+        soft_wrap=True,
     )

@@ -1,3 +1,4 @@
+import json
 import os
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ from dagster_project.app.scaffold import scaffold_domain
 from dagster_project.core.contracts import load_contract
 from dagster_project.core.errors import UserError
 from dagster_project.core.workspace import read_workspace
+from dagster_project.metadata.semantics import load_semantic_layer
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -60,12 +62,13 @@ def test_scaffold_writes_a_loadable_location(repo_copy: Path):
     assert {
         "domains/marketing/definitions.py",
         "domains/marketing/contracts/campaigns.odcs.yaml",
+        "domains/marketing/semantics.yaml",
         "tests/locations/test_marketing_location.py",
         "workspace.yaml",
     } <= names
 
     contract = load_contract(repo_copy / "domains/marketing/contracts/campaigns.odcs.yaml")
-    assert contract.key == "marketing/campaigns" and contract.primary_key == ["id"]
+    assert contract.key == "marketing/campaigns" and contract.primary_key == ["campaign_id"]
     locations = {loc.name: loc.module for loc in read_workspace(repo_copy / "workspace.yaml")}
     assert locations["marketing"] == "domains.marketing.definitions"
     assert {"sales", "inventory", "customers", "governance"} <= set(locations)
@@ -104,3 +107,81 @@ def test_scaffold_writes_a_loadable_location(repo_copy: Path):
 def test_scaffold_refuses_bad_or_taken_names(repo_copy: Path, name: str):
     with pytest.raises(UserError):
         scaffold_domain(repo_copy, name)
+
+
+def _mesh(root: Path, home: Path, *args: str) -> subprocess.CompletedProcess:
+    """`mesh ARGS` as a user runs it in `root`, a fresh process with the mesh home `home`."""
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("MESH_", "DAGSTER_"))}
+    env = {
+        **keep,
+        "PYTHONPATH": os.pathsep.join([str(root), str(REPO)]),  # the new domain, then ours
+        "PYTHONWARNINGS": "ignore",
+        "MESH_HOME": str(home),
+        "MESH_LANDING_MIN_AGE_SECONDS": "0",
+        "COLUMNS": "200",
+    }
+    command = [sys.executable, "-m", "dagster_project.app.cli", *args]
+    return subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_a_scaffolded_domain_answers_questions_and_is_found_after_one_refresh(
+    repo_copy: Path, tmp_path: Path
+):
+    """new-domain -> land a file -> mesh refresh -> mesh ask / mesh search, changing nothing
+    the scaffold wrote: its semantics.yaml fits its contract as scaffolded."""
+    home = tmp_path / "home"
+    created = _mesh(repo_copy, home, "new-domain", "fieldwork", "--product", "readings")
+    assert created.returncode == 0, created.stderr
+    assert "semantics.yaml" in created.stdout and "mesh refresh --location fieldwork" in (
+        created.stdout.replace("\n", " ")
+    )
+    landing = home / "landing" / "fieldwork" / "readings"
+    landing.mkdir(parents=True)
+    names = ["alpha", "beta", "beta", "gamma", "beta"]
+    lines = [f"{i},{n},2025-03-01T{9 + i:02d}:00:00" for i, n in enumerate(names, start=1)]
+    (landing / "2025-03-01.csv").write_text("reading_id,name,updated_at\n" + "\n".join(lines))
+
+    built = _mesh(repo_copy, home, "refresh", "--location", "fieldwork")
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert "1 asset(s) built and checked" in built.stdout
+
+    asked = _mesh(repo_copy, home, "ask", "how many readings by name", "--format", "json")
+    assert asked.returncode == 0, asked.stdout + asked.stderr
+    answer = json.loads(asked.stdout)
+    assert answer["status"] == "answered", answer
+    assert answer["semantic_query"] == {"metrics": ["readings_count"], "dimensions": ["name"]}
+    counts = {name: names.count(name) for name in names}
+    assert {row[0]: row[1] for row in answer["rows"]} == counts
+
+    found = _mesh(repo_copy, home, "search", "readings", "--json")
+    assert found.returncode == 0, found.stderr
+    ids = [hit["id"] for hit in json.loads(found.stdout)][:3]
+    assert {"product:fieldwork/readings", "metric:readings_count"} <= set(ids)
+
+
+def test_the_scaffolded_semantic_layer_names_the_scaffolded_product(repo_copy: Path):
+    scaffold_domain(repo_copy, "field_ops", product="surveys")
+    contract = load_contract(repo_copy / "domains/field_ops/contracts/surveys.odcs.yaml")
+    layer = load_semantic_layer([repo_copy / "domains/field_ops/semantics.yaml"], [contract])
+    assert layer.entities["survey"].key == "survey_id" == contract.primary_key[0]
+    assert layer.metrics["surveys_count"].product == "field_ops/surveys"
+    assert [d.name for d in layer.models["field_ops/surveys"].dimensions] == ["updated_at", "name"]
+
+
+def test_a_second_domain_with_the_same_first_product_is_refused_not_a_broken_layer(
+    repo_copy: Path,
+):
+    scaffold_domain(repo_copy, "north")
+    with pytest.raises(UserError, match="records_count") as refused:
+        scaffold_domain(repo_copy, "south")
+    assert "--product" in refused.value.fix
+    assert not (repo_copy / "domains/south").exists()
+    scaffold_domain(repo_copy, "south", product="visits")  # another name is fine
+    layer = load_semantic_layer(
+        [repo_copy / f"domains/{d}/semantics.yaml" for d in ("north", "south")],
+        [
+            load_contract(repo_copy / "domains/north/contracts/records.odcs.yaml"),
+            load_contract(repo_copy / "domains/south/contracts/visits.odcs.yaml"),
+        ],
+    )
+    assert {"record", "visit"} <= set(layer.entities)

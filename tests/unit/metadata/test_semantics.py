@@ -100,6 +100,16 @@ def _documents(change):
             lambda d: d["sales"]["entities"][0].update(product="order_lines"),
             "entity store: sales/order_lines's primary key is not store_id",
         ),
+        (  # a second declaration of a name would silently replace the first
+            lambda d: d["dragracer"]["metrics"].append({**d["sales"]["metrics"][0]}),
+            "metric revenue is already declared by domain sales",
+        ),
+        (
+            lambda d: d["dragracer"]["entities"].append(
+                {"name": "shop", "key": "store_id", "product": "episodes"}
+            ),
+            "entity shop has the key store_id of entity store (domain sales)",
+        ),
     ],
 )
 def test_validation_names_what_does_not_fit(layer, change, problem):

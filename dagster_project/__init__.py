@@ -46,6 +46,7 @@ _EXPORTS = {
     "dagster_project.products.builder": ["column_schema"],
     "dagster_project.products.sql": ["sql"],
     "dagster_project.checks.families": ["check_keys"],
+    "dagster_project.checks.freshness": ["judge_freshness"],
     "dagster_project.checks.risks": ["execution_status"],
     "dagster_project.checks.policies": [
         "ContractRegistry",

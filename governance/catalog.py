@@ -15,6 +15,7 @@ from dagster_project import (
     check_keys,
     evaluate_policies,
     execution_status,
+    judge_freshness,
     load_policies,
     policy_status,
 )
@@ -43,6 +44,8 @@ def build_catalog(
         info = lake.info(contract.key)
         status, failed = check_status(instance, contract)
         sla = contract.freshness
+        # as old as its newest event, not as old as its last write
+        fresh = judge_freshness(contract, lake, now, info) if info else None
         rows.append(
             {
                 "product_key": contract.key,
@@ -57,10 +60,12 @@ def build_catalog(
                 "delta_version": info.version if info else None,
                 "last_update": info.last_update.replace(tzinfo=None) if info else None,
                 "freshness_sla_hours": sla.max_age.total_seconds() / 3600 if sla else None,
+                "newest_event": str(fresh.newest) if fresh and fresh.newest else None,
+                "freshness": fresh.label if fresh else "never built",
                 "last_check_status": status,
                 "failed_checks": ", ".join(failed),
                 "table_uri": lake.uri(contract.key),
-                **catalog_fields(lake.settings, contract, now),  # explainable quality score
+                **catalog_fields(lake.settings, contract, fresh),  # explainable quality score
             }
         )
     return pl.DataFrame(rows, infer_schema_length=None)

@@ -207,7 +207,8 @@ def _product_caveats(facts: dict[str, Any]) -> list[str]:
     if stats and stats.get("minimum"):
         caveats.append(f"Covers {stats['minimum']} to {stats['maximum']}.")
     if facts["freshness_sla_hours"]:
-        caveats.append(f"Refreshed at least every {facts['freshness_sla_hours']:g} hours (SLA).")
+        hours = facts["freshness_sla_hours"]
+        caveats.append(f"Its newest data is meant to be at most {hours:g} hours old (SLA).")
     if facts["rows"] is None:
         caveats.append("Not built yet: no statistics.")
     return caveats

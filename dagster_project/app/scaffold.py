@@ -32,9 +32,10 @@ team:
     - username: {owner}
       role: owner
 slaProperties:
-  - property: latency
+  - property: latency  # the newest updated_at is at most a day old (check event_freshness)
     value: 1
     unit: d
+    element: {product}.updated_at
 customProperties:
   - property: writeMode
     value: merge

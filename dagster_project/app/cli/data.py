@@ -17,6 +17,7 @@ from rich.table import Table
 from dagster_project.access.policy import AccessDenied, GovernedReader
 from dagster_project.app.cli.instance import existing_instance, quiet
 from dagster_project.checks.families import check_keys
+from dagster_project.checks.freshness import judge_freshness
 from dagster_project.checks.quality.companion_contracts import discover_contracts
 from dagster_project.checks.risks import NOT_JUDGED, execution_status
 from dagster_project.core.contracts import Contract
@@ -62,9 +63,9 @@ def product_status(
     records = []
     for contract in discover_contracts():
         info = lake.info(contract.key)
-        sla = contract.freshness
         checks = _latest_checks(instance, check_keys(contract)) if instance else {}
-        age = now - info.last_update if info else None
+        # freshness is the age of the newest event against the SLA, not of the last write
+        fresh = judge_freshness(contract, lake, now, info) if info else None
         records.append(
             {
                 "product": contract.key,
@@ -72,15 +73,9 @@ def product_status(
                 "rows": info.rows if info else None,
                 "delta_version": info.version if info else None,
                 "last_update": info.last_update.isoformat(timespec="seconds") if info else None,
-                "freshness": (
-                    "never built"
-                    if info is None
-                    else "no SLA"
-                    if sla is None
-                    else "fresh"
-                    if age <= sla.max_age
-                    else "stale"
-                ),
+                "newest_event": str(fresh.newest) if fresh and fresh.newest else None,
+                "freshness": fresh.label if fresh else "never built",
+                "freshness_detail": fresh.describe() if fresh else "never built",
                 "checks_passed": sum(1 for v in checks.values() if v == "SUCCEEDED"),
                 "checks_failed": sorted(k for k, v in checks.items() if v == "FAILED"),
                 "checks_not_judged": sorted(k for k, v in checks.items() if v == NOT_JUDGED),

@@ -17,6 +17,7 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
+from dagster_project.checks.freshness import FreshnessVerdict, judge_freshness
 from dagster_project.checks.quality import alerts
 from dagster_project.checks.quality.anomaly import score_rows, stage_flagged
 from dagster_project.checks.quality.config import quality_config
@@ -27,7 +28,6 @@ from dagster_project.checks.quality.score import (
     anomaly_dimension,
     completeness,
     drift_dimension,
-    freshness,
     save_score,
     uniqueness,
     validity,
@@ -128,7 +128,8 @@ def evaluate_quality(
         )
         result.check_results.append(check)
         dimensions["drift"] = dimension
-    result.score = _score(contract, frame, outcomes, info, imputations, dimensions)
+    freshness = judge_freshness(contract, lake, info=info)
+    result.score = _score(contract, frame, outcomes, info, imputations, dimensions, freshness)
     save_score(lake.settings, contract, result.score)
     result.metadata = {
         "quality_score": result.score.score,
@@ -280,28 +281,24 @@ def _alert(lake, contract, check, text, details, link, metadata) -> None:
         metadata["alert_webhook"] = delivery.webhook
 
 
-def _score(contract, frame, outcomes, info, imputations, dimensions) -> QualityScore:
+def _score(
+    contract, frame, outcomes, info, imputations, dimensions, freshness: FreshnessVerdict
+) -> QualityScore:
     imputed = sum(i.filled for i in imputations)
     values: dict[str, tuple[float | None, str]] = {
         "completeness": completeness(frame, contract, imputed),
         "validity": validity(outcomes, frame.height),
         "uniqueness": uniqueness(outcomes, info.rows if info else frame.height),
+        "freshness": freshness.score(),  # the age of the newest event, not of the write
         "anomalies": dimensions.get("anomalies", (None, "not monitored")),
         "drift": dimensions.get("drift", (None, "not monitored")),
     }
-    sla = contract.freshness
-    now = datetime.now(UTC)
-    if sla and info:
-        values["freshness"] = freshness(now - info.last_update, sla.max_age)
-    else:
-        values["freshness"] = (None, "no freshness SLA")
     return QualityScore(
         product=contract.key,
         dimensions={k: (round(v, 4) if v is not None else None) for k, (v, _) in values.items()},
         notes={k: note for k, (_, note) in values.items()},
-        evaluated_at=now.isoformat(timespec="seconds"),
+        evaluated_at=datetime.now(UTC).isoformat(timespec="seconds"),
         last_update=info.last_update.isoformat() if info else None,
-        sla_hours=sla.max_age.total_seconds() / 3600 if sla else None,
     )
 
 

@@ -5,26 +5,28 @@
 | completeness | no missing values | the rows just written, every contract column |
 | validity | every value within its rules (not null, enum, range) | the rows just written |
 | uniqueness | no duplicate keys | the table (merge) or the rows just written |
-| freshness | written within the contract's SLA (0 at twice the SLA) | the table's last write |
+| freshness | the newest event within the SLA (0 at twice it) | the event-time column |
 | anomalies | no anomalous rows (0 at 5% of rows) | the new rows, where monitored |
 | drift | no drifted column | the newest partition, where monitored |
 
 The score is the weighted mean of the dimensions that apply, × 100. It is kept under
 `MESH_HOME/registry/quality/<domain>/<product>/score.json` so the catalog can show it
-(with freshness brought up to date).
+(with freshness judged again as of the catalog's build, by `checks.freshness`).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import UTC, datetime
 
 import polars as pl
 
+from dagster_project.checks.freshness import FreshnessVerdict, judge_freshness
 from dagster_project.checks.rules import RuleOutcome
 from dagster_project.core.contracts import Contract
 from dagster_project.core.settings import MeshSettings
+from dagster_project.lake.storage import Lake
 
 WEIGHTS = {
     "completeness": 0.2,
@@ -45,8 +47,7 @@ class QualityScore:
     dimensions: dict[str, float | None]  # 0..1; None: not monitored for this product
     notes: dict[str, str]  # per dimension, what was measured
     evaluated_at: str
-    last_update: str | None = None
-    sla_hours: float | None = None
+    last_update: str | None = None  # the table's last write, for reference
     extra: dict = field(default_factory=dict)
 
     @property
@@ -77,20 +78,13 @@ class QualityScore:
             parts.append(f"The weakest dimension is {weakest}.")
         return " ".join(parts)
 
-    def with_freshness(self, now: datetime) -> QualityScore:
-        """The same score with freshness measured at `now`."""
-        if self.last_update is None or self.sla_hours is None:
-            return self
-        updated = datetime.fromisoformat(self.last_update)
-        value, note = freshness(now - updated, timedelta(hours=self.sla_hours))
-        return QualityScore(
-            self.product,
-            {**self.dimensions, "freshness": value},
-            {**self.notes, "freshness": note},
-            self.evaluated_at,
-            self.last_update,
-            self.sla_hours,
-            self.extra,
+    def with_freshness(self, verdict: FreshnessVerdict) -> QualityScore:
+        """The same score with freshness as `verdict` judges it (e.g. as of a later time)."""
+        value, note = verdict.score()
+        return replace(
+            self,
+            dimensions={**self.dimensions, "freshness": value},
+            notes={**self.notes, "freshness": note},
         )
 
     def as_json(self) -> str:
@@ -98,13 +92,8 @@ class QualityScore:
 
     @classmethod
     def from_json(cls, text: str) -> QualityScore:
-        return cls(**json.loads(text))
-
-
-def freshness(age: timedelta, sla: timedelta) -> tuple[float, str]:
-    hours, allowed = age.total_seconds() / 3600, sla.total_seconds() / 3600
-    value = 1.0 if age <= sla else max(0.0, 1 - (age - sla) / sla)
-    return value, f"last written {hours:,.1f} h ago, SLA {allowed:,.0f} h"
+        known = {f.name for f in fields(cls)}  # a score saved by an older version
+        return cls(**{k: v for k, v in json.loads(text).items() if k in known})
 
 
 def completeness(frame: pl.DataFrame, contract: Contract, imputed: int) -> tuple[float, str]:
@@ -190,13 +179,16 @@ def now_utc() -> datetime:
 CATALOG_FIELDS = ("score", *WEIGHTS, "narrative")
 
 
-def catalog_fields(settings: MeshSettings, contract: Contract, now: datetime) -> dict:
-    """The product's quality as catalog columns (`quality_<dimension>`), freshness as of
-    `now`; nulls before the product's first evaluation."""
+def catalog_fields(
+    settings: MeshSettings, contract: Contract, freshness: FreshnessVerdict | None = None
+) -> dict:
+    """The product's quality as catalog columns (`quality_<dimension>`), freshness as
+    `freshness` judges it (default: `judge_freshness` now); nulls before the product's
+    first evaluation."""
     saved = load_score(settings, contract)
     if saved is None:
         return {f"quality_{name}": None for name in CATALOG_FIELDS}
-    current = saved.with_freshness(now)
+    current = saved.with_freshness(freshness or judge_freshness(contract, Lake(settings)))
     return {
         "quality_score": current.score,
         **{f"quality_{name}": current.dimensions.get(name) for name in WEIGHTS},

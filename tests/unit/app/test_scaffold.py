@@ -153,6 +153,11 @@ def test_a_scaffolded_domain_answers_questions_and_is_found_after_one_refresh(
     counts = {name: names.count(name) for name in names}
     assert {row[0]: row[1] for row in answer["rows"]} == counts
 
+    status = _mesh(repo_copy, home, "status", "--json")
+    (record,) = [r for r in json.loads(status.stdout) if r["product"] == "fieldwork/readings"]
+    # just written, but its newest updated_at is of 2025: stale by the scaffolded SLA
+    assert record["freshness"] == "stale" and record["checks_failed"] == ["event_freshness"]
+
     found = _mesh(repo_copy, home, "search", "readings", "--json")
     assert found.returncode == 0, found.stderr
     ids = [hit["id"] for hit in json.loads(found.stdout)][:3]

@@ -4,6 +4,7 @@ on no data."""
 
 from __future__ import annotations
 
+import copy
 import io
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -15,8 +16,11 @@ import yaml
 
 from dagster_project import domain_definitions, landing
 from dagster_project.checks.freshness import EventFreshness
+from dagster_project.checks.quality.checks import QualityChecks
+from dagster_project.checks.quality.score import catalog_fields
 from dagster_project.core.contracts import Contract, ContractError
 from dagster_project.lake.resource import MeshResource
+from dagster_project.lake.storage import Lake
 from dagster_project.products.product import Written
 from tests.factories import column, contract_document
 
@@ -149,3 +153,71 @@ def test_the_check_runs_on_every_materialization(tmp_path, mesh_home):
         e for e in result.get_asset_check_evaluations() if e.check_name == "event_freshness"
     ]
     assert not evaluation.passed and "29 days" in evaluation.description
+
+
+def _materialize_old_readings(tmp_path, mesh_home, product: Contract, days_old: int):
+    """A real run landing and writing, today, readings `days_old` days old."""
+    folder = tmp_path / "contracts"
+    folder.mkdir(exist_ok=True)
+    (folder / "readings.odcs.yaml").write_text(yaml.safe_dump(product.document, sort_keys=False))
+    old = TODAY - timedelta(days=days_old)
+    buffer = io.BytesIO()
+    frame([old, old]).write_parquet(buffer)
+    landed = f"{mesh_home.landing_uri('meters', 'readings')}/{old.isoformat()}.parquet"
+    mesh_home.files.write_bytes(landed, buffer.getvalue())
+    defs = domain_definitions("meters", [landing("readings")], contracts=folder)
+    (asset,) = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)]
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize(
+        [asset], partition_key=old.isoformat(), resources={"mesh": MeshResource()},
+        instance=instance,
+    )  # fmt: skip
+    (materialization,) = result.asset_materializations_for_node(asset.node_def.name)
+    return materialization.metadata, instance
+
+
+def test_old_data_freshly_written_is_stale_in_the_score_catalog_and_status(
+    tmp_path, mesh_home, monkeypatch
+):
+    from dagster_project.app.cli import data
+    from governance.catalog import build_catalog
+
+    product = contract()  # SLA 2 days, event time reading_date
+    metadata, instance = _materialize_old_readings(tmp_path, mesh_home, product, days_old=30)
+    lake = Lake(mesh_home)
+    assert datetime.now(UTC) - lake.info(product.key).last_update < timedelta(hours=1)
+    assert metadata["quality_dimensions"].value["freshness"] == 0.0  # written now, 29 days old
+    assert "newest reading_date" in metadata["quality_narrative"].value
+    assert catalog_fields(mesh_home, product)["quality_freshness"] == 0.0
+    (row,) = build_catalog([product], lake, instance).to_dicts()
+    assert row["freshness"] == "stale" and row["quality_freshness"] == 0.0
+    assert row["newest_event"] == str(TODAY - timedelta(days=30))
+    monkeypatch.setattr(data, "discover_contracts", lambda: [product])
+    (record,) = data.product_status(mesh_home, instance)
+    assert record["freshness"] == "stale" and "beyond the SLA" in record["freshness_detail"]
+    assert "event_freshness" in record["checks_failed"]
+
+
+def test_without_an_event_time_freshness_is_not_judged_anywhere(tmp_path, mesh_home, monkeypatch):
+    from dagster_project.app.cli import data
+    from governance.catalog import build_catalog
+
+    document = copy.deepcopy(contract().document)
+    for prop in document["schema"][0]["properties"]:  # no partition: no event time
+        prop.pop("partitioned", None), prop.pop("partitionKeyPosition", None)
+    product = Contract(document, "readings.odcs.yaml")
+    assert product.freshness is not None and product.event_time is None
+    lake = Lake(mesh_home)
+    lake.write(product, frame([TODAY - timedelta(days=30)]))
+    written = Written(None, lake, product, frame([]), None, lake.info(product.key), [])
+    result = QualityChecks().evaluate(written)
+    assert result.metadata["quality_dimensions"].value["freshness"] is None
+    assert (
+        "Freshness: not judged: no event-time column" in result.metadata["quality_narrative"].value
+    )
+    instance = dg.DagsterInstance.ephemeral()
+    (row,) = build_catalog([product], lake, instance).to_dicts()
+    assert row["freshness"] == "not judged" and row["quality_freshness"] is None
+    monkeypatch.setattr(data, "discover_contracts", lambda: [product])
+    (record,) = data.product_status(mesh_home, instance)
+    assert record["freshness"] == "not judged" and record["newest_event"] is None

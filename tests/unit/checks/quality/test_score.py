@@ -1,12 +1,12 @@
-from datetime import UTC, datetime, timedelta
+from datetime import date, timedelta
 
 import polars as pl
 
+from dagster_project.checks.freshness import FreshnessVerdict
 from dagster_project.checks.quality.score import (
     QualityScore,
     catalog_fields,
     completeness,
-    freshness,
     save_score,
     score_history,
     uniqueness,
@@ -29,9 +29,14 @@ def test_dimensions_measure_what_they_say(demo_contracts):
     outcomes = [RuleOutcome("not_null", {"store_name": 1}), RuleOutcome("range", {"size": 0})]
     assert validity(outcomes, rows=2) == (0.75, "1 value(s) break a rule")
     assert uniqueness([RuleOutcome("unique", {"store_id": 1})], rows=4)[0] == 0.75
-    assert freshness(timedelta(hours=1), timedelta(hours=24))[0] == 1.0
-    assert freshness(timedelta(hours=36), timedelta(hours=24))[0] == 0.5
-    assert freshness(timedelta(hours=72), timedelta(hours=24))[0] == 0.0
+    day = timedelta(hours=24)
+    assert FreshnessVerdict("d", day, date(2025, 3, 1), timedelta(hours=1)).score()[0] == 1.0
+    assert FreshnessVerdict("d", day, date(2025, 3, 1), timedelta(hours=36)).score()[0] == 0.5
+    assert FreshnessVerdict("d", day, date(2025, 3, 1), timedelta(hours=72)).score()[0] == 0.0
+    assert FreshnessVerdict("d", day).score() == (
+        None,
+        "not judged: no d values to judge freshness by",
+    )
 
 
 def test_the_score_weighs_what_applies_and_says_what_is_weakest():
@@ -45,18 +50,22 @@ def test_the_score_weighs_what_applies_and_says_what_is_weakest():
     assert worse.narrative().endswith("The weakest dimension is anomalies.")
 
 
-def test_the_catalog_sees_the_saved_score_with_freshness_as_of_now(mesh_home, demo_contracts):
-    contract = demo_contracts["sales/order_lines"]
-    assert catalog_fields(mesh_home, contract, datetime.now(UTC))["quality_score"] is None
-    written = datetime(2025, 3, 10, tzinfo=UTC)
-    score = _score(anomalies=1.0, drift=1.0)
-    score.last_update, score.sla_hours = written.isoformat(), 48.0
-    save_score(mesh_home, contract, score)
-    fresh = catalog_fields(mesh_home, contract, written + timedelta(hours=1))
-    stale = catalog_fields(mesh_home, contract, written + timedelta(hours=72))
-    assert fresh["quality_score"] == 100.0 and fresh["quality_freshness"] == 1.0
+def test_the_catalog_judges_freshness_by_the_newest_event_as_of_its_build(lake, demo_contracts):
+    contract = demo_contracts["sales/order_lines"]  # SLA 48 h; event time: order_date
+    assert catalog_fields(lake.settings, contract)["quality_score"] is None
+    save_score(lake.settings, contract, _score(anomalies=1.0, drift=1.0))
+    never = catalog_fields(lake.settings, contract)
+    assert never["quality_freshness"] is None and never["quality_score"] == 100.0
+    assert "not judged: no order_date values" in never["quality_narrative"]
+
+    newest = date(2025, 3, 9)
+    verdict = FreshnessVerdict("order_date", timedelta(hours=48), newest, timedelta(hours=72))
+    stale = catalog_fields(lake.settings, contract, verdict)
     assert stale["quality_freshness"] == 0.5 and stale["quality_score"] < 100
-    assert "last written 72.0 h ago, SLA 48 h" in stale["quality_narrative"]
+    assert (
+        "newest order_date 2025-03-09 is 3 days old, beyond the SLA of 2 days"
+        in (stale["quality_narrative"])
+    )
 
 
 def test_every_saved_score_adds_a_line_of_history(mesh_home, demo_contracts):

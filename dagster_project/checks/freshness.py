@@ -124,6 +124,7 @@ class EventFreshness(CheckFamily):
         if sla is None or contract.event_time is None:
             return FamilyResult()
         verdict = judge_freshness(contract, written.lake, info=written.info)
+        written.findings[self.name] = verdict  # the quality score judges by the same
         metadata = verdict.facts() | ({"skipped": verdict.skipped} if verdict.skipped else {})
         result = dg.AssetCheckResult(
             asset_key=written.key,

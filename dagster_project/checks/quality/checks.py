@@ -102,6 +102,7 @@ def evaluate_quality(
     outcomes: list[RuleOutcome],
     info: TableInfo | None,
     imputations: list[Imputation] = (),
+    freshness: FreshnessVerdict | None = None,
 ) -> QualityResult:
     """The product's quality checks and score after a write of `frame`."""
     config = quality_config(contract)
@@ -128,7 +129,7 @@ def evaluate_quality(
         )
         result.check_results.append(check)
         dimensions["drift"] = dimension
-    freshness = judge_freshness(contract, lake, info=info)
+    freshness = freshness or judge_freshness(contract, lake, info=info)
     result.score = _score(contract, frame, outcomes, info, imputations, dimensions, freshness)
     save_score(lake.settings, contract, result.score)
     result.metadata = {
@@ -331,5 +332,6 @@ class QualityChecks(CheckFamily):
             outcomes=written.findings.get("rules", []),
             info=written.info,
             imputations=written.imputations,
+            freshness=written.findings.get("freshness"),  # event_freshness's verdict
         )
         return FamilyResult(result.check_results, result.metadata)

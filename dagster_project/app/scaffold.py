@@ -14,17 +14,19 @@ from dagster_project.metadata.semantics import SEMANTICS_FILE, load_semantic_lay
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
-CONTRACT = """\
+# What every scaffolded contract starts with; `{key}` is the product, `{event}` the
+# column whose newest value the SLA judges (check event_freshness).
+HEADER = """\
 apiVersion: v3.2.0
 kind: DataContract
-id: urn:meshwork:{domain}:{product}
-name: {title}
+id: urn:meshwork:{domain}:{key}
+name: {name}
 version: 0.1.0
 status: draft
 domain: {domain}
 tags: [{domain}]
 description:
-  purpose: Describe what one row of {product} is and why the {domain} domain publishes it.
+  purpose: {purpose}
   usage: Describe who should use it and how.
 team:
   name: {domain}-team
@@ -32,13 +34,16 @@ team:
     - username: {owner}
       role: owner
 slaProperties:
-  - property: latency  # the newest updated_at is at most a day old (check event_freshness)
+  - property: latency  # the newest {event} is at most a day old
     value: 1
     unit: d
-    element: {product}.updated_at
+    element: {key}.{event}
 customProperties:
   - property: writeMode
-    value: merge
+    value: {mode}
+"""
+
+CONTRACT = """\
 schema:
   - name: {product}
     physicalType: table
@@ -99,16 +104,48 @@ DEFINITIONS = '''\
 
 from pathlib import Path
 
-from dagster_project import domain_definitions, landing
+from dagster_project import {imports}
+
+HERE = Path(__file__).parent
 
 defs = domain_definitions(
     "{domain}",
     [
-        landing("{product}"),
+        landing("{product}"),{sql_line}
     ],
-    contracts=Path(__file__).parent / "contracts",
+    contracts=HERE / "contracts",
 )
 '''
+
+# `--sql`: a second product, one SELECT over the first, run by DuckDB (products.sql).
+SUMMARY_SQL = """\
+-- {product}_summary: one row per name of {product}. Tables are `domain.product`, or just
+-- `product` for this domain's own; the inputs (and the lineage) are read from this SQL.
+SELECT name, COUNT(*) AS {product}_count, MAX(updated_at) AS last_updated_at
+FROM {product}
+GROUP BY name
+"""
+
+SUMMARY_CONTRACT = """\
+schema:
+  - name: {product}_summary
+    physicalType: table
+    description: One row per name of {product}, with how many there are.
+    properties:
+      - name: name
+        logicalType: string
+        description: Name of the {entity}.
+        primaryKey: true
+        primaryKeyPosition: 1
+        required: true
+      - name: {product}_count
+        logicalType: integer
+        description: How many {product} have this name.
+        required: true
+      - name: last_updated_at
+        logicalType: timestamp
+        description: The latest updated_at of those {product}.
+"""
 
 TEST = """\
 import dagster as dg
@@ -128,6 +165,17 @@ def snake_case(name: str) -> str:
     words = re.findall(r"[a-z0-9]+", name.lower())
     fixed = "_".join(words) or "domain"
     return fixed if fixed[0].isalpha() else f"d_{fixed}"
+
+
+def _header(fields: dict, key: str, name: str, event: str, mode: str) -> str:
+    purpose = (
+        f"Describe what one row of {key} is and why the {fields['domain']} domain publishes it."
+        if key == fields["product"]
+        else f"One row per name of {fields['product']}, with how many there are (SQL over "
+        f"{fields['product']})."
+    )
+    values = {"key": key, "name": name, "event": event, "mode": mode, "purpose": purpose}
+    return HEADER.format(**{**fields, **values})
 
 
 def singular(noun: str) -> str:
@@ -159,9 +207,15 @@ def _refuse_taken_names(root: Path, entity: str, metric: str) -> None:
 
 
 def scaffold_domain(
-    root: Path, domain: str, *, product: str = "records", owner: str = "owner@example.com"
+    root: Path,
+    domain: str,
+    *,
+    product: str = "records",
+    owner: str = "owner@example.com",
+    with_sql: bool = False,
 ) -> list[Path]:
-    """Write the domain's package, contract and test; register it in workspace.yaml."""
+    """Write the domain's package, contract, semantic layer and test (and, `with_sql`, a
+    SQL product over the first one); register it in workspace.yaml."""
     for label, value in (("domain", domain), ("product", product)):
         if not NAME.match(value):
             fixed = f"mesh new-domain {snake_case(domain)}"
@@ -188,19 +242,36 @@ def scaffold_domain(
         "entity": singular(product),
         "key": f"{singular(product)}_id",
         "Product": product.replace("_", " ").capitalize(),
+        "imports": "domain_definitions, landing" + (", sql" if with_sql else ""),
+        "sql_line": (
+            f'\n        sql("{product}_summary", HERE / "{product}_summary.sql"),'
+            if with_sql
+            else ""
+        ),
     }
+    contract_text = _header(fields, product, fields["title"], "updated_at", "merge") + (
+        CONTRACT.format(**fields)
+    )
     files = {
         folder / "__init__.py": f'"""The {domain} domain."""\n',
         folder / "definitions.py": DEFINITIONS.format(**fields),
-        folder / "contracts" / f"{product}.odcs.yaml": CONTRACT.format(**fields),
+        folder / "contracts" / f"{product}.odcs.yaml": contract_text,
         folder / SEMANTICS_FILE: SEMANTICS.format(**fields),
         root / "tests" / "locations" / f"test_{domain}_location.py": TEST.format(**fields),
     }
+    if with_sql:
+        files[folder / f"{product}_summary.sql"] = SUMMARY_SQL.format(**fields)
+        summary = folder / "contracts" / f"{product}_summary.odcs.yaml"
+        name = f"{fields['title']} {product} summary"
+        header = _header(fields, f"{product}_summary", name, "last_updated_at", "overwrite")
+        files[summary] = header + SUMMARY_CONTRACT.format(**fields)
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     # the templates stay valid: the contract, and the semantic layer against it
     contract = load_contract(folder / "contracts" / f"{product}.odcs.yaml")
     load_semantic_layer([folder / SEMANTICS_FILE], [contract])
+    if with_sql:
+        load_contract(summary)
     add_location(workspace, Location(domain, f"domains.{domain}.definitions"))
     return [*files, workspace]

@@ -21,10 +21,13 @@ def new_domain(
     name: Annotated[str, typer.Argument(help="Domain name, snake_case.")],
     product: Annotated[str, typer.Option(help="First product of the domain.")] = "records",
     owner: Annotated[str, typer.Option(help="Owner's email.")] = "owner@example.com",
+    with_sql: Annotated[
+        bool, typer.Option("--sql", help="Also a SQL product over the first: <product>_summary.")
+    ] = False,
 ) -> None:
     """Scaffold a domain code location and register it in workspace.yaml."""
     root = find_root()
-    created = scaffold_domain(root, name, product=product, owner=owner)
+    created = scaffold_domain(root, name, product=product, owner=owner, with_sql=with_sql)
     for path in created:
         # The workspace file existed: the scaffold added a location to it.
         console.print(

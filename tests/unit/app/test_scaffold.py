@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 from typer.testing import CliRunner
 
@@ -130,7 +131,7 @@ def test_a_scaffolded_domain_answers_questions_and_is_found_after_one_refresh(
     """new-domain -> land a file -> mesh refresh -> mesh ask / mesh search, changing nothing
     the scaffold wrote: its semantics.yaml fits its contract as scaffolded."""
     home = tmp_path / "home"
-    created = _mesh(repo_copy, home, "new-domain", "fieldwork", "--product", "readings")
+    created = _mesh(repo_copy, home, "new-domain", "fieldwork", "--product", "readings", "--sql")
     assert created.returncode == 0, created.stderr
     assert "semantics.yaml" in created.stdout and "mesh refresh --location fieldwork" in (
         created.stdout.replace("\n", " ")
@@ -143,7 +144,11 @@ def test_a_scaffolded_domain_answers_questions_and_is_found_after_one_refresh(
 
     built = _mesh(repo_copy, home, "refresh", "--location", "fieldwork")
     assert built.returncode == 0, built.stdout + built.stderr
-    assert "1 asset(s) built and checked" in built.stdout
+    assert "2 asset(s) built and checked" in built.stdout  # the landed one and its SQL
+    summary = pl.read_delta(str(home / "lake" / "fieldwork" / "readings_summary"))
+    assert dict(summary.select("name", "readings_count").iter_rows()) == {
+        "alpha": 1, "beta": 3, "gamma": 1,
+    }  # fmt: skip
 
     asked = _mesh(repo_copy, home, "ask", "how many readings by name", "--format", "json")
     assert asked.returncode == 0, asked.stdout + asked.stderr
@@ -154,14 +159,17 @@ def test_a_scaffolded_domain_answers_questions_and_is_found_after_one_refresh(
     assert {row[0]: row[1] for row in answer["rows"]} == counts
 
     status = _mesh(repo_copy, home, "status", "--json")
-    (record,) = [r for r in json.loads(status.stdout) if r["product"] == "fieldwork/readings"]
-    # just written, but its newest updated_at is of 2025: stale by the scaffolded SLA
-    assert record["freshness"] == "stale" and record["checks_failed"] == ["event_freshness"]
+    records = {r["product"]: r for r in json.loads(status.stdout)}
+    for product in ("fieldwork/readings", "fieldwork/readings_summary"):
+        # just written, but the newest updated_at is of 2025: stale by the scaffolded SLA
+        assert records[product]["freshness"] == "stale", records[product]
+        assert records[product]["checks_failed"] == ["event_freshness"], records[product]
 
     found = _mesh(repo_copy, home, "search", "readings", "--json")
     assert found.returncode == 0, found.stderr
-    ids = [hit["id"] for hit in json.loads(found.stdout)][:3]
-    assert {"product:fieldwork/readings", "metric:readings_count"} <= set(ids)
+    ids = [hit["id"] for hit in json.loads(found.stdout)]
+    expected = {"metric:readings_count", "product:fieldwork/readings"}
+    assert expected | {"product:fieldwork/readings_summary"} <= set(ids[:5]), ids
 
 
 def test_the_scaffolded_semantic_layer_names_the_scaffolded_product(repo_copy: Path):

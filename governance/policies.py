@@ -93,11 +93,17 @@ def naming_convention(contract: Contract, _previous: Contract | None) -> PolicyR
 
 def sla_present(contract: Contract, _previous: Contract | None) -> PolicyResult:
     fresh = contract.freshness
+    if fresh is None:
+        return PolicyResult(False, "no freshness/latency SLA in slaProperties")
+    # freshness is the age of the data: say which column judges it, or that none does
+    column = contract.event_time
+    judged = (
+        f"judged by {column}"
+        if column
+        else "not judged: no event-time column (the SLA's element or eventTime)"
+    )
     return PolicyResult(
-        fresh is not None,
-        f"freshness SLA: data at most {_duration(fresh.max_age)} old"
-        if fresh
-        else "no freshness/latency SLA in slaProperties",
+        True, f"freshness SLA: data at most {_duration(fresh.max_age)} old, {judged}"
     )
 
 

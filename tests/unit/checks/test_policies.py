@@ -223,3 +223,20 @@ def test_versions_sort_by_semver_precedence(mesh_home: MeshSettings) -> None:
         "2.0.0+build.7",
     ]
     assert registry.latest("shop/widgets").version == "2.0.0+build.7"
+
+
+def test_the_sla_policy_says_which_column_judges_freshness_or_that_none_does() -> None:
+    plain = evaluate_policies(Contract(contract_document()), None)["sla"]
+    assert plain.passed and "not judged: no event-time column" in plain.reason
+    doc = contract_document(
+        [
+            column("widget_id", "integer", primaryKey=True, primaryKeyPosition=1, required=True),
+            column("made_at", "timestamp"),
+        ]
+    )
+    doc["slaProperties"][0]["element"] = "widgets.made_at"
+    timed = evaluate_policies(Contract(doc), None)["sla"]
+    assert (
+        timed.passed
+        and timed.reason == "freshness SLA: data at most 1 day(s) old, judged by made_at"
+    )

@@ -118,3 +118,16 @@ def test_insights_come_from_the_semantic_layer_alone(real_mesh: RealMesh):
     report = real_mesh.settings.uri("reports", "insights", "dragracer.md")
     text = real_mesh.settings.files.read_text(report)
     assert text.startswith("# Dragracer: what changed") and "Episodes" in text
+
+
+def test_freshly_written_seasons_of_2009_2011_are_stale_by_their_air_dates(real_mesh: RealMesh):
+    catalog = real_mesh.lake.scan("governance/catalog").collect()
+    rows = {r["product_key"]: r for r in catalog.to_dicts()}
+    appearances = rows["dragracer/appearances"]  # SLA: newest airdate at most 7 days old
+    aired = real_mesh.lake.scan("dragracer/appearances").select(pl.col("airdate").max())
+    assert appearances["freshness"] == "stale"
+    assert appearances["newest_event"] == str(aired.collect().item()) < "2012"
+    assert appearances["quality_freshness"] == 0.0  # though written minutes ago
+    assert "beyond the SLA" in appearances["quality_narrative"]
+    judged = {r["freshness"] for k, r in rows.items() if k.startswith("dragracer/")}
+    assert "fresh" not in judged and judged <= {"stale", "not judged", "no SLA"}

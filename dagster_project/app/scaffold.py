@@ -182,7 +182,7 @@ def singular(noun: str) -> str:
     """A plural product name's thing, for its entity ("records" -> "record")."""
     if noun.endswith("ies") and len(noun) > 4:
         return noun[:-3] + "y"
-    if noun.endswith("s") and not noun.endswith("ss") and len(noun) > 1:
+    if noun.endswith("s") and not noun.endswith(("ss", "us", "is")) and len(noun) > 1:
         return noun[:-1]
     return noun
 

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dagster_project.app.cli import app
-from dagster_project.app.scaffold import scaffold_domain
+from dagster_project.app.scaffold import scaffold_domain, singular
 from dagster_project.core.contracts import load_contract
 from dagster_project.core.errors import UserError
 from dagster_project.core.workspace import read_workspace
@@ -198,3 +198,11 @@ def test_a_second_domain_with_the_same_first_product_is_refused_not_a_broken_lay
         ],
     )
     assert {"record", "visit"} <= set(layer.entities)
+
+
+@pytest.mark.parametrize(
+    "plural, entity",
+    [("records", "record"), ("stories", "story"), ("status", "status"), ("address", "address")],
+)
+def test_the_entity_of_a_product_is_its_singular(plural: str, entity: str):
+    assert singular(plural) == entity

@@ -13,6 +13,7 @@ whether today's policy would show its data the same way.
 """
 
 import json
+import logging
 
 import polars as pl
 
@@ -28,6 +29,8 @@ from dagster_project import (
     masked_document,
 )
 from governance.sharing.config import SharingConfig, shared_key
+
+log = logging.getLogger(__name__)
 
 # Copies carry data, not the source's pipeline: no landing, no re-synthesis, no second
 # anomaly or drift watch (the source product already runs those checks).
@@ -128,7 +131,14 @@ def shared_products(
     config = config or SharingConfig.load()
     policy = policy or AccessPolicy.load()
     by_key = {c.key: c for c in contracts}
+    # A product no location defines (its domain is not in this workspace, or its
+    # contracts are broken) is left out with a warning, so sharing never stops the
+    # governance location from loading; the server answers 404 for it.
     missing = sorted({p for p, _ in config.materialized() if p not in by_key})
     if missing:
-        raise ValueError(f"shares.yaml shares unknown product(s): {', '.join(missing)}")
-    return [_shared_product(by_key[p], role, policy) for p, role in config.materialized()]
+        log.warning(
+            f"shares.yaml shares product(s) no location defines, left out: {', '.join(missing)}"
+        )
+    return [
+        _shared_product(by_key[p], role, policy) for p, role in config.materialized() if p in by_key
+    ]

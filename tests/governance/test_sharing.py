@@ -214,3 +214,16 @@ def test_shares_config_names_existing_products(demo_contracts):
     assert {p for p, _ in config.materialized()} <= set(demo_contracts)
     table = config.table("RETAIL_PARTNERS", "Sales", "ORDER_LINES")  # case-insensitive
     assert table.shared_key == "sales/order_lines_shared_partner"
+
+
+def test_a_share_of_a_product_no_location_defines_is_left_out_with_a_warning(
+    demo_contracts, caplog
+):
+    """A workspace without a shared product's domain still loads governance."""
+    without_sales = [
+        c for k, c in demo_contracts.items() if k.split("/")[0] not in ("sales", "governance")
+    ]
+    products = shared_products(without_sales)
+    names = sorted(p.contract.key for p in products)
+    assert names and not any(n.startswith("sales/") for n in names)
+    assert "sales/daily_sales" in caplog.text and "left out" in caplog.text

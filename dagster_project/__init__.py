@@ -62,7 +62,6 @@ _EXPORTS = {
         "error_disparity",
         "fairness_policy",
         "fairness_thresholds",
-        "with_segment_columns",
         "worst_error_gap",
     ],
     "dagster_project.checks.pii": ["classify_column"],

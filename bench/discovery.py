@@ -36,6 +36,7 @@ QUERIES = ROOT / "bench" / "discovery_queries.yaml"
 EVAL = ROOT / "bench" / "discovery_eval.yaml"
 TARGET = 0.9
 EVAL_TARGET, EVAL_TARGET_NO_OVERLAP = 0.95, 0.8
+MEASURES = (("MRR", "mrr"), ("top-1", "top1"), ("MRR, no shared word", "mrr_no_overlap"))
 
 
 def load_queries(path: Path = QUERIES) -> list[dict[str, Any]]:
@@ -104,10 +105,7 @@ def run() -> dict[str, Any]:
         "queries_holdout": len(holdout),
         "index_entries": len(entries),
         "index_build_ms": build_ms,
-        "baseline_mrr": theirs["mrr"],
-        "baseline_top1": theirs["top1"],
-        "baseline_mrr_no_overlap": theirs["mrr_no_overlap"],
-        "baseline_p50_ms": theirs["p50_ms"],
+        **{f"baseline_{k}": theirs[k] for k in ("mrr", "top1", "mrr_no_overlap", "p50_ms")},
         "mrr_ratio": ours["mrr"] / theirs["mrr"] if theirs["mrr"] else float("inf"),
         "target_mrr": TARGET,
         "target_met": ours["mrr"] >= TARGET,
@@ -143,68 +141,74 @@ def evaluate(entries, searches: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def print_eval(result: dict[str, Any]) -> None:
+def _ratio(result: dict[str, Any], key: str, digits: int) -> str:
+    theirs = result[f"baseline_{key}"]
+    return f"{result[key] / theirs:.{digits}f}x" if theirs else "-"
+
+
+def _print(title: str, columns: tuple[str, ...], left: set[str], rows, notes) -> None:
+    """A rich table (`left` columns left-aligned, the rest right), then its notes."""
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"Discovery evaluation, {result['eval_queries']} queries (eval set)")
-    for column in ("split", "queries (no shared word)", "measure", "baseline", "mesh"):
-        table.add_column(column, justify="left" if column in ("split", "measure") else "right")
-    for split in ("dev", "test"):
-        counts = f"{result[f'eval_{split}_queries']} ({result[f'eval_{split}_queries_no_overlap']})"
-        for label, key in (("MRR", "mrr"), ("MRR, no shared word", "mrr_no_overlap")):
-            table.add_row(
-                split,
-                counts,
-                label,
-                f"{result[f'baseline_eval_{split}_{key}']:.3f}",
-                f"{result[f'eval_{split}_{key}']:.3f}",
-            )
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, justify="left" if column in left else "right")
+    for row in rows:
+        table.add_row(*row)
     console = Console()
     console.print(table)
+    for note in notes:
+        console.print(note)
+
+
+def print_eval(result: dict[str, Any]) -> None:
+    rows = [
+        (
+            split,
+            f"{result[f'eval_{split}_queries']} ({result[f'eval_{split}_queries_no_overlap']})",
+            label,
+            f"{result[f'baseline_eval_{split}_{key}']:.3f}",
+            f"{result[f'eval_{split}_{key}']:.3f}",
+        )
+        for split in ("dev", "test")
+        for label, key in (MEASURES[0], MEASURES[2])
+    ]
     verdict = "met" if result["eval_target_met"] else "NOT met"
-    console.print(
-        f"targets on test: MRR >= {EVAL_TARGET}, no shared word >= {EVAL_TARGET_NO_OVERLAP}: "
-        f"{verdict}"
+    _print(
+        f"Discovery evaluation, {result['eval_queries']} queries (eval set)",
+        ("split", "queries (no shared word)", "measure", "baseline", "mesh"),
+        {"split", "measure"},
+        rows,
+        [
+            f"targets on test: MRR >= {EVAL_TARGET}, no shared word >= "
+            f"{EVAL_TARGET_NO_OVERLAP}: {verdict}",
+            *(f"  dev, not first: {miss}" for miss in result["eval_dev_misses"]),
+        ],
     )
-    for miss in result["eval_dev_misses"]:
-        console.print(f"  dev, not first: {miss}")
 
 
 def print_table(result: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(
-        title=f"Discovery on {result['queries']} queries ({result['index_entries']} entries)"
-    )
-    for column in ("measure", "baseline (plain BM25)", "mesh (offline)", "ratio"):
-        table.add_column(column, justify="left" if column == "measure" else "right")
-    for label, key in (
-        ("MRR", "mrr"),
-        ("top-1", "top1"),
-        ("MRR, no shared word", "mrr_no_overlap"),
-    ):
-        ours, theirs = result[key], result[f"baseline_{key}"]
-        ratio = f"{ours / theirs:.2f}x" if theirs else "-"
-        table.add_row(label, f"{theirs:.3f}", f"{ours:.3f}", ratio)
-    table.add_row(
-        "latency p50 (ms)",
-        f"{result['baseline_p50_ms']:.2f}",
-        f"{result['p50_ms']:.2f}",
-        f"{result['p50_ms'] / result['baseline_p50_ms']:.1f}x",
-    )
-    console = Console()
-    console.print(table)
+    rows = [
+        (label, f"{result[f'baseline_{key}']:.3f}", f"{result[key]:.3f}", _ratio(result, key, 2))
+        for label, key in MEASURES
+    ]
+    ours, theirs = result["p50_ms"], result["baseline_p50_ms"]
+    rows.append(("latency p50 (ms)", f"{theirs:.2f}", f"{ours:.2f}", _ratio(result, "p50_ms", 1)))
     verdict = "met" if result["target_met"] else "NOT met"
-    console.print(
-        f"target MRR >= {TARGET}: {verdict}; {result['queries_no_overlap']} of "
-        f"{result['queries']} queries share no word with their target; holdout "
-        f"({result['queries_holdout']} queries written after tuning) MRR "
-        f"{result['mrr_holdout']:.3f}; p95 {result['p95_ms']:.2f} ms"
+    _print(
+        f"Discovery on {result['queries']} queries ({result['index_entries']} entries)",
+        ("measure", "baseline (plain BM25)", "mesh (offline)", "ratio"),
+        {"measure"},
+        rows,
+        [
+            f"target MRR >= {TARGET}: {verdict}; {result['queries_no_overlap']} of "
+            f"{result['queries']} queries share no word with their target; holdout "
+            f"({result['queries_holdout']} queries written after tuning) MRR "
+            f"{result['mrr_holdout']:.3f}; p95 {result['p95_ms']:.2f} ms",
+            *(f"  not first: {miss}" for miss in result["misses"]),
+        ],
     )
-    for miss in result["misses"]:
-        console.print(f"  not first: {miss}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -226,9 +226,7 @@ def quarantine_rows(
             if earlier.get("signature") == file.signature:
                 return uri.removesuffix(REASON_SUFFIX)
     target = _free_target(settings, contract, name)
-    buffer = io.BytesIO()
-    rows.write_parquet(buffer)
-    settings.files.write_bytes(target, buffer.getvalue())
+    settings.files.write_parquet(target, rows)
     reason = f"{rows.height:,} row(s) break blocking contract rules: {summary(violations)}"
     _write_reason(settings, contract, file, target, reason, violations, rows=rows.height)
     return target

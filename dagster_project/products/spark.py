@@ -11,7 +11,6 @@ whole table when it is not partitioned), exactly as on the local engine.
 """
 
 import csv
-import io
 from collections.abc import Sequence
 from typing import Any
 
@@ -186,10 +185,8 @@ def _stage(
     """A file's good rows as a Parquet file for executors to read instead of the file."""
     if staging is None:
         raise ValueError("screened rows on Spark need a staging folder")
-    buffer = io.BytesIO()
-    rows.write_parquet(buffer)
     uri = f"{staging}/{file.name}.parquet"
-    settings.files.write_bytes(uri, buffer.getvalue())
+    settings.files.write_parquet(uri, rows)
     return LandingFile(uri, file.day, file.signature)
 
 

@@ -418,8 +418,7 @@ def periods(
     least 1/`maxPeriods` of the window's days. Oldest first; days too small to fill a
     period are pooled into the oldest one."""
     part = contract.partition_column
-    days = (window.end - window.start).days + 1
-    span = max(1, math.ceil(days / max(config.maxPeriods, 1)))
+    span = max(1, math.ceil(len(window.days) / max(config.maxPeriods, 1)))
     counts = dict(
         lake.scan(contract.key, window=window, column=part)
         .group_by(part)
@@ -522,8 +521,7 @@ def _reference(
     )
     label = f"the {config.referenceDays} days before"
     if config.sameWeekday:
-        days = (period.end - period.start).days + 1
-        weekdays = sorted({(period.start + timedelta(days=i)).isoweekday() for i in range(days)})
+        weekdays = sorted({day.isoweekday() for day in period.days})
         frame = frame.filter(pl.col(part).dt.weekday().is_in(weekdays))
         label = f"the same weekday in the {config.referenceDays} days before"
         if len(weekdays) > 1:

@@ -50,29 +50,23 @@ def quality_check_specs(contract: Contract, key: dg.AssetKey) -> list[dg.AssetCh
     config = quality_config(contract)
     specs = []
     if config.anomaly:
+        description = (
+            "New rows scored for anomalies (values odd overall, in their group, or "
+            "breaking a derivation); warns above the tolerated share, explains each"
+        )
+        metadata = {"anomalies_product": anomalies_key(contract)}
         specs.append(
             dg.AssetCheckSpec(
-                ANOMALY_CHECK,
-                asset=key,
-                description=(
-                    "New rows scored for anomalies (values odd overall, in their group, or "
-                    "breaking a derivation); warns above the tolerated share, explains each"
-                ),
-                blocking=False,
-                metadata={"anomalies_product": anomalies_key(contract)},
+                ANOMALY_CHECK, asset=key, description=description, blocking=False, metadata=metadata
             )
         )
     if config.drift:
+        description = (
+            "Newest data against its reference window (Evidently), with the likely "
+            "root cause; warns when a column drifted"
+        )
         specs.append(
-            dg.AssetCheckSpec(
-                DRIFT_CHECK,
-                asset=key,
-                description=(
-                    "Newest data against its reference window (Evidently), with the likely "
-                    "root cause; warns when a column drifted"
-                ),
-                blocking=False,
-            )
+            dg.AssetCheckSpec(DRIFT_CHECK, asset=key, description=description, blocking=False)
         )
     return specs
 

@@ -26,6 +26,7 @@ import argparse
 import json
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,53 @@ def load_queries(path: Path = QUERIES) -> list[dict[str, Any]]:
     return yaml.safe_load(path.read_text())["queries"]
 
 
+# -- the harness: how well a search finds each query's target ----------------------------
+def target_words(entry) -> set[str]:
+    """The words that name and describe an entry (not its synonyms): a query sharing none
+    of them can only be found through synonyms, the semantic layer or similarity."""
+    from dagster_project.ai.text import terms
+
+    text = " ".join([*entry.names, entry.title, entry.description, entry.product or ""])
+    return set(terms(text))
+
+
+def shares_word(query: str, entry) -> bool:
+    from dagster_project.ai.text import terms
+
+    return bool(set(terms(query)) & target_words(entry))
+
+
+@dataclass(frozen=True)
+class Judged:
+    query: str
+    target: str
+    rank: int | None  # 1-based; None when not in the top k
+    no_overlap: bool
+    seconds: float
+
+    @property
+    def reciprocal_rank(self) -> float:
+        return 1.0 / self.rank if self.rank else 0.0
+
+
+def judge(search_fn: Any, entries, queries: list[dict[str, Any]], k: int = 20) -> list[Judged]:
+    """Rank of each query's target under `search_fn(query, k) -> [entry ids]`."""
+    by_id = {e.id: e for e in entries}
+    judged = []
+    for q in queries:
+        started = time.perf_counter()
+        ids = search_fn(q["query"], k)
+        seconds = time.perf_counter() - started
+        rank = ids.index(q["target"]) + 1 if q["target"] in ids else None
+        no_overlap = not shares_word(q["query"], by_id[q["target"]])
+        judged.append(Judged(q["query"], q["target"], rank, no_overlap, seconds))
+    return judged
+
+
+def mean_reciprocal_rank(judged: list[Judged]) -> float:
+    return sum(j.reciprocal_rank for j in judged) / len(judged) if judged else 0.0
+
+
 def baseline_search(entries):
     from dagster_project.ai.text import BM25, terms
 
@@ -58,8 +106,6 @@ def baseline_search(entries):
 
 
 def summarise(judged) -> dict[str, float]:
-    from dagster_project.metadata.discovery import mean_reciprocal_rank
-
     ms = [j.seconds * 1000 for j in judged]
     return {
         "mrr": mean_reciprocal_rank(judged),
@@ -72,12 +118,7 @@ def summarise(judged) -> dict[str, float]:
 
 def run() -> dict[str, Any]:
     from dagster_project.checks.quality.companion_contracts import discover_contracts
-    from dagster_project.metadata.discovery import (
-        SemanticIndex,
-        build_entries,
-        judge,
-        mean_reciprocal_rank,
-    )
+    from dagster_project.metadata.discovery import SemanticIndex, build_entries
     from dagster_project.metadata.semantics import load_semantic_layer
 
     contracts = discover_contracts()
@@ -115,8 +156,6 @@ def run() -> dict[str, Any]:
 
 def evaluate(entries, searches: dict[str, Any]) -> dict[str, Any]:
     """MRR overall and on the no-shared-word queries of the eval set, per split and side."""
-    from dagster_project.metadata.discovery import judge, mean_reciprocal_rank
-
     queries = load_queries(EVAL)
     result: dict[str, Any] = {"eval_queries": len(queries)}
     for split in ("dev", "test"):

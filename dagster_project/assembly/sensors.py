@@ -187,8 +187,6 @@ def _waiting_for(settings: MeshSettings, contract: Contract, file: LandingFile) 
 
 
 def _run_requests(contract: Contract, files: list[LandingFile]) -> list[dg.RunRequest]:
-    if not files:
-        return []
     groups: dict[str | None, list[LandingFile]] = defaultdict(list)
     for file in files:
         groups[file.day.isoformat() if is_partitioned(contract) else None].append(file)

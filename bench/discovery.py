@@ -26,6 +26,7 @@ import argparse
 import json
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +37,59 @@ QUERIES = ROOT / "bench" / "discovery_queries.yaml"
 EVAL = ROOT / "bench" / "discovery_eval.yaml"
 TARGET = 0.9
 EVAL_TARGET, EVAL_TARGET_NO_OVERLAP = 0.95, 0.8
+MEASURES = (("MRR", "mrr"), ("top-1", "top1"), ("MRR, no shared word", "mrr_no_overlap"))
 
 
 def load_queries(path: Path = QUERIES) -> list[dict[str, Any]]:
     """The queries of one set (a YAML file with a `queries` list)."""
     return yaml.safe_load(path.read_text())["queries"]
+
+
+# -- the harness: how well a search finds each query's target ----------------------------
+def target_words(entry) -> set[str]:
+    """The words that name and describe an entry (not its synonyms): a query sharing none
+    of them can only be found through synonyms, the semantic layer or similarity."""
+    from dagster_project.ai.text import terms
+
+    text = " ".join([*entry.names, entry.title, entry.description, entry.product or ""])
+    return set(terms(text))
+
+
+def shares_word(query: str, entry) -> bool:
+    from dagster_project.ai.text import terms
+
+    return bool(set(terms(query)) & target_words(entry))
+
+
+@dataclass(frozen=True)
+class Judged:
+    query: str
+    target: str
+    rank: int | None  # 1-based; None when not in the top k
+    no_overlap: bool
+    seconds: float
+
+    @property
+    def reciprocal_rank(self) -> float:
+        return 1.0 / self.rank if self.rank else 0.0
+
+
+def judge(search_fn: Any, entries, queries: list[dict[str, Any]], k: int = 20) -> list[Judged]:
+    """Rank of each query's target under `search_fn(query, k) -> [entry ids]`."""
+    by_id = {e.id: e for e in entries}
+    judged = []
+    for q in queries:
+        started = time.perf_counter()
+        ids = search_fn(q["query"], k)
+        seconds = time.perf_counter() - started
+        rank = ids.index(q["target"]) + 1 if q["target"] in ids else None
+        no_overlap = not shares_word(q["query"], by_id[q["target"]])
+        judged.append(Judged(q["query"], q["target"], rank, no_overlap, seconds))
+    return judged
+
+
+def mean_reciprocal_rank(judged: list[Judged]) -> float:
+    return sum(j.reciprocal_rank for j in judged) / len(judged) if judged else 0.0
 
 
 def baseline_search(entries):
@@ -57,8 +106,6 @@ def baseline_search(entries):
 
 
 def summarise(judged) -> dict[str, float]:
-    from dagster_project.metadata.discovery import mean_reciprocal_rank
-
     ms = [j.seconds * 1000 for j in judged]
     return {
         "mrr": mean_reciprocal_rank(judged),
@@ -71,12 +118,7 @@ def summarise(judged) -> dict[str, float]:
 
 def run() -> dict[str, Any]:
     from dagster_project.checks.quality.companion_contracts import discover_contracts
-    from dagster_project.metadata.discovery import (
-        SemanticIndex,
-        build_entries,
-        judge,
-        mean_reciprocal_rank,
-    )
+    from dagster_project.metadata.discovery import SemanticIndex, build_entries
     from dagster_project.metadata.semantics import load_semantic_layer
 
     contracts = discover_contracts()
@@ -104,10 +146,7 @@ def run() -> dict[str, Any]:
         "queries_holdout": len(holdout),
         "index_entries": len(entries),
         "index_build_ms": build_ms,
-        "baseline_mrr": theirs["mrr"],
-        "baseline_top1": theirs["top1"],
-        "baseline_mrr_no_overlap": theirs["mrr_no_overlap"],
-        "baseline_p50_ms": theirs["p50_ms"],
+        **{f"baseline_{k}": theirs[k] for k in ("mrr", "top1", "mrr_no_overlap", "p50_ms")},
         "mrr_ratio": ours["mrr"] / theirs["mrr"] if theirs["mrr"] else float("inf"),
         "target_mrr": TARGET,
         "target_met": ours["mrr"] >= TARGET,
@@ -117,8 +156,6 @@ def run() -> dict[str, Any]:
 
 def evaluate(entries, searches: dict[str, Any]) -> dict[str, Any]:
     """MRR overall and on the no-shared-word queries of the eval set, per split and side."""
-    from dagster_project.metadata.discovery import judge, mean_reciprocal_rank
-
     queries = load_queries(EVAL)
     result: dict[str, Any] = {"eval_queries": len(queries)}
     for split in ("dev", "test"):
@@ -143,68 +180,74 @@ def evaluate(entries, searches: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def print_eval(result: dict[str, Any]) -> None:
+def _ratio(result: dict[str, Any], key: str, digits: int) -> str:
+    theirs = result[f"baseline_{key}"]
+    return f"{result[key] / theirs:.{digits}f}x" if theirs else "-"
+
+
+def _print(title: str, columns: tuple[str, ...], left: set[str], rows, notes) -> None:
+    """A rich table (`left` columns left-aligned, the rest right), then its notes."""
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"Discovery evaluation, {result['eval_queries']} queries (eval set)")
-    for column in ("split", "queries (no shared word)", "measure", "baseline", "mesh"):
-        table.add_column(column, justify="left" if column in ("split", "measure") else "right")
-    for split in ("dev", "test"):
-        counts = f"{result[f'eval_{split}_queries']} ({result[f'eval_{split}_queries_no_overlap']})"
-        for label, key in (("MRR", "mrr"), ("MRR, no shared word", "mrr_no_overlap")):
-            table.add_row(
-                split,
-                counts,
-                label,
-                f"{result[f'baseline_eval_{split}_{key}']:.3f}",
-                f"{result[f'eval_{split}_{key}']:.3f}",
-            )
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, justify="left" if column in left else "right")
+    for row in rows:
+        table.add_row(*row)
     console = Console()
     console.print(table)
+    for note in notes:
+        console.print(note)
+
+
+def print_eval(result: dict[str, Any]) -> None:
+    rows = [
+        (
+            split,
+            f"{result[f'eval_{split}_queries']} ({result[f'eval_{split}_queries_no_overlap']})",
+            label,
+            f"{result[f'baseline_eval_{split}_{key}']:.3f}",
+            f"{result[f'eval_{split}_{key}']:.3f}",
+        )
+        for split in ("dev", "test")
+        for label, key in (MEASURES[0], MEASURES[2])
+    ]
     verdict = "met" if result["eval_target_met"] else "NOT met"
-    console.print(
-        f"targets on test: MRR >= {EVAL_TARGET}, no shared word >= {EVAL_TARGET_NO_OVERLAP}: "
-        f"{verdict}"
+    _print(
+        f"Discovery evaluation, {result['eval_queries']} queries (eval set)",
+        ("split", "queries (no shared word)", "measure", "baseline", "mesh"),
+        {"split", "measure"},
+        rows,
+        [
+            f"targets on test: MRR >= {EVAL_TARGET}, no shared word >= "
+            f"{EVAL_TARGET_NO_OVERLAP}: {verdict}",
+            *(f"  dev, not first: {miss}" for miss in result["eval_dev_misses"]),
+        ],
     )
-    for miss in result["eval_dev_misses"]:
-        console.print(f"  dev, not first: {miss}")
 
 
 def print_table(result: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(
-        title=f"Discovery on {result['queries']} queries ({result['index_entries']} entries)"
-    )
-    for column in ("measure", "baseline (plain BM25)", "mesh (offline)", "ratio"):
-        table.add_column(column, justify="left" if column == "measure" else "right")
-    for label, key in (
-        ("MRR", "mrr"),
-        ("top-1", "top1"),
-        ("MRR, no shared word", "mrr_no_overlap"),
-    ):
-        ours, theirs = result[key], result[f"baseline_{key}"]
-        ratio = f"{ours / theirs:.2f}x" if theirs else "-"
-        table.add_row(label, f"{theirs:.3f}", f"{ours:.3f}", ratio)
-    table.add_row(
-        "latency p50 (ms)",
-        f"{result['baseline_p50_ms']:.2f}",
-        f"{result['p50_ms']:.2f}",
-        f"{result['p50_ms'] / result['baseline_p50_ms']:.1f}x",
-    )
-    console = Console()
-    console.print(table)
+    rows = [
+        (label, f"{result[f'baseline_{key}']:.3f}", f"{result[key]:.3f}", _ratio(result, key, 2))
+        for label, key in MEASURES
+    ]
+    ours, theirs = result["p50_ms"], result["baseline_p50_ms"]
+    rows.append(("latency p50 (ms)", f"{theirs:.2f}", f"{ours:.2f}", _ratio(result, "p50_ms", 1)))
     verdict = "met" if result["target_met"] else "NOT met"
-    console.print(
-        f"target MRR >= {TARGET}: {verdict}; {result['queries_no_overlap']} of "
-        f"{result['queries']} queries share no word with their target; holdout "
-        f"({result['queries_holdout']} queries written after tuning) MRR "
-        f"{result['mrr_holdout']:.3f}; p95 {result['p95_ms']:.2f} ms"
+    _print(
+        f"Discovery on {result['queries']} queries ({result['index_entries']} entries)",
+        ("measure", "baseline (plain BM25)", "mesh (offline)", "ratio"),
+        {"measure"},
+        rows,
+        [
+            f"target MRR >= {TARGET}: {verdict}; {result['queries_no_overlap']} of "
+            f"{result['queries']} queries share no word with their target; holdout "
+            f"({result['queries_holdout']} queries written after tuning) MRR "
+            f"{result['mrr_holdout']:.3f}; p95 {result['p95_ms']:.2f} ms",
+            *(f"  not first: {miss}" for miss in result["misses"]),
+        ],
     )
-    for miss in result["misses"]:
-        console.print(f"  not first: {miss}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -179,6 +179,8 @@ def default_model_dir() -> Path:
 
 
 def run(model_dir: Path, weights: list[float]) -> dict[str, Any]:
+    from discovery import judge, mean_reciprocal_rank  # bench/discovery.py, beside this one
+
     from dagster_project.ai import OfflineProvider
     from dagster_project.ai.provider import Embeddings
     from dagster_project.checks.quality.companion_contracts import discover_contracts
@@ -203,12 +205,10 @@ def run(model_dir: Path, weights: list[float]) -> dict[str, Any]:
         discovery.VECTOR_WEIGHT = weight
         for split in ("dev", "test"):
             chosen = [q for q in queries if q["split"] == split]
-            judged = discovery.judge(
-                lambda q, k: [h.entry.id for h in index.search(q, k=k)], entries, chosen
-            )
+            judged = judge(lambda q, k: [h.entry.id for h in index.search(q, k=k)], entries, chosen)
             no_overlap = [j for j in judged if j.no_overlap]
-            result[f"w{weight}_{split}_mrr"] = discovery.mean_reciprocal_rank(judged)
-            result[f"w{weight}_{split}_mrr_no_overlap"] = discovery.mean_reciprocal_rank(no_overlap)
+            result[f"w{weight}_{split}_mrr"] = mean_reciprocal_rank(judged)
+            result[f"w{weight}_{split}_mrr_no_overlap"] = mean_reciprocal_rank(no_overlap)
     return result
 
 

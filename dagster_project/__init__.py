@@ -62,8 +62,6 @@ _EXPORTS = {
         "FairnessThresholds",
         "error_disparity",
         "fairness_policy",
-        "fairness_thresholds",
-        "with_segment_columns",
         "worst_error_gap",
     ],
     "dagster_project.checks.pii": ["classify_column"],
@@ -103,7 +101,7 @@ _EXPORTS = {
         "semantic_insights",
         "what_changed",
     ],
-    "dagster_project.assembly.locations": ["automation_sensor", "domain_definitions"],
+    "dagster_project.assembly.locations": ["domain_definitions"],
 }
 # Modules themselves: models pickle `interval_model` by value, so serving needs no Meshwork.
 _SUBMODULES = {"interval_model": "dagster_project.ml.interval_model"}

@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def bench_module(name: str) -> ModuleType:
+    """The benchmark script bench/<name>.py (bench/ is no package) as a module."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "bench" / f"{name}.py")
+    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # for dataclasses
+    spec.loader.exec_module(module)
+    return module
+
+
 CONTRACT_FILES = sorted(
     [*REPO.glob("domains/*/contracts/*.odcs.yaml"), *REPO.glob("governance/contracts/*.odcs.yaml")]
 )

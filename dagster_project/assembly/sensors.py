@@ -34,18 +34,12 @@ def landing_sensor(
     """Watch `MESH_HOME/landing/<domain>/`: validate each new file, quarantine the bad
     ones with their reason, and request one run per product and day that got new files.
 
-    A file is judged only once complete: by default when its size and modification time
-    are the same on two ticks in a row (and it is older than MESH_LANDING_MIN_AGE_SECONDS),
-    or with MESH_LANDING_STABLE=marker once marked done (`<file>.done`, `_SUCCESS`). The
-    cursor remembers each requested file's size and modification time, so a file is seen
-    once; a file dropped again (new mtime) is loaded again, which changes nothing. Files
-    gone from the folder (quarantined, archived) leave the cursor, so it stays as small
-    as the folder. A file
-    whose rows reference a product with landed but unloaded files (order lines of
-    customers who signed up the same day) waits until those are loaded, so referential
-    integrity checks do not fail on a race between runs. `starts`: each daily product's
-    first day (products.partitions); a file before it is quarantined when the contract
-    declares that start, and waits for the location to be reloaded otherwise."""
+    A file is judged once complete (README, "Landing files") and requested once per size
+    and mtime (the cursor, which files gone from the folder leave). A file whose rows
+    reference a product with landed but unloaded files waits for those, so integrity
+    checks do not fail on a race between runs. `starts`: each daily product's first day;
+    a file before it is quarantined when the contract declares that start, and waits for
+    the location to be reloaded otherwise."""
     starts = dict(starts or {})
 
     @dg.sensor(
@@ -187,8 +181,6 @@ def _waiting_for(settings: MeshSettings, contract: Contract, file: LandingFile) 
 
 
 def _run_requests(contract: Contract, files: list[LandingFile]) -> list[dg.RunRequest]:
-    if not files:
-        return []
     groups: dict[str | None, list[LandingFile]] = defaultdict(list)
     for file in files:
         groups[file.day.isoformat() if is_partitioned(contract) else None].append(file)

@@ -32,25 +32,23 @@ A contract declares, on its columns (`customProperties`, property `fairness`):
 
 FairnessThresholds (`maxErrorGap`, relative; `maxRateGap`, absolute; `minRows` per group) come
 from the contract's own `fairness` custom property, else from the governance policy.
-Metrics per group are fairlearn's `MetricFrame`: WAPE and bias for forecasts, selection
-rate for assignments, error rate (and equalized odds) for classifiers. A group with fewer
+Metrics per group are fairlearn's `MetricFrame`: WAPE for forecasts, selection
+rate for assignments, error rate for classifiers. A group with fewer
 than `minRows` rows is neither judged nor named, so no finding can describe a person.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from itertools import pairwise
+from datetime import date
 from typing import Any
 
 import numpy as np
 import polars as pl
 
 from dagster_project.checks.policies import Policy, PolicyResult, load_policies
-from dagster_project.checks.quality.drift import Segment, resolve_segments
+from dagster_project.checks.quality.drift import Segment, resolve_segments, with_segments
 from dagster_project.core.contracts import Contract, ContractError, parse_reference
 from dagster_project.lake.storage import Lake
 
@@ -87,13 +85,6 @@ class FairnessThresholds:
 
 
 @dataclass(frozen=True)
-class SegmentSpec:
-    name: str  # the group column's name in findings (e.g. region, age_band)
-    segment: Segment  # where its values come from (own column or a lookup)
-    age_bands: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True)
 class OutputSpec:
     column: str
     kind: str
@@ -105,7 +96,7 @@ class OutputSpec:
 
 @dataclass(frozen=True)
 class FairnessSpec:
-    segments: tuple[SegmentSpec, ...]
+    segments: tuple[Segment, ...]
     outputs: tuple[OutputSpec, ...]
 
     @classmethod
@@ -137,7 +128,7 @@ def declares_fairness(contract: Contract) -> bool:
     return any(c.custom(PROPERTY) is not None for c in contract.columns)
 
 
-def _segment(contract: Contract, spec: str, default: str, value: dict, where: str) -> SegmentSpec:
+def _segment(contract: Contract, spec: str, default: str, value: dict, where: str) -> Segment:
     try:
         (segment,) = resolve_segments(contract, (spec,))
     except ValueError as exc:
@@ -145,10 +136,10 @@ def _segment(contract: Contract, spec: str, default: str, value: dict, where: st
     bands = tuple(int(b) for b in value.get("ageBands", ()))
     if bands != tuple(sorted(set(bands))):
         raise ContractError(contract.key, where, "ageBands are increasing ages in years")
-    return SegmentSpec(str(value.get("as", default)), segment, bands)
+    return dataclasses.replace(segment, name=str(value.get("as", default)), age_bands=bands)
 
 
-def _lookup_segment(contract: Contract, column: str, attribute: Any, where: str) -> SegmentSpec:
+def _lookup_segment(contract: Contract, column: str, attribute: Any, where: str) -> Segment:
     refs = contract.column(column).references
     if not refs:
         raise ContractError(contract.key, where, "segments of a column need a relationship")
@@ -240,29 +231,22 @@ def error_disparity(
     groups = _judged_groups(frame, segment, th)
     if groups is None:
         return None
-    data = frame.filter(pl.col(segment).is_in(groups)).select(
-        pl.col(segment).cast(pl.String), pl.col(actual).cast(pl.Float64), pl.col(predicted)
-    )
-    by_group = _metric_frame(
-        {"wape": _wape, "bias": _bias, "count": _count},
-        data[actual].to_numpy(),
-        data[predicted].cast(pl.Float64).to_numpy(),
-        data[segment],
-    )
-    data = data.with_columns(__error=(data[predicted].cast(pl.Float64) - data[actual]).abs())
-    totals = data.group_by(segment).agg(
-        err=pl.col("__error").sum(), act=pl.col(actual).abs().sum(), n=pl.len()
-    )
-    all_err, all_act = totals["err"].sum(), totals["act"].sum()
+    data = frame.filter(pl.col(segment).is_in(groups))
+    labels = data[segment].cast(pl.String).to_numpy()
+    truth = data[actual].cast(pl.Float64)
+    actuals = truth.abs().to_numpy()
+    errors = (data[predicted].cast(pl.Float64) - truth).abs().to_numpy()
+    sums = _group_sums(labels, actuals, errors)
+    all_act, all_err = sum(s[0] for s in sums.values()), sum(s[1] for s in sums.values())
+    wapes = {g: round(err / act, 6) if act else float("nan") for g, (act, err, _) in sums.items()}
     best: Disparity | None = None
-    for group, err, act, n in totals.iter_rows():
+    for group, (act, err, n) in sums.items():
         rest_act = all_act - act
         if act <= 0 or rest_act <= 0:
             continue
         value, rest = err / act, (all_err - err) / rest_act
         gap = (value - rest) / rest if rest > 0 else (np.inf if value > 0 else 0.0)
-        rows = data.filter(pl.col(segment) == group)
-        low = _wape_lower_bound(rows["__error"].to_numpy(), rows[actual].abs().to_numpy())
+        low = _wape_lower_bound(errors[labels == group], actuals[labels == group])
         assured = (low - rest) / rest if rest > 0 else gap
         candidate = Disparity(
             output,
@@ -275,7 +259,7 @@ def error_disparity(
             th.maxErrorGap,
             n,
             data.height,
-            {g: round(float(v), 6) for g, v in by_group["wape"].items()},
+            wapes,
             float(assured),
         )
         if best is None or candidate.assured > best.assured:
@@ -304,20 +288,18 @@ def rate_disparities(
             for v, n in common.iter_rows()
             if n >= th.minRows
         }
-    found = []
-    for metric, hits in rates.items():
-        per_group = _metric_frame({"rate": _mean}, hits.to_numpy(), hits.to_numpy(), data[segment])
-        found.append(_furthest(output.column, segment, metric, data[segment], hits, per_group, th))
-    return found
+    groups = data[segment].to_numpy()
+    return [
+        _furthest(output.column, segment, metric, groups, hits.to_numpy(), th)
+        for metric, hits in rates.items()
+    ]
 
 
-def _furthest(output, segment, metric, groups, hits, per_group, th) -> Disparity:
-    counts = (
-        pl.DataFrame({"g": groups, "h": hits}).group_by("g").agg(s=pl.col("h").sum(), n=pl.len())
-    )
-    total_hits, total = counts["s"].sum(), counts["n"].sum()
+def _furthest(output, segment, metric, groups, hits, th) -> Disparity:
+    sums = _group_sums(groups, hits, hits)
+    total_hits, total = sum(s[0] for s in sums.values()), sum(s[2] for s in sums.values())
     best = None
-    for group, s, n in counts.iter_rows():
+    for group, (s, _, n) in sums.items():
         value, rest = s / n, (total_hits - s) / (total - n)
         error = np.sqrt(value * (1 - value) / n + rest * (1 - rest) / (total - n))
         candidate = Disparity(
@@ -331,7 +313,7 @@ def _furthest(output, segment, metric, groups, hits, per_group, th) -> Disparity
             th.maxRateGap,
             n,
             total,
-            {g: round(float(v), 6) for g, v in per_group["rate"].items()},
+            {g: round(h / m, 6) for g, (h, _, m) in sums.items()},
             float(abs(value - rest) - Z_ONE_SIDED * error),
         )
         if best is None or candidate.assured > best.assured:
@@ -362,76 +344,20 @@ def _judged_groups(frame: pl.DataFrame, segment: str, th: FairnessThresholds) ->
     return groups if len(groups) >= 2 else None
 
 
-def _metric_frame(metrics: dict[str, Callable], y_true, y_pred, groups: pl.Series):
-    """fairlearn's per-group metrics (a pandas frame indexed by group)."""
+def _group_sums(groups: np.ndarray, a: np.ndarray, b: np.ndarray) -> dict:
+    """Per group, with fairlearn's MetricFrame: (the sum of `a`, the sum of `b`, rows)."""
     from fairlearn.metrics import MetricFrame  # pandas and scikit-learn: only when judged
 
-    frame = MetricFrame(
-        metrics=metrics, y_true=y_true, y_pred=y_pred, sensitive_features=groups.to_numpy()
-    )
-    return frame.by_group
-
-
-def _wape(y_true, y_pred) -> float:
-    total = float(np.abs(y_true).sum())
-    return float(np.abs(y_pred - y_true).sum() / total) if total else float("nan")
-
-
-def _bias(y_true, y_pred) -> float:
-    total = float(np.abs(y_true).sum())
-    return float((y_pred - y_true).sum() / total) if total else float("nan")
-
-
-def _count(y_true, _y_pred) -> int:
-    return len(y_true)
-
-
-def _mean(_y_true, y_pred) -> float:
-    return float(np.mean(y_pred))
+    metrics = {
+        "a": lambda a, _b: float(a.sum()),
+        "b": lambda _a, b: float(b.sum()),
+        "n": lambda a, _b: len(a),
+    }
+    frame = MetricFrame(metrics=metrics, y_true=a, y_pred=b, sensitive_features=groups)
+    return {g: (float(r["a"]), float(r["b"]), int(r["n"])) for g, r in frame.by_group.iterrows()}
 
 
 # -- reading the product --------------------------------------------------------------
-
-
-def with_segment_columns(
-    lake: Lake, frame: pl.LazyFrame, specs: tuple[SegmentSpec, ...], today: date | None = None
-) -> tuple[pl.LazyFrame, list[str], list[str]]:
-    """`frame` with a column per declared segment (looked up, age-banded), the segments
-    it has and why the others are missing."""
-    names, missing = [], []
-    for spec in specs:
-        s = spec.segment
-        if s.lookup is not None:
-            key, key_column, column = s.lookup
-            if not lake.exists(key):
-                missing.append(f"{spec.name}: {key} is not built yet")
-                continue
-            lookup = lake.scan(key).select(
-                pl.col(key_column).alias(s.local), pl.col(column).alias(f"__{spec.name}")
-            )
-            frame = frame.join(lookup.unique(s.local), on=s.local, how="left")
-            source = pl.col(f"__{spec.name}")
-        else:
-            source = pl.col(s.local)
-        temporal = frame.collect_schema().get(source.meta.output_name(), pl.Null).is_temporal()
-        banded = _banded(source, spec.age_bands, today if temporal else None, temporal)
-        frame = frame.with_columns(banded.alias(spec.name))
-        names.append(spec.name)
-    return frame, names, missing
-
-
-def _banded(
-    value: pl.Expr, bands: tuple[int, ...], today: date | None, temporal: bool = True
-) -> pl.Expr:
-    """Age bands of a birth date (age today), or bands of a number such as an age."""
-    if not bands:
-        return value
-    if temporal:
-        age = (pl.lit(today or datetime.now(UTC).date()) - value).dt.total_days() // 365.25
-    else:
-        age = value
-    labels = [f"<{bands[0]}", *(f"{a}-{b - 1}" for a, b in pairwise(bands)), f"{bands[-1]}+"]
-    return age.cut(list(bands), labels=labels, left_closed=True).cast(pl.String)
 
 
 def _with_actual(lake: Lake, contract: Contract, frame: pl.LazyFrame, output: OutputSpec):
@@ -467,9 +393,7 @@ def measure(
     spec = FairnessSpec.of(contract)
     if not lake.exists(contract.key):
         return [], [f"{contract.key} is not built yet"]
-    frame, segments, skipped = with_segment_columns(
-        lake, lake.scan(contract.key), spec.segments, today
-    )
+    frame, segments, skipped = with_segments(lake, lake.scan(contract.key), spec.segments, today)
     found: list[Disparity] = []
     for output in spec.outputs:
         rows, why = (
@@ -576,7 +500,7 @@ def worst_error_gap(
     """The widest forecast-error gap over the contract's declared segments, on any frame
     with the product's key columns (a model's backtest before it publishes anything)."""
     spec, th = FairnessSpec.of(contract), fairness_thresholds(contract)
-    lazy, segments, _ = with_segment_columns(lake, frame.lazy(), spec.segments)
+    lazy, segments, _ = with_segments(lake, frame.lazy(), spec.segments)
     rows = lazy.collect().drop_nulls([actual, predicted])
     found = [error_disparity(rows, s, actual, predicted, th, predicted) for s in segments]
     found = [d for d in found if d is not None]

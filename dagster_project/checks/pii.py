@@ -351,15 +351,3 @@ def classify_column(
     if by_values:
         return PiiFinding(column, by_values, "values", share)
     return None
-
-
-def scan_frame(frame: pl.DataFrame, sample: int = SAMPLE) -> dict[str, PiiFinding]:
-    """Every column of `frame` that looks like personal data."""
-    if frame.height > sample:
-        frame = frame.sample(sample, seed=0)
-    found = {}
-    for name in frame.columns:
-        finding = classify_column(name, frame[name])
-        if finding:
-            found[name] = finding
-    return found

@@ -185,14 +185,12 @@ def _check_result(policy: Policy, r: PolicyResult, key: dg.AssetKey) -> dg.Asset
     metadata: dict[str, Any] = {"reason": r.reason, **r.metadata}
     if not r.judged:  # the mark `risks.execution_status` reads as NOT_JUDGED
         metadata["skipped"] = r.reason
-    severity = (
-        dg.AssetCheckSeverity.ERROR if policy.severity == "error" else dg.AssetCheckSeverity.WARN
-    )
+    blocking = policy.severity == "error" and r.judged  # not judged is never an error
     return dg.AssetCheckResult(
         asset_key=key,
         check_name=f"policy_{policy.name}",
         passed=r.passed and r.judged,
-        severity=severity if r.judged else dg.AssetCheckSeverity.WARN,
+        severity=dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN,
         description=r.reason,
         metadata=metadata,
     )

@@ -4,8 +4,7 @@ Lookup order for `secret(NAME)`: the environment variable `NAME`, then `NAME` in
 `meshwork.local.yaml` at the workspace root (git ignores `*.local.yaml` and `.env`).
 Keys the mesh needs but nobody configured (the pseudonymisation key, the URL signing
 key) are generated once per mesh home and kept in `registry/secrets.local.yaml` there,
-never in the repository. Nothing here logs a value; `redact` removes known ones from
-text before it is logged or stored.
+never in the repository. Nothing here logs a value.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ from dagster_project.core.workspace import find_root
 
 LOCAL_CONFIG = "meshwork.local.yaml"
 MESH_SECRETS = "secrets.local.yaml"
-REDACTED = "***"
 
 
 def _local_config() -> dict[str, str]:
@@ -50,17 +48,3 @@ def mesh_secret(name: str, settings: MeshSettings) -> str:
         stored[name] = _random.token_urlsafe(32)
         settings.files.write_private_text(uri, yaml.safe_dump(stored))
     return str(stored[name])
-
-
-def known_secret_values(extra: tuple[str, ...] = ()) -> list[str]:
-    """Secret values currently configured: secret-named env variables and local config."""
-    values = [v for v in Settings.from_env().secrets.values() if len(v) >= 8]
-    values += [v for v in _local_config().values() if len(v) >= 8]
-    return sorted({*values, *(e for e in extra if e)}, key=len, reverse=True)
-
-
-def redact(text: str, extra: tuple[str, ...] = ()) -> str:
-    """`text` with every known secret value replaced by ***."""
-    for value in known_secret_values(extra):
-        text = text.replace(value, REDACTED)
-    return text

@@ -4,8 +4,10 @@ whole (object stores cannot append)."""
 
 from __future__ import annotations
 
+import io
 import os
 
+import polars as pl
 import pyarrow.fs as pafs
 
 
@@ -77,6 +79,14 @@ class Files:
         self.write_text(uri, text)
         if self.is_local:
             os.chmod(self.path(uri), 0o600)
+
+    def write_parquet(self, uri: str, frame: pl.DataFrame) -> None:
+        buffer = io.BytesIO()
+        frame.write_parquet(buffer)
+        self.write_bytes(uri, buffer.getvalue())
+
+    def read_parquet(self, uri: str) -> pl.DataFrame:
+        return pl.read_parquet(io.BytesIO(self.read_bytes(uri)))
 
     def read_bytes(self, uri: str) -> bytes:
         with self.fs.open_input_stream(self.path(uri)) as stream:

@@ -69,17 +69,44 @@ def _duration(raw: str) -> float:
     return value
 
 
+def _positive(raw: str) -> float:
+    value = float(raw)
+    if value <= 0:
+        raise ValueError(raw)
+    return value
+
+
+def _positive_int(raw: str) -> int:
+    return int(_positive(raw))
+
+
 _EXPECTED = {float: "a number", int: "a whole number", _flag: "1/0, true/false, yes/no or on/off"}
 _EXPECTED[_seconds] = "a whole number of seconds, 0 or more"
 _EXPECTED[_json_object] = 'a JSON object, e.g. {"AWS_REGION": "eu-west-1"}'
 _EXPECTED[_stability] = "ticks or marker"
 _EXPECTED[_duration] = "a number of seconds (0 or more)"
+_EXPECTED[_positive] = _EXPECTED[_positive_int] = "a positive number"
 
 
 def _env(name: str, default: Any = None, parse: Any = str, keep_empty: bool = False, **kw: Any):
     """A field read from the variable `name`; unset or empty (unless `keep_empty`) keeps
     the default."""
     return field(default=default, **kw, metadata={"env": name, "parse": parse, "empty": keep_empty})
+
+
+def _from_env(cls: type, env: Mapping[str, str]) -> dict[str, Any]:
+    """The fields of `cls` that `env` sets, parsed."""
+    values: dict[str, Any] = {}
+    for f in (f for f in fields(cls) if "env" in f.metadata):
+        name, parse, raw = f.metadata["env"], f.metadata["parse"], env.get(f.metadata["env"])
+        if raw is None or not (raw.strip() or f.metadata.get("empty")):
+            continue
+        try:
+            values[f.name] = parse(raw.strip())
+        except (ValueError, KeyError):
+            expected = _EXPECTED.get(parse, "valid")
+            raise SettingsError(f"{name}={raw!r} is not {expected}; fix or unset it") from None
+    return values
 
 
 @dataclass(frozen=True)
@@ -125,16 +152,7 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """The settings `environ` (default: this process's environment) configures."""
         env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for f in (f for f in fields(cls) if "env" in f.metadata):
-            name, parse, raw = f.metadata["env"], f.metadata["parse"], env.get(f.metadata["env"])
-            if raw is None or not (raw.strip() or f.metadata.get("empty")):
-                continue
-            try:
-                values[f.name] = parse(raw.strip())
-            except (ValueError, KeyError):
-                expected = _EXPECTED.get(parse, "valid")
-                raise SettingsError(f"{name}={raw!r} is not {expected}; fix or unset it") from None
+        values = _from_env(cls, env)
         engines = {
             k.removeprefix(ENGINE_PREFIX).lower(): v.strip()
             for k, v in env.items()
@@ -215,49 +233,26 @@ def get_settings() -> MeshSettings:
 
 
 # -- limits on what one caller can make the mesh do (README: Security) -----------------------
-def _env_number(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number, not {raw!r}") from None
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, not {raw!r}")
-    return value
-
-
-def _env_int(name: str, default: int) -> int:
-    return int(_env_number(name, default))
-
-
 @dataclass(frozen=True)
 class Limits:
     """Hard limits of every query (`mesh ask`, `mesh chat`, the HTTP API and page,
     insights) and of every request to the mesh's servers."""
 
-    query_timeout_s: float = field(default_factory=lambda: _env_number("MESH_QUERY_TIMEOUT_S", 10))
-    query_memory_mb: int = field(default_factory=lambda: _env_int("MESH_QUERY_MEMORY_MB", 1024))
-    query_threads: int = field(default_factory=lambda: _env_int("MESH_QUERY_THREADS", 2))
-    query_temp_mb: int = field(default_factory=lambda: _env_int("MESH_QUERY_TEMP_MB", 1024))
-    query_result_mb: int = field(default_factory=lambda: _env_int("MESH_QUERY_RESULT_MB", 32))
+    query_timeout_s: float = _env("MESH_QUERY_TIMEOUT_S", 10, _positive)
+    query_memory_mb: int = _env("MESH_QUERY_MEMORY_MB", 1024, _positive_int)
+    query_threads: int = _env("MESH_QUERY_THREADS", 2, _positive_int)
+    query_temp_mb: int = _env("MESH_QUERY_TEMP_MB", 1024, _positive_int)
+    query_result_mb: int = _env("MESH_QUERY_RESULT_MB", 32, _positive_int)
     # Queries running at once in one process, and for one caller (principal).
-    query_workers: int = field(default_factory=lambda: _env_int("MESH_QUERY_WORKERS", 4))
-    query_workers_per_caller: int = field(
-        default_factory=lambda: _env_int("MESH_QUERY_WORKERS_PER_CALLER", 2)
-    )
-    max_sql_chars: int = field(default_factory=lambda: _env_int("MESH_MAX_SQL_CHARS", 20_000))
-    max_question_chars: int = field(
-        default_factory=lambda: _env_int("MESH_MAX_QUESTION_CHARS", 2_000)
-    )
-    max_body_bytes: int = field(default_factory=lambda: _env_int("MESH_MAX_BODY_BYTES", 65_536))
+    query_workers: int = _env("MESH_QUERY_WORKERS", 4, _positive_int)
+    query_workers_per_caller: int = _env("MESH_QUERY_WORKERS_PER_CALLER", 2, _positive_int)
+    max_sql_chars: int = _env("MESH_MAX_SQL_CHARS", 20_000, _positive_int)
+    max_question_chars: int = _env("MESH_MAX_QUESTION_CHARS", 2_000, _positive_int)
+    max_body_bytes: int = _env("MESH_MAX_BODY_BYTES", 65_536, _positive_int)
     # Audit rows per minute for requests nobody could be verified for (bad tokens, forged URLs).
-    unverified_audits_per_minute: int = field(
-        default_factory=lambda: _env_int("MESH_UNVERIFIED_AUDITS_PER_MINUTE", 60)
-    )
+    unverified_audits_per_minute: int = _env("MESH_UNVERIFIED_AUDITS_PER_MINUTE", 60, _positive_int)
 
 
 def get_limits() -> Limits:
     """Limits for the current environment (read each call, like `get_settings`)."""
-    return Limits()
+    return Limits(**_from_env(Limits, os.environ))

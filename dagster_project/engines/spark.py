@@ -19,7 +19,7 @@ import json
 import time
 import uuid
 from collections.abc import Collection
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 from urllib.parse import unquote
 
@@ -109,7 +109,7 @@ def read_delta(
     table = lake.table(key)
     partitions = list(table.metadata().partition_columns)
     if window is not None:
-        days = _days(window)
+        days = window.days
     if delta_spark:
         frame = spark.read.format("delta").load(lake.uri(key))
     else:
@@ -181,10 +181,6 @@ def _partition_text(value: Any) -> str | None:
     )
 
 
-def _days(window: DateWindow) -> list[date]:
-    return [window.start + timedelta(days=i) for i in range((window.end - window.start).days + 1)]
-
-
 # -- writing ---------------------------------------------------------------------------
 def write_delta(
     lake: Lake,
@@ -210,7 +206,7 @@ def write_delta(
     }
     exists = lake.exists(contract.key)
     part = contract.partition_column
-    days = _days(window) if window is not None else None
+    days = window.days if window is not None else None
     if mode == "merge" and exists:
         frame, days = _merged(lake, contract, frame, delta_spark)
         if part and not days:  # no rows: nothing to merge
@@ -220,7 +216,7 @@ def write_delta(
         window = _window_of(frame, part)
         if window is None:  # no rows and no window: no day to replace
             return _result(lake, contract, requested, rows=0)
-        days = _days(window)
+        days = window.days
     if delta_spark:
         _write_with_delta_spark(lake, contract, frame, mode, days, exists, metadata)
         rows = None

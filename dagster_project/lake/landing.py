@@ -19,7 +19,7 @@ import hashlib
 import io
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -226,9 +226,7 @@ def quarantine_rows(
             if earlier.get("signature") == file.signature:
                 return uri.removesuffix(REASON_SUFFIX)
     target = _free_target(settings, contract, name)
-    buffer = io.BytesIO()
-    rows.write_parquet(buffer)
-    settings.files.write_bytes(target, buffer.getvalue())
+    settings.files.write_parquet(target, rows)
     reason = f"{rows.height:,} row(s) break blocking contract rules: {summary(violations)}"
     _write_reason(settings, contract, file, target, reason, violations, rows=rows.height)
     return target
@@ -414,25 +412,36 @@ def load_landing(
     is used; bad files, or only their breaking rows (`onViolation: quarantine_rows`),
     are quarantined and the other files keep loading."""
     frames, load = [], LandingLoad(pl.DataFrame(schema=contract.polars_schema))
+    for file, _, kept in good_files(settings, contract, window, screen, load):
+        frames.append(kept)
+        load.rows[file.name] = kept.height  # good rows only, in frame order (lineage)
+    if frames:
+        load.frame = pl.concat(frames, how="vertical", rechunk=False)
+    return load
+
+
+def good_files(
+    settings: MeshSettings,
+    contract: Contract,
+    window: DateWindow | None,
+    screen: Screen | None,
+    load: LandingLoad,
+) -> Iterator[tuple[LandingFile, pl.DataFrame, pl.DataFrame]]:
+    """Each complete landing file that may be loaded, with its rows and those that may be
+    written; files still arriving, bad files and breaking rows are recorded in `load`."""
     files = landing_files(settings, contract, window)
     load.unsettled = unsettled(settings, contract, files)
-    for file in files:
-        if file.name in load.unsettled:
-            continue
+    for file in (f for f in files if f.name not in load.unsettled):
         try:
             frame = read_landing_file(settings, file, contract)
         except LandingError as exc:
             quarantine(settings, contract, file, str(exc))
             load.quarantined[file.name] = str(exc)
             continue
-        frame = screened(settings, contract, file, frame, screen, load) if screen else frame
-        if frame is not None:
-            frames.append(frame)
+        kept = screened(settings, contract, file, frame, screen, load) if screen else frame
+        if kept is not None:
             load.loaded.append(file)
-            load.rows[file.name] = frame.height  # good rows only, in frame order (lineage)
-    if frames:
-        load.frame = pl.concat(frames, how="vertical", rechunk=False)
-    return load
+            yield file, frame, kept
 
 
 def screened(

@@ -18,7 +18,6 @@ touched: readers never see a lineage column.
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -60,7 +59,7 @@ def logged_keys(settings: MeshSettings, contract: Contract, name: str) -> pl.Dat
     uri = _keys_uri(settings, contract, name)
     if not settings.files.exists(uri):
         return None
-    return pl.read_parquet(io.BytesIO(settings.files.read_bytes(uri)))
+    return settings.files.read_parquet(uri)
 
 
 def file_keys(settings: MeshSettings, contract: Contract, file: LandingFile) -> pl.DataFrame:
@@ -115,10 +114,8 @@ def log_load(
     if lineage_columns(contract):
         for file in files:
             if _unlogged(settings, contract, file):
-                buffer = io.BytesIO()
-                keys_of(file).write_parquet(buffer)
                 uri = _keys_uri(settings, contract, file.name)
-                settings.files.write_bytes(uri, buffer.getvalue())
+                settings.files.write_parquet(uri, keys_of(file))
     record_loaded(settings, contract, files)
 
 

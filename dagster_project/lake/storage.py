@@ -9,7 +9,7 @@ pyarrow datasets (for DuckDB). Tables live at `MESH_HOME/lake/<domain>/<product>
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -38,6 +38,10 @@ class DateWindow:
 
     def expr(self, column: str) -> pl.Expr:
         return pl.col(column).is_between(self.start, self.end)
+
+    @property
+    def days(self) -> list[date]:
+        return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ configured). Everything is deterministic and local unless OpenAI is configured.
 from __future__ import annotations
 
 import io
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -528,48 +527,3 @@ def mesh_index(
 def search(query: str, k: int = 10, kinds: Iterable[str] | None = None) -> list[Hit]:
     """Ranked products, columns and metrics of the mesh for a query in plain words."""
     return mesh_index().search(query, k=k, kinds=kinds)
-
-
-# -- evaluation -------------------------------------------------------------------------
-def target_words(entry: Entry) -> set[str]:
-    """The words that name and describe an entry (not its synonyms): a query sharing none
-    of them can only be found through synonyms, the semantic layer or similarity."""
-    text = " ".join([*entry.names, entry.title, entry.description, entry.product or ""])
-    return set(terms(text))
-
-
-def shares_word(query: str, entry: Entry) -> bool:
-    return bool(set(terms(query)) & target_words(entry))
-
-
-@dataclass(frozen=True)
-class Judged:
-    query: str
-    target: str
-    rank: int | None  # 1-based; None when not in the top k
-    no_overlap: bool
-    seconds: float
-
-    @property
-    def reciprocal_rank(self) -> float:
-        return 1.0 / self.rank if self.rank else 0.0
-
-
-def judge(
-    search_fn: Any, entries: Sequence[Entry], queries: Sequence[dict[str, Any]], k: int = 20
-) -> list[Judged]:
-    """Rank of each query's target under `search_fn(query, k) -> [entry ids]`."""
-    by_id = {e.id: e for e in entries}
-    judged = []
-    for q in queries:
-        started = time.perf_counter()
-        ids = search_fn(q["query"], k)
-        seconds = time.perf_counter() - started
-        rank = ids.index(q["target"]) + 1 if q["target"] in ids else None
-        no_overlap = not shares_word(q["query"], by_id[q["target"]])
-        judged.append(Judged(q["query"], q["target"], rank, no_overlap, seconds))
-    return judged
-
-
-def mean_reciprocal_rank(judged: Sequence[Judged]) -> float:
-    return sum(j.reciprocal_rank for j in judged) / len(judged) if judged else 0.0

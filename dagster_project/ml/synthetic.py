@@ -373,21 +373,8 @@ def quality_report(
                     not numeric[c] and real[c].n_unique() > MAX_CATEGORIES_FOR_PAIRS for c in (a, b)
                 ):
                     continue
-                joint_r = pl.DataFrame(
-                    [
-                        _binned(real[a], real[a], numeric[a]).alias("a"),
-                        _binned(real[b], real[b], numeric[b]).alias("b"),
-                    ]
-                )
-                joint_s = pl.DataFrame(
-                    [
-                        _binned(synthetic[a], real[a], numeric[a]).alias("a"),
-                        _binned(synthetic[b], real[b], numeric[b]).alias("b"),
-                    ]
-                )
                 pairs[f"{a}~{b}"] = _tv_complement(
-                    joint_r.select(pl.concat_str("a", "b", separator="|").alias("k"))["k"],
-                    joint_s.select(pl.concat_str("a", "b", separator="|").alias("k"))["k"],
+                    _joint(real, real, a, b, numeric), _joint(synthetic, real, a, b, numeric)
                 )
     shape_score = float(np.mean(list(shapes.values()))) if shapes else 1.0
     pair_score = float(np.mean(list(pairs.values()))) if pairs else shape_score
@@ -398,6 +385,12 @@ def quality_report(
         "shapes": shapes,
         "pairs": pairs,
     }
+
+
+def _joint(frame: pl.DataFrame, real: pl.DataFrame, a: str, b: str, numeric: dict) -> pl.Series:
+    """The pair's values in `real`'s bins, as one text per row (`a|b`)."""
+    bins = [_binned(frame[c], real[c], numeric[c]).alias(n) for n, c in (("a", a), ("b", b))]
+    return pl.DataFrame(bins).select(pl.concat_str("a", "b", separator="|").alias("k"))["k"]
 
 
 def _pearson(x: np.ndarray, y: np.ndarray) -> float:

@@ -11,7 +11,6 @@ whole table when it is not partitioned), exactly as on the local engine.
 """
 
 import csv
-import io
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,16 +32,7 @@ from dagster_project.engines.spark import (
 )
 from dagster_project.engines.spark import contract_arrow_schema as arrow_schema
 from dagster_project.engines.spark_resource import SparkResource
-from dagster_project.lake.landing import (
-    LandingError,
-    LandingFile,
-    LandingLoad,
-    landing_files,
-    quarantine,
-    read_landing_file,
-    screened,
-    unsettled,
-)
+from dagster_project.lake.landing import LandingFile, LandingLoad, good_files
 from dagster_project.lake.lineage import keys_gone, log_load
 from dagster_project.lake.screening import Screen
 from dagster_project.lake.storage import DateWindow, Lake, lineage_columns
@@ -175,32 +165,18 @@ def read_landing(
     each good file's keys (`lineage_columns`) for the load log."""
     columns = lineage_columns(contract)
     load = LandingLoad(pl.DataFrame(schema=contract.polars_schema))
-    good: list[LandingFile] = []
     read: list[LandingFile] = []  # what executors read: the file, or its staged good rows
     files: dict[str, pa.Schema] = {}  # uri → the file's own schema, as Spark reads it
-    candidates = landing_files(settings, contract, window)
-    load.unsettled = unsettled(settings, contract, candidates)
-    for file in (f for f in candidates if f.name not in load.unsettled):
-        try:
-            frame = read_landing_file(settings, file, contract)  # executors read it again
-        except LandingError as exc:
-            quarantine(settings, contract, file, str(exc))
-            load.quarantined[file.name] = str(exc)
-            continue
-        kept = screened(settings, contract, file, frame, screen, load) if screen else frame
-        if kept is None:
-            continue
+    for file, frame, kept in good_files(settings, contract, window, screen, load):
         source = file if kept.height == frame.height else _stage(settings, file, kept, staging)
         files[source.uri] = _file_schema(settings, source, contract)
-        good.append(file)
-        load.loaded.append(file)
         read.append(source)
         if keys is not None and columns:
             keys[file.name] = kept.select(columns).unique()
-    if not good:
+    if not load.loaded:
         return session.createDataFrame([], spark_schema(arrow_schema(contract))), [], load
     frame = _ordered_rows(session, contract, read, files)
-    return frame.drop("_mesh_file", "_mesh_file_rank", "_mesh_path"), good, load
+    return frame.drop("_mesh_file", "_mesh_file_rank", "_mesh_path"), list(load.loaded), load
 
 
 def _stage(
@@ -209,10 +185,8 @@ def _stage(
     """A file's good rows as a Parquet file for executors to read instead of the file."""
     if staging is None:
         raise ValueError("screened rows on Spark need a staging folder")
-    buffer = io.BytesIO()
-    rows.write_parquet(buffer)
     uri = f"{staging}/{file.name}.parquet"
-    settings.files.write_bytes(uri, buffer.getvalue())
+    settings.files.write_parquet(uri, rows)
     return LandingFile(uri, file.day, file.signature)
 
 

@@ -1,22 +1,11 @@
 """The ask eval set (bench/ask_questions.yaml) on a small simulated mesh built by the
 real refresh: execution accuracy must stay >= 0.9."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from dagster_project.ask import Asker
 from dagster_project.lake.storage import Lake
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "ask.py"
-
-
-def _bench_module():
-    spec = importlib.util.spec_from_file_location("ask_bench", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.factories import bench_module
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +14,7 @@ def bench_and_lake(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MESH_HOME", str(home))
         mp.delenv("MESH_STORAGE_OPTIONS", raising=False)
-        bench = _bench_module()
+        bench = bench_module("ask")
         bench.build_mesh(home, days=60, scale=5000)
         yield bench, Lake()
 

@@ -20,7 +20,6 @@ Calibration, per product, from its own data (see `Calibration`):
 
 from __future__ import annotations
 
-import io
 import json
 import pickle
 import time
@@ -532,10 +531,8 @@ def stage_flagged(
     version: int,
 ) -> None:
     """Keep the flagged rows for the `_anomalies` product (valid for this table version)."""
-    buffer = io.BytesIO()
-    outcome.flagged.write_parquet(buffer)
     uri = _staged_uri(settings, contract, window)
-    settings.files.write_bytes(uri, buffer.getvalue())
+    settings.files.write_parquet(uri, outcome.flagged)
     settings.files.write_text(uri + ".json", json.dumps({"table_version": version}))
 
 
@@ -548,4 +545,4 @@ def staged_flagged(
         return None
     if json.loads(settings.files.read_text(uri + ".json")).get("table_version") != version:
         return None
-    return pl.read_parquet(io.BytesIO(settings.files.read_bytes(uri)))
+    return settings.files.read_parquet(uri)

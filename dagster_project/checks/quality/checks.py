@@ -12,6 +12,7 @@ from __future__ import annotations
 import traceback
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import dagster as dg
@@ -39,7 +40,6 @@ from dagster_project.products.product import CheckFamily, FamilyResult, Written
 
 ANOMALY_CHECK = "anomalies"
 DRIFT_CHECK = "drift"
-TOP_IN_TABLE = 10
 
 
 def anomalies_key(contract: Contract) -> str:
@@ -50,29 +50,23 @@ def quality_check_specs(contract: Contract, key: dg.AssetKey) -> list[dg.AssetCh
     config = quality_config(contract)
     specs = []
     if config.anomaly:
+        description = (
+            "New rows scored for anomalies (values odd overall, in their group, or "
+            "breaking a derivation); warns above the tolerated share, explains each"
+        )
+        metadata = {"anomalies_product": anomalies_key(contract)}
         specs.append(
             dg.AssetCheckSpec(
-                ANOMALY_CHECK,
-                asset=key,
-                description=(
-                    "New rows scored for anomalies (values odd overall, in their group, or "
-                    "breaking a derivation); warns above the tolerated share, explains each"
-                ),
-                blocking=False,
-                metadata={"anomalies_product": anomalies_key(contract)},
+                ANOMALY_CHECK, asset=key, description=description, blocking=False, metadata=metadata
             )
         )
     if config.drift:
+        description = (
+            "Newest data against its reference window (Evidently), with the likely "
+            "root cause; warns when a column drifted"
+        )
         specs.append(
-            dg.AssetCheckSpec(
-                DRIFT_CHECK,
-                asset=key,
-                description=(
-                    "Newest data against its reference window (Evidently), with the likely "
-                    "root cause; warns when a column drifted"
-                ),
-                blocking=False,
-            )
+            dg.AssetCheckSpec(DRIFT_CHECK, asset=key, description=description, blocking=False)
         )
     return specs
 
@@ -110,25 +104,13 @@ def evaluate_quality(
     result = QualityResult()
     dimensions: dict[str, tuple[float | None, str]] = {}
     if config.anomaly:
-        check, dimension = _guarded(
-            context,
-            contract,
-            ANOMALY_CHECK,
-            key,
-            lambda: _anomaly_check(lake, contract, config.anomaly, frame, window, info, key),
-        )
+        run = partial(_anomaly_check, lake, contract, config.anomaly, frame, window, info, key)
+        check, dimensions[ANOMALY_CHECK] = _guarded(context, contract, ANOMALY_CHECK, key, run)
         result.check_results.append(check)
-        dimensions["anomalies"] = dimension
     if config.drift:
-        check, dimension = _guarded(
-            context,
-            contract,
-            DRIFT_CHECK,
-            key,
-            lambda: _drift_check(lake, contract, config.drift, window, key),
-        )
+        run = partial(_drift_check, lake, contract, config.drift, window, key)
+        check, dimensions[DRIFT_CHECK] = _guarded(context, contract, DRIFT_CHECK, key, run)
         result.check_results.append(check)
-        dimensions["drift"] = dimension
     freshness = freshness or judge_freshness(contract, lake, info=info)
     result.score = _score(contract, frame, outcomes, info, imputations, dimensions, freshness)
     save_score(lake.settings, contract, result.score)
@@ -148,15 +130,21 @@ def _guarded(context, contract: Contract, name: str, key: dg.AssetKey, evaluate)
     except Exception as exc:  # advisory checks must not fail the product's run
         if context is not None:
             context.log.warning(f"{contract.key} {name} check could not run: {exc}")
-        check = dg.AssetCheckResult(
-            asset_key=key,
-            check_name=name,
-            passed=False,
-            severity=dg.AssetCheckSeverity.WARN,
-            description=f"could not be evaluated: {type(exc).__name__}: {exc}",
-            metadata={"error": dg.MetadataValue.text(traceback.format_exc(limit=5))},
-        )
-        return check, (None, "could not be evaluated")
+        error = {"error": dg.MetadataValue.text(traceback.format_exc(limit=5))}
+        description = f"could not be evaluated: {type(exc).__name__}: {exc}"
+        return _warning(key, name, False, description, error), (None, "could not be evaluated")
+
+
+def _warning(key: dg.AssetKey, name: str, passed: bool, description: str, metadata: dict):
+    """A WARN check result: the quality checks inform, they never stop downstream products."""
+    return dg.AssetCheckResult(
+        asset_key=key,
+        check_name=name,
+        passed=passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=description,
+        metadata=metadata,
+    )
 
 
 def _anomaly_check(lake, contract, config, frame, window, info, key):
@@ -192,14 +180,7 @@ def _anomaly_check(lake, contract, config, frame, window, info, key):
             None,
             metadata,
         )
-    check = dg.AssetCheckResult(
-        asset_key=key,
-        check_name=ANOMALY_CHECK,
-        passed=outcome.passed,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=outcome.describe(),
-        metadata=metadata,
-    )
+    check = _warning(key, ANOMALY_CHECK, outcome.passed, outcome.describe(), metadata)
     return check, anomaly_dimension(outcome.count, outcome.rows_scored)
 
 
@@ -207,14 +188,7 @@ def _not_judged(key: dg.AssetKey, name: str, description: str, metadata: dict):
     """Too little data to judge: a visible WARN failure saying so, never a pass; the
     quality score leaves the dimension out ("not judged")."""
     reason = description.removeprefix("not judged: ")
-    check = dg.AssetCheckResult(
-        asset_key=key,
-        check_name=name,
-        passed=False,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=description,
-        metadata={**metadata, "skipped": reason},
-    )
+    check = _warning(key, name, False, description, {**metadata, "skipped": reason})
     return check, (None, f"not judged: {reason}")
 
 
@@ -263,14 +237,7 @@ def _drift_check(lake, contract, config, window, key):
         _alert(
             lake, contract, DRIFT_CHECK, outcome.describe(), details, outcome.report_uri, metadata
         )
-    check = dg.AssetCheckResult(
-        asset_key=key,
-        check_name=DRIFT_CHECK,
-        passed=outcome.passed,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=outcome.describe(),
-        metadata=metadata,
-    )
+    check = _warning(key, DRIFT_CHECK, outcome.passed, outcome.describe(), metadata)
     return check, drift_dimension([c.column for c in outcome.drifted], len(outcome.columns))
 
 
@@ -291,8 +258,8 @@ def _score(
         "validity": validity(outcomes, frame.height),
         "uniqueness": uniqueness(outcomes, info.rows if info else frame.height),
         "freshness": freshness.score(),  # the age of the newest event, not of the write
-        "anomalies": dimensions.get("anomalies", (None, "not monitored")),
-        "drift": dimensions.get("drift", (None, "not monitored")),
+        "anomalies": dimensions.get(ANOMALY_CHECK, (None, "not monitored")),
+        "drift": dimensions.get(DRIFT_CHECK, (None, "not monitored")),
     }
     return QualityScore(
         product=contract.key,

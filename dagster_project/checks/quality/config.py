@@ -107,6 +107,10 @@ def is_attribute(column: Column) -> bool:
     )
 
 
+def _error(contract: Contract, where: str, message: str) -> ContractError:
+    return ContractError(contract.path or contract.key, where, message)
+
+
 def _options(contract: Contract, name: str, kind: type, value: Any) -> Any:
     if value is None or value is False:
         return None
@@ -114,14 +118,12 @@ def _options(contract: Contract, name: str, kind: type, value: Any) -> Any:
         return kind()
     where = f"customProperties/{name}"
     if not isinstance(value, dict):
-        raise ContractError(contract.path or contract.key, where, "expected true or a mapping")
+        raise _error(contract, where, "expected true or a mapping")
     known = {f.name for f in fields(kind)}
     unknown = sorted(set(value) - known)
     if unknown:
-        raise ContractError(
-            contract.path or contract.key,
-            f"{where}/{unknown[0]}",
-            f"unknown option; known: {', '.join(sorted(known))}",
+        raise _error(
+            contract, f"{where}/{unknown[0]}", f"unknown option; known: {', '.join(sorted(known))}"
         )
     converted = {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
     return kind(**converted)
@@ -130,9 +132,7 @@ def _options(contract: Contract, name: str, kind: type, value: Any) -> Any:
 def _validate_columns(contract: Contract, where: str, names: tuple[str, ...]) -> None:
     missing = [n for n in names if n not in contract.column_names]
     if missing:
-        raise ContractError(
-            contract.path or contract.key, where, f"not columns of {contract.key}: {missing}"
-        )
+        raise _error(contract, where, f"not columns of {contract.key}: {missing}")
 
 
 def _imputable(contract: Contract) -> tuple[str, ...]:
@@ -143,13 +143,11 @@ def _imputable(contract: Contract) -> tuple[str, ...]:
         where = f"schema/0/properties/{i}/customProperties/{IMPUTABLE_PROPERTY}"
         if column.primary_key or column.is_pii:
             reason = "a key" if column.primary_key else "personal data"
-            raise ContractError(
-                contract.path or contract.key, where, f"{column.name} is {reason}: never imputed"
-            )
+            raise _error(contract, where, f"{column.name} is {reason}: never imputed")
         flag = flag_column(column.name)
         if flag not in contract.column_names or contract.column(flag).logical_type != "boolean":
-            raise ContractError(
-                contract.path or contract.key,
+            raise _error(
+                contract,
                 where,
                 f"declare a boolean column {flag} to flag the imputed values of {column.name}",
             )
@@ -166,8 +164,8 @@ def _parse(contract: Contract) -> QualityConfig:
         _validate_columns(contract, f"customProperties/{ANOMALY_PROPERTY}", anomaly.columns)
         bad = sorted(set(anomaly.detectors) - set(DETECTORS))
         if bad:
-            raise ContractError(
-                contract.path or contract.key,
+            raise _error(
+                contract,
                 f"customProperties/{ANOMALY_PROPERTY}/detectors",
                 f"unknown detector(s) {bad}; known: {', '.join(DETECTORS)}",
             )

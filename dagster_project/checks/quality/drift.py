@@ -20,7 +20,8 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 import polars as pl
@@ -145,9 +146,10 @@ class Segment:
     """A dimension to look for the root cause in: a column, or one looked up through a
     relationship (`stores.region`, `inventory.products.category`)."""
 
-    name: str
+    name: str  # the column it becomes (fairness may rename it, e.g. age_band)
     local: str  # the product's own column (the foreign key for a lookup)
     lookup: tuple[str, str, str] | None = None  # (product key, its key column, its column)
+    age_bands: tuple[int, ...] = ()  # band a birth date (age today) or a number
 
 
 def resolve_segments(contract: Contract, specs: tuple[str, ...]) -> list[Segment]:
@@ -172,34 +174,63 @@ def resolve_segments(contract: Contract, specs: tuple[str, ...]) -> list[Segment
 
 
 def with_segments(
-    lake: Lake, contract: Contract, frame: pl.LazyFrame, segments: list[Segment]
+    lake: Lake, frame: pl.LazyFrame, segments: list[Segment], today: date | None = None
 ) -> tuple[pl.LazyFrame, list[str], list[str]]:
-    """`frame` with looked-up segment columns joined in, the segments available, and
-    those with few values (to stratify by; known from the contract or the small lookup
-    table, so the large frame is not scanned for it)."""
-    names, strata = [], []
+    """`frame` with a column per segment (looked up, age-banded), the segments it has and
+    why the others are missing."""
+    names, missing = [], []
+    for s in segments:
+        source = pl.col(s.local)
+        if s.lookup is not None:
+            key, key_column, column = s.lookup
+            if not lake.exists(key):
+                missing.append(f"{s.name}: {key} is not built yet")
+                continue
+            lookup = lake.scan(key).select(
+                pl.col(key_column).alias(s.local), pl.col(column).alias(f"__{s.name}")
+            )
+            frame = frame.join(lookup.unique(s.local), on=s.local, how="left")
+            source = pl.col(f"__{s.name}")
+        if s.age_bands:
+            temporal = frame.collect_schema().get(source.meta.output_name(), pl.Null).is_temporal()
+            source = _banded(source, s.age_bands, today if temporal else None, temporal)
+        frame = frame.with_columns(source.alias(s.name))
+        names.append(s.name)
+    return frame, names, missing
+
+
+def _banded(value: pl.Expr, bands: tuple[int, ...], today: date | None, temporal: bool) -> pl.Expr:
+    if temporal:
+        age = (pl.lit(today or datetime.now(UTC).date()) - value).dt.total_days() // 365.25
+    else:
+        age = value
+    labels = [f"<{bands[0]}", *(f"{a}-{b - 1}" for a, b in pairwise(bands)), f"{bands[-1]}+"]
+    return age.cut(list(bands), labels=labels, left_closed=True).cast(pl.String)
+
+
+def segment_strata(lake: Lake, contract: Contract, segments: list[Segment]) -> list[str]:
+    """The segments with few values, to stratify by: known from the contract or the small
+    lookup table, so the large frame is not scanned for it."""
+    strata = []
     for s in segments:
         if s.lookup is None:
-            names.append(s.name)
             column = contract.column(s.name)
             values = 2 if column.logical_type == "boolean" else len(column.accepted_values or [])
-            if 0 < values <= MAX_STRATA_VALUES:
-                strata.append(s.name)
-            continue
-        key, column_key, column = s.lookup
-        if not lake.exists(key):
-            continue  # the lookup product is not built yet: one dimension fewer
-        lookup = (
-            lake.scan(key)
-            .select(pl.col(column_key).alias(s.local), pl.col(column).alias(s.name))
-            .unique(s.local)
-            .collect()
-        )
-        frame = frame.join(lookup.lazy(), on=s.local, how="left")
-        names.append(s.name)
-        if lookup[s.name].n_unique() <= MAX_STRATA_VALUES:
+            few = 0 < values <= MAX_STRATA_VALUES
+        else:
+            key, key_column, column = s.lookup
+            few = (
+                lake.exists(key)
+                and lake.scan(key)
+                .unique(key_column)
+                .select(pl.col(column).n_unique())
+                .collect()
+                .item()
+                <= MAX_STRATA_VALUES
+            )
+        if few:
             strata.append(s.name)
-    return frame, names, strata
+    return strata
 
 
 # -- the comparison ---------------------------------------------------------------------
@@ -387,8 +418,7 @@ def periods(
     least 1/`maxPeriods` of the window's days. Oldest first; days too small to fill a
     period are pooled into the oldest one."""
     part = contract.partition_column
-    days = (window.end - window.start).days + 1
-    span = max(1, math.ceil(days / max(config.maxPeriods, 1)))
+    span = max(1, math.ceil(len(window.days) / max(config.maxPeriods, 1)))
     counts = dict(
         lake.scan(contract.key, window=window, column=part)
         .group_by(part)
@@ -426,8 +456,9 @@ def _judge_period(lake, contract, config, period: DateWindow, columns, segments)
 
 
 def _compared(lake, contract, config, reference, current, columns, segments, labels, name):
-    reference, names, strata = with_segments(lake, contract, reference, segments)
-    current, _, _ = with_segments(lake, contract, current, segments)
+    reference, names, _ = with_segments(lake, reference, segments)
+    current, _, _ = with_segments(lake, current, segments)
+    strata = segment_strata(lake, contract, segments)
     outcome = compare(
         reference, current, columns, config, segments=names, strata=strata, labels=labels
     )
@@ -490,8 +521,7 @@ def _reference(
     )
     label = f"the {config.referenceDays} days before"
     if config.sameWeekday:
-        days = (period.end - period.start).days + 1
-        weekdays = sorted({(period.start + timedelta(days=i)).isoweekday() for i in range(days)})
+        weekdays = sorted({day.isoweekday() for day in period.days})
         frame = frame.filter(pl.col(part).dt.weekday().is_in(weekdays))
         label = f"the same weekday in the {config.referenceDays} days before"
         if len(weekdays) > 1:

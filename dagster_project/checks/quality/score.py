@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, fields, replace
-from datetime import UTC, datetime
 
 import polars as pl
 
@@ -170,10 +169,6 @@ def load_score(settings: MeshSettings, contract: Contract) -> QualityScore | Non
     if not settings.files.exists(uri):
         return None
     return QualityScore.from_json(settings.files.read_text(uri))
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
 
 
 CATALOG_FIELDS = ("score", *WEIGHTS, "narrative")

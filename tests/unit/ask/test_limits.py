@@ -26,7 +26,7 @@ from dagster_project.ask.limits import (
     TooLarge,
 )
 from dagster_project.ask.worker import configure
-from dagster_project.core.settings import Limits
+from dagster_project.core.settings import Limits, SettingsError, get_limits
 from dagster_project.metadata.semantics import load_semantic_layer
 from tests.servers import mesh_serve
 from tests.small_mesh import write_small_mesh
@@ -61,7 +61,7 @@ STOPPED = (OutOfTime, OutOfMemory)
 def limits(monkeypatch) -> Limits:
     monkeypatch.setenv("MESH_QUERY_TIMEOUT_S", str(DEADLINE_S))
     monkeypatch.setenv("MESH_QUERY_MEMORY_MB", str(MEMORY_MB))
-    return Limits()
+    return get_limits()
 
 
 @pytest.fixture
@@ -219,8 +219,8 @@ def test_one_slow_caller_never_delays_another(lake, demo_contracts, tmp_path, mo
 def test_limits_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("MESH_QUERY_MEMORY_MB", "300")
     monkeypatch.setenv("MESH_MAX_BODY_BYTES", "1000")
-    limits = Limits()
+    limits = get_limits()
     assert limits.query_memory_mb == 300 and limits.max_body_bytes == 1000
     monkeypatch.setenv("MESH_QUERY_TIMEOUT_S", "soon")
-    with pytest.raises(ValueError, match="MESH_QUERY_TIMEOUT_S must be a number"):
-        Limits()
+    with pytest.raises(SettingsError, match="MESH_QUERY_TIMEOUT_S='soon' is not a positive number"):
+        get_limits()

@@ -9,14 +9,14 @@ from dagster_project.checks.quality.companions import discover_contracts
 from dagster_project.metadata.discovery import (
     SemanticIndex,
     build_entries,
-    judge,
     load_vectors,
-    mean_reciprocal_rank,
     mesh_index,
-    shares_word,
 )
 from dagster_project.metadata.semantics import load_semantic_layer
+from tests.factories import bench_module
 from tests.openai_server import FakeOpenAI, fake_openai
+
+HARNESS = bench_module("discovery")  # the bench's judge, mean_reciprocal_rank, shares_word
 
 QUERIES = Path(__file__).resolve().parents[3] / "bench" / "discovery_queries.yaml"
 
@@ -54,15 +54,17 @@ def test_the_query_set_is_what_it_claims(entries, queries):
     assert len(main) >= 30
     assert all(q["target"] in by_id for q in queries)
     for q in queries:
-        assert bool(q.get("no_overlap")) == (not shares_word(q["query"], by_id[q["target"]])), q
+        assert bool(q.get("no_overlap")) == (
+            not HARNESS.shares_word(q["query"], by_id[q["target"]])
+        ), q
     assert sum(1 for q in main if q.get("no_overlap")) * 3 >= len(main)
 
 
 def test_discovery_reaches_the_target_mrr_offline(index, entries, queries):
     main = [q for q in queries if not q.get("holdout")]
-    judged = judge(lambda q, k: ids(index.search(q, k=k)), entries, main)
-    assert mean_reciprocal_rank(judged) >= 0.9
-    assert mean_reciprocal_rank([j for j in judged if j.no_overlap]) >= 0.9
+    judged = HARNESS.judge(lambda q, k: ids(index.search(q, k=k)), entries, main)
+    assert HARNESS.mean_reciprocal_rank(judged) >= 0.9
+    assert HARNESS.mean_reciprocal_rank([j for j in judged if j.no_overlap]) >= 0.9
 
 
 def test_hits_say_why_they_matched(index):

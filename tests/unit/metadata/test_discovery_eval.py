@@ -7,8 +7,11 @@ import pytest
 import yaml
 
 from dagster_project.checks.quality.companion_contracts import discover_contracts
-from dagster_project.metadata.discovery import build_entries, shares_word
+from dagster_project.metadata.discovery import build_entries
 from dagster_project.metadata.semantics import load_semantic_layer
+from tests.factories import bench_module
+
+shares_word = bench_module("discovery").shares_word  # the bench's harness
 
 EVAL = Path(__file__).resolve().parents[3] / "bench" / "discovery_eval.yaml"
 

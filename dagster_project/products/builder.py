@@ -221,6 +221,7 @@ def _landed_rows(run: ProductRun, families: Sequence[CheckFamily]) -> Rows:
         metadata,
         after_publish=lambda: record_load(lake.settings, contract, load),
         retract=retracted_keys(lake.settings, contract, load),
+        days=load.replaced_days(contract, run.window),
     )
 
 
@@ -237,6 +238,11 @@ def refuse_breaking_rows(
             f"rules: {summary(violations)}",
             metadata={"violations": dg.MetadataValue.json([v.as_dict() for v in violations])},
         )
+
+
+def _kept_days(days: frozenset | None, window: DateWindow | None) -> bool:
+    """Whether some days of the window were not replaced (their rows are the table's)."""
+    return days is not None and window is not None and len(days) <= (window.end - window.start).days
 
 
 def _within_window(contract: Contract, frame: pl.DataFrame, window: DateWindow | None) -> None:
@@ -277,10 +283,17 @@ def publish(run: ProductRun, rows: Rows, families: Sequence[CheckFamily]) -> dg.
         if not (skip and lake.exists(contract.key)):
             commit = {"dagster.run_id": run.context.run_id}
             result = lake.write(
-                contract, frame, window=window, commit_metadata=commit, retract=rows.retract
+                contract,
+                frame,
+                window=window,
+                days=rows.days,
+                commit_metadata=commit,
+                retract=rows.retract,
             )
             rows_written, retracted = result.rows_written, result.rows_retracted
             frame = result.frame  # the checks judge the rows as written: one per key
+        if _kept_days(rows.days, window) and lake.exists(contract.key):
+            frame = lake.read(contract.key, window=window, column=contract.partition_column)
     info = lake.info(contract.key)
     metadata = {
         "dagster/row_count": info.rows,

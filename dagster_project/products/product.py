@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import dagster as dg
@@ -135,8 +135,10 @@ class Rows:
     `frame` is what is written (the checks judge it as written: one row per key).
     `written` says another path already wrote the rows (Spark, a compaction:
     `rows_written` of them, with the `imputations` it made); `retract` holds keys to
-    delete in the same commit (rows a corrected landing file no longer carries);
-    `after_publish` runs once the rows and checks are recorded."""
+    delete in the same commit (rows a corrected landing file no longer carries); `days`
+    (partition overwrite) the only days of the run to replace, those with a good landing
+    file (a day whose every file was quarantined keeps its rows); `after_publish` runs
+    once the rows and checks are recorded."""
 
     frame: pl.DataFrame
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -145,6 +147,7 @@ class Rows:
     imputations: list[Any] = field(default_factory=list)
     after_publish: Callable[[], None] | None = None
     retract: pl.DataFrame | None = None
+    days: frozenset[date] | None = None
 
 
 @dataclass

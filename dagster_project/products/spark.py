@@ -88,6 +88,7 @@ def rows_on_spark(run: ProductRun, product: Product, families: Sequence[CheckFam
         contract,
         frame,
         window=window,
+        days=load.replaced_days(contract, window) if product.from_landing else None,
         commit_metadata={"dagster.run_id": run.context.run_id},
         delta_spark=spark.delta_spark,
     )

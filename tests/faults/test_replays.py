@@ -251,3 +251,23 @@ def test_a_bad_correction_is_quarantined_and_the_rows_it_replaced_can_be_retract
     assert (done.rows_removed, done.moved_to) == (2, None)  # the reject stays in quarantine
     assert shop.table("events") == [(1, "v1")]
     assert find_quarantined(shop.settings, "b.csv").original == "b.csv"
+
+
+def test_a_day_whose_only_file_is_quarantined_keeps_its_good_version(shop: Shop) -> None:
+    """A partition overwrite does not rewrite a day with no good file left: a bad
+    replacement of the day's only file is quarantined and the good version stays."""
+    uri = shop.land("visits", "2025-03-01.csv", [1, 2])
+    shop.tick()
+    shop.materialize("visits")
+    version = shop.lake.info("shop/visits").version
+    shop.settings.files.write_text(uri, "event_id,day,name\n1,2025-03-01,\n")  # name required
+    shop.tick()
+    run = shop.materialize("visits")
+    assert "not_null on name" in find_quarantined(shop.settings, "2025-03-01.csv").reason
+    assert shop.lake.info("shop/visits").version == version  # nothing was written
+    assert shop.table("visits") == [(1, "v1"), (2, "v1")]
+    assert _metadata(run)["dagster/partition_row_count"].value == 2
+    shop.land("visits", "2025-03-01.csv", [1, 2, 3], "v2")  # a good replacement loads
+    shop.tick()
+    shop.materialize("visits")
+    assert shop.table("visits") == [(1, "v2"), (2, "v2"), (3, "v2")]

@@ -198,7 +198,7 @@ def compute_rows(run: ProductRun, product: Product, families: Sequence[CheckFami
 
 def _landed_rows(run: ProductRun, families: Sequence[CheckFamily]) -> Rows:
     lake, contract = run.lake, run.contract
-    screen = screen_of(families, before_prepare=True)
+    screen = screen_of(families, lake, before_prepare=True)
     load = load_landing(lake.settings, contract, run.window, screen=screen)
     loaded = [f.name for f in load.loaded]
     metadata: dict[str, Any] = {"loaded_files": dg.MetadataValue.json(loaded)}
@@ -225,12 +225,21 @@ def _landed_rows(run: ProductRun, families: Sequence[CheckFamily]) -> Rows:
     )
 
 
+def refuse_before_write(
+    run: ProductRun, frame: pl.DataFrame, families: Sequence[CheckFamily]
+) -> None:
+    """Fail the run before the write when rows fall outside its days or break a blocking
+    rule (on either engine: Spark's rows are screened staged, before their write)."""
+    _within_window(run.contract, frame, run.window)
+    refuse_breaking_rows(run, frame, families)
+
+
 def refuse_breaking_rows(
     run: ProductRun, frame: pl.DataFrame, families: Sequence[CheckFamily]
 ) -> None:
     """Fail the run before the write when rows break a blocking row-level rule (a derived
     product's transform produced them, or imputation left a required value missing)."""
-    violations = screen_of(families)(run.contract, frame)
+    violations = screen_of(families, run.lake)(run.contract, frame)
     if violations:
         rows = sum(v.rows for v in violations)
         raise dg.Failure(
@@ -276,8 +285,7 @@ def publish(run: ProductRun, rows: Rows, families: Sequence[CheckFamily]) -> dg.
             frame, changes = family.prepare(contract, frame)
             seconds[type(family).__name__] += time.perf_counter() - started
             imputations += changes
-        _within_window(contract, frame, window)
-        refuse_breaking_rows(run, frame, families)
+        refuse_before_write(run, frame, families)
         nothing = frame.is_empty() and (rows.retract is None or rows.retract.is_empty())
         skip = nothing and contract.write_mode in {"merge", "append"}
         if not (skip and lake.exists(contract.key)):

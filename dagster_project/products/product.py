@@ -191,7 +191,7 @@ class CheckFamily:
     def specs(self, contract: Contract, key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
         return []
 
-    def screen(self, contract: Contract, frame: pl.DataFrame) -> list[Violation]:
+    def screen(self, contract: Contract, frame: pl.DataFrame, lake: Lake) -> list[Violation]:
         return []
 
     def fills(self, contract: Contract) -> set[str]:
@@ -207,13 +207,16 @@ class CheckFamily:
         return FamilyResult()
 
 
-def screen_of(families: Sequence[CheckFamily], *, before_prepare: bool = False) -> Screen:
-    """Every family's screen as one; `before_prepare`: leave out nulls that a family's
-    `prepare` fills (imputable columns), as a landing file is screened before it."""
+def screen_of(
+    families: Sequence[CheckFamily], lake: Lake, *, before_prepare: bool = False
+) -> Screen:
+    """Every family's screen as one, judging against `lake` (a foreign key's parent);
+    `before_prepare`: leave out nulls that a family's `prepare` fills (imputable
+    columns), as a landing file is screened before it."""
 
     def screen(contract: Contract, frame: pl.DataFrame) -> list[Violation]:
         filled = {c for f in families for c in f.fills(contract)} if before_prepare else set()
-        found = [v for f in families for v in f.screen(contract, frame)]
+        found = [v for f in families for v in f.screen(contract, frame, lake)]
         return [v for v in found if not (v.rule == "not_null" and v.column in filled)]
 
     return screen

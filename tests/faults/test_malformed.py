@@ -172,3 +172,57 @@ def test_a_later_run_after_a_malformed_file_loads_new_files(mesh_home: MeshSetti
         for e in later.get_asset_check_evaluations()
         if e.check_name.startswith("contract_")
     )
+
+
+MAKERS = "makers.odcs.yaml#/schema/makers/properties/maker_id"
+
+
+def made_widgets(on_violation: str, tolerated: float) -> Contract:
+    """widgets whose `maker_id` references shop/makers, tolerating a share of orphans."""
+    tolerance = [{"property": "maxOrphanShare", "value": tolerated}]
+    maker = column(
+        "maker_id", "integer", relationships=[{"to": MAKERS, "customProperties": tolerance}]
+    )
+    document = contract_document([*PROPERTIES[:2], maker])
+    document["schema"][0]["customProperties"] = [{"property": "onViolation", "value": on_violation}]
+    return Contract(document, "<widgets>")
+
+
+@pytest.mark.parametrize("on_violation", ["quarantine_file", "quarantine_rows"])
+def test_rows_referencing_a_missing_parent_beyond_tolerance_are_never_visible(
+    mesh_home: MeshSettings, on_violation: str
+) -> None:
+    makers = Contract(
+        contract_document(
+            [column("maker_id", "integer", primaryKey=True, primaryKeyPosition=1, required=True)],
+            product="makers",
+        ),
+        "<makers>",
+    )
+    Lake(mesh_home).write(makers, pl.DataFrame({"maker_id": [1, 2]}))
+    header = "widget_id,widget_name,maker_id\n"
+    land(mesh_home, "a.csv", header + "1,bolt,1\n2,nut,2\n3,gear,\n")  # no maker: not an orphan
+    land(mesh_home, "b.csv", header + "30,hub,1\n21,cog,7\n22,axle,8\n23,pin,8\n")  # 3 of 4
+    land(mesh_home, "c.csv", header + "4,washer,1\n5,rivet,1\n6,clip,2\n24,spring,9\n")  # 1 of 4
+    result = run(mesh_home, made_widgets(on_violation, 0.25))
+    assert result.success
+    for table in every_version(mesh_home):
+        assert not {21, 22, 23} & set(table["widget_id"])
+    rows_aside = on_violation == "quarantine_rows"
+    expected = [1, 2, 3, 4, 5, 6, 24] + ([30] if rows_aside else [])
+    assert sorted(Lake(mesh_home).read(KEY)["widget_id"]) == expected  # c.csv: tolerated
+    (name,) = quarantine(mesh_home)
+    assert name == ("b.csv.rows.parquet" if rows_aside else "b.csv")
+    (found,) = quarantine(mesh_home)[name]["violations"]
+    assert (found["rule"], found["failing_rows"]) == ("referential_integrity", 3)
+    assert found["sample_keys"] == [{"widget_id": 21}, {"widget_id": 22}, {"widget_id": 23}]
+    assert "2 value(s) missing in shop/makers on 3 of 4 rows" in found["detail"]
+    if rows_aside:
+        aside = pl.read_parquet(f"{mesh_home.quarantine_uri('shop')}/widgets/{name}")
+        assert sorted(aside["widget_id"]) == [21, 22, 23]
+    (check,) = [
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == "contract_referential_integrity"
+    ]
+    assert check.passed and "on 1 of" in str(check.metadata["details"].value)  # reported

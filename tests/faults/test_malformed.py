@@ -78,6 +78,18 @@ MALFORMED: dict[str, tuple[str, bytes, bool]] = {
     "header-only": ("b.csv", HEADER, False),
     "unknown-column": ("b.csv", "widget_id,widget_name,size\n21,gear,XL\n", False),
     "null-key": ("b.csv", (HEADER + ",gear,red,1.0\n" + FINE_ROW), False),
+    "unsupported-type": ("b.xlsx", (HEADER + FINE_ROW), False),
+    "no-suffix": ("b", (HEADER + FINE_ROW), False),
+    "garbage-parquet": ("b.parquet", b"PAR1" + bytes(range(256)) * 4 + b"PAR1", False),
+    "invalid-json-line": (
+        "b.jsonl",
+        '{"widget_id": 30, "widget_name": "hub"}\n{widget_id: 21,}\n'
+        '{"widget_id": 22, "widget_name": "cog"}\n',
+        False,
+    ),
+    "missing-required-column": ("b.csv", "widget_id,colour\n21,red\n", False),
+    "not-utf8-csv": ("b.csv", HEADER.encode() + b"21,\xff\xfe\x00gear,red,1.0\n", False),
+    "duplicate-header": ("b.csv", "widget_id,widget_id,widget_name\n21,22,gear\n", False),
 }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import dagster as dg
 import polars as pl
+from deltalake.exceptions import TableNotFoundError
 
 from dagster_project.core.contracts import Contract, parse_reference
 from dagster_project.lake.screening import SAMPLE_KEYS, Violation, violation
@@ -302,10 +303,9 @@ def orphans(contract: Contract, frame: pl.DataFrame, lake: Lake) -> list[Orphans
         for ref in col.relationships:
             domain, product, column = parse_reference(ref.to, contract.domain)
             target, value = f"{domain}/{product}", pl.col(col.name)
-            materialized = lake.exists(target)
-            missing = value.is_not_null()
-            if materialized:
-                known = lake.scan(target).select(column).unique().collect()[column]
+            known = _parent_keys(lake, target, column)
+            materialized, missing = known is not None, value.is_not_null()
+            if known is not None:
                 missing = missing & ~value.is_in(known.implode())
             counts = frame.select(
                 rows=value.is_not_null().sum(),
@@ -329,6 +329,25 @@ def orphans(contract: Contract, frame: pl.DataFrame, lake: Lake) -> list[Orphans
                 )
             )
     return found
+
+
+_PARENT_KEYS: dict[tuple[str, str, int, str], pl.Series] = {}
+_PARENTS_KEPT = 8
+
+
+def _parent_keys(lake: Lake, target: str, column: str) -> pl.Series | None:
+    """The parent's distinct values of `column` (None: never materialized), read once per
+    version of its table: a load screens each of its files against the same parents."""
+    try:
+        table = lake.table(target)
+    except TableNotFoundError:
+        return None
+    memo = (lake.uri(target), table.metadata().id, table.version(), column)
+    if memo not in _PARENT_KEYS:
+        if len(_PARENT_KEYS) >= _PARENTS_KEPT:  # a few parents' keys, the oldest go first
+            _PARENT_KEYS.pop(next(iter(_PARENT_KEYS)))
+        _PARENT_KEYS[memo] = lake.scan(target).select(column).unique().collect()[column]
+    return _PARENT_KEYS[memo]
 
 
 def _references(contract: Contract, frame: pl.DataFrame, lake: Lake) -> RuleOutcome:

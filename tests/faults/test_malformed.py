@@ -238,3 +238,28 @@ def test_rows_referencing_a_missing_parent_beyond_tolerance_are_never_visible(
         if e.check_name == "contract_referential_integrity"
     ]
     assert check.passed and "on 1 of" in str(check.metadata["details"].value)  # reported
+
+
+def test_two_thousand_files_at_once_load_in_one_run_and_every_bad_one_is_set_aside(
+    mesh_home: MeshSettings,
+) -> None:
+    """A burst: 2,000 files (every 100th malformed, every 50th a replay of another's
+    bytes under a new name) loaded by one run: every good row once, no bad row."""
+    bad_kinds = [k for k, (name, _, _) in MALFORMED.items() if name.endswith(".csv")]
+    good_ids, bad_files = [], 0
+    for i in range(2000):
+        if i % 100 == 99:
+            _, content, _ = MALFORMED[bad_kinds[(i // 100) % len(bad_kinds)]]
+            land(mesh_home, f"{i:04d}.csv", content)
+            bad_files += 1
+        elif i % 50 == 49:
+            land(mesh_home, f"{i:04d}-resent.csv", HEADER + f"{1000 + i - 1},x,red,1.0\n")
+        else:
+            land(mesh_home, f"{i:04d}.csv", HEADER + f"{1000 + i},x,red,1.0\n")
+            good_ids.append(1000 + i)
+    result = run(mesh_home, widgets("quarantine_file"))
+    assert result.success
+    rows = Lake(mesh_home).read(KEY)
+    assert rows["widget_id"].n_unique() == rows.height  # no duplicate
+    assert sorted(rows["widget_id"]) == good_ids and not BAD_IDS & set(rows["widget_id"])
+    assert len(quarantine(mesh_home)) == bad_files

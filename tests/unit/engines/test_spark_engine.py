@@ -334,3 +334,23 @@ def test_a_derived_product_on_spark_breaking_a_rule_is_refused_before_its_write(
     assert not list((tmp_path / "staging").rglob("*.parquet"))  # the staged rows are gone
     assert dg.materialize([heavy(4.0)], resources=resources).success
     assert lake.read("shop/heavy").sort("widget_id")["weight"].to_list() == [2.0, 4.0]
+
+
+def test_a_partition_overwrite_on_spark_replaces_only_the_days_given(
+    tmp_path: Path, spark: SparkResource, demo_contracts: dict[str, Contract]
+) -> None:
+    """A window of two days whose second day has no good file left: only the first day is
+    replaced; with no day left nothing is written (the table keeps its version)."""
+    session, daily = spark.get_session(), demo_contracts["sales/daily_sales"]
+    lake = Lake(MeshSettings(home=str(tmp_path)))
+    days = two_days_of_daily_sales()
+    write_delta(lake, daily, session.createDataFrame(days.to_pandas()))
+    window = DateWindow(date(2025, 3, 1), date(2025, 3, 2))
+    day_one = days.filter(pl.col("order_date") == date(2025, 3, 1)).with_columns(units=pl.lit(9))
+    frame = session.createDataFrame(day_one.to_pandas())
+    write_delta(lake, daily, frame, window=window, days={date(2025, 3, 1)})
+    assert sorted_rows(lake, daily)["units"].to_list() == [9, 4]  # day two kept
+    version = lake.info(daily.key).version
+    empty = session.createDataFrame(day_one.clear().to_pandas(), frame.schema)
+    write_delta(lake, daily, empty, window=window, days=set())
+    assert lake.info(daily.key).version == version

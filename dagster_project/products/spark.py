@@ -14,7 +14,9 @@ whole table when it is not partitioned), exactly as on the local engine.
 
 import csv
 import io
+import operator
 from collections.abc import Sequence
+from functools import reduce
 from typing import Any
 
 import dagster as dg
@@ -50,7 +52,7 @@ from dagster_project.lake.landing import (
 from dagster_project.lake.lineage import keys_gone, log_load
 from dagster_project.lake.screening import Screen
 from dagster_project.lake.storage import DateWindow, Lake, lineage_columns
-from dagster_project.products.builder import refuse_before_write
+from dagster_project.products.builder import refuse_before_write, refuse_breaking_rows
 from dagster_project.products.product import CheckFamily, Product, ProductRun, Rows, screen_of
 
 # Every format the local engine reads (ingestion.READERS), as Spark reads it.
@@ -89,7 +91,9 @@ def rows_on_spark(run: ProductRun, product: Product, families: Sequence[CheckFam
     for family in families:  # before the write, on Spark: e.g. imputation
         frame, changes = family.prepare_spark(contract, frame)
         imputations += changes
-    if not product.from_landing:  # landing files were screened one by one already
+    if product.from_landing:  # its files were screened one by one already
+        _refuse_unfilled(run, frame, families)
+    else:
         frame = _refused_or_staged(run, frame, families, staging)
     written = write_delta(
         lake,
@@ -129,6 +133,20 @@ def _refused_or_staged(
         files.fs.delete_dir(files.path(staging))
         raise
     return frame.sparkSession.read.parquet(uri)
+
+
+def _refuse_unfilled(run: ProductRun, frame: DataFrame, families: Sequence[CheckFamily]) -> None:
+    """Landing files are screened before `prepare_spark` but for the nulls it fills
+    (imputation): the rows still missing such a value (few: those it could not fill)
+    come to the driver and are judged by the local engine's refusal before the write."""
+    fills = {c for family in families for c in family.fills(run.contract)}
+    filled = sorted(c for c in fills if c in frame.columns)
+    if not filled:
+        return
+    missing = reduce(operator.or_, [F.col(c).isNull() for c in filled])
+    gaps = conform(frame.filter(missing), run.contract)
+    gaps = gaps.drop(SEQUENCE) if SEQUENCE in gaps.columns else gaps
+    refuse_breaking_rows(run, pl.from_arrow(gaps.toArrow()), families)
 
 
 def _retract_corrections(

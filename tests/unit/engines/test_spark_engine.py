@@ -14,6 +14,7 @@ import pytest
 
 from dagster_project.assembly.locations import product_assets
 from dagster_project.checks.families import FAMILIES
+from dagster_project.checks.rules import ContractRules
 from dagster_project.core.contracts import Contract
 from dagster_project.core.settings import MeshSettings
 from dagster_project.engines import engine_for
@@ -22,7 +23,8 @@ from dagster_project.engines.spark_resource import SparkResource
 from dagster_project.lake.landing import load_landing
 from dagster_project.lake.resource import MeshResource
 from dagster_project.lake.storage import DateWindow, Lake, enforce_schema, to_arrow
-from dagster_project.products.product import Product, screen_of
+from dagster_project.products.builder import build_product_asset
+from dagster_project.products.product import CheckFamily, Product, screen_of
 from dagster_project.products.spark import read_landing
 from demo.simulator import simulate
 from tests.factories import column, contract_document
@@ -354,3 +356,28 @@ def test_a_partition_overwrite_on_spark_replaces_only_the_days_given(
     empty = session.createDataFrame(day_one.clear().to_pandas(), frame.schema)
     write_delta(lake, daily, empty, window=window, days=set())
     assert lake.info(daily.key).version == version
+
+
+def test_a_landing_null_left_unfilled_on_spark_is_refused_before_the_write(
+    tmp_path: Path, spark: SparkResource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A required column a family fills is not screened in the files; a null its
+    `prepare_spark` leaves fails the run before the write, as on the local engine."""
+
+    class LeavesGaps(CheckFamily):
+        def fills(self, contract: Contract) -> set[str]:
+            return {"widget_name"}
+
+    monkeypatch.setenv("MESH_HOME", str(tmp_path))
+    settings = MeshSettings(home=str(tmp_path))
+    document = contract_document()
+    document["schema"][0]["customProperties"] = [{"property": "engine", "value": "spark"}]
+    contract = Contract(document, "<widgets>")
+    folder = settings.landing_uri("shop", "widgets")
+    settings.files.write_text(f"{folder}/a.csv", "widget_id,widget_name\n1,bolt\n2,\n")
+    asset = build_product_asset(contract, Product("widgets"), [ContractRules(), LeavesGaps()])
+    resources = {"mesh": MeshResource(home=str(tmp_path)), "spark": spark}
+    result = dg.materialize([asset], resources=resources, raise_on_error=False)
+    assert not result.success and not Lake(settings).exists("shop/widgets")
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert "not_null on widget_name: 1 row(s), e.g. [2]" in failure.step_failure_data.error.message

@@ -276,6 +276,31 @@ def test_a_derived_product_breaking_a_rule_fails_before_its_write(
     assert not Lake(mesh_home).exists("shop/heavy_widgets")
 
 
+def test_a_derived_product_with_orphans_beyond_tolerance_fails_before_its_write(
+    mesh_home: MeshSettings,
+) -> None:
+    """Its foreign key to the source, which lacks the transform's new ids (2 of 2 rows)."""
+    land(mesh_home, "a-good.csv", GOOD_CSV)
+    reference = [{"to": "widgets.odcs.yaml#/schema/widgets/properties/widget_id"}]
+    properties = [
+        {**c, "relationships": reference} if c["name"] == "widget_id" else c for c in WIDGETS
+    ]
+    renumbered = Product(
+        "renumbered",
+        lambda rows: rows.with_columns(widget_id=pl.col("widget_id") + 100),
+        ("shop/widgets",),
+        contract=widgets(properties, product="renumbered"),
+    )
+    result = materialize(
+        mesh_home, Product("widgets", contract=widgets()), renumbered, raise_on_error=False
+    )
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    message = failure.step_failure_data.user_failure_data.description
+    assert "referential_integrity on widget_id: 2 row(s)" in message
+    assert "2 value(s) missing in shop/widgets on 2 of 2 rows" in message
+    assert not Lake(mesh_home).exists("shop/renumbered")
+
+
 # -- files still being written ------------------------------------------------------------------
 
 

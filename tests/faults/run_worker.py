@@ -1,19 +1,27 @@
 """A Dagster run of one product-like asset, for the fault suite to kill.
 
     python -m tests.faults.run_worker hang|quick
+    python -m tests.faults.run_worker land RUN_KEY
 
 Runs the job `faults_job` with `dg.execute_job` on the instance in DAGSTER_HOME (the
 asset claims a slot of its pool, `mesh/faults/slow`, like every product). `hang` prints
 `step started` from inside the step, then waits to be killed; `quick` just finishes.
-Also a code location (`defs`) for `dagster-daemon run -f`.
+`land` runs the landing product `shop/events` of the contracts in FAULT_CONTRACTS (on
+MESH_HOME) as its sensor's run `RUN_KEY`, its Delta write streamed slowly: it prints
+`writing` as the write starts. Also a code location (`defs`) for `dagster-daemon run -f`.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+from pathlib import Path
 
 import dagster as dg
+import pyarrow as pa
+
+from dagster_project.lake import storage
 
 POOL = "mesh/faults/slow"
 
@@ -35,11 +43,37 @@ def faults_job() -> dg.JobDefinition:
     return defs.resolve_job_def("faults_job")
 
 
+def shop_job() -> dg.JobDefinition:
+    """The landing product shop/events (contracts in FAULT_CONTRACTS) as a job."""
+    from dagster_project import domain_definitions, landing
+
+    folder = Path(os.environ["FAULT_CONTRACTS"])
+    shop = domain_definitions("shop", [landing("events")], contracts=folder)
+    job = dg.define_asset_job("shop_job", ["shop/events"], executor_def=dg.in_process_executor)
+    return dg.Definitions.merge(shop, dg.Definitions(jobs=[job])).resolve_job_def("shop_job")
+
+
+def announced_slow_batches(table: pa.Table) -> pa.RecordBatchReader:
+    """`storage.in_batches`, 50 rows at a time with a pause (1,000 rows: 1 s), saying
+    when it starts."""
+
+    def batches():
+        print("writing", flush=True)
+        for batch in table.to_batches(max_chunksize=50):
+            time.sleep(0.05)
+            yield batch
+
+    return pa.RecordBatchReader.from_batches(table.schema, batches())
+
+
 def main() -> None:
+    mode = sys.argv[1]
+    job, tags = faults_job, {"fault": mode}
+    if mode == "land":
+        storage.in_batches = announced_slow_batches
+        job, tags = shop_job, {"dagster/run_key": sys.argv[2]}
     with dg.DagsterInstance.get() as instance:
-        result = dg.execute_job(
-            dg.reconstructable(faults_job), instance, tags={"fault": sys.argv[1]}
-        )
+        result = dg.execute_job(dg.reconstructable(job), instance, tags=tags)
         print(f"run {result.run_id} {'succeeded' if result.success else 'failed'}", flush=True)
 
 

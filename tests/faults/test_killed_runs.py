@@ -1,17 +1,20 @@
 """kill -9 of a real Dagster run in the middle of its step: the daemon's run monitoring
 (its own monitoring pass, run here in-process) on the instance `mesh` configures marks
 the run failed and frees its concurrency-pool slot with no operator, and the product's
-next run runs instead of queueing forever. tests/e2e/test_run_monitoring.py does the
-same with a real `dagster-daemon`; `mesh runs --clear-dead` is tested in tests/unit/app."""
+next run runs instead of queueing forever; a landing run killed mid-merge is asked for
+again by the sensor and converges. tests/e2e/test_run_monitoring.py does the same with a
+real `dagster-daemon`; `mesh runs --clear-dead` is tested in tests/unit/app."""
 
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -24,6 +27,7 @@ from dagster_project.app.cli.instance import mesh_instance
 from dagster_project.core.settings import MeshSettings
 from tests.factories import REPO
 from tests.faults.run_worker import POOL, slow
+from tests.faults.test_replays import Shop
 
 NEXT_RUN_TIMEOUT_S = 60.0
 
@@ -76,3 +80,50 @@ def test_a_killed_run_fails_under_monitoring_and_the_next_run_runs(
     later.start()
     later.join(NEXT_RUN_TIMEOUT_S)  # waiting for a slot that never frees would hang here
     assert results and results[0].success, "the next run of the product did not run"
+
+
+def test_a_landing_run_killed_mid_merge_shows_no_partial_row_and_converges_unattended(
+    tmp_path: Path, fault_home: MeshSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sensor's run of a landing file, SIGKILLed while its Delta merge streams: readers
+    see the table before or after, never between; monitoring fails the run and frees its
+    slot, the sensor asks for the file again, and that run converges (no operator)."""
+    monkeypatch.setenv("MESH_RUN_FREE_SLOTS_AFTER", "1")
+    instance = mesh_instance(fault_home)
+    shop = Shop(tmp_path, instance)
+    shop.land("events", "a.csv", list(range(1000)))
+    shop.tick()
+    shop.materialize("events")
+    shop.land("events", "b.csv", list(range(500, 1500)), "b")  # 500 updates, 500 new rows
+    assert shop.tick() == [("events", None)]
+    before = {i: "v1" for i in range(1000)}
+    after = before | {i: "b" for i in range(500, 1500)}
+    seen, stop = [], threading.Event()
+
+    def read() -> None:
+        while not stop.wait(0.005):
+            rows = shop.lake.read("shop/events")
+            seen.append(dict(zip(rows["event_id"], rows["name"], strict=True)))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "FAULT_CONTRACTS": str(shop.folder)}
+    command = [sys.executable, "-m", "tests.faults.run_worker", "land", shop.run_keys["events"]]
+    run = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
+    assert run.stdout.readline().strip() == "writing"
+    time.sleep(random.Random(15).uniform(0.05, 0.3))  # inside the 1 s the merge streams
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait()
+    killed = shop.lake.read("shop/events")
+    assert killed.height == len(before)  # killed before its commit
+    _monitoring_pass(instance)  # the run is gone: failed
+    time.sleep(1.1)  # MESH_RUN_FREE_SLOTS_AFTER
+    _monitoring_pass(instance)  # its pool slot freed
+    assert shop.tick() == [("events", None)]  # asked for again, no operator
+    shop.materialize("events", requested=True)
+    stop.set()
+    reader.join(30)
+    assert seen and all(s in (before, after) for s in seen)  # no torn or partial snapshot
+    final = shop.lake.read("shop/events")
+    assert dict(zip(final["event_id"], final["name"], strict=True)) == after
+    assert shop.tick() == []

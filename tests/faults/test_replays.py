@@ -49,7 +49,7 @@ class Shop:
     (daily partitions), with its landing sensor and an instance that keeps the runs."""
 
     def __init__(self, root: Path, instance: dg.DagsterInstance):
-        folder = root / "shop" / "contracts"
+        self.folder = folder = root / "shop" / "contracts"
         folder.mkdir(parents=True)
         self.contracts: dict[str, Contract] = {}
         for product, mode in [("events", "merge"), ("visits", "partition_overwrite")]:

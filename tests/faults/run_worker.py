@@ -7,8 +7,8 @@ Runs the job `faults_job` with `dg.execute_job` on the instance in DAGSTER_HOME 
 asset claims a slot of its pool, `mesh/faults/slow`, like every product). `hang` prints
 `step started` from inside the step, then waits to be killed; `quick` just finishes.
 `land` runs the landing product `shop/events` of the contracts in FAULT_CONTRACTS (on
-MESH_HOME) as its sensor's run `RUN_KEY`, its Delta write streamed slowly: it prints
-`writing` as the write starts. Also a code location (`defs`) for `dagster-daemon run -f`.
+MESH_HOME) as its sensor's run `RUN_KEY`; its Delta write stalls after one batch, printing
+`writing`. Also a code location (`defs`) for `dagster-daemon run -f`.
 """
 
 from __future__ import annotations
@@ -53,15 +53,16 @@ def shop_job() -> dg.JobDefinition:
     return dg.Definitions.merge(shop, dg.Definitions(jobs=[job])).resolve_job_def("shop_job")
 
 
-def announced_slow_batches(table: pa.Table) -> pa.RecordBatchReader:
-    """`storage.in_batches`, 50 rows at a time with a pause (1,000 rows: 1 s), saying
-    when it starts."""
+def stalled_batches(table: pa.Table) -> pa.RecordBatchReader:
+    """`storage.in_batches` that streams one batch, says `writing`, and waits there (for
+    a line on stdin that never comes): a kill lands inside the write, whatever the load."""
 
     def batches():
+        chunks = table.to_batches(max_chunksize=50)
+        yield chunks[0]
         print("writing", flush=True)
-        for batch in table.to_batches(max_chunksize=50):
-            time.sleep(0.05)
-            yield batch
+        sys.stdin.readline()
+        yield from chunks[1:]
 
     return pa.RecordBatchReader.from_batches(table.schema, batches())
 
@@ -70,7 +71,7 @@ def main() -> None:
     mode = sys.argv[1]
     job, tags = faults_job, {"fault": mode}
     if mode == "land":
-        storage.in_batches = announced_slow_batches
+        storage.in_batches = stalled_batches
         job, tags = shop_job, {"dagster/run_key": sys.argv[2]}
     with dg.DagsterInstance.get() as instance:
         result = dg.execute_job(dg.reconstructable(job), instance, tags=tags)

@@ -8,7 +8,6 @@ real `dagster-daemon`; `mesh runs --clear-dead` is tested in tests/unit/app."""
 from __future__ import annotations
 
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -109,9 +108,9 @@ def test_a_landing_run_killed_mid_merge_shows_no_partial_row_and_converges_unatt
     reader.start()
     env = {**os.environ, "PYTHONPATH": str(REPO), "FAULT_CONTRACTS": str(shop.folder)}
     command = [sys.executable, "-m", "tests.faults.run_worker", "land", shop.run_keys["events"]]
-    run = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
-    assert run.stdout.readline().strip() == "writing"
-    time.sleep(random.Random(15).uniform(0.05, 0.3))  # inside the 1 s the merge streams
+    pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE}
+    run = subprocess.Popen(command, cwd=REPO, env=env, text=True, **pipes)
+    assert run.stdout.readline().strip() == "writing"  # the merge is streaming its rows
     os.kill(run.pid, signal.SIGKILL)
     run.wait()
     killed = shop.lake.read("shop/events")

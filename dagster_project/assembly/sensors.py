@@ -15,6 +15,7 @@ from dagster_project.lake.landing import (
     LandingFile,
     already_loaded,
     landing_files,
+    load_record,
     pending_files,
     quarantine,
     read_landing_file,
@@ -39,7 +40,9 @@ def landing_sensor(
     reference a product with landed but unloaded files waits for those, so integrity
     checks do not fail on a race between runs. `starts`: each daily product's first day;
     a file before it is quarantined when the contract declares that start, and waits for
-    the location to be reloaded otherwise."""
+    the location to be reloaded otherwise. A file whose run ended without loading
+    it (failed, canceled, or killed and failed by run monitoring) is asked for again, up
+    to MAX_ATTEMPTS times per version of the file."""
     starts = dict(starts or {})
 
     @dg.sensor(
@@ -50,7 +53,7 @@ def landing_sensor(
         default_status=dg.DefaultSensorStatus.RUNNING,
     )
     def _sensor(context: dg.SensorEvaluationContext, mesh: MeshResource) -> dg.SensorResult:
-        seen, observed = _read_cursor(context.cursor)
+        seen, observed, pending = _read_cursor(context.cursor)
         requests, events, present = [], [], set()
         settings = mesh.settings  # one filesystem for the whole tick
         for contract in contracts:
@@ -95,32 +98,87 @@ def landing_sensor(
                     context.log.info(f"{file.name} ({contract.key}) waits for {waiting} to load")
                 else:
                     ready.append(file)
-            requests.extend(_run_requests(contract, ready))
+            requests.extend(_requested(contract, ready, pending))
+            requests.extend(_asked_again(context.instance, settings, contract, files, pending))
             seen.update({f.uri: f.signature for f in ready})
-        return dg.SensorResult(
-            run_requests=requests, cursor=_cursor(seen, observed, present), asset_events=events
-        )
+        cursor = _cursor(seen, observed, present, pending)
+        return dg.SensorResult(run_requests=requests, cursor=cursor, asset_events=events)
 
     return _sensor
 
 
-def _read_cursor(cursor: str | None) -> tuple[dict[str, str], dict[str, str]]:
-    """(requested, observed): uri → signature of the files requested, and of the files
-    seen on the last tick but not yet judged complete."""
+def _read_cursor(cursor: str | None) -> tuple[dict[str, str], dict[str, str], dict[str, list]]:
+    """(requested, observed, pending): uri → signature of the files requested, and of the
+    files seen on the last tick but not yet judged complete; uri → [signature, run key,
+    attempt] of the requested files not known to be loaded yet."""
     state = json.loads(cursor) if cursor else {}
     if "requested" not in state:  # a cursor of before stability: only requested files
-        return state, {}
-    return state["requested"], state.get("observed", {})
+        return state, {}, {}
+    return state["requested"], state.get("observed", {}), state.get("pending", {})
 
 
-def _cursor(seen: dict[str, str], observed: dict[str, str], present: set[str]) -> str:
+def _cursor(
+    seen: dict[str, str], observed: dict[str, str], present: set[str], pending: dict[str, list]
+) -> str:
     """The next cursor, bounded by the folder: files gone leave it."""
     state = {
         "requested": {u: s for u, s in seen.items() if u in present},
         # A file requested before and changed since (a correction) is watched anew.
         "observed": {u: s for u, s in observed.items() if u in present and seen.get(u) != s},
+        "pending": {u: p for u, p in pending.items() if u in present},
     }
     return json.dumps(state, sort_keys=True)
+
+
+RUN_KEY_TAG = "dagster/run_key"  # the tag Dagster gives a run of a sensor's run request
+MAX_ATTEMPTS = 3  # runs asked for one version of a file (a failing transform stops there)
+_ENDED = {dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
+
+
+def _requested(
+    contract: Contract, files: list[LandingFile], pending: dict[str, list], attempt: int = 1
+) -> list[dg.RunRequest]:
+    """The runs for `files`, each file remembered as pending with its run key."""
+    requests = []
+    for request, group in _run_requests(contract, files, attempt):
+        pending.update({f.uri: [f.signature, request.run_key, attempt] for f in group})
+        requests.append(request)
+    return requests
+
+
+def _asked_again(
+    instance: dg.DagsterInstance,
+    settings: MeshSettings,
+    contract: Contract,
+    files: list[LandingFile],
+    pending: dict[str, list],
+) -> list[dg.RunRequest]:
+    """Runs for the pending files whose every run ended without loading them: a run
+    killed mid-write converges with no operator. A loaded or changed file stops pending."""
+    waiting = []
+    for file in (f for f in files if f.uri in pending):
+        signature = pending[file.uri][0]
+        loaded = load_record(settings, contract, file.name).get("signature") == file.signature
+        if signature != file.signature or loaded:
+            del pending[file.uri]
+        else:
+            waiting.append(file)
+    if not waiting:
+        return []
+    keys = sorted({pending[f.uri][1] for f in waiting})
+    statuses: dict[str, set] = defaultdict(set)
+    for run in instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: keys})):
+        statuses[run.tags[RUN_KEY_TAG]].add(run.status)
+    ended = [
+        f
+        for f in waiting
+        if statuses.get(key := pending[f.uri][1])
+        and statuses[key] <= _ENDED
+        and pending[f.uri][2] < MAX_ATTEMPTS
+    ]
+    if not ended:
+        return []
+    return _requested(contract, ended, pending, 1 + max(pending[f.uri][2] for f in ended))
 
 
 def _complete(
@@ -180,16 +238,23 @@ def _waiting_for(settings: MeshSettings, contract: Contract, file: LandingFile) 
     return sorted(t for t in targets if pending_files(settings, t, file.day))
 
 
-def _run_requests(contract: Contract, files: list[LandingFile]) -> list[dg.RunRequest]:
+def _run_requests(
+    contract: Contract, files: list[LandingFile], attempt: int = 1
+) -> list[tuple[dg.RunRequest, list[LandingFile]]]:
+    """One run per day (or one for an unpartitioned product) and the files it loads."""
+    again = f":attempt{attempt}" if attempt > 1 else ""
     groups: dict[str | None, list[LandingFile]] = defaultdict(list)
     for file in files:
         groups[file.day.isoformat() if is_partitioned(contract) else None].append(file)
     return [
-        dg.RunRequest(
-            run_key=f"{contract.key}:{day or 'all'}:{_digest(group)}",
-            asset_selection=[asset_key(contract.key)],
-            partition_key=day,
-            tags={"mesh/landing_files": ",".join(f.name for f in group)[:1000]},
+        (
+            dg.RunRequest(
+                run_key=f"{contract.key}:{day or 'all'}:{_digest(group)}{again}",
+                asset_selection=[asset_key(contract.key)],
+                partition_key=day,
+                tags={"mesh/landing_files": ",".join(f.name for f in group)[:1000]},
+            ),
+            group,
         )
         for day, group in sorted(groups.items(), key=lambda kv: kv[0] or "")
     ]

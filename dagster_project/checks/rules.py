@@ -14,9 +14,10 @@ from typing import Any
 
 import dagster as dg
 import polars as pl
+from deltalake.exceptions import TableNotFoundError
 
 from dagster_project.core.contracts import Contract, parse_reference
-from dagster_project.lake.screening import Violation, violation
+from dagster_project.lake.screening import SAMPLE_KEYS, Violation, violation
 from dagster_project.lake.storage import Lake, duplicate_count
 from dagster_project.products.product import CheckFamily, FamilyResult, Written
 
@@ -253,43 +254,128 @@ def _same_type(expected: pl.DataType, actual: str) -> bool:
     return actual in aliases.get(expected, {str(expected)})
 
 
+@dataclass(frozen=True, eq=False)
+class Orphans:
+    """One relationship of a frame's column: its rows whose key is missing in the parent."""
+
+    column: str
+    target: str  # the parent product, `domain/product`
+    target_column: str
+    severity: str
+    tolerated: float  # the share of orphan rows the contract tolerates (maxOrphanShare)
+    rows: int  # rows with a key
+    orphan_rows: int
+    orphans: int  # distinct missing keys
+    sample: list[Any]
+    mask: pl.Expr  # True on an orphan row
+    materialized: bool = True
+
+    @property
+    def label(self) -> str:
+        return f"{self.column} → {self.target}.{self.target_column}"
+
+    @property
+    def share(self) -> float:
+        return self.orphan_rows / self.rows if self.rows else 0.0
+
+    @property
+    def broken(self) -> bool:
+        """Beyond tolerance (or not judged: the parent was never materialized)."""
+        return not self.materialized or (self.orphan_rows > 0 and self.share > self.tolerated)
+
+    def describe(self) -> str:
+        if not self.materialized:
+            return f"{self.target} has not been materialized"
+        return (
+            f"{self.orphans:,} value(s) missing in {self.target} on {self.orphan_rows:,} of "
+            f"{self.rows:,} rows ({self.share:.2%}; tolerated {self.tolerated:.2%}), "
+            f"e.g. {self.sample}"
+        )
+
+
+def orphans(contract: Contract, frame: pl.DataFrame, lake: Lake) -> list[Orphans]:
+    """Each relationship of the frame's columns with its orphan rows and keys: the one
+    definition both the screen before a write and the check after it evaluate."""
+    found = []
+    for col in contract.columns:
+        if col.name not in frame.columns:
+            continue
+        for ref in col.relationships:
+            domain, product, column = parse_reference(ref.to, contract.domain)
+            target, value = f"{domain}/{product}", pl.col(col.name)
+            known = _parent_keys(lake, target, column)
+            materialized, missing = known is not None, value.is_not_null()
+            if known is not None:
+                missing = missing & ~value.is_in(known.implode())
+            counts = frame.select(
+                rows=value.is_not_null().sum(),
+                orphan_rows=missing.sum(),
+                orphans=value.filter(missing).n_unique(),
+                sample=value.filter(missing).unique().sort().head(SAMPLE_KEYS).implode(),
+            ).row(0, named=True)
+            found.append(
+                Orphans(
+                    col.name,
+                    target,
+                    column,
+                    ref.severity,
+                    ref.max_orphan_share,
+                    counts["rows"],
+                    counts["orphan_rows"],
+                    counts["orphans"],
+                    counts["sample"],
+                    missing,
+                    materialized,
+                )
+            )
+    return found
+
+
+_PARENT_KEYS: dict[tuple[str, str, int, str], pl.Series] = {}
+_PARENTS_KEPT = 8
+
+
+def _parent_keys(lake: Lake, target: str, column: str) -> pl.Series | None:
+    """The parent's distinct values of `column` (None: never materialized), read once per
+    version of its table: a load screens each of its files against the same parents."""
+    try:
+        table = lake.table(target)
+    except TableNotFoundError:
+        return None
+    memo = (lake.uri(target), table.metadata().id, table.version(), column)
+    if memo not in _PARENT_KEYS:
+        if len(_PARENT_KEYS) >= _PARENTS_KEPT:  # a few parents' keys, the oldest go first
+            _PARENT_KEYS.pop(next(iter(_PARENT_KEYS)))
+        _PARENT_KEYS[memo] = lake.scan(target).select(column).unique().collect()[column]
+    return _PARENT_KEYS[memo]
+
+
 def _references(contract: Contract, frame: pl.DataFrame, lake: Lake) -> RuleOutcome:
     """Orphans per relationship, judged against its tolerance (`maxOrphanShare`); the
     outcome warns instead of failing when every broken relationship is a `warning`."""
     outcome = RuleOutcome("referential_integrity")
     severities = set()
-    for col in contract.columns:
-        for ref in col.relationships:
-            domain, product, column = parse_reference(ref.to, contract.domain)
-            target = f"{domain}/{product}"
-            label = f"{col.name} → {target}.{column}"
-            value = pl.col(col.name)
-            if not lake.exists(target):
-                outcome.failures[label] = frame[col.name].drop_nulls().n_unique()
-                outcome.details[label] = f"{target} has not been materialized"
-                severities.add(ref.severity)
-                continue
-            known = lake.scan(target).select(column).unique().collect()[column]
-            missing = value.is_not_null() & ~value.is_in(known.implode())
-            counts = frame.select(
-                rows=value.is_not_null().sum(),
-                orphan_rows=missing.sum(),
-                orphans=value.filter(missing).n_unique(),
-            ).row(0, named=True)
-            share = counts["orphan_rows"] / counts["rows"] if counts["rows"] else 0.0
-            broken = counts["orphan_rows"] > 0 and share > ref.max_orphan_share
-            outcome.failures[label] = counts["orphans"] if broken else 0
-            if counts["orphan_rows"]:
-                sample = frame.select(value.filter(missing).unique().sort().head(5))
-                outcome.details[label] = (
-                    f"{counts['orphans']:,} value(s) missing in {target} on "
-                    f"{counts['orphan_rows']:,} of {counts['rows']:,} rows ({share:.2%}; "
-                    f"tolerated {ref.max_orphan_share:.2%}), e.g. {sample[col.name].to_list()}"
-                )
-            if broken:
-                severities.add(ref.severity)
+    for found in orphans(contract, frame, lake):
+        outcome.failures[found.label] = found.orphans if found.broken else 0
+        if found.orphan_rows or not found.materialized:
+            outcome.details[found.label] = found.describe()
+        if found.broken:
+            severities.add(found.severity)
     outcome.warn_only = bool(severities) and severities == {"warning"}
     return outcome
+
+
+def screen_references(contract: Contract, frame: pl.DataFrame, lake: Lake) -> list[Violation]:
+    """The frame's orphan rows of each blocking relationship (severity error) beyond the
+    contract's tolerance; within it, or when the parent was never materialized (nothing
+    to judge against: the check after the write fails), nothing is screened."""
+    return [
+        violation(
+            contract, frame, "referential_integrity", o.column, o.mask, o.orphan_rows, o.describe()
+        )
+        for o in orphans(contract, frame, lake)
+        if o.severity != "warning" and o.materialized and o.broken
+    ]
 
 
 def check_results(
@@ -314,13 +400,13 @@ def check_results(
 
 
 class ContractRules(CheckFamily):
-    """The contract's rules: the row-level ones screen rows before a write; all of them
-    are blocking checks judged on what was written."""
+    """The contract's rules: the row-level ones and referential integrity screen rows
+    before a write; all of them are blocking checks judged on what was written."""
 
     name = "rules"
 
-    def screen(self, contract: Contract, frame: pl.DataFrame) -> list[Violation]:
-        return screen_rows(contract, frame)
+    def screen(self, contract: Contract, frame: pl.DataFrame, lake: Lake) -> list[Violation]:
+        return screen_rows(contract, frame) + screen_references(contract, frame, lake)
 
     def specs(self, contract: Contract, key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
         return contract_check_specs(contract, key)

@@ -188,11 +188,13 @@ def write_delta(
     frame: DataFrame,
     *,
     window: DateWindow | None = None,
+    days: Collection[date] | None = None,
     mode: str | None = None,
     commit_metadata: dict[str, str] | None = None,
     delta_spark: bool = False,
 ) -> WriteResult:
-    """Write a Spark DataFrame as the contract's product, in the contract's write mode."""
+    """Write a Spark DataFrame as the contract's product, in the contract's write mode;
+    `days` (partition overwrite): only those days of `window` are replaced."""
     mode = requested = mode or contract.write_mode
     frame = conform(frame, contract)
     if contract.primary_key and mode in {"merge", "partition_overwrite", "overwrite"}:
@@ -206,7 +208,9 @@ def write_delta(
     }
     exists = lake.exists(contract.key)
     part = contract.partition_column
-    days = window.days if window is not None else None
+    days = sorted(days) if days is not None else window.days if window is not None else None
+    if mode == "partition_overwrite" and exists and days == []:  # no day to replace
+        return _result(lake, contract, requested, rows=0)
     if mode == "merge" and exists:
         frame, days = _merged(lake, contract, frame, delta_spark)
         if part and not days:  # no rows: nothing to merge

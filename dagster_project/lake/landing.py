@@ -83,6 +83,14 @@ class LandingLoad:
             return None
         return f"{contract.key}: nothing written, {why}; run again once complete"
 
+    def replaced_days(self, contract: Contract, window: DateWindow | None) -> frozenset | None:
+        """The days of `window` a partition overwrite replaces: those with a good file
+        (None: the whole window). A day whose files were all quarantined keeps its rows:
+        rewriting it empty would drop the good version of that day."""
+        if contract.write_mode != "partition_overwrite" or window is None:
+            return None
+        return frozenset(f.day for f in self.loaded if f.day is not None)
+
 
 def file_day(name: str) -> date | None:
     match = _DAY.match(name)

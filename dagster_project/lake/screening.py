@@ -29,9 +29,11 @@ class Violation:
     rows: int
     sample_keys: list[dict[str, Any]] = field(default_factory=list)
     mask: pl.Expr = field(default_factory=lambda: pl.lit(False))
+    detail: str = ""  # what else the rule measured (orphans: the missing values)
 
     def describe(self) -> str:
-        return f"{self.rule} on {self.column}: {self.rows:,} row(s)"
+        counted = f"{self.rule} on {self.column}: {self.rows:,} row(s)"
+        return f"{counted} ({self.detail})" if self.detail else counted
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -39,14 +41,21 @@ class Violation:
             "column": self.column,
             "failing_rows": self.rows,
             "sample_keys": self.sample_keys,
+            **({"detail": self.detail} if self.detail else {}),
         }
 
 
-Screen = Callable[[Contract, pl.DataFrame], list[Violation]]
+Screen = Callable[[Contract, pl.DataFrame], list[Violation]]  # a product's, bound to its lake
 
 
 def violation(
-    contract: Contract, frame: pl.DataFrame, rule: str, column: str, mask: pl.Expr, rows: int
+    contract: Contract,
+    frame: pl.DataFrame,
+    rule: str,
+    column: str,
+    mask: pl.Expr,
+    rows: int,
+    detail: str = "",
 ) -> Violation:
     """A violation with up to `SAMPLE_KEYS` primary keys (else row numbers) of its rows."""
     keys = contract.primary_key or [ROW_NUMBER]
@@ -56,7 +65,7 @@ def violation(
         .select(keys)
         .head(SAMPLE_KEYS)
     )
-    return Violation(rule, column, rows, sample.to_dicts(), mask)
+    return Violation(rule, column, rows, sample.to_dicts(), mask, detail)
 
 
 def breaking(violations: list[Violation]) -> pl.Expr:

@@ -8,6 +8,7 @@ pyarrow datasets (for DuckDB). Tables live at `MESH_HOME/lake/<domain>/<product>
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -227,6 +228,7 @@ class Lake:
         df: pl.DataFrame,
         *,
         window: DateWindow | None = None,
+        days: Collection[date] | None = None,
         mode: str | None = None,
         commit_metadata: dict[str, str] | None = None,
         retract: pl.DataFrame | None = None,
@@ -234,7 +236,8 @@ class Lake:
         """Write a frame as the contract's product, in the contract's write mode.
 
         `window` (partition overwrite) names the days being replaced; days inside it
-        that have no rows in `df` end up empty, days outside it are untouched. `retract`
+        that have no rows in `df` end up empty, days outside it are untouched; `days`,
+        when given, replaces only those days (none: nothing is written). `retract`
         (merge) holds keys (`lineage_columns`) to delete in the same commit: rows a
         corrected landing file no longer carries."""
         mode = mode or contract.write_mode
@@ -257,13 +260,15 @@ class Lake:
         if mode == "merge" and exists:
             metrics = self._merge(contract, df, retract, commit)
         elif mode == "partition_overwrite" and exists:
-            window = window or _window_of(df, contract.partition_column)
-            if window is not None:  # no rows and no window: no day to replace
+            part = contract.partition_column
+            window = window or _window_of(df, part)
+            predicate = window.sql(part) if window and days is None else _days_sql(part, days)
+            if predicate:  # no rows and no window (or no day given): no day to replace
                 write_deltalake(
                     uri,
                     data,
                     mode="overwrite",
-                    predicate=window.sql(contract.partition_column),
+                    predicate=predicate,
                     partition_by=partition_by,
                     storage_options=self.storage_options,
                     commit_properties=commit,
@@ -352,6 +357,11 @@ def _window_of(df: pl.DataFrame, column: str) -> DateWindow | None:
     if df.is_empty():
         return None
     return DateWindow(df[column].min(), df[column].max())
+
+
+def _days_sql(column: str, days: Collection[date] | None) -> str | None:
+    listed = ", ".join(f"'{d.isoformat()}'" for d in sorted(days or ()))
+    return f"{column} IN ({listed})" if listed else None
 
 
 def _row_count(table: DeltaTable) -> int:

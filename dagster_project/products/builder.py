@@ -198,7 +198,7 @@ def compute_rows(run: ProductRun, product: Product, families: Sequence[CheckFami
 
 def _landed_rows(run: ProductRun, families: Sequence[CheckFamily]) -> Rows:
     lake, contract = run.lake, run.contract
-    screen = screen_of(families, before_prepare=True)
+    screen = screen_of(families, lake, before_prepare=True)
     load = load_landing(lake.settings, contract, run.window, screen=screen)
     loaded = [f.name for f in load.loaded]
     metadata: dict[str, Any] = {"loaded_files": dg.MetadataValue.json(loaded)}
@@ -221,7 +221,17 @@ def _landed_rows(run: ProductRun, families: Sequence[CheckFamily]) -> Rows:
         metadata,
         after_publish=lambda: record_load(lake.settings, contract, load),
         retract=retracted_keys(lake.settings, contract, load),
+        days=load.replaced_days(contract, run.window),
     )
+
+
+def refuse_before_write(
+    run: ProductRun, frame: pl.DataFrame, families: Sequence[CheckFamily]
+) -> None:
+    """Fail the run before the write when rows fall outside its days or break a blocking
+    rule (on either engine: Spark's rows are screened staged, before their write)."""
+    _within_window(run.contract, frame, run.window)
+    refuse_breaking_rows(run, frame, families)
 
 
 def refuse_breaking_rows(
@@ -229,7 +239,7 @@ def refuse_breaking_rows(
 ) -> None:
     """Fail the run before the write when rows break a blocking row-level rule (a derived
     product's transform produced them, or imputation left a required value missing)."""
-    violations = screen_of(families)(run.contract, frame)
+    violations = screen_of(families, run.lake)(run.contract, frame)
     if violations:
         rows = sum(v.rows for v in violations)
         raise dg.Failure(
@@ -237,6 +247,11 @@ def refuse_breaking_rows(
             f"rules: {summary(violations)}",
             metadata={"violations": dg.MetadataValue.json([v.as_dict() for v in violations])},
         )
+
+
+def _kept_days(days: frozenset | None, window: DateWindow | None) -> bool:
+    """Whether some days of the window were not replaced (their rows are the table's)."""
+    return days is not None and window is not None and len(days) <= (window.end - window.start).days
 
 
 def _within_window(contract: Contract, frame: pl.DataFrame, window: DateWindow | None) -> None:
@@ -270,17 +285,23 @@ def publish(run: ProductRun, rows: Rows, families: Sequence[CheckFamily]) -> dg.
             frame, changes = family.prepare(contract, frame)
             seconds[type(family).__name__] += time.perf_counter() - started
             imputations += changes
-        _within_window(contract, frame, window)
-        refuse_breaking_rows(run, frame, families)
+        refuse_before_write(run, frame, families)
         nothing = frame.is_empty() and (rows.retract is None or rows.retract.is_empty())
         skip = nothing and contract.write_mode in {"merge", "append"}
         if not (skip and lake.exists(contract.key)):
             commit = {"dagster.run_id": run.context.run_id}
             result = lake.write(
-                contract, frame, window=window, commit_metadata=commit, retract=rows.retract
+                contract,
+                frame,
+                window=window,
+                days=rows.days,
+                commit_metadata=commit,
+                retract=rows.retract,
             )
             rows_written, retracted = result.rows_written, result.rows_retracted
             frame = result.frame  # the checks judge the rows as written: one per key
+        if _kept_days(rows.days, window) and lake.exists(contract.key):
+            frame = lake.read(contract.key, window=window, column=contract.partition_column)
     info = lake.info(contract.key)
     metadata = {
         "dagster/row_count": info.rows,

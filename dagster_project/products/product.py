@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import dagster as dg
@@ -135,8 +135,10 @@ class Rows:
     `frame` is what is written (the checks judge it as written: one row per key).
     `written` says another path already wrote the rows (Spark, a compaction:
     `rows_written` of them, with the `imputations` it made); `retract` holds keys to
-    delete in the same commit (rows a corrected landing file no longer carries);
-    `after_publish` runs once the rows and checks are recorded."""
+    delete in the same commit (rows a corrected landing file no longer carries); `days`
+    (partition overwrite) the only days of the run to replace, those with a good landing
+    file (a day whose every file was quarantined keeps its rows); `after_publish` runs
+    once the rows and checks are recorded."""
 
     frame: pl.DataFrame
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -145,6 +147,7 @@ class Rows:
     imputations: list[Any] = field(default_factory=list)
     after_publish: Callable[[], None] | None = None
     retract: pl.DataFrame | None = None
+    days: frozenset[date] | None = None
 
 
 @dataclass
@@ -188,7 +191,7 @@ class CheckFamily:
     def specs(self, contract: Contract, key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
         return []
 
-    def screen(self, contract: Contract, frame: pl.DataFrame) -> list[Violation]:
+    def screen(self, contract: Contract, frame: pl.DataFrame, lake: Lake) -> list[Violation]:
         return []
 
     def fills(self, contract: Contract) -> set[str]:
@@ -204,13 +207,16 @@ class CheckFamily:
         return FamilyResult()
 
 
-def screen_of(families: Sequence[CheckFamily], *, before_prepare: bool = False) -> Screen:
-    """Every family's screen as one; `before_prepare`: leave out nulls that a family's
-    `prepare` fills (imputable columns), as a landing file is screened before it."""
+def screen_of(
+    families: Sequence[CheckFamily], lake: Lake, *, before_prepare: bool = False
+) -> Screen:
+    """Every family's screen as one, judging against `lake` (a foreign key's parent);
+    `before_prepare`: leave out nulls that a family's `prepare` fills (imputable
+    columns), as a landing file is screened before it."""
 
     def screen(contract: Contract, frame: pl.DataFrame) -> list[Violation]:
         filled = {c for f in families for c in f.fills(contract)} if before_prepare else set()
-        found = [v for f in families for v in f.screen(contract, frame)]
+        found = [v for f in families for v in f.screen(contract, frame, lake)]
         return [v for v in found if not (v.rule == "not_null" and v.column in filled)]
 
     return screen

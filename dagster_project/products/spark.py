@@ -4,19 +4,24 @@ The asset is the local engine's asset (same key, contract, checks, partitions,
 automation); only the rows' path differs: landing files (validated and screened first
 by the local engine's own code, so the same files and rows are quarantined) or input
 tables are read by Spark, missing imputable values are
-filled by the local engine's model, the transform's Spark version runs on executors, the
-write goes through dagster_project.engines.spark. The contract rules, policies and
+filled by the local engine's model, the transform's Spark version runs on executors and
+its rows are staged as Parquet and refused before the write as on the local engine (a row
+breaking a blocking rule is never written), the write goes through
+dagster_project.engines.spark. The contract rules, policies and
 quality checks then run on what was written (the partition's rows read back, or the
 whole table when it is not partitioned), exactly as on the local engine.
 """
 
 import csv
+import operator
 from collections.abc import Sequence
+from functools import reduce
 from typing import Any
 
 import dagster as dg
 import polars as pl
 import pyarrow as pa
+import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -25,6 +30,7 @@ from dagster_project.core.contracts import Contract
 from dagster_project.core.settings import MeshSettings
 from dagster_project.engines.spark import (
     SEQUENCE,
+    conform,
     read_delta,
     spark_schema,
     spark_type,
@@ -36,6 +42,7 @@ from dagster_project.lake.landing import LandingFile, LandingLoad, good_files
 from dagster_project.lake.lineage import keys_gone, log_load
 from dagster_project.lake.screening import Screen
 from dagster_project.lake.storage import DateWindow, Lake, lineage_columns
+from dagster_project.products.builder import refuse_before_write, refuse_breaking_rows
 from dagster_project.products.product import CheckFamily, Product, ProductRun, Rows, screen_of
 
 # Every format the local engine reads (ingestion.READERS), as Spark reads it.
@@ -53,7 +60,7 @@ def rows_on_spark(run: ProductRun, product: Product, families: Sequence[CheckFam
     keys: dict[str, pl.DataFrame] = {}  # file → the keys it brings (lake.lineage)
     staging = lake.settings.uri("staging", contract.domain, contract.product, run.context.run_id)
     if product.from_landing:
-        screen = screen_of(families, before_prepare=True)
+        screen = screen_of(families, lake, before_prepare=True)
         frame, loaded, load = read_landing(
             session, lake.settings, contract, window, keys, screen=screen, staging=staging
         )
@@ -66,18 +73,24 @@ def rows_on_spark(run: ProductRun, product: Product, families: Sequence[CheckFam
             raise dg.Failure(refusal)
         if not loaded and contract.write_mode in {"merge", "append"}:  # nothing new to add
             return Rows(_written(lake, contract, window), metadata, written=True)
+        days = load.replaced_days(contract, window)
     else:
         inputs = [_read_input(session, lake, key, window, spark) for key in product.inputs]
-        frame = product.spark(*inputs)
+        frame, days = product.spark(*inputs), None
     imputations: list = []
     for family in families:  # before the write, on Spark: e.g. imputation
         frame, changes = family.prepare_spark(contract, frame)
         imputations += changes
+    if product.from_landing:  # its files were screened one by one already
+        _refuse_unfilled(run, frame, families)
+    else:
+        frame = _refused_or_staged(run, frame, families, staging)
     written = write_delta(
         lake,
         contract,
         frame,
         window=window,
+        days=days,
         commit_metadata={"dagster.run_id": run.context.run_id},
         delta_spark=spark.delta_spark,
     )
@@ -92,6 +105,38 @@ def rows_on_spark(run: ProductRun, product: Product, families: Sequence[CheckFam
         imputations=imputations,
         after_publish=lambda: _loaded(lake.settings, contract, loaded, keys, staging),
     )
+
+
+def _refused_or_staged(
+    run: ProductRun, frame: DataFrame, families: Sequence[CheckFamily], staging: str
+) -> DataFrame:
+    """A transform's rows staged as Parquet below `staging` (executors write them) and
+    judged there by the local engine's own refusal before the write: nothing written when
+    a row breaks a blocking rule or falls outside the run's days. Returns the staged rows,
+    for the write (the transform is not run twice)."""
+    files, uri = run.lake.settings.files, f"{staging}/rows"
+    conform(frame, run.contract).write.mode("overwrite").parquet(uri)
+    dataset = pads.dataset(files.path(uri), filesystem=files.fs, format="parquet")
+    try:
+        refuse_before_write(run, pl.from_arrow(dataset.to_table()), families)
+    except dg.Failure:
+        files.fs.delete_dir(files.path(staging))
+        raise
+    return frame.sparkSession.read.parquet(uri)
+
+
+def _refuse_unfilled(run: ProductRun, frame: DataFrame, families: Sequence[CheckFamily]) -> None:
+    """Landing files are screened before `prepare_spark` but for the nulls it fills
+    (imputation): the rows still missing such a value (few: those it could not fill)
+    come to the driver and are judged by the local engine's refusal before the write."""
+    fills = {c for family in families for c in family.fills(run.contract)}
+    filled = sorted(c for c in fills if c in frame.columns)
+    if not filled:
+        return
+    missing = reduce(operator.or_, [F.col(c).isNull() for c in filled])
+    gaps = conform(frame.filter(missing), run.contract)
+    gaps = gaps.drop(SEQUENCE) if SEQUENCE in gaps.columns else gaps
+    refuse_breaking_rows(run, pl.from_arrow(gaps.toArrow()), families)
 
 
 def _retract_corrections(

@@ -78,6 +78,18 @@ MALFORMED: dict[str, tuple[str, bytes, bool]] = {
     "header-only": ("b.csv", HEADER, False),
     "unknown-column": ("b.csv", "widget_id,widget_name,size\n21,gear,XL\n", False),
     "null-key": ("b.csv", (HEADER + ",gear,red,1.0\n" + FINE_ROW), False),
+    "unsupported-type": ("b.xlsx", (HEADER + FINE_ROW), False),
+    "no-suffix": ("b", (HEADER + FINE_ROW), False),
+    "garbage-parquet": ("b.parquet", b"PAR1" + bytes(range(256)) * 4 + b"PAR1", False),
+    "invalid-json-line": (
+        "b.jsonl",
+        '{"widget_id": 30, "widget_name": "hub"}\n{widget_id: 21,}\n'
+        '{"widget_id": 22, "widget_name": "cog"}\n',
+        False,
+    ),
+    "missing-required-column": ("b.csv", "widget_id,colour\n21,red\n", False),
+    "not-utf8-csv": ("b.csv", HEADER.encode() + b"21,\xff\xfe\x00gear,red,1.0\n", False),
+    "duplicate-header": ("b.csv", "widget_id,widget_id,widget_name\n21,22,gear\n", False),
 }
 
 
@@ -172,3 +184,82 @@ def test_a_later_run_after_a_malformed_file_loads_new_files(mesh_home: MeshSetti
         for e in later.get_asset_check_evaluations()
         if e.check_name.startswith("contract_")
     )
+
+
+MAKERS = "makers.odcs.yaml#/schema/makers/properties/maker_id"
+
+
+def made_widgets(on_violation: str, tolerated: float) -> Contract:
+    """widgets whose `maker_id` references shop/makers, tolerating a share of orphans."""
+    tolerance = [{"property": "maxOrphanShare", "value": tolerated}]
+    maker = column(
+        "maker_id", "integer", relationships=[{"to": MAKERS, "customProperties": tolerance}]
+    )
+    document = contract_document([*PROPERTIES[:2], maker])
+    document["schema"][0]["customProperties"] = [{"property": "onViolation", "value": on_violation}]
+    return Contract(document, "<widgets>")
+
+
+@pytest.mark.parametrize("on_violation", ["quarantine_file", "quarantine_rows"])
+def test_rows_referencing_a_missing_parent_beyond_tolerance_are_never_visible(
+    mesh_home: MeshSettings, on_violation: str
+) -> None:
+    makers = Contract(
+        contract_document(
+            [column("maker_id", "integer", primaryKey=True, primaryKeyPosition=1, required=True)],
+            product="makers",
+        ),
+        "<makers>",
+    )
+    Lake(mesh_home).write(makers, pl.DataFrame({"maker_id": [1, 2]}))
+    header = "widget_id,widget_name,maker_id\n"
+    land(mesh_home, "a.csv", header + "1,bolt,1\n2,nut,2\n3,gear,\n")  # no maker: not an orphan
+    land(mesh_home, "b.csv", header + "30,hub,1\n21,cog,7\n22,axle,8\n23,pin,8\n")  # 3 of 4
+    land(mesh_home, "c.csv", header + "4,washer,1\n5,rivet,1\n6,clip,2\n24,spring,9\n")  # 1 of 4
+    result = run(mesh_home, made_widgets(on_violation, 0.25))
+    assert result.success
+    for table in every_version(mesh_home):
+        assert not {21, 22, 23} & set(table["widget_id"])
+    rows_aside = on_violation == "quarantine_rows"
+    expected = [1, 2, 3, 4, 5, 6, 24] + ([30] if rows_aside else [])
+    assert sorted(Lake(mesh_home).read(KEY)["widget_id"]) == expected  # c.csv: tolerated
+    (name,) = quarantine(mesh_home)
+    assert name == ("b.csv.rows.parquet" if rows_aside else "b.csv")
+    (found,) = quarantine(mesh_home)[name]["violations"]
+    assert (found["rule"], found["failing_rows"]) == ("referential_integrity", 3)
+    assert found["sample_keys"] == [{"widget_id": 21}, {"widget_id": 22}, {"widget_id": 23}]
+    assert "2 value(s) missing in shop/makers on 3 of 4 rows" in found["detail"]
+    if rows_aside:
+        aside = pl.read_parquet(f"{mesh_home.quarantine_uri('shop')}/widgets/{name}")
+        assert sorted(aside["widget_id"]) == [21, 22, 23]
+    (check,) = [
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == "contract_referential_integrity"
+    ]
+    assert check.passed and "on 1 of" in str(check.metadata["details"].value)  # reported
+
+
+def test_two_thousand_files_at_once_load_in_one_run_and_every_bad_one_is_set_aside(
+    mesh_home: MeshSettings,
+) -> None:
+    """A burst: 2,000 files (every 100th malformed, every 50th a replay of another's
+    bytes under a new name) loaded by one run: every good row once, no bad row."""
+    bad_kinds = [k for k, (name, _, _) in MALFORMED.items() if name.endswith(".csv")]
+    good_ids, bad_files = [], 0
+    for i in range(2000):
+        if i % 100 == 99:
+            _, content, _ = MALFORMED[bad_kinds[(i // 100) % len(bad_kinds)]]
+            land(mesh_home, f"{i:04d}.csv", content)
+            bad_files += 1
+        elif i % 50 == 49:
+            land(mesh_home, f"{i:04d}-resent.csv", HEADER + f"{1000 + i - 1},x,red,1.0\n")
+        else:
+            land(mesh_home, f"{i:04d}.csv", HEADER + f"{1000 + i},x,red,1.0\n")
+            good_ids.append(1000 + i)
+    result = run(mesh_home, widgets("quarantine_file"))
+    assert result.success
+    rows = Lake(mesh_home).read(KEY)
+    assert rows["widget_id"].n_unique() == rows.height  # no duplicate
+    assert sorted(rows["widget_id"]) == good_ids and not BAD_IDS & set(rows["widget_id"])
+    assert len(quarantine(mesh_home)) == bad_files

@@ -8,6 +8,8 @@ The fixtures stay in this file (tests/faults/conftest.py belongs to other fault 
 from __future__ import annotations
 
 import io
+import os
+import time
 from datetime import date
 from pathlib import Path
 
@@ -47,7 +49,7 @@ class Shop:
     (daily partitions), with its landing sensor and an instance that keeps the runs."""
 
     def __init__(self, root: Path, instance: dg.DagsterInstance):
-        folder = root / "shop" / "contracts"
+        self.folder = folder = root / "shop" / "contracts"
         folder.mkdir(parents=True)
         self.contracts: dict[str, Contract] = {}
         for product, mode in [("events", "merge"), ("visits", "partition_overwrite")]:
@@ -64,6 +66,7 @@ class Shop:
         self.lake = Lake(self.settings)
         self.instance = instance
         self.cursor: str | None = None
+        self.run_keys: dict[str, str] = {}  # product → the run key of its last request
 
     def land(self, product: str, name: str, ids: list[int], label: str = "v1") -> str:
         frame = pl.DataFrame({"event_id": ids, "day": [D1] * len(ids), "name": [label] * len(ids)})
@@ -86,12 +89,18 @@ class Shop:
             )
             result = sensor(context)
             self.cursor = result.cursor
+            for r in result.run_requests or []:
+                self.run_keys[r.asset_selection[0].path[-1]] = r.run_key
             requested += [
                 (r.asset_selection[0].path[-1], r.partition_key) for r in result.run_requests or []
             ]
         return sorted(requested)
 
-    def materialize(self, product: str) -> dg.ExecuteInProcessResult:
+    def materialize(
+        self, product: str, succeed: bool = True, *, requested: bool = False
+    ) -> dg.ExecuteInProcessResult:
+        """A run of the product; `requested`: the run of its last request, as the daemon
+        launches it (with its run key)."""
         asset = next(
             a
             for a in self.defs.assets or []
@@ -103,8 +112,9 @@ class Shop:
             resources={"mesh": MeshResource(home=self.settings.home)},
             instance=self.instance,
             raise_on_error=False,
+            tags={"dagster/run_key": self.run_keys[product]} if requested else None,
         )
-        assert result.success
+        assert result.success == succeed
         failed = [c.check_name for c in result.get_asset_check_evaluations() if not c.passed]
         assert not [c for c in failed if c.startswith("contract_")], failed
         return result
@@ -251,3 +261,83 @@ def test_a_bad_correction_is_quarantined_and_the_rows_it_replaced_can_be_retract
     assert (done.rows_removed, done.moved_to) == (2, None)  # the reject stays in quarantine
     assert shop.table("events") == [(1, "v1")]
     assert find_quarantined(shop.settings, "b.csv").original == "b.csv"
+
+
+def test_a_day_whose_only_file_is_quarantined_keeps_its_good_version(shop: Shop) -> None:
+    """A partition overwrite does not rewrite a day with no good file left: a bad
+    replacement of the day's only file is quarantined and the good version stays."""
+    uri = shop.land("visits", "2025-03-01.csv", [1, 2])
+    shop.tick()
+    shop.materialize("visits")
+    version = shop.lake.info("shop/visits").version
+    shop.settings.files.write_text(uri, "event_id,day,name\n1,2025-03-01,\n")  # name required
+    shop.tick()
+    run = shop.materialize("visits")
+    assert "not_null on name" in find_quarantined(shop.settings, "2025-03-01.csv").reason
+    assert shop.lake.info("shop/visits").version == version  # nothing was written
+    assert shop.table("visits") == [(1, "v1"), (2, "v1")]
+    assert _metadata(run)["dagster/partition_row_count"].value == 2
+    shop.land("visits", "2025-03-01.csv", [1, 2, 3], "v2")  # a good replacement loads
+    shop.tick()
+    shop.materialize("visits")
+    assert shop.table("visits") == [(1, "v2"), (2, "v2"), (3, "v2")]
+
+
+def _failure(result: dg.ExecuteInProcessResult) -> str:
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    return failure.step_failure_data.error.to_string()
+
+
+@pytest.mark.parametrize("product", ["events", "visits"])
+def test_a_file_still_being_written_is_never_read_and_loads_once_complete(
+    shop: Shop, product: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A partial file: the merged product loads its other files without it; the daily one
+    refuses to rewrite the day without it; neither quarantines it, and it loads complete."""
+    first = shop.land(product, "2025-03-01.csv", [1, 2])
+    os.utime(first, (time.time() - 7200, time.time() - 7200))  # landed two hours ago
+    shop.tick()
+    shop.materialize(product)
+    version = shop.lake.info(f"shop/{product}").version
+    partial = f"{shop.settings.landing_uri('shop', product)}/2025-03-01-late.csv"
+    shop.settings.files.write_text(partial, "event_id,day,name\n3,2025-03-01,late\n4,2025-")
+    monkeypatch.setenv("MESH_LANDING_MIN_AGE_SECONDS", "3600")  # just modified: being written
+    assert shop.tick() == []
+    run = shop.materialize(product, succeed=product == "events")  # a manual run meanwhile
+    if product == "visits":  # the day is not rewritten without it
+        assert "may still be being written" in _failure(run)
+        assert shop.lake.info(f"shop/{product}").version == version
+    assert shop.table(product) == [(1, "v1"), (2, "v1")]  # nothing of it visible
+    shop.land(product, "2025-03-01-late.csv", [3, 4], "late")  # complete now
+    monkeypatch.setenv("MESH_LANDING_MIN_AGE_SECONDS", "0")
+    assert shop.tick() == [(product, "2025-03-01" if product == "visits" else None)]
+    shop.materialize(product)
+    assert shop.table(product) == [(1, "v1"), (2, "v1"), (3, "late"), (4, "late")]
+
+
+@pytest.mark.parametrize("product", ["events", "visits"])
+def test_a_run_dying_between_its_commit_and_its_load_record_converges(
+    shop: Shop, product: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after the Delta commit, before the load record (the last step of a run):
+    the file is asked for again, the rerun adds no duplicate, and a later correction of
+    the file still takes back exactly its rows."""
+    shop.land(product, "2025-03-01.csv", [1, 2])
+    partition = [(product, "2025-03-01" if product == "visits" else None)]
+    assert shop.tick() == partition
+
+    def killed(*args: object) -> None:
+        raise RuntimeError("killed before the load record")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("dagster_project.products.builder.record_load", killed)
+        assert "killed" in _failure(shop.materialize(product, False, requested=True))
+    assert shop.table(product) == [(1, "v1"), (2, "v1")]  # committed, never recorded
+    assert shop.tick() == partition  # its run failed: asked for again, no operator
+    shop.materialize(product, requested=True)
+    assert shop.table(product) == [(1, "v1"), (2, "v1")]
+    assert shop.tick() == []  # loaded: asked for no more
+    shop.land(product, "2025-03-01.csv", [1], "fixed")
+    assert shop.tick() == partition
+    shop.materialize(product)
+    assert shop.table(product) == [(1, "fixed")]

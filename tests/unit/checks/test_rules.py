@@ -14,6 +14,7 @@ from dagster_project.checks.rules import (
     contract_check_specs,
     evaluate_rules,
     rules_for,
+    screen_references,
 )
 from dagster_project.core.contracts import Contract
 from dagster_project.lake.storage import Lake
@@ -294,3 +295,29 @@ def test_a_warning_relationship_warns_and_does_not_block(
         if r.check_name == "contract_referential_integrity"
     ]
     assert not result.passed and result.severity == dg.AssetCheckSeverity.WARN
+
+
+def test_the_screen_sets_aside_the_orphans_the_check_counts_beyond_tolerance(
+    make_contract, lake_with_customers: Lake
+) -> None:
+    rows = pl.DataFrame({"order_id": [1, 2, 3, 4], "customer_id": [100, 999, 998, 100]})
+    over = _orders_tolerating(make_contract, 0.2, "error")  # 2 orphan rows of 4: 50%
+    (found,) = screen_references(over, rows, lake_with_customers)
+    checked = outcomes(over, rows, lake_with_customers)["referential_integrity"]
+    assert (found.rule, found.column, found.rows) == ("referential_integrity", "customer_id", 2)
+    assert found.sample_keys == [{"order_id": 2}, {"order_id": 3}]
+    label = "customer_id → shop/customers.customer_id"
+    assert found.detail == checked.details[label] and "e.g. [998, 999]" in found.detail
+    assert rows.filter(found.mask)["order_id"].to_list() == [2, 3]
+    within = _orders_tolerating(make_contract, 0.5, "error")
+    assert screen_references(within, rows, lake_with_customers) == []
+    assert outcomes(within, rows, lake_with_customers)["referential_integrity"].passed
+    warning = _orders_tolerating(make_contract, 0.0, "warning")  # reported, never screened
+    assert screen_references(warning, rows, lake_with_customers) == []
+
+
+def test_orphans_of_a_parent_never_materialized_are_left_to_the_check(
+    orders: Contract, lake: Lake
+) -> None:
+    assert screen_references(orders, good_orders(), lake) == []
+    assert not outcomes(orders, good_orders(), lake)["referential_integrity"].passed

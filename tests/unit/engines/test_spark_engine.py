@@ -12,7 +12,9 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
+from dagster_project.assembly.locations import product_assets
 from dagster_project.checks.families import FAMILIES
+from dagster_project.checks.rules import ContractRules
 from dagster_project.core.contracts import Contract
 from dagster_project.core.settings import MeshSettings
 from dagster_project.engines import engine_for
@@ -21,9 +23,11 @@ from dagster_project.engines.spark_resource import SparkResource
 from dagster_project.lake.landing import load_landing
 from dagster_project.lake.resource import MeshResource
 from dagster_project.lake.storage import DateWindow, Lake, enforce_schema, to_arrow
-from dagster_project.products.product import screen_of
+from dagster_project.products.builder import build_product_asset
+from dagster_project.products.product import CheckFamily, Product, screen_of
 from dagster_project.products.spark import read_landing
 from demo.simulator import simulate
+from tests.factories import column, contract_document
 from tests.spark_mesh import (
     FAST_CONF,
     PRODUCTS,
@@ -197,7 +201,8 @@ def test_landing_on_spark_screens_rows_like_the_local_engine(
     document = copy.deepcopy(demo_contracts["sales/stores"].document)
     document["schema"][0]["customProperties"] = [{"property": "onViolation", "value": mode}]
     stores = Contract(document, "<stores>")
-    screen = screen_of(FAMILIES, before_prepare=True)
+    lake = Lake(MeshSettings(home=str(tmp_path / "local")))  # stores reference no product
+    screen = screen_of(FAMILIES, lake, before_prepare=True)
     homes = {name: MeshSettings(home=str(tmp_path / name)) for name in ("local", "spark")}
     row = {"store_name": "A", "city": "X"}
     for settings in homes.values():
@@ -296,3 +301,83 @@ def test_a_corrected_file_of_a_merged_product_on_spark_replaces_exactly_its_rows
     assert metadata["rows_retracted"].value == 1
     rows = Lake(settings).read("sales/stores").sort("store_id")
     assert rows.select("store_id", "store_name").rows() == [(1, "A fixed"), (3, "C")]
+
+
+def test_a_derived_product_on_spark_breaking_a_rule_is_refused_before_its_write(
+    tmp_path: Path, spark: SparkResource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As on the local engine: the transform's rows are judged before anything is written
+    (staged, then screened by the same refusal); a good run writes the staged rows."""
+    monkeypatch.setenv("MESH_HOME", str(tmp_path))
+    lake = Lake(MeshSettings(home=str(tmp_path)))
+    weights = [column("widget_id", "integer", primaryKey=True, primaryKeyPosition=1)]
+    raw = Contract(contract_document([*weights, column("weight", "number")], product="raw"), "<>")
+    lake.write(raw, pl.DataFrame({"widget_id": [1, 2], "weight": [1.0, 2.0]}))
+
+    def heavy(maximum: float) -> dg.AssetsDefinition:
+        bounded = column("weight", "number", logicalTypeOptions={"maximum": maximum})
+        document = contract_document([*weights, bounded], product="heavy")
+        document["schema"][0]["customProperties"] = [{"property": "engine", "value": "spark"}]
+        doubled = Product(
+            "heavy",
+            transform=lambda r: r.with_columns(weight=pl.col("weight") * 2),
+            inputs=("shop/raw",),
+            spark=lambda r: r.withColumn("weight", r["weight"] * 2),
+            contract=Contract(document, "<heavy>"),
+        )
+        return product_assets([doubled])[0]
+
+    resources = {"mesh": MeshResource(home=str(tmp_path)), "spark": spark}
+    refused = dg.materialize([heavy(3.0)], resources=resources, raise_on_error=False)
+    assert not refused.success and not lake.exists("shop/heavy")
+    (failure,) = [e for e in refused.all_events if e.is_step_failure]
+    message = failure.step_failure_data.error.message
+    assert "nothing written, 1 row(s) break" in message and "range on weight" in message
+    assert not list((tmp_path / "staging").rglob("*.parquet"))  # the staged rows are gone
+    assert dg.materialize([heavy(4.0)], resources=resources).success
+    assert lake.read("shop/heavy").sort("widget_id")["weight"].to_list() == [2.0, 4.0]
+
+
+def test_a_partition_overwrite_on_spark_replaces_only_the_days_given(
+    tmp_path: Path, spark: SparkResource, demo_contracts: dict[str, Contract]
+) -> None:
+    """A window of two days whose second day has no good file left: only the first day is
+    replaced; with no day left nothing is written (the table keeps its version)."""
+    session, daily = spark.get_session(), demo_contracts["sales/daily_sales"]
+    lake = Lake(MeshSettings(home=str(tmp_path)))
+    days = two_days_of_daily_sales()
+    write_delta(lake, daily, session.createDataFrame(days.to_pandas()))
+    window = DateWindow(date(2025, 3, 1), date(2025, 3, 2))
+    day_one = days.filter(pl.col("order_date") == date(2025, 3, 1)).with_columns(units=pl.lit(9))
+    frame = session.createDataFrame(day_one.to_pandas())
+    write_delta(lake, daily, frame, window=window, days={date(2025, 3, 1)})
+    assert sorted_rows(lake, daily)["units"].to_list() == [9, 4]  # day two kept
+    version = lake.info(daily.key).version
+    empty = session.createDataFrame(day_one.clear().to_pandas(), frame.schema)
+    write_delta(lake, daily, empty, window=window, days=set())
+    assert lake.info(daily.key).version == version
+
+
+def test_a_landing_null_left_unfilled_on_spark_is_refused_before_the_write(
+    tmp_path: Path, spark: SparkResource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A required column a family fills is not screened in the files; a null its
+    `prepare_spark` leaves fails the run before the write, as on the local engine."""
+
+    class LeavesGaps(CheckFamily):
+        def fills(self, contract: Contract) -> set[str]:
+            return {"widget_name"}
+
+    monkeypatch.setenv("MESH_HOME", str(tmp_path))
+    settings = MeshSettings(home=str(tmp_path))
+    document = contract_document()
+    document["schema"][0]["customProperties"] = [{"property": "engine", "value": "spark"}]
+    contract = Contract(document, "<widgets>")
+    folder = settings.landing_uri("shop", "widgets")
+    settings.files.write_text(f"{folder}/a.csv", "widget_id,widget_name\n1,bolt\n2,\n")
+    asset = build_product_asset(contract, Product("widgets"), [ContractRules(), LeavesGaps()])
+    resources = {"mesh": MeshResource(home=str(tmp_path)), "spark": spark}
+    result = dg.materialize([asset], resources=resources, raise_on_error=False)
+    assert not result.success and not Lake(settings).exists("shop/widgets")
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert "not_null on widget_name: 1 row(s), e.g. [2]" in failure.step_failure_data.error.message

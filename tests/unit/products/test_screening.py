@@ -32,6 +32,7 @@ WIDGETS = [
     column("colour", enum=[{"value": "red"}, {"value": "blue"}]),
     column("weight", "number", logicalTypeOptions={"minimum": 0, "maximum": 100}),
 ]
+UNUSED = Lake(MeshSettings(home="/unused"))  # a lake the contracts without relationships never read
 GOOD_CSV = "widget_id,widget_name,colour,weight\n1,bolt,red,1.5\n2,nut,blue,0.5\n"
 # Row 11 breaks accepted_values, 12 range, 13 not_null; 14 is fine.
 BAD_CSV = (
@@ -66,19 +67,19 @@ def frame(contract: Contract, csv: str) -> pl.DataFrame:
 
 def test_the_screen_names_each_broken_rule_with_its_rows_and_sample_keys() -> None:
     contract = widgets()
-    found = ContractRules().screen(contract, frame(contract, BAD_CSV))
+    found = ContractRules().screen(contract, frame(contract, BAD_CSV), UNUSED)
     assert [(v.rule, v.column, v.rows, v.sample_keys) for v in found] == [
         ("not_null", "widget_name", 1, [{"widget_id": 13}]),
         ("accepted_values", "colour", 1, [{"widget_id": 11}]),
         ("range", "weight", 1, [{"widget_id": 12}]),
     ]
-    assert ContractRules().screen(contract, frame(contract, GOOD_CSV)) == []
+    assert ContractRules().screen(contract, frame(contract, GOOD_CSV), UNUSED) == []
 
 
 def test_sample_keys_are_at_most_five_and_row_numbers_without_a_primary_key() -> None:
     keyless = widgets([{**c, "primaryKey": False} for c in WIDGETS], write_mode="append")
     rows = pl.DataFrame({"widget_id": range(10), "widget_name": ["x"] * 10, "weight": [-1.0] * 10})
-    (found,) = ContractRules().screen(keyless, rows)
+    (found,) = ContractRules().screen(keyless, rows, UNUSED)
     assert found.rows == 10
     assert found.sample_keys == [{"row": n} for n in range(1, 6)]
 
@@ -86,8 +87,8 @@ def test_sample_keys_are_at_most_five_and_row_numbers_without_a_primary_key() ->
 def test_the_screen_counts_exactly_what_the_check_after_the_write_counts() -> None:
     contract = widgets(write_mode="append")  # uniqueness of the frame, no table to read
     rows = frame(contract, BAD_CSV + "15,,purple,-4\n16,hub,,\n")
-    screened = {(v.rule, v.column): v.rows for v in ContractRules().screen(contract, rows)}
-    outcomes = evaluate_rules(contract, rows, Lake(MeshSettings(home="/unused")))
+    screened = {(v.rule, v.column): v.rows for v in ContractRules().screen(contract, rows, UNUSED)}
+    outcomes = evaluate_rules(contract, rows, UNUSED)
     checked = {
         (o.rule, col): n
         for o in outcomes
@@ -108,11 +109,11 @@ def test_the_screen_counts_exactly_what_the_check_after_the_write_counts() -> No
 def test_a_rule_the_contract_marks_warning_is_reported_not_screened() -> None:
     contract = widgets(warning_on("weight", "invalidValues"), write_mode="append")
     rows = frame(contract, BAD_CSV)
-    assert {v.rule for v in ContractRules().screen(contract, rows)} == {
+    assert {v.rule for v in ContractRules().screen(contract, rows, UNUSED)} == {
         "not_null",
         "accepted_values",
     }
-    outcomes = evaluate_rules(contract, rows, Lake(MeshSettings(home="/unused")))
+    outcomes = evaluate_rules(contract, rows, UNUSED)
     outcome = next(o for o in outcomes if o.rule == "range")
     assert not outcome.passed and outcome.warn_only  # a WARN, not a blocking failure
     specs = {s.name: s for s in ContractRules().specs(contract, dg.AssetKey(["shop", "widgets"]))}
@@ -128,8 +129,8 @@ def test_a_null_a_prepare_step_fills_is_not_screened_in_a_landing_file() -> None
     contract = widgets()
     rows = frame(contract, BAD_CSV)
     families = [ContractRules(), FillsNames()]
-    before = {v.rule for v in screen_of(families, before_prepare=True)(contract, rows)}
-    after = {v.rule for v in screen_of(families)(contract, rows)}
+    before = {v.rule for v in screen_of(families, UNUSED, before_prepare=True)(contract, rows)}
+    after = {v.rule for v in screen_of(families, UNUSED)(contract, rows)}
     assert before == {"accepted_values", "range"}
     assert after == {"not_null", "accepted_values", "range"}
 
@@ -273,6 +274,31 @@ def test_a_derived_product_breaking_a_rule_fails_before_its_write(
     assert "shop/heavy_widgets: nothing written, 1 row(s) break blocking contract rules" in message
     assert "range on weight: 1 row(s), e.g. [1]" in message
     assert not Lake(mesh_home).exists("shop/heavy_widgets")
+
+
+def test_a_derived_product_with_orphans_beyond_tolerance_fails_before_its_write(
+    mesh_home: MeshSettings,
+) -> None:
+    """Its foreign key to the source, which lacks the transform's new ids (2 of 2 rows)."""
+    land(mesh_home, "a-good.csv", GOOD_CSV)
+    reference = [{"to": "widgets.odcs.yaml#/schema/widgets/properties/widget_id"}]
+    properties = [
+        {**c, "relationships": reference} if c["name"] == "widget_id" else c for c in WIDGETS
+    ]
+    renumbered = Product(
+        "renumbered",
+        lambda rows: rows.with_columns(widget_id=pl.col("widget_id") + 100),
+        ("shop/widgets",),
+        contract=widgets(properties, product="renumbered"),
+    )
+    result = materialize(
+        mesh_home, Product("widgets", contract=widgets()), renumbered, raise_on_error=False
+    )
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    message = failure.step_failure_data.user_failure_data.description
+    assert "referential_integrity on widget_id: 2 row(s)" in message
+    assert "2 value(s) missing in shop/widgets on 2 of 2 rows" in message
+    assert not Lake(mesh_home).exists("shop/renumbered")
 
 
 # -- files still being written ------------------------------------------------------------------

@@ -8,6 +8,7 @@ product, in the contract's `domain`. Everything the platform does for a product
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -78,14 +79,28 @@ def odcs_json_schema() -> dict[str, Any]:
     return json.loads(text)
 
 
+@cache
+def _validator() -> jsonschema.Draft201909Validator:
+    return jsonschema.Draft201909Validator(odcs_json_schema())
+
+
+# Documents found valid, by content: validating one takes ~0.1 s, and every location,
+# asset and governance build loads the same contracts again.
+_VALID: set[str] = set()
+
+
 def validate_document(document: dict[str, Any], path: Path | str = "<contract>") -> None:
     """Raise ContractError for the first (most specific) schema violation; an unknown
     field (usually a typo) is named first, with the closest ODCS field name."""
-    validator = jsonschema.Draft201909Validator(odcs_json_schema())
+    text = json.dumps(document, sort_keys=True, default=repr)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    if digest in _VALID:
+        return
     errors = sorted(
-        validator.iter_errors(document), key=lambda e: (len(e.absolute_path), e.message)
+        _validator().iter_errors(document), key=lambda e: (len(e.absolute_path), e.message)
     )
     if not errors:
+        _VALID.add(digest)
         return
     unknown = [e for e in errors if _unknown_field(e)]
     error = unknown[0] if unknown else jsonschema.exceptions.best_match(errors)

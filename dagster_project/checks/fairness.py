@@ -32,7 +32,7 @@ A contract declares, on its columns (`customProperties`, property `fairness`):
 
 FairnessThresholds (`maxErrorGap`, relative; `maxRateGap`, absolute; `minRows` per group) come
 from the contract's own `fairness` custom property, else from the governance policy.
-Metrics per group are fairlearn's `MetricFrame`: WAPE and bias for forecasts, selection
+Metrics per group as fairlearn's `MetricFrame` gives them: WAPE and bias for forecasts, selection
 rate for assignments, error rate (and equalized odds) for classifiers. A group with fewer
 than `minRows` rows is neither judged nor named, so no finding can describe a person.
 """
@@ -362,14 +362,22 @@ def _judged_groups(frame: pl.DataFrame, segment: str, th: FairnessThresholds) ->
     return groups if len(groups) >= 2 else None
 
 
-def _metric_frame(metrics: dict[str, Callable], y_true, y_pred, groups: pl.Series):
-    """fairlearn's per-group metrics (a pandas frame indexed by group)."""
-    from fairlearn.metrics import MetricFrame  # pandas and scikit-learn: only when judged
-
-    frame = MetricFrame(
-        metrics=metrics, y_true=y_true, y_pred=y_pred, sensitive_features=groups.to_numpy()
+def _metric_frame(
+    metrics: dict[str, Callable], y_true, y_pred, groups: pl.Series
+) -> dict[str, dict[Any, float]]:
+    """Per-group metrics, metric → group → value: what fairlearn's `MetricFrame.by_group`
+    gives (each metric on each group's rows, in their order; groups sorted), without its
+    per-row stacking, which took 20 s for three metrics over 300k rows."""
+    rows = (
+        pl.DataFrame({"g": groups})
+        .with_row_index("i")
+        .group_by("g")
+        .agg("i")
+        .drop_nulls("g")
+        .sort("g")
     )
-    return frame.by_group
+    picks = [(g, np.asarray(i, dtype=np.int64)) for g, i in rows.iter_rows()]
+    return {name: {g: f(y_true[i], y_pred[i]) for g, i in picks} for name, f in metrics.items()}
 
 
 def _wape(y_true, y_pred) -> float:

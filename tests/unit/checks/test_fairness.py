@@ -347,3 +347,22 @@ def test_age_bands_also_band_a_number(lake: Lake) -> None:
     found, _ = measure(lake, contract, TH)
     wins = next(d for d in found if d.metric == "selection_rate:WIN")
     assert wins.flagged and set(wins.groups) == {"<30", "30+"}
+
+
+def test_per_group_metrics_are_fairlearns() -> None:
+    from fairlearn.metrics import MetricFrame
+
+    from dagster_project.checks.fairness import _bias, _mean, _metric_frame, _wape
+
+    rng = np.random.default_rng(3)
+    groups = pl.Series(rng.choice(["West", "East", "Nörth"], 2_000))
+    actual = rng.gamma(2.0, 5.0, 2_000)
+    predicted = actual * rng.uniform(0.5, 1.6, 2_000)
+    metrics = {"wape": _wape, "bias": _bias, "rate": _mean}
+    ours = _metric_frame(metrics, actual, predicted, groups)
+    theirs = MetricFrame(
+        metrics=metrics, y_true=actual, y_pred=predicted, sensitive_features=groups.to_numpy()
+    ).by_group
+    for name in metrics:
+        assert list(ours[name]) == list(theirs[name].index)
+        assert list(ours[name].values()) == pytest.approx(theirs[name].tolist(), rel=1e-12)

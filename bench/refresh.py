@@ -82,6 +82,7 @@ DERIVED = ("sales/daily_sales", "customers/customer_segments")
 SPEC = "floor_spec.json"
 FLOOR_IMPORTS = ("polars", "deltalake", "domains.sales.transforms", "domains.customers.transforms")
 QUALITY_IMPORTS = ("evidently", "sklearn.ensemble")
+TICKS = 10  # automation ticks at most, after one landed day
 
 
 # -- inside a side's subprocess ------------------------------------------------------
@@ -198,8 +199,9 @@ def incremental(
     from dagster_project.app.refresh import plan_waves
     from dagster_project.core.workspace import load_definitions, mesh_resources
 
-    resources = mesh_resources(load_definitions())
-    settle = daemon_ticks(assets, instance, resources, None)  # not timed: the cursor
+    locations = load_definitions()
+    resources = mesh_resources(locations)
+    settle = daemon_ticks(locations, assets, instance, resources, {})  # not timed: cursors
     home = Path(settings.home)
     files = sorted(p.relative_to(next_day) for p in next_day.rglob("*.parquet"))
     for path in files:
@@ -211,7 +213,7 @@ def incremental(
     sensor = [a for a in assets if set(a.keys) & landed]
     runs = [run_wave(wave, {day}, instance, resources) for wave in plan_waves(sensor)]
     landing_s = time.perf_counter() - started
-    ticks = daemon_ticks(assets, instance, resources, settle["cursor"])
+    ticks = daemon_ticks(locations, assets, instance, resources, settle["cursors"])
     runs += ticks["runs"]
     return {
         "incremental_s": landing_s + ticks["runs_s"],
@@ -245,37 +247,39 @@ def run_wave(wave: list[Any], days: set[str], instance: Any, resources: dict) ->
 
 
 def daemon_ticks(
-    assets: list[Any], instance: Any, resources: dict, cursor: Any, limit: int = 10
+    locations: dict[str, Any], assets: list[Any], instance: Any, resources: dict, cursors: dict
 ) -> dict[str, Any]:
-    """Evaluate the automation conditions and run what they request, tick after tick, as
-    the daemon's automation sensor does, until two ticks in a row request nothing (a
-    condition latched on an earlier update may fire a tick after its inputs settle), at
-    most `limit` ticks. Runs and evaluations are timed apart."""
+    """Evaluate each location's automation conditions (as the daemon does, per code
+    location: another location's products are external there) and run what they
+    request, tick after tick, until two ticks in a row request nothing (a condition
+    latched on an earlier update may fire a tick after its inputs settle), at most
+    TICKS. Runs and evaluations are timed apart."""
     import dagster as dg
 
     from dagster_project.app.refresh import plan_waves
 
-    defs = dg.Definitions(assets=assets, resources=resources)
-    runs, requested, idle = [], [], 0
+    by_key = {k: a for a in assets for k in a.keys}
+    cursors, runs, requested, idle = dict(cursors), [], [], 0
     seconds = {"evaluation_s": 0.0, "runs_s": 0.0, "ticks": 0}
-    while seconds["ticks"] < limit and idle < 2:
+    while seconds["ticks"] < TICKS and idle < 2:
         seconds["ticks"] += 1
-        started = time.perf_counter()
-        result = dg.evaluate_automation_conditions(defs, instance, cursor=cursor)
-        cursor = result.cursor
-        wanted = {
-            a: {p for k in a.keys for p in result.get_requested_partitions(k)} for a in assets
-        }
-        wanted = {a: parts for a, parts in wanted.items() if parts}
+        started, wanted = time.perf_counter(), {}
+        for name, defs in locations.items():
+            result = dg.evaluate_automation_conditions(defs, instance, cursor=cursors.get(name))
+            cursors[name] = result.cursor
+            for key, asset in by_key.items():
+                parts = result.get_requested_partitions(key)
+                if parts:
+                    wanted.setdefault(asset, set()).update(parts)
         ran = time.perf_counter()
         seconds["evaluation_s"] += ran - started
         idle = 0 if wanted else idle + 1
         requested += [k.to_user_string() for a in wanted for k in a.keys]
-        for wave in plan_waves(list(wanted)):
+        for wave in plan_waves([a for a in assets if a in wanted]):
             days = {p for a in wave for p in wanted[a] if p is not None}
             runs.append(run_wave(wave, days, instance, resources))
         seconds["runs_s"] += time.perf_counter() - ran
-    return {"runs": runs, "cursor": cursor, "requested": requested, **seconds}
+    return {"runs": runs, "cursors": cursors, "requested": requested, **seconds}
 
 
 def materialized(run: Any) -> list[str]:

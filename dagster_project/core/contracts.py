@@ -532,16 +532,28 @@ def _custom(props: list | None, name: str, default: Any) -> Any:
     return default
 
 
+# Contracts loaded in this process, by file and text: each location, asset and governance
+# build reads the same files again (parsing and validating one takes tens of ms).
+_LOADED: dict[Path, tuple[str, Contract]] = {}
+
+
 def load_contract(path: Path | str) -> Contract:
-    """Load and validate one contract file; ContractError names the file, field and reason."""
+    """Load and validate one contract file; ContractError names the file, field and reason.
+    A file whose text is unchanged since this process loaded it gives the same Contract."""
     path = Path(path)
+    text = path.read_text()
+    kept = _LOADED.get(path.absolute())
+    if kept is not None and kept[0] == text:
+        return kept[1]
     try:
-        document = yaml.safe_load(path.read_text())
+        document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ContractError(path, "(yaml)", str(exc)) from exc
     if not isinstance(document, dict):
         raise ContractError(path, "(document)", "a contract is a YAML mapping")
-    return Contract(document, path)
+    contract = Contract(document, path)
+    _LOADED[path.absolute()] = (text, contract)
+    return contract
 
 
 def load_contracts(folder: Path | str) -> dict[str, Contract]:

@@ -166,9 +166,8 @@ def run_mesh(home: Path, scope: str, next_day: Path | None = None) -> dict[str, 
     from dagster_project.app.refresh import refresh
 
     assets, contracts, settings = mesh_in_scope(home, scope)
-    if (ROOT / "dagster_project" / "quality").is_dir():  # a mesh with quality checks
-        for module in QUALITY_IMPORTS:  # warm-up: the quality checks import these lazily
-            importlib.import_module(module)
+    for module in QUALITY_IMPORTS:  # warm-up: the quality checks import these lazily
+        importlib.import_module(module)
     clock = WaveClock()
     instance = dg.DagsterInstance.ephemeral()
     started, cpu = time.perf_counter(), time.process_time()

@@ -222,6 +222,7 @@ def incremental(
         "incremental_ticks": ticks["ticks"],
         "incremental_evaluation_s": ticks["evaluation_s"],
         "settle_requested": settle["requested"],
+        "incremental_requested": ticks["requested"],
         "incremental_asset_seconds": where_time_goes(instance, runs)["asset_seconds"],
     }
 
@@ -273,7 +274,8 @@ def daemon_ticks(
         ran = time.perf_counter()
         seconds["evaluation_s"] += ran - started
         idle = 0 if wanted else idle + 1
-        requested += [k.to_user_string() for a in wanted for k in a.keys]
+        if wanted:
+            requested.append(sorted(k.to_user_string() for a in wanted for k in a.keys))
         for wave in plan_waves([a for a in assets if a in wanted]):
             days = {p for a in wave for p in wanted[a] if p is not None}
             runs.append(run_wave(wave, days, instance, resources))
@@ -601,6 +603,7 @@ def incremental_summary(meshes: list[dict[str, Any]]) -> dict[str, Any]:
         "incremental_ticks": fastest["incremental_ticks"],
         "incremental_evaluation_s": round(fastest["incremental_evaluation_s"], 3),
         "settle_requested": fastest["settle_requested"],
+        "incremental_requested": fastest["incremental_requested"],
     }
 
 

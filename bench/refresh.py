@@ -44,10 +44,13 @@ own (target <= 1.5). Where the mesh's time goes: `asset_seconds` (each asset's s
 STEP_START to STEP_SUCCESS in the runs' event log) and `family_seconds` (each check
 family's time inside `publish`, read back from the materializations' metadata).
 
-`--incremental`: after its full refresh (`full_s`), the mesh side lands one more day
-(simulated in setup) and refreshes that day's partition of the products it lands in,
-then the assets depending on them that have an automation condition (what the daemon
-would run), on the same instance: `incremental_s`, `incremental_ratio`.
+`--incremental`: after its full refresh (`full_s`) and one automation tick to start the
+conditions' cursor (not timed), the mesh side lands one more day (simulated in setup),
+refreshes that day's partition of the products it lands in (the landing sensor's run),
+then runs what the assets' automation conditions request, tick after tick, until a tick
+requests nothing (the daemon's automation sensor), on the same instance:
+`incremental_s` (the runs' wall time; evaluating the conditions, which the daemon does
+every tick whatever landed, is `incremental_evaluation_s`), `incremental_ratio`.
 
 Runs alternate floor, mesh, bound, floor, mesh, bound, ...; times are the best of `--repeat` runs
 (wall clock; process CPU seconds are reported too). `ratio` = mesh_s / floor_s.
@@ -79,6 +82,7 @@ DERIVED = ("sales/daily_sales", "customers/customer_segments")
 SPEC = "floor_spec.json"
 FLOOR_IMPORTS = ("polars", "deltalake", "domains.sales.transforms", "domains.customers.transforms")
 QUALITY_IMPORTS = ("evidently", "sklearn.ensemble")
+TICKS = 10  # automation ticks at most, after one landed day
 
 
 # -- inside a side's subprocess ------------------------------------------------------
@@ -162,9 +166,8 @@ def run_mesh(home: Path, scope: str, next_day: Path | None = None) -> dict[str, 
     from dagster_project.app.refresh import refresh
 
     assets, contracts, settings = mesh_in_scope(home, scope)
-    if (ROOT / "dagster_project" / "quality").is_dir():  # a mesh with quality checks
-        for module in QUALITY_IMPORTS:  # warm-up: the quality checks import these lazily
-            importlib.import_module(module)
+    for module in QUALITY_IMPORTS:  # warm-up: the quality checks import these lazily
+        importlib.import_module(module)
     clock = WaveClock()
     instance = dg.DagsterInstance.ephemeral()
     started, cpu = time.perf_counter(), time.process_time()
@@ -186,13 +189,18 @@ def run_mesh(home: Path, scope: str, next_day: Path | None = None) -> dict[str, 
 def incremental(
     assets: list[Any], contracts: list[Any], settings: Any, instance: Any, next_day: Path
 ) -> dict[str, Any]:
-    """Land one more day into the built mesh and refresh only that day's partition of
-    the products it lands in and whatever depends on them, on the same instance."""
+    """Land one more day into the built mesh, run that day's partition of the products it
+    lands in (what the landing sensor requests), then whatever the assets' automation
+    conditions request, tick after tick until a tick requests nothing (what the daemon
+    would run), on the same instance. Evaluating the conditions is timed too."""
     import dagster as dg
 
-    from dagster_project.app.refresh import QUIET, plan_waves
+    from dagster_project.app.refresh import plan_waves
     from dagster_project.core.workspace import load_definitions, mesh_resources
 
+    locations = load_definitions()
+    resources = mesh_resources(locations)
+    settle = daemon_ticks(locations, assets, instance, resources, {})  # not timed: cursors
     home = Path(settings.home)
     files = sorted(p.relative_to(next_day) for p in next_day.rglob("*.parquet"))
     for path in files:
@@ -200,46 +208,83 @@ def incremental(
         shutil.copy2(next_day / path, home / path)
     day = files[0].stem
     landed = {dg.AssetKey(str(p.parent.relative_to("landing")).split("/")) for p in files}
-    selected = downstream(assets, landed)
-    resources = mesh_resources(load_definitions())
-    tags = {"dagster/asset_partition_range_start": day, "dagster/asset_partition_range_end": day}
-    runs, started = [], time.perf_counter()
-    for wave in plan_waves(selected):
-        partitioned = any(a.partitions_def is not None for a in wave)
-        runs.append(
-            dg.materialize(
-                wave,
-                instance=instance,
-                resources=resources,
-                tags=tags if partitioned else {},
-                raise_on_error=False,
-                run_config=QUIET,
-            )
-        )
-    seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    sensor = [a for a in assets if set(a.keys) & landed]
+    runs = [run_wave(wave, {day}, instance, resources) for wave in plan_waves(sensor)]
+    landing_s = time.perf_counter() - started
+    ticks = daemon_ticks(locations, assets, instance, resources, settle["cursors"])
+    runs += ticks["runs"]
     return {
-        "incremental_s": seconds,
+        "incremental_s": landing_s + ticks["runs_s"],
         "incremental_day": day,
-        "incremental_assets": sorted(k.to_user_string() for a in selected for k in a.keys),
+        "incremental_assets": sorted({n for r in runs for n in materialized(r)}),
         "incremental_success": all(r.success for r in runs),
+        "incremental_ticks": ticks["ticks"],
+        "incremental_evaluation_s": ticks["evaluation_s"],
+        "settle_requested": settle["requested"],
+        "incremental_requested": ticks["requested"],
         "incremental_asset_seconds": where_time_goes(instance, runs)["asset_seconds"],
     }
 
 
-def downstream(assets: list[Any], changed: set[Any]) -> list[Any]:
-    """The assets among `changed` and, transitively, every asset depending on them that
-    refreshes on its own (has an automation condition), as the daemon would run them: a
-    model trained only when missing, or on a schedule, is not retrained for one day."""
-    keys, picked, grew = set(changed), [], True
-    while grew:
-        grew = False
-        for a in assets:
-            automated = any(c is not None for c in a.automation_conditions_by_key.values())
-            if a not in picked and (set(a.keys) & keys or (automated and a.dependency_keys & keys)):
-                picked.append(a)
-                keys |= set(a.keys)
-                grew = True
-    return [a for a in assets if a in picked]  # in the definitions' order
+def run_wave(wave: list[Any], days: set[str], instance: Any, resources: dict) -> Any:
+    """One Dagster run of `wave`, its partitioned assets over the range of `days`."""
+    import dagster as dg
+
+    partitioned = days and any(a.partitions_def is not None for a in wave)
+    tags = {
+        "dagster/asset_partition_range_start": min(days, default=""),
+        "dagster/asset_partition_range_end": max(days, default=""),
+    }
+    return dg.materialize(
+        wave,
+        instance=instance,
+        resources=resources,
+        tags=tags if partitioned else {},
+        raise_on_error=False,
+        run_config=QUIET,
+    )
+
+
+def daemon_ticks(
+    locations: dict[str, Any], assets: list[Any], instance: Any, resources: dict, cursors: dict
+) -> dict[str, Any]:
+    """Evaluate each location's automation conditions (as the daemon does, per code
+    location: another location's products are external there) and run what they
+    request, tick after tick, until two ticks in a row request nothing (a condition
+    latched on an earlier update may fire a tick after its inputs settle), at most
+    TICKS. Runs and evaluations are timed apart."""
+    import dagster as dg
+
+    from dagster_project.app.refresh import plan_waves
+
+    by_key = {k: a for a in assets for k in a.keys}
+    cursors, runs, requested, idle = dict(cursors), [], [], 0
+    seconds = {"evaluation_s": 0.0, "runs_s": 0.0, "ticks": 0}
+    while seconds["ticks"] < TICKS and idle < 2:
+        seconds["ticks"] += 1
+        started, wanted = time.perf_counter(), {}
+        for name, defs in locations.items():
+            result = dg.evaluate_automation_conditions(defs, instance, cursor=cursors.get(name))
+            cursors[name] = result.cursor
+            for key, asset in by_key.items():
+                parts = result.get_requested_partitions(key)
+                if parts:
+                    wanted.setdefault(asset, set()).update(parts)
+        ran = time.perf_counter()
+        seconds["evaluation_s"] += ran - started
+        idle = 0 if wanted else idle + 1
+        if wanted:
+            requested.append(sorted(k.to_user_string() for a in wanted for k in a.keys))
+        for wave in plan_waves([a for a in assets if a in wanted]):
+            days = {p for a in wave for p in wanted[a] if p is not None}
+            runs.append(run_wave(wave, days, instance, resources))
+        seconds["runs_s"] += time.perf_counter() - ran
+    return {"runs": runs, "cursors": cursors, "requested": requested, **seconds}
+
+
+def materialized(run: Any) -> list[str]:
+    return [e.asset_key.to_user_string() for e in run.get_asset_materialization_events()]
 
 
 def where_time_goes(instance: Any, runs: list[Any]) -> dict[str, Any]:
@@ -555,6 +600,10 @@ def incremental_summary(meshes: list[dict[str, Any]]) -> dict[str, Any]:
         "incremental_assets": fastest["incremental_assets"],
         "incremental_success": all(m["incremental_success"] for m in meshes),
         "incremental_asset_seconds": rounded(fastest["incremental_asset_seconds"]),
+        "incremental_ticks": fastest["incremental_ticks"],
+        "incremental_evaluation_s": round(fastest["incremental_evaluation_s"], 3),
+        "settle_requested": fastest["settle_requested"],
+        "incremental_requested": fastest["incremental_requested"],
     }
 
 
@@ -619,7 +668,8 @@ def incremental_note(s: dict[str, Any]) -> str:
         f"incremental: one more day ({s['incremental_day']}) into the built mesh refreshes"
         f" {len(s['incremental_assets'])} assets in {s['incremental_s']:.2f}s ="
         f" {s['incremental_ratio']:.0%} of the full refresh ({s['full_s']:.2f}s),"
-        f" success: {s['incremental_success']}; slowest: {spent}"
+        f" success: {s['incremental_success']}; {s['incremental_ticks']} automation ticks"
+        f" ({s['incremental_evaluation_s']:.1f}s evaluating conditions); slowest: {spent}"
     )
 
 

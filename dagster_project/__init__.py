@@ -82,6 +82,7 @@ _EXPORTS = {
         "SemanticIndex",
         "build_entries",
         "entries_hash",
+        "load_vectors",
         "save_vectors",
     ],
     "dagster_project.metadata.doc_review": ["SuggestionStore", "suggest"],

@@ -10,6 +10,7 @@ table of edges plus GraphML, JSON (node-link) and a PNG under MESH_HOME/reports.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from collections.abc import Iterable
@@ -21,6 +22,7 @@ import polars as pl
 
 from dagster_project import Contract, Lake, SemanticLayer, parse_reference
 
+PICTURE_KEY = "knowledge_graph.png.sha256"  # what the PNG shows, hashed
 JOIN_THRESHOLD = 0.9  # share of distinct values found on the other side to call it a join
 KIND_COLORS = {
     "domain": "#6c757d",
@@ -241,14 +243,9 @@ def json_bytes(graph: nx.MultiDiGraph) -> bytes:
     return json.dumps(data, indent=1, sort_keys=True, default=str).encode()
 
 
-def png_bytes(graph: nx.MultiDiGraph) -> bytes:
-    """A picture of the graph without columns (they would hide everything else); joins
-    and keys between columns are drawn between their products."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def folded(graph: nx.MultiDiGraph) -> nx.Graph:
+    """The graph without columns (they would hide everything else); joins and keys
+    between columns become edges between their products."""
     view = nx.Graph()
     for n, data in graph.nodes(data=True):
         if data.get("kind") != "column":
@@ -257,6 +254,23 @@ def png_bytes(graph: nx.MultiDiGraph) -> bytes:
         s2, t2 = _lift(graph, s), _lift(graph, t)
         if s2 != t2 and s2 in view and t2 in view:
             view.add_edge(s2, t2, relation=data["relation"])
+    return view
+
+
+def picture_key(view: nx.Graph) -> str:
+    """What the picture shows (nodes, kinds, labels, edges): the same key, the same PNG."""
+    nodes = sorted((n, str(d.get("kind")), str(d.get("label", n))) for n, d in view.nodes.items())
+    edges = sorted((*sorted((s, t)), d["relation"]) for s, t, d in view.edges(data=True))
+    return hashlib.sha256(json.dumps([nodes, edges]).encode()).hexdigest()
+
+
+def png_bytes(view: nx.Graph) -> bytes:
+    """A picture of the folded graph (see `folded`)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     position = nx.spring_layout(view, seed=7, k=1.2 / max(1, len(view)) ** 0.5)
     fig, ax = plt.subplots(figsize=(16, 12), dpi=80)
     styles = {
@@ -308,14 +322,21 @@ def _lift(graph: nx.MultiDiGraph, node_id: str) -> str:
 def write_reports(graph: nx.MultiDiGraph, lake: Lake) -> dict[str, str]:
     """GraphML, JSON and PNG under MESH_HOME/reports/knowledge_graph; their URIs."""
     settings = lake.settings
+    view = folded(graph)
+    key, key_uri = picture_key(view), settings.reports_uri("knowledge_graph", PICTURE_KEY)
+    png_uri = settings.reports_uri("knowledge_graph", "knowledge_graph.png")
+    # Drawing takes seconds: the picture is redrawn only when what it shows changed.
+    same = settings.files.exists(png_uri) and settings.files.read_text_or(key_uri, "") == key
     outputs = {
-        "graphml": ("knowledge_graph.graphml", graphml_bytes(graph)),
-        "json": ("knowledge_graph.json", json_bytes(graph)),
-        "png": ("knowledge_graph.png", png_bytes(graph)),
+        "graphml": ("knowledge_graph.graphml", lambda: graphml_bytes(graph)),
+        "json": ("knowledge_graph.json", lambda: json_bytes(graph)),
+        "png": ("knowledge_graph.png", None if same else lambda: png_bytes(view)),
     }
     uris = {}
     for name, (filename, data) in outputs.items():
         uri = settings.reports_uri("knowledge_graph", filename)
-        settings.files.write_bytes(uri, data)
+        if data is not None:
+            settings.files.write_bytes(uri, data())
         uris[name] = uri
+    settings.files.write_text(key_uri, key)
     return uris

@@ -20,6 +20,7 @@ from dagster_project import (
     SemanticLayer,
     build_entries,
     entries_hash,
+    load_vectors,
     save_vectors,
 )
 
@@ -31,8 +32,12 @@ def build_index(
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """The index table and a summary (entry counts, vector model, sample searches)."""
     entries = build_entries(contracts, layer)
-    index = SemanticIndex(entries, provider=provider)
-    save_vectors(settings, entries, index)
+    # The same entries as at the last build: their kept embeddings, none computed again.
+    vectors = load_vectors(settings, entries, provider.embedding_model)
+    model = provider.embedding_model if vectors is not None else None
+    index = SemanticIndex(entries, provider=provider, vectors=vectors, vector_model=model)
+    if vectors is None:
+        save_vectors(settings, entries, index)
     digest = entries_hash(entries)
     frame = pl.DataFrame(
         [{**e.to_row(), "vector_model": index.model_label, "index_hash": digest} for e in entries]

@@ -32,7 +32,8 @@ A contract declares, on its columns (`customProperties`, property `fairness`):
 
 FairnessThresholds (`maxErrorGap`, relative; `maxRateGap`, absolute; `minRows` per group) come
 from the contract's own `fairness` custom property, else from the governance policy.
-Metrics per group are fairlearn's `MetricFrame`: WAPE for forecasts, selection
+Metrics per group are what fairlearn's `MetricFrame` gives (tested against it, computed
+directly: MetricFrame took 20 s over 300k rows): WAPE for forecasts, selection
 rate for assignments, error rate for classifiers. A group with fewer
 than `minRows` rows is neither judged nor named, so no finding can describe a person.
 """
@@ -345,16 +346,16 @@ def _judged_groups(frame: pl.DataFrame, segment: str, th: FairnessThresholds) ->
 
 
 def _group_sums(groups: np.ndarray, a: np.ndarray, b: np.ndarray) -> dict:
-    """Per group, with fairlearn's MetricFrame: (the sum of `a`, the sum of `b`, rows)."""
-    from fairlearn.metrics import MetricFrame  # pandas and scikit-learn: only when judged
-
-    metrics = {
-        "a": lambda a, _b: float(a.sum()),
-        "b": lambda _a, b: float(b.sum()),
-        "n": lambda a, _b: len(a),
-    }
-    frame = MetricFrame(metrics=metrics, y_true=a, y_pred=b, sensitive_features=groups)
-    return {g: (float(r["a"]), float(r["b"]), int(r["n"])) for g, r in frame.by_group.iterrows()}
+    """Per group, sorted: (the sum of `a`, the sum of `b`, rows), the values fairlearn's
+    `MetricFrame.by_group` gives, without its per-row stacking (20 s over 300k rows)."""
+    sums = (
+        pl.DataFrame({"g": groups, "a": a, "b": b})
+        .drop_nulls("g")
+        .group_by("g")
+        .agg(pl.col("a").sum(), pl.col("b").sum(), pl.len())
+        .sort("g")
+    )
+    return {g: (float(sa), float(sb), int(n)) for g, sa, sb, n in sums.iter_rows()}
 
 
 # -- reading the product --------------------------------------------------------------
@@ -478,7 +479,7 @@ def fairness_policy(defaults: FairnessThresholds | None = None) -> Policy:
     """The shared fairness policy, for products that declare segments and outputs."""
     return Policy(
         PROPERTY,
-        "Outputs serve every declared segment alike (fairlearn MetricFrame per segment)",
+        "Outputs serve every declared segment alike (per-group metrics, as fairlearn gives them)",
         _FairnessCheck(defaults or FairnessThresholds()),
         uses_lake=True,
         applies=declares_fairness,

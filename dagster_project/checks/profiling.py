@@ -8,6 +8,9 @@ value of any kind — not even its minimum or maximum.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import pickle
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -62,9 +65,32 @@ def _plain(value: Any) -> Any:
 def profile_product(
     lake: Lake, contract: Contract, *, samples: bool = False
 ) -> ProductProfile | None:
-    """Statistics of the product's current table (None when it was never written)."""
-    if not lake.exists(contract.key):
+    """Statistics of the product's current table (None when it was never written). Kept
+    per Delta version and contract: an unchanged product is not scanned again."""
+    info = lake.info(contract.key)
+    if info is None:
         return None
+    stamp = [info.version, samples, json.dumps(contract.document, sort_keys=True, default=repr)]
+    stamp_hash = hashlib.sha256(json.dumps(stamp).encode()).hexdigest()
+    uri = lake.settings.registry_uri("profiles", contract.domain, f"{contract.product}.pkl")
+    kept = _kept(lake, uri)
+    if kept is not None and kept[0] == stamp_hash:
+        return kept[1]
+    profile = _profile(lake, contract, samples)
+    lake.settings.files.write_bytes(uri, pickle.dumps((stamp_hash, profile)))
+    return profile
+
+
+def _kept(lake: Lake, uri: str) -> tuple[str, ProductProfile] | None:
+    if not lake.settings.files.exists(uri):
+        return None
+    try:
+        return pickle.loads(lake.settings.files.read_bytes(uri))
+    except Exception:  # an unreadable copy is profiled again, never trusted
+        return None
+
+
+def _profile(lake: Lake, contract: Contract, samples: bool) -> ProductProfile:
     frame = lake.scan(contract.key)
     present = set(frame.collect_schema().names())
     columns = [c for c in contract.columns if c.name in present]

@@ -34,8 +34,8 @@ NOT_JUDGED = "NOT_JUDGED"  # too little data to judge: neither passed nor failed
 def execution_status(record: AssetCheckExecutionRecord) -> str:
     """A check execution's status (SUCCEEDED, FAILED, ...), NOT_JUDGED for a WARN failure
     whose metadata says it was skipped (see `checks.quality.checks`)."""
-    evaluation = record.evaluation
-    if evaluation is not None and "skipped" in evaluation.metadata:
+    evaluation = record.evaluation  # only planned (its run failed first): no metadata
+    if isinstance(evaluation, dg.AssetCheckEvaluation) and "skipped" in evaluation.metadata:
         return NOT_JUDGED
     return record.status.value
 

@@ -8,6 +8,7 @@ product, in the contract's `domain`. Everything the platform does for a product
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -78,14 +79,28 @@ def odcs_json_schema() -> dict[str, Any]:
     return json.loads(text)
 
 
+@cache
+def _validator() -> jsonschema.Draft201909Validator:
+    return jsonschema.Draft201909Validator(odcs_json_schema())
+
+
+# Documents found valid, by content: validating one takes ~0.1 s, and every location,
+# asset and governance build loads the same contracts again.
+_VALID: set[str] = set()
+
+
 def validate_document(document: dict[str, Any], path: Path | str = "<contract>") -> None:
     """Raise ContractError for the first (most specific) schema violation; an unknown
     field (usually a typo) is named first, with the closest ODCS field name."""
-    validator = jsonschema.Draft201909Validator(odcs_json_schema())
+    text = json.dumps(document, sort_keys=True, default=repr)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    if digest in _VALID:
+        return
     errors = sorted(
-        validator.iter_errors(document), key=lambda e: (len(e.absolute_path), e.message)
+        _validator().iter_errors(document), key=lambda e: (len(e.absolute_path), e.message)
     )
     if not errors:
+        _VALID.add(digest)
         return
     unknown = [e for e in errors if _unknown_field(e)]
     error = unknown[0] if unknown else jsonschema.exceptions.best_match(errors)
@@ -517,16 +532,28 @@ def _custom(props: list | None, name: str, default: Any) -> Any:
     return default
 
 
+# Contracts loaded in this process, by file and text: each location, asset and governance
+# build reads the same files again (parsing and validating one takes tens of ms).
+_LOADED: dict[Path, tuple[str, Contract]] = {}
+
+
 def load_contract(path: Path | str) -> Contract:
-    """Load and validate one contract file; ContractError names the file, field and reason."""
+    """Load and validate one contract file; ContractError names the file, field and reason.
+    A file whose text is unchanged since this process loaded it gives the same Contract."""
     path = Path(path)
+    text = path.read_text()
+    kept = _LOADED.get(path.absolute())
+    if kept is not None and kept[0] == text:
+        return kept[1]
     try:
-        document = yaml.safe_load(path.read_text())
+        document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ContractError(path, "(yaml)", str(exc)) from exc
     if not isinstance(document, dict):
         raise ContractError(path, "(document)", "a contract is a YAML mapping")
-    return Contract(document, path)
+    contract = Contract(document, path)
+    _LOADED[path.absolute()] = (text, contract)
+    return contract
 
 
 def load_contracts(folder: Path | str) -> dict[str, Contract]:

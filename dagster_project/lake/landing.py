@@ -141,6 +141,7 @@ def read_landing_file(
         )
     try:
         raw = settings.files.read_bytes(file.uri)
+        _remember_hash(file, raw)
         frame = None if not raw or raw.isspace() else _parse(raw, READERS[suffix], contract)
     except Exception as exc:  # any parser error means the file is unreadable as such
         first_line = str(exc).strip().splitlines()[0]  # not the parser's advice that follows
@@ -286,8 +287,22 @@ def _hash_uri(settings: MeshSettings, product: Contract | str, digest: str) -> s
     return settings.registry_uri("loaded", *_split(product), "_sha256", digest + ".json")
 
 
+# Content hashes of files read in this process, by uri and signature: the load record
+# needs the hash of a file the load just read, so the file is not read a second time.
+_HASHES: dict[tuple[str, str], str] = {}
+_HASHES_KEPT = 4096
+
+
+def _remember_hash(file: LandingFile, raw: bytes) -> str:
+    if len(_HASHES) >= _HASHES_KEPT:
+        _HASHES.clear()
+    digest = _HASHES[(file.uri, file.signature)] = hashlib.sha256(raw).hexdigest()
+    return digest
+
+
 def content_hash(settings: MeshSettings, file: LandingFile) -> str:
-    return hashlib.sha256(settings.files.read_bytes(file.uri)).hexdigest()
+    known = _HASHES.get((file.uri, file.signature))
+    return known or _remember_hash(file, settings.files.read_bytes(file.uri))
 
 
 def load_record(settings: MeshSettings, product: Contract | str, name: str) -> dict:

@@ -440,8 +440,9 @@ def distance_to_closest_record(
         if is_num:
             d = np.abs(s[:, None] - r[None, :]) / width
             total += np.nan_to_num(d, nan=1.0)
-        else:
-            total += s[:, None] != r[None, :]
+        else:  # the same equality on integer codes: object comparisons cost ~50x more
+            _, codes = np.unique(np.concatenate([s, r]), return_inverse=True)
+            total += codes[: len(s), None] != codes[None, len(s) :]
     return (total / len(columns)).min(axis=1)
 
 

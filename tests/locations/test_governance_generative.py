@@ -241,3 +241,34 @@ def test_knowledge_graph_edges_reports_and_join_evidence(lake, small_mesh):
         "term",
     }
     assert Path(meta["report_png"].value).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_knowledge_graph_picture_is_redrawn_only_when_what_it_shows_changed(lake, small_mesh):
+    png = Path(metadata(materialize("governance/knowledge_graph", lake))["report_png"].value)
+    drawn = png.stat().st_mtime_ns
+    materialize("governance/knowledge_graph", lake)
+    assert png.stat().st_mtime_ns == drawn  # the same graph: the picture is kept
+    png.with_name(png.name + ".sha256").write_text("another graph")
+    materialize("governance/knowledge_graph", lake)
+    assert png.stat().st_mtime_ns != drawn
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_semantic_index_reuses_the_embeddings_of_unchanged_entries(lake, small_mesh, monkeypatch):
+    from dagster_project.ai.offline import OfflineProvider
+
+    materialize("governance/semantic_index", lake)
+    first = lake.read("governance/semantic_index")
+
+    embed, sizes = OfflineProvider.embed, []
+
+    def counted(self, texts, fallback=None):
+        sizes.append(len(texts))
+        return embed(self, texts, fallback)
+
+    monkeypatch.setattr(OfflineProvider, "embed", counted)
+    result = materialize("governance/semantic_index", lake)
+    assert result.success and sizes and max(sizes) == 1  # only the sample queries
+    assert lake.read("governance/semantic_index").equals(first)
+    samples = metadata(result)["sample_searches"].value
+    assert samples["revenue by region"][0] == "metric:revenue"

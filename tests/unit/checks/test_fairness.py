@@ -347,3 +347,26 @@ def test_age_bands_also_band_a_number(lake: Lake) -> None:
     found, _ = measure(lake, contract, TH)
     wins = next(d for d in found if d.metric == "selection_rate:WIN")
     assert wins.flagged and set(wins.groups) == {"<30", "30+"}
+
+
+def test_per_group_metrics_are_fairlearns() -> None:
+    from fairlearn.metrics import MetricFrame
+
+    from dagster_project.checks.fairness import _group_sums
+
+    rng = np.random.default_rng(3)
+    groups = rng.choice(["West", "East", "Nörth"], 2_000)
+    actual = rng.gamma(2.0, 5.0, 2_000)
+    error = np.abs(actual * rng.uniform(-0.5, 0.6, 2_000))
+    ours = _group_sums(groups, actual, error)
+    metrics = {
+        "a": lambda a, _b: float(a.sum()),
+        "b": lambda _a, b: float(b.sum()),
+        "n": lambda a, _b: len(a),
+    }
+    theirs = MetricFrame(
+        metrics=metrics, y_true=actual, y_pred=error, sensitive_features=groups
+    ).by_group
+    assert list(ours) == list(theirs.index)
+    for (a, b, n), (_, row) in zip(ours.values(), theirs.iterrows(), strict=True):
+        assert (a, b) == pytest.approx((row["a"], row["b"]), rel=1e-12) and n == row["n"]

@@ -28,3 +28,34 @@ def test_samples_when_allowed_for_non_pii_columns_only(lake, demo_contracts):
 
 def test_a_product_never_built_has_no_profile(lake, demo_contracts):
     assert profile_product(lake, demo_contracts["sales/stores"]) is None
+
+
+def test_an_unchanged_product_is_not_scanned_again_a_changed_one_is(
+    lake, demo_contracts, monkeypatch
+):
+    from dagster_project.core.contracts import Contract
+    from dagster_project.lake.storage import Lake
+
+    data = write_small_mesh(lake, demo_contracts)
+    contract = demo_contracts["customers/customer_profiles"]
+    first = profile_product(lake, contract, samples=True)
+    scan = Lake.scan
+
+    def refused(self, *args, **kwargs):
+        raise AssertionError("an unchanged product was scanned again")
+
+    monkeypatch.setattr(Lake, "scan", refused)
+    assert profile_product(lake, contract, samples=True) == first
+    monkeypatch.setattr(Lake, "scan", scan)
+    lake.write(contract, data["customers/customer_profiles"].head(2), mode="overwrite")
+    assert profile_product(lake, contract, samples=True).rows == 2  # a new Delta version
+    # A column classified PII since (the same table version) shows no values any more.
+    document = {**contract.document}
+    schema = [dict(s) for s in document["schema"]]
+    schema[0]["properties"] = [
+        {**p, "classification": "pii"} if p["name"] == "city" else p
+        for p in schema[0]["properties"]
+    ]
+    document["schema"] = schema
+    reclassified = Contract(document, "<reclassified>")
+    assert profile_product(lake, reclassified, samples=True).columns["city"].samples == ()

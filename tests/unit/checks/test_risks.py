@@ -149,3 +149,16 @@ def test_a_fairness_warning_is_a_risk_naming_the_segment_not_a_person(instance, 
         "on 120 of 480 rows" in risk.narrative
         and "fairness policy has warned since" in risk.narrative
     )
+
+
+def test_a_check_planned_by_a_failed_run_reads_as_planned_not_an_error() -> None:
+    from dagster_project.checks.risks import execution_status
+
+    @dg.asset(key=KEY, check_specs=[dg.AssetCheckSpec("drift", asset=KEY)])
+    def failing():
+        raise dg.Failure("the build failed before any check ran")
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        dg.materialize([failing], instance=instance, raise_on_error=False)
+        latest = instance.event_log_storage.get_latest_asset_check_execution_by_key([DRIFT])
+        assert execution_status(latest[DRIFT]) not in {"SUCCEEDED", "FAILED", "NOT_JUDGED"}

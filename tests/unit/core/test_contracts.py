@@ -332,3 +332,14 @@ def test_one_domains_broken_contract_leaves_the_others_in_the_mesh(tmp_path, mon
     assert [c.key for c in discover_contracts(path=workspace)] == ["good_domain/widgets"]
     with pytest.raises(ContractError, match=r"logicalTyp.*did you mean 'logicalType'"):
         discover_contracts(path=workspace, strict=True)
+
+
+def test_an_unchanged_file_loads_as_the_same_contract_a_changed_one_anew(tmp_path: Path) -> None:
+    path = tmp_path / "stores.odcs.yaml"
+    path.write_text(yaml.safe_dump(contract_document([column("store_id", "integer")])))
+    first = load_contract(path)
+    assert load_contract(path) is first
+    document = yaml.safe_load(path.read_text())
+    document["version"] = "2.0.0"  # the same size or not, read at once: a new contract
+    path.write_text(yaml.safe_dump(document))
+    assert load_contract(path).version == "2.0.0"

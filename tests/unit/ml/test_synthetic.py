@@ -141,3 +141,28 @@ def test_opted_in_products_get_a_synthetic_asset(lake, demo_contracts):
     real = lake.read("customers/customer_profiles")
     assert written.height == real.height
     assert not set(written["email"]) & set(real["email"])
+
+
+def test_distance_to_closest_record_is_gowers(people):
+    from dagster_project.ml.synthetic import distance_to_closest_record
+
+    contract, real = people
+    real = real.head(60)
+    columns = ["age", "tier", "active"]  # a number and two values compared as text
+    copies = real.head(5)
+    changed = copies.with_columns(tier=pl.lit("platinum"), active=~pl.col("active"))
+    found = distance_to_closest_record(real, pl.concat([copies, changed]), contract, columns)
+    assert list(found[:5]) == [0.0] * 5  # a real row: no distance
+    # Per row, the closest real row by hand: |age gap| / age range, and 1 per other value.
+    span = real["age"].max() - real["age"].min()
+    for row, got in zip(changed.iter_rows(named=True), found[5:], strict=True):
+        expected = min(
+            (
+                abs(row["age"] - r["age"]) / span
+                + (row["tier"] != r["tier"])
+                + (row["active"] != r["active"])
+            )
+            / len(columns)
+            for r in real.iter_rows(named=True)
+        )
+        assert got == pytest.approx(expected)

@@ -18,7 +18,6 @@ the worker writes nothing.
 
 from __future__ import annotations
 
-import io
 import multiprocessing
 import os
 import pickle
@@ -28,9 +27,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from multiprocessing import forkserver, popen_forkserver, reduction, spawn, util
 from multiprocessing.connection import Connection
-from multiprocessing.context import set_spawning_popen
 from typing import Any
 
 import duckdb
@@ -80,42 +77,13 @@ class SqlResult:
 
 
 def _context() -> multiprocessing.context.BaseContext:
-    """The fork server context: workers fork from a clean process that imported this
-    module, never from the caller (whose threads may hold locks a child would inherit)."""
+    """The standard library's fork server: workers fork from a clean process that
+    imported this module, never from the caller (whose threads may hold locks a child
+    would inherit). Each worker re-imports the caller's main script as `__mp_main__`
+    (multiprocessing's rule); a spare is started ahead, so no query waits for that."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["dagster_project.ask.worker_warm"])
     return context
-
-
-class _Popen(popen_forkserver.Popen):
-    """The fork server's launch without re-running the caller's main module in the
-    worker (multiprocessing does, for targets defined there; ours never is): a script
-    without a `__main__` guard would run again, and `mesh` would import its CLI again
-    for every query. Otherwise CPython 3.11's `popen_forkserver.Popen._launch`."""
-
-    def _launch(self, process_obj):
-        prep_data = spawn.get_preparation_data(process_obj._name)
-        prep_data.pop("init_main_from_name", None)
-        prep_data.pop("init_main_from_path", None)
-        buf = io.BytesIO()
-        set_spawning_popen(self)
-        try:
-            reduction.dump(prep_data, buf)
-            reduction.dump(process_obj, buf)
-        finally:
-            set_spawning_popen(None)
-        self.sentinel, w = forkserver.connect_to_new_process(self._fds)
-        _parent_w = os.dup(w)
-        self.finalizer = util.Finalize(self, util.close_fds, (_parent_w, self.sentinel))
-        with open(w, "wb", closefd=True) as f:
-            f.write(buf.getbuffer())
-        self.pid = forkserver.read_signed(self.sentinel)
-
-
-class _Worker(multiprocessing.context.ForkServerProcess):
-    @staticmethod
-    def _Popen(process_obj):
-        return _Popen(process_obj)
 
 
 def warm_up() -> None:
@@ -126,7 +94,7 @@ def warm_up() -> None:
         if _warm:
             return
         _context()
-        probe = _Worker(target=_ready, daemon=True)
+        probe = _context().Process(target=_ready, daemon=True)
         probe.start()
         probe.join()
         _warm = True
@@ -152,7 +120,7 @@ _spares_lock = threading.Lock()
 def _start(threads: int) -> _Started:
     jobs_out, jobs_in = _context().Pipe(duplex=False)
     results_out, results_in = _context().Pipe(duplex=False)
-    process = _Worker(target=_serve, args=(jobs_out, results_in, threads), daemon=True)
+    process = _context().Process(target=_serve, args=(jobs_out, results_in, threads), daemon=True)
     process.start()
     jobs_out.close()
     results_in.close()

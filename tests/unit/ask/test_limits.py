@@ -224,3 +224,26 @@ def test_limits_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("MESH_QUERY_TIMEOUT_S", "soon")
     with pytest.raises(ValueError, match="MESH_QUERY_TIMEOUT_S must be a number"):
         Limits()
+
+
+def test_a_hung_model_endpoint_cannot_hold_a_question_past_its_deadline(
+    lake, demo_contracts, limits, monkeypatch
+):
+    from tests.openai_server import fake_openai
+
+    write_small_mesh(lake, demo_contracts)
+    with fake_openai() as fake:
+        fake.chat = lambda request: time.sleep(30) or "{}"  # answers long after the deadline
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
+        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+        monkeypatch.setenv("MESH_LLM_TIMEOUT", "60")  # the client alone would wait a minute
+        asker = Asker(lake, load_semantic_layer(), provider="openai", limits=limits)
+        started = time.monotonic()
+        answer = asker.ask("How many stores are there?")
+        took = time.monotonic() - started
+        asked = fake.bodies("/chat/completions")
+    assert asked, "the model was not asked"
+    assert took < DEADLINE_S + SLACK_S, f"the question took {took:.1f} s"
+    # The interpreter's reading answers in the time the model left.
+    assert answer.status == "answered" and "no answer within" in answer.provider
+    assert answer.rows == [[4]]

@@ -16,7 +16,7 @@ import polars as pl
 from pydantic import BaseModel
 
 import dagster_project.ask.worker as worker
-from dagster_project.access.policy import AuditRecord, GovernedReader
+from dagster_project.access.policy import AuditRecord, AuditWriter, GovernedReader
 from dagster_project.ai import Task, get_provider
 from dagster_project.ai.text import spelling_matches, terms
 from dagster_project.ask.limits import Deadline, check_size, slots_for
@@ -115,6 +115,8 @@ class Asker:
         row_limit: int = ROW_LIMIT,
         timeout_s: float | None = None,
         limits: Limits | None = None,
+        parser: OfflineParser | None = None,
+        audit_writer: AuditWriter | None = None,
     ):
         self.lake = lake or Lake()
         self.layer = layer or load_semantic_layer()
@@ -127,7 +129,8 @@ class Asker:
         self.timeout_s = timeout_s or self.limits.query_timeout_s
         self.context: dict[str, Any] | None = None
         self.query_layer = with_derived_metrics(self.layer)  # plus distinct counts
-        self._parser: OfflineParser | None = None
+        self._parser = parser  # a server shares one (its vocabulary is read once)
+        self.audit_writer = audit_writer  # audit rows written behind the answer, if given
         worker.warm_up()  # the workers' fork server, before any deadline starts
 
     # -- questions ---------------------------------------------------------------------
@@ -309,7 +312,8 @@ class Asker:
             with slots_for(self.limits).hold(self.principal or self.role, deadline):
                 result = worker.run(job, deadline, records.extend)
         finally:
-            self.reader.audit_many(records)  # one append per query, also when it was stopped
+            # One append per query, also when it was stopped.
+            (self.audit_writer.put if self.audit_writer else self.reader.audit_many)(records)
         return result.columns, result.rows, result.truncated
 
 

@@ -138,7 +138,9 @@ def _take(threads: int) -> _Started:
 
 
 def _restock(threads: int) -> None:
-    """Start the spare for the next query (after this one: never competing with it)."""
+    """Start the spare for the next query, as soon as this one took the last: a worker
+    re-imports the caller's main script (multiprocessing's rule) and starts polars and
+    DuckDB, which the next caller should not wait for."""
     with _spares_lock:
         if threads in _spares:
             return
@@ -159,6 +161,7 @@ def run(job: SqlJob, deadline: Deadline, audit: Callable[[list[AuditRecord]], No
     temp_dir = tempfile.mkdtemp(prefix="mesh-query-")
     job = replace(job, environ=dict(os.environ), temp_dir=temp_dir)
     worker = _take(job.limits.query_threads)
+    threading.Thread(target=_restock, args=(job.limits.query_threads,), daemon=True).start()
     # Handed over beside the watch: a job larger than the pipe's buffer waits for the
     # worker to read it, and that wait is the query's too.
     threading.Thread(target=_hand_over, args=(worker.jobs, pickle.dumps(job)), daemon=True).start()
@@ -169,7 +172,6 @@ def run(job: SqlJob, deadline: Deadline, audit: Callable[[list[AuditRecord]], No
         worker.process.join()
         worker.results.close()
         shutil.rmtree(temp_dir, ignore_errors=True)
-        threading.Thread(target=_restock, args=(job.limits.query_threads,), daemon=True).start()
 
 
 def _hand_over(jobs: Connection, payload: bytes) -> None:

@@ -247,6 +247,11 @@ class Limits:
     query_workers_per_caller: int = field(
         default_factory=lambda: _env_int("MESH_QUERY_WORKERS_PER_CALLER", 2)
     )
+    # Queries running at once for all anonymous callers together (each client address is
+    # its own caller, so this bounds how many addresses one sender can crowd in with).
+    query_workers_anonymous: int = field(
+        default_factory=lambda: _env_int("MESH_QUERY_WORKERS_ANONYMOUS", 2)
+    )
     max_sql_chars: int = field(default_factory=lambda: _env_int("MESH_MAX_SQL_CHARS", 20_000))
     max_question_chars: int = field(
         default_factory=lambda: _env_int("MESH_MAX_QUESTION_CHARS", 2_000)

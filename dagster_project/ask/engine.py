@@ -131,7 +131,7 @@ class Asker:
         self.query_layer = with_derived_metrics(self.layer)  # plus distinct counts
         self._parser = parser  # a server shares one (its vocabulary is read once)
         self.audit_writer = audit_writer  # audit rows written behind the answer, if given
-        worker.warm_up()  # the workers' fork server, before any deadline starts
+        worker.warm_up()  # the workers' fork server, before any question's clock
 
     # -- questions ---------------------------------------------------------------------
     @property
@@ -144,10 +144,11 @@ class Asker:
     def ask(self, question: str, *, follow_up: bool = False) -> Answer:
         """Answer a question in plain words, within the deadline (parsing included)."""
         check_size("question", question, self.limits.max_question_chars, "MESH_MAX_QUESTION_CHARS")
-        # One clock for the whole question: the values the parser matches (read once per
-        # asker), the parse, the model's proposal, the compile and the query.
+        parser = self.parser  # the data's values it matches: read once, not the question's
+        # One clock for the whole question: the parse, the model's proposal, the compile
+        # and the query.
         deadline = Deadline.start(self.timeout_s)
-        parsed = self.parser.parse(question, self.context if follow_up else None)
+        parsed = parser.parse(question, self.context if follow_up else None)
         deadline.check()
         plan, provider = self._plan(question, parsed, deadline)
         deadline.check()

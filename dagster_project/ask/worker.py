@@ -86,10 +86,14 @@ def _context() -> multiprocessing.context.BaseContext:
     return context
 
 
-def warm_up() -> None:
+def warm_up(*, wait: bool = True) -> None:
     """Start the fork server and let it import the mesh now (about 2 s, once per
-    process), so no query's deadline pays for it."""
+    process), so no query's deadline pays for it; `wait=False` starts it in the
+    background (a later `warm_up()` waits for it)."""
     global _warm
+    if not wait:
+        threading.Thread(target=warm_up, daemon=True).start()
+        return
     with _context_lock:
         if _warm:
             return

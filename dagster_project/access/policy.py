@@ -15,13 +15,16 @@ Pipelines keep reading their inputs unmasked with `Lake.scan`, as the system.
 
 from __future__ import annotations
 
+import atexit
 import copy
 import fnmatch
 import hashlib
 import hmac
+import queue
 import re
 import threading
 import uuid
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -438,6 +441,46 @@ class GovernedReader:
             frame = pl.DataFrame(rows, schema=self.policy.audit_contract.polars_schema)
             with _AUDIT_WRITES:
                 self.lake.write(self.policy.audit_contract, frame, mode="append")
+
+
+class AuditWriter:
+    """Appends a reader's audit rows from a background thread, so a request does not wait
+    for the Delta write (one append may carry several requests' rows). `flush` waits for
+    every queued row; it runs at exit too, so only a killed process can lose one."""
+
+    RETRIES = 3
+
+    def __init__(self, reader: GovernedReader):
+        self.reader = reader
+        self._queue: queue.Queue[list[AuditRecord]] = queue.Queue()
+        threading.Thread(target=self._write_forever, daemon=True, name="audit-writer").start()
+        atexit.register(self.flush)
+
+    def put(self, records: Iterable[AuditRecord]) -> None:
+        self._queue.put(list(records))
+
+    def flush(self) -> None:
+        self._queue.join()
+
+    def _write_forever(self) -> None:
+        while True:
+            batches = [self._queue.get()]
+            while not self._queue.empty():
+                batches.append(self._queue.get_nowait())
+            try:
+                self._write([r for batch in batches for r in batch])
+            finally:
+                for _ in batches:
+                    self._queue.task_done()
+
+    def _write(self, records: list[AuditRecord]) -> None:
+        for attempt in range(self.RETRIES):
+            try:
+                self.reader.audit_many(records)
+                return
+            except Exception as exc:  # a lake hiccup: try again, then say so loudly
+                if attempt == self.RETRIES - 1:
+                    warnings.warn(f"{len(records)} audit row(s) not written: {exc}", stacklevel=1)
 
 
 def audit_summary(lake: Lake, audit_product: str) -> dict[str, Any]:

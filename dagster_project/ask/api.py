@@ -15,6 +15,7 @@ while it runs, so one slow caller never delays another.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from functools import cached_property
@@ -29,13 +30,14 @@ from pydantic import BaseModel
 import dagster_project.ask.worker as worker
 from dagster_project.access.api_keys import ApiKeyStore, anonymous_role
 from dagster_project.access.http import BodyLimit
-from dagster_project.access.policy import AccessDenied, GovernedReader
+from dagster_project.access.policy import AccessDenied, AuditWriter, GovernedReader
 from dagster_project.ask.charts import answer_chart, plotly_js
-from dagster_project.ask.engine import Asker
+from dagster_project.ask.engine import Asker, read_vocabulary
 from dagster_project.ask.insights import mesh_insights
-from dagster_project.ask.limits import AskError, check_size
+from dagster_project.ask.limits import ANONYMOUS, AskError, check_size
 from dagster_project.ask.narratives import insights_report_uri
 from dagster_project.ask.page import PAGE
+from dagster_project.ask.parser import OfflineParser
 from dagster_project.checks.quality.companions import SUFFIX as ANOMALIES
 from dagster_project.checks.quality.score import score_history
 from dagster_project.core.settings import Limits, get_limits
@@ -47,6 +49,7 @@ from dagster_project.metadata.semantics import SemanticLayer, load_semantic_laye
 SAMPLE_ROWS = 10
 MAX_CONVERSATIONS = 200
 MAX_SEARCH_CHARS = 500
+VOCABULARY_TTL_S = 60.0
 
 
 class AskRequest(BaseModel):
@@ -85,10 +88,13 @@ class MeshAPI:
         self.layer = layer or load_semantic_layer()
         self.limits = limits or get_limits()
         self.reader = GovernedReader(self.lake)
+        self.audit_writer = AuditWriter(self.reader)  # queries' audit rows, behind the answer
         self.keys = ApiKeyStore(self.lake.settings)
         self.conversations: dict[str, Asker] = {}
         # Guards the conversations only: queries run in parallel, each in its worker.
         self.conversations_lock = threading.Lock()
+        self._parser: tuple[float, OfflineParser] | None = None
+        self._parser_lock = threading.Lock()
 
     @cached_property
     def index(self):
@@ -98,13 +104,14 @@ class MeshAPI:
     def lineage(self) -> list[tuple[str, str]]:
         return product_lineage()
 
-    def caller(self, authorization: str | None) -> Caller:
-        """Who sends a request with this Authorization header (401 if nobody valid)."""
+    def caller(self, authorization: str | None, address: str = "unknown") -> Caller:
+        """Who sends a request with this Authorization header (401 if nobody valid); a
+        caller without a key is its client address (`api:anonymous@<address>`)."""
         if authorization is None:
             role = anonymous_role()
             if role is None:
                 raise _unauthorized("this server needs an API key (Authorization: Bearer)")
-            return Caller("api:anonymous", role)
+            return Caller(f"{ANONYMOUS}@{address}", role)
         scheme, _, clear = authorization.partition(" ")
         key = self.keys.authenticate(clear.strip()) if scheme.lower() == "bearer" else None
         if key is None:
@@ -128,10 +135,22 @@ class MeshAPI:
         return Asker(
             self.lake,
             self.layer,
+            self.reader,
             role=role or caller.role,
             principal=caller.principal,
             limits=self.limits,
+            parser=self.parser(),
+            audit_writer=self.audit_writer,
         )
+
+    def parser(self) -> OfflineParser:
+        """One interpreter for every conversation; the dimension values and latest days
+        it matches are read again after `VOCABULARY_TTL_S` (a refresh adds values)."""
+        with self._parser_lock:
+            if self._parser is None or time.monotonic() - self._parser[0] > VOCABULARY_TTL_S:
+                values, anchors = read_vocabulary(self.layer, self.lake)
+                self._parser = (time.monotonic(), OfflineParser(self.layer, values, anchors))
+            return self._parser[1]
 
     def product_page(self, key: str, role: str, principal: str | None = None) -> dict[str, Any]:
         contract = self.layer.contracts.get(key)
@@ -239,7 +258,8 @@ def _rows(rows: list[tuple]) -> list[list[Any]]:
 
 
 def _caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> Caller:
-    return request.app.state.mesh.caller(authorization)
+    address = request.client.host if request.client else "unknown"
+    return request.app.state.mesh.caller(authorization, address)
 
 
 CallerDep = Annotated[Caller, Depends(_caller)]

@@ -6,15 +6,17 @@ narrative and SQL."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 from pydantic import BaseModel
 
 import dagster_project.ask.worker as worker
-from dagster_project.access.policy import AuditRecord, GovernedReader
+from dagster_project.access.policy import AuditRecord, AuditWriter, GovernedReader
 from dagster_project.ai import Task, get_provider
 from dagster_project.ai.text import spelling_matches, terms
 from dagster_project.ask.limits import Deadline, check_size, slots_for
@@ -39,6 +41,10 @@ from dagster_project.metadata.semantics import SemanticLayer, load_semantic_laye
 ROW_LIMIT = 1000
 CANT_ANSWER = "I can't answer that from the mesh"
 VALUE_DIMENSIONS_MAX = 200  # dimensions with more distinct values are not matched as words
+# The share of the time left a model may take to propose a query; the rest is the query's.
+MODEL_SHARE = 0.5
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class QueryFilter(BaseModel):
@@ -109,6 +115,8 @@ class Asker:
         row_limit: int = ROW_LIMIT,
         timeout_s: float | None = None,
         limits: Limits | None = None,
+        parser: OfflineParser | None = None,
+        audit_writer: AuditWriter | None = None,
     ):
         self.lake = lake or Lake()
         self.layer = layer or load_semantic_layer()
@@ -121,8 +129,9 @@ class Asker:
         self.timeout_s = timeout_s or self.limits.query_timeout_s
         self.context: dict[str, Any] | None = None
         self.query_layer = with_derived_metrics(self.layer)  # plus distinct counts
-        self._parser: OfflineParser | None = None
-        worker.warm_up()  # before any deadline starts
+        self._parser = parser  # a server shares one (its vocabulary is read once)
+        self.audit_writer = audit_writer  # audit rows written behind the answer, if given
+        worker.warm_up()  # the workers' fork server, before any question's clock
 
     # -- questions ---------------------------------------------------------------------
     @property
@@ -135,10 +144,13 @@ class Asker:
     def ask(self, question: str, *, follow_up: bool = False) -> Answer:
         """Answer a question in plain words, within the deadline (parsing included)."""
         check_size("question", question, self.limits.max_question_chars, "MESH_MAX_QUESTION_CHARS")
-        parser = self.parser  # the values it matches are read once, before the clock starts
+        parser = self.parser  # the data's values it matches: read once, not the question's
+        # One clock for the whole question: the parse, the model's proposal, the compile
+        # and the query.
         deadline = Deadline.start(self.timeout_s)
         parsed = parser.parse(question, self.context if follow_up else None)
-        plan, provider = self._plan(question, parsed)
+        deadline.check()
+        plan, provider = self._plan(question, parsed, deadline)
         deadline.check()
         if not plan.metrics:  # the interpreter could not map it, and no model did
             return self._not_answered(question, parsed, provider)
@@ -200,7 +212,9 @@ class Asker:
         answer.narrative = narrate(self.query_layer, semantic, columns, rows)
         return answer
 
-    def _plan(self, question: str, parsed: ParsedQuestion) -> tuple[QueryPlan, str]:
+    def _plan(
+        self, question: str, parsed: ParsedQuestion, deadline: Deadline
+    ) -> tuple[QueryPlan, str]:
         offline = (
             QueryPlan.model_validate(
                 {**parsed.query, "share": parsed.share, "listing": parsed.listing}
@@ -218,7 +232,9 @@ class Asker:
             offline=lambda _inputs: offline,
             check=self._check_plan,
         )
-        generation = self.provider.generate(task)
+        generation = _within_time(self.provider.generate, task, deadline.remaining() * MODEL_SHARE)
+        if generation is None:  # the endpoint did not answer in time: the interpreter's reading
+            return offline, f"{self.provider.name} (fallback: no answer within its time)"
         label = generation.provenance.provider
         if generation.provenance.fallback:
             label += f" (fallback: {generation.provenance.fallback})"
@@ -297,8 +313,19 @@ class Asker:
             with slots_for(self.limits).hold(self.principal or self.role, deadline):
                 result = worker.run(job, deadline, records.extend)
         finally:
-            self.reader.audit_many(records)  # one append per query, also when it was stopped
+            # One append per query, also when it was stopped.
+            (self.audit_writer.put if self.audit_writer else self.reader.audit_many)(records)
         return result.columns, result.rows, result.truncated
+
+
+def _within_time(call: Callable[[T], R], arg: T, seconds: float) -> R | None:
+    """`call(arg)`, or None when it has not returned within `seconds`: it runs in a daemon
+    thread left to end on its own (a hung model endpoint cannot hold the question)."""
+    box: list[R] = []
+    thread = threading.Thread(target=lambda: box.append(call(arg)), daemon=True)
+    thread.start()
+    thread.join(max(0.0, seconds))
+    return box[0] if box else None
 
 
 def read_vocabulary(layer: SemanticLayer, lake: Lake) -> tuple[dict[str, list[str]], dict]:

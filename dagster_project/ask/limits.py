@@ -65,24 +65,37 @@ def check_size(what: str, text: str, limit: int, setting: str | None = None) -> 
         raise TooLarge(f"the {what} has {len(text):,} characters; the limit is {limit:,}{where}")
 
 
-class Slots:
-    """Queries running at once: at most `total` in the process and `per_caller` for one
-    principal, so one caller cannot take every worker. Nothing is held while waiting."""
+ANONYMOUS = "api:anonymous"  # the principal of callers without a key: `api:anonymous@<address>`
 
-    def __init__(self, total: int, per_caller: int):
+
+class Slots:
+    """Queries running at once: at most `total` in the process, `per_caller` for one
+    principal, so one caller cannot take every worker, and `anonymous` for all callers
+    without a key together (each address is its own principal). Nothing is held while
+    waiting."""
+
+    def __init__(self, total: int, per_caller: int, anonymous: int | None = None):
         self.total, self.per_caller = total, per_caller
+        self.anonymous = anonymous if anonymous is not None else per_caller
         self._free = threading.BoundedSemaphore(total)
         self._lock = threading.Lock()
         self._running: dict[str, int] = {}
 
     @contextmanager
     def hold(self, caller: str, deadline: Deadline) -> Iterator[None]:
+        counted = [caller] + [ANONYMOUS] * caller.startswith(ANONYMOUS + "@")
         with self._lock:
             if self._running.get(caller, 0) >= self.per_caller:
                 raise CallerBusy(
                     f"{caller} already runs {self.per_caller} queries; wait for one to finish"
                 )
-            self._running[caller] = self._running.get(caller, 0) + 1
+            if ANONYMOUS in counted[1:] and self._running.get(ANONYMOUS, 0) >= self.anonymous:
+                raise CallerBusy(
+                    f"callers without an API key already run {self.anonymous} queries "
+                    "(MESH_QUERY_WORKERS_ANONYMOUS); wait, or use a key"
+                )
+            for name in counted:
+                self._running[name] = self._running.get(name, 0) + 1
         try:
             if not self._free.acquire(timeout=max(0.0, deadline.remaining())):
                 raise MeshBusy(f"all {self.total} query workers stayed busy; try again shortly")
@@ -92,18 +105,19 @@ class Slots:
                 self._free.release()
         finally:
             with self._lock:
-                self._running[caller] -= 1
-                if not self._running[caller]:
-                    del self._running[caller]
+                for name in counted:
+                    self._running[name] -= 1
+                    if not self._running[name]:
+                        del self._running[name]
 
 
-_slots: dict[tuple[int, int], Slots] = {}
+_slots: dict[tuple[int, int, int], Slots] = {}
 _slots_lock = threading.Lock()
 
 
 def slots_for(limits: Limits) -> Slots:
     """The process's slots for these limits (one set per configuration)."""
-    key = (limits.query_workers, limits.query_workers_per_caller)
+    key = (limits.query_workers, limits.query_workers_per_caller, limits.query_workers_anonymous)
     with _slots_lock:
         if key not in _slots:
             _slots[key] = Slots(*key)

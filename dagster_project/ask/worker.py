@@ -18,7 +18,6 @@ the worker writes nothing.
 
 from __future__ import annotations
 
-import io
 import multiprocessing
 import os
 import pickle
@@ -28,9 +27,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from multiprocessing import forkserver, popen_forkserver, reduction, spawn, util
 from multiprocessing.connection import Connection
-from multiprocessing.context import set_spawning_popen
 from typing import Any
 
 import duckdb
@@ -80,53 +77,28 @@ class SqlResult:
 
 
 def _context() -> multiprocessing.context.BaseContext:
-    """The fork server context: workers fork from a clean process that imported this
-    module, never from the caller (whose threads may hold locks a child would inherit)."""
+    """The standard library's fork server: workers fork from a clean process that
+    imported this module, never from the caller (whose threads may hold locks a child
+    would inherit). Each worker re-imports the caller's main script as `__mp_main__`
+    (multiprocessing's rule); a spare is started ahead, so no query waits for that."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["dagster_project.ask.worker_warm"])
     return context
 
 
-class _Popen(popen_forkserver.Popen):
-    """The fork server's launch without re-running the caller's main module in the
-    worker (multiprocessing does, for targets defined there; ours never is): a script
-    without a `__main__` guard would run again, and `mesh` would import its CLI again
-    for every query. Otherwise CPython 3.11's `popen_forkserver.Popen._launch`."""
-
-    def _launch(self, process_obj):
-        prep_data = spawn.get_preparation_data(process_obj._name)
-        prep_data.pop("init_main_from_name", None)
-        prep_data.pop("init_main_from_path", None)
-        buf = io.BytesIO()
-        set_spawning_popen(self)
-        try:
-            reduction.dump(prep_data, buf)
-            reduction.dump(process_obj, buf)
-        finally:
-            set_spawning_popen(None)
-        self.sentinel, w = forkserver.connect_to_new_process(self._fds)
-        _parent_w = os.dup(w)
-        self.finalizer = util.Finalize(self, util.close_fds, (_parent_w, self.sentinel))
-        with open(w, "wb", closefd=True) as f:
-            f.write(buf.getbuffer())
-        self.pid = forkserver.read_signed(self.sentinel)
-
-
-class _Worker(multiprocessing.context.ForkServerProcess):
-    @staticmethod
-    def _Popen(process_obj):
-        return _Popen(process_obj)
-
-
-def warm_up() -> None:
+def warm_up(*, wait: bool = True) -> None:
     """Start the fork server and let it import the mesh now (about 2 s, once per
-    process), so no query's deadline pays for it."""
+    process), so no query's deadline pays for it; `wait=False` starts it in the
+    background (a later `warm_up()` waits for it)."""
     global _warm
+    if not wait:
+        threading.Thread(target=warm_up, daemon=True).start()
+        return
     with _context_lock:
         if _warm:
             return
         _context()
-        probe = _Worker(target=_ready, daemon=True)
+        probe = _context().Process(target=_ready, daemon=True)
         probe.start()
         probe.join()
         _warm = True
@@ -152,7 +124,7 @@ _spares_lock = threading.Lock()
 def _start(threads: int) -> _Started:
     jobs_out, jobs_in = _context().Pipe(duplex=False)
     results_out, results_in = _context().Pipe(duplex=False)
-    process = _Worker(target=_serve, args=(jobs_out, results_in, threads), daemon=True)
+    process = _context().Process(target=_serve, args=(jobs_out, results_in, threads), daemon=True)
     process.start()
     jobs_out.close()
     results_in.close()
@@ -170,7 +142,9 @@ def _take(threads: int) -> _Started:
 
 
 def _restock(threads: int) -> None:
-    """Start the spare for the next query (after this one: never competing with it)."""
+    """Start the spare for the next query, as soon as this one took the last: a worker
+    re-imports the caller's main script (multiprocessing's rule) and starts polars and
+    DuckDB, which the next caller should not wait for."""
     with _spares_lock:
         if threads in _spares:
             return
@@ -191,6 +165,7 @@ def run(job: SqlJob, deadline: Deadline, audit: Callable[[list[AuditRecord]], No
     temp_dir = tempfile.mkdtemp(prefix="mesh-query-")
     job = replace(job, environ=dict(os.environ), temp_dir=temp_dir)
     worker = _take(job.limits.query_threads)
+    threading.Thread(target=_restock, args=(job.limits.query_threads,), daemon=True).start()
     # Handed over beside the watch: a job larger than the pipe's buffer waits for the
     # worker to read it, and that wait is the query's too.
     threading.Thread(target=_hand_over, args=(worker.jobs, pickle.dumps(job)), daemon=True).start()
@@ -201,7 +176,6 @@ def run(job: SqlJob, deadline: Deadline, audit: Callable[[list[AuditRecord]], No
         worker.process.join()
         worker.results.close()
         shutil.rmtree(temp_dir, ignore_errors=True)
-        threading.Thread(target=_restock, args=(job.limits.query_threads,), daemon=True).start()
 
 
 def _hand_over(jobs: Connection, payload: bytes) -> None:

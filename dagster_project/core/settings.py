@@ -246,6 +246,9 @@ class Limits:
     # Queries running at once in one process, and for one caller (principal).
     query_workers: int = _env("MESH_QUERY_WORKERS", 4, _positive_int)
     query_workers_per_caller: int = _env("MESH_QUERY_WORKERS_PER_CALLER", 2, _positive_int)
+    # Queries running at once for all anonymous callers together (each client address is
+    # its own caller, so this bounds how many addresses one sender can crowd in with).
+    query_workers_anonymous: int = _env("MESH_QUERY_WORKERS_ANONYMOUS", 2, _positive_int)
     max_sql_chars: int = _env("MESH_MAX_SQL_CHARS", 20_000, _positive_int)
     max_question_chars: int = _env("MESH_MAX_QUESTION_CHARS", 2_000, _positive_int)
     max_body_bytes: int = _env("MESH_MAX_BODY_BYTES", 65_536, _positive_int)

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+import dagster_project.ask.worker as worker
 from dagster_project.access.policy import AccessDenied
 from dagster_project.ask import Answer, Asker, AskError
 from dagster_project.checks.quality.companion_contracts import discover_contracts
@@ -97,6 +98,7 @@ def _answer(ask: Any, role: str, output: str, is_sql: bool) -> None:
     """Run `ask(asker)` as `role` and print the answer; a refusal is one line."""
     if output not in FORMATS:
         raise typer.BadParameter(f"--format is one of {', '.join(FORMATS)}")
+    worker.warm_up(wait=False)  # the query workers' fork server boots beside the set-up
     require_built()
     try:
         answer = ask(Asker(role=role))

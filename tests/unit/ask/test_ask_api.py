@@ -168,3 +168,30 @@ def test_product_page_trends_rows_per_partition_and_quality_history(client, lake
     assert trends["history"] == [
         {"evaluated_at": "2025-03-10T00:00", "score": score.score, "freshness": 1.0, "drift": 0.5}
     ]
+
+
+def test_a_query_is_audited_behind_its_answer_and_the_row_arrives(client, lake):
+    answered = client.post("/api/ask", json={"sql": "SELECT count(*) AS n FROM sales.stores"})
+    assert answered.status_code == 200 and answered.json()["rows"] == [[4]]
+    client.app.state.mesh.audit_writer.flush()
+    audit = lake.read("governance/access_audit")
+    mine = audit.filter(audit["principal"] == "api:anonymous@testclient")
+    assert mine["product"].to_list() == ["sales/stores"] and mine["channel"][0] == "ask"
+
+
+EXITING_WRITER = """
+from dagster_project.access.policy import AuditRecord, AuditWriter, Decision, GovernedReader
+writer = AuditWriter(GovernedReader())
+writer.put([AuditRecord("test:exit", "analyst", "ask", "sales/stores", Decision(True, "ok"), 1)])
+"""  # the process ends at once: the queued row is written on the way out
+
+
+def test_audit_rows_queued_when_the_process_ends_are_written(lake, demo_contracts):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "MESH_HOME": str(lake.settings.home)}
+    subprocess.run([sys.executable, "-c", EXITING_WRITER], env=env, check=True, timeout=120)
+    audit = lake.read("governance/access_audit")
+    assert audit.filter(audit["principal"] == "test:exit").height == 1

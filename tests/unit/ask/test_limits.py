@@ -224,3 +224,55 @@ def test_limits_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("MESH_QUERY_TIMEOUT_S", "soon")
     with pytest.raises(SettingsError, match="MESH_QUERY_TIMEOUT_S='soon' is not a positive number"):
         get_limits()
+
+
+def test_a_hung_model_endpoint_cannot_hold_a_question_past_its_deadline(
+    lake, demo_contracts, limits, monkeypatch
+):
+    from tests.openai_server import fake_openai
+
+    write_small_mesh(lake, demo_contracts)
+    with fake_openai() as fake:
+        fake.chat = lambda request: time.sleep(30) or "{}"  # answers long after the deadline
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
+        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+        monkeypatch.setenv("MESH_LLM_TIMEOUT", "60")  # the client alone would wait a minute
+        asker = Asker(lake, load_semantic_layer(), provider="openai", limits=limits)
+        started = time.monotonic()
+        answer = asker.ask("How many stores are there?")
+        took = time.monotonic() - started
+        asked = fake.bodies("/chat/completions")
+    assert asked, "the model was not asked"
+    assert took < DEADLINE_S + SLACK_S, f"the question took {took:.1f} s"
+    # The interpreter's reading answers in the time the model left.
+    assert answer.status == "answered" and "no answer within" in answer.provider
+    assert answer.rows == [[4]]
+
+
+def _from(address: str) -> httpx.Client:
+    """A client whose requests come from this loopback address (all of 127/8 is local)."""
+    return httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=30)
+
+
+def test_each_anonymous_address_is_its_own_caller_under_a_cap_for_all(
+    lake, demo_contracts, tmp_path, monkeypatch
+):
+    write_small_mesh(lake, demo_contracts)
+    monkeypatch.setenv("MESH_QUERY_TIMEOUT_S", "4")
+    monkeypatch.setenv("MESH_QUERY_MEMORY_MB", str(MEMORY_MB))
+    monkeypatch.setenv("MESH_QUERY_WORKERS_PER_CALLER", "1")
+    monkeypatch.setenv("MESH_QUERY_WORKERS_ANONYMOUS", "2")
+    slow = {"sql": ATTACKS["levenshtein"]}
+    with mesh_serve(tmp_path) as base, ThreadPoolExecutor(2) as pool:
+        url = f"{base}/api/ask"
+        running = [pool.submit(_from(a).post, url, json=slow) for a in ("127.0.0.2", "127.0.0.3")]
+        time.sleep(1.0)  # both run in their workers
+        again = _from("127.0.0.2").post(url, json=slow)  # the same address: its one slot
+        third = _from("127.0.0.4").post(url, json=slow)  # a new address: the cap for all
+        statuses = [call.result().status_code for call in running]
+    # Two addresses ran at once (one shared principal allowed one); both were stopped.
+    assert statuses == [400, 400]
+    assert again.status_code == 429 and "api:anonymous@127.0.0.2" in again.text
+    assert third.status_code == 429 and "MESH_QUERY_WORKERS_ANONYMOUS" in third.text
+    audit = lake.read("governance/access_audit")
+    assert {"api:anonymous@127.0.0.2", "api:anonymous@127.0.0.3"} <= set(audit["principal"])

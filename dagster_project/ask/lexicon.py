@@ -23,7 +23,7 @@ _FILLER = """a an the of is are was were be been being do does did what whats sh
     much so far as well also now right currently current moment today can could would
     will much value figure figures number numbers count level levels
     end up at on in into to from for within who whose where when what's s
-    those them"""
+    those them distinct different unique separate individual"""
 FILLER = frozenset(_FILLER.split())
 # Function words with a grammatical role; kept as tokens for the assembler.
 GRAMMAR = {

@@ -54,6 +54,7 @@ PHRASES = {  # multi-word function phrases, joined before tokenizing
     r"\bother than\b": "not",
 }
 MAX_READINGS = 32
+RANKING = {"top", "bottom"}
 MAX_PHRASES = 40  # a question longer than this is several questions
 MAX_WORDS = 120  # read no further: a longer text is not one question (and costs to parse)
 
@@ -136,10 +137,20 @@ class OfflineParser:
             if values and items[i].kind != "value":
                 first = values[0]
                 items[i] = Item("value", span.words, first.name, first.value, span.plural, values)
+        for i, item in enumerate(items):  # "bottom 2", "top 3": ranking, whatever else
+            word = GRAMMAR.get(item.words)  # the layer calls a word of that spelling
+            if word in RANKING and i + 1 < len(items) and items[i + 1].kind == "num":
+                items[i] = Item("g", item.words, name=word)
+        ranks = any(it.kind == "g" and it.name in RANKING for it in items)
         for i, item in enumerate(items):  # "200 units", "7 days": a unit after a number
             after_number = i and items[i - 1].kind == "num" and _is_unit(item.words)
             before_metric = i + 1 < len(items) and items[i + 1].kind == "metric"
-            if after_number and (item.kind in {"unknown", "grain"} or before_metric):
+            ranked_grain = ranks and item.kind == "grain"  # "which 3 days had the most ..."
+            if (
+                after_number
+                and not ranked_grain
+                and (item.kind in {"unknown", "grain"} or before_metric)
+            ):
                 item.kind = "unit"
         free = {it.words for it in items if it.kind == "unknown"}
         if free:
@@ -361,17 +372,34 @@ class OfflineParser:
 
     def _superlatives(self, items: list[Item], draft: Draft) -> None:
         """ "top 3 stores by revenue", "which region has the most revenue", "the day with the
-        highest revenue": a target to group by, a metric to rank by, a limit."""
+        highest revenue", "which product has the highest list price": a target to group by,
+        a metric (or an attribute of the target) to rank by, a limit."""
         for i, item in enumerate(items):
             if not (item.kind == "g" and item.name in {"top", "bottom", "rank"}):
                 continue
             item.used = True
-            counted = self._counted_after(items, i)
+            guess = _rank_target(items, i, skip=True)  # what is ranked, to count across
+            dims = [self._dim_of(guess)] if guess is not None and self._dim_of(guess) else []
+            counted = self._counted_after(items, i, dims)
+            after_by = _after_by(items, i)
+            by = None if counted or after_by is None else self._counted(after_by, dims)
+            ranked = counted or _ranked_metric(items, i) or by
+            if (counted or by) and any(it.kind == "metric" for it in items):
+                # "the most products in stock": a count and a measure at once
+                draft.problems.append(f"'{item.words}' ranks by a count and a measure at once")
+                continue
+            if by is not None and after_by is not None:  # counted after "by", not grouped
+                _drop(draft.dims, self._dim_of(after_by) or "")
+            if ranked is None and item.name != "rank" and self._rank_by_attribute(items, i, draft):
+                continue
             target = _rank_target(items, i, skip=counted is not None)
             number = _adjacent_number(items, i) or (
                 _adjacent_number(items, items.index(target)) if target else None
             )
-            if target is None:
+            named = any(it.kind == "metric" for it in items)  # ranks by the metric named
+            if target is None or (ranked is None and not named and item.name != "rank"):
+                # Nothing measured ("the largest store"): ranking by a count the question
+                # does not name would answer something else.
                 if item.name != "rank":
                     draft.problems.append(f"nothing to rank by '{item.words}'")
                 continue
@@ -385,7 +413,6 @@ class OfflineParser:
                     continue
                 if label not in draft.dims:
                     draft.dims.insert(0, label)
-            ranked = counted or _ranked_metric(items, i)
             if counted:
                 items[i + 1].used = True
             if ranked is not None:
@@ -399,16 +426,56 @@ class OfflineParser:
                 if number:
                     number.used = True
 
-    def _counted_after(self, items: list[Item], at: int) -> Item | None:
-        """ "the most orders", "the fewest customers": the entity after a quantity
-        superlative is counted, not ranked."""
+    def _counted(self, item: Item, dims: list[str]) -> Item | None:
+        """An entity or a dimension as the metric counting it (across `dims`)."""
+        if item.kind == "entity":
+            count = self._count_metric(item.name, None, dims)
+        elif item.kind == "dimension" and not self._numeric(item.name):
+            count = f"distinct_{item.name}"
+            count = count if count in self.layer.metrics else None
+        else:
+            count = None
+        return replace(item, kind="metric", name=count) if count else None
+
+    def _dim_of(self, item: Item) -> str | None:
+        if item.kind == "dimension":
+            return item.name
+        return self._label(item.name) if item.kind == "entity" else None
+
+    def _rank_by_attribute(self, items: list[Item], at: int, draft: Draft) -> bool:
+        """ "which product has the highest unit cost": no metric, but a numeric attribute of
+        the entity asked about right after the superlative (or after "by"): list the entity
+        with that attribute, ordered by it."""
+        attribute = _ranked_attribute(items, at, self._numeric)
+        entity = next(
+            (it for it in items if it.kind == "entity" and not it.used and it is not attribute),
+            None,
+        )
+        if attribute is None or entity is None:
+            return False
+        own = self.layer.entities[entity.name].product  # an attribute of the entity itself
+        label = self._label(entity.name)
+        count = self._count_metric(entity.name, None)
+        if label is None or count is None or self.dims[attribute.name].product != own:
+            return False
+        attribute.used = entity.used = True
+        _add(draft.dims, label)
+        _add(draft.dims, attribute.name)
+        _add(draft.metrics, count)
+        draft.listing = True
+        draft.order = [("-" if items[at].name == "top" else "") + attribute.name]
+        number = _adjacent_number(items, at) or _adjacent_number(items, items.index(entity))
+        if number:
+            number.used = True
+        draft.limit = number.value if number else (5 if entity.plural else 1)
+        return True
+
+    def _counted_after(self, items: list[Item], at: int, dims: list[str]) -> Item | None:
+        """ "the most orders", "the fewest customers", "the most brands": the entity or
+        dimension after a quantity superlative is counted, not ranked."""
         if items[at].words not in {"most", "fewest", "least"} or at + 1 >= len(items):
             return None
-        nxt = items[at + 1]
-        if nxt.kind != "entity":
-            return None
-        count = self._count_metric(nxt.name, None)
-        return replace(nxt, kind="metric", name=count) if count else None
+        return self._counted(items[at + 1], dims)
 
     def _metrics(self, items: list[Item], draft: Draft, context: dict[str, Any] | None) -> None:
         """Metrics named; "X per Y" as a ratio; "how many <entity>" as its count."""
@@ -771,6 +838,27 @@ def _ranked_metric(items: list[Item], at: int) -> Item | None:
     for j in range(at + 1, len(items) - 1):
         if items[j].kind == "g" and items[j].name == "by" and items[j + 1].kind == "metric":
             return items[j + 1]
+    return None
+
+
+def _after_by(items: list[Item], at: int) -> Item | None:
+    """What follows the first "by" after position `at` ("top 3 cities by number of orders")."""
+    for j in range(at + 1, len(items) - 1):
+        if items[j].kind == "g" and items[j].name == "by":
+            return items[j + 1]
+    return None
+
+
+def _ranked_attribute(items: list[Item], at: int, numeric: Any) -> Item | None:
+    """The numeric dimension a superlative ranks by when no metric is named: the one right
+    after it ("the highest unit cost"), else the one after "by"."""
+    for j in range(at + 1, min(at + 3, len(items))):
+        if items[j].kind == "dimension" and numeric(items[j].name):
+            return items[j]
+    for j in range(at + 1, len(items) - 1):
+        after = items[j + 1]
+        if items[j].kind == "g" and items[j].name == "by" and after.kind == "dimension":
+            return after if numeric(after.name) else None
     return None
 
 

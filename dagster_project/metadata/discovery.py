@@ -4,9 +4,12 @@ Each product, column and metric of the mesh becomes an index entry with fields o
 decreasing weight: its names, its synonyms (from the ODCS contract, the semantic layer
 and the business glossary, each remembered with its source), its description and its
 context (the product a column belongs to). A query is scored by field-weighted BM25
-over stemmed words, phrase matches of names and synonyms, and the cosine of provider
-embeddings (offline: hashed word and character n-grams, robust to typos; OpenAI when
-configured). Everything is deterministic and local unless OpenAI is configured.
+over stemmed words (query words also widened by a general English thesaurus, Moby),
+phrase matches of names and synonyms, the closeness in meaning of static word embeddings
+shipped in a package (WordLlama's token table: "tills" is near "revenue" with no letter
+in common), and the cosine of provider embeddings (offline: hashed word and character
+n-grams, robust to typos; OpenAI when configured). Everything is deterministic and local
+unless OpenAI is configured.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ from dagster_project.ai.text import (
     BM25F,
     THESAURUS,
     TIME_WORDS,
+    lists_back,
+    meaning_vectors,
+    related_words,
     spelling_matches,
     terms,
     words,
@@ -43,10 +49,13 @@ FIELD_WEIGHTS = {
 }
 PHRASE_BONUS = 0.35  # a whole multi-word name or synonym found in the query
 VECTOR_WEIGHT = 0.3
+MEANING_WEIGHT = 2.0  # cosine of static token embeddings (meaning, not spelling)
 EXPANSION_WEIGHT = 0.6  # a thesaurus word counts a little less than the word typed
 KIND_BONUS = 0.3
 FAMILY_WEIGHT = 0.2
 SPELLING_CREDIT = 0.5  # a word matched only through a spelling correction
+RELATED_WEIGHT = 0.6  # general English related words (Moby thesaurus), shared among them
+RELATED_CREDIT = 0.4
 RELATED_FIELDS = ("names", "synonyms")
 # Words that say which kind of thing the asker wants (stems; phrases as tuples).
 KIND_CUES: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -274,13 +283,16 @@ class SemanticIndex:
         self.use_synonyms = use_synonyms
         self.use_expansion = use_expansion
         self.fields = self._fields()
+        self._options: dict[str, dict[str, tuple[float, float]]] = {}
         self.related = self._related()
         self.breakdowns = [
             {t: source for phrase, source in e.breakdowns for t in terms(phrase)}
             for e in self.entries
         ]
-        self.vectors, self.vector_model = None, None
+        self._postings = self._posting_lists()
+        self.vectors, self.vector_model, self.meanings = None, None, None
         if use_vectors and self.entries:
+            self.meanings = meaning_vectors([e.text for e in self.entries])
             if vectors is None:
                 embedded = self.provider.embed([e.text for e in self.entries])
                 vectors, vector_model = embedded.vectors, embedded.model
@@ -345,6 +357,13 @@ class SemanticIndex:
         similarity = self._similarity(query)
         if similarity is not None:
             scores = scores + VECTOR_WEIGHT * np.clip(similarity, 0, None)
+        closeness = np.zeros(len(self.entries))
+        if self.meanings is not None:
+            # Only closeness above the typical entry's counts: a word the embeddings do
+            # not know is about equally close to everything.
+            meaning = self.meanings @ meaning_vectors([query])[0]
+            closeness = np.clip(meaning - np.median(meaning), 0, None)
+            scores = scores + MEANING_WEIGHT * closeness
         allowed = set(kinds or KINDS)
         order = sorted(range(len(self.entries)), key=lambda i: (-scores[i], self.entries[i].id))
         hits = []
@@ -352,24 +371,48 @@ class SemanticIndex:
             if scores[i] <= 0 or self.entries[i].kind not in allowed:
                 continue
             sim = None if similarity is None else float(similarity[i])
-            reasons = self._reasons(i, query_terms, phrase_hits[i], sim)
+            reasons = self._reasons(i, query_terms, phrase_hits[i], sim, closeness[i])
             hits.append(Hit(self.entries[i], float(scores[i]), reasons))
             if len(hits) == k:
                 break
         return hits
 
-    def _alternatives(self, term: str) -> tuple[str, ...]:
-        """Thesaurus words, and for a word the index does not know, close spellings."""
-        others = THESAURUS.get(term, ())
-        if term not in self.fields.bm25.idf:
-            others = (*others, *spelling_matches(term, self.fields.bm25.idf))
-        return others
+    def _alternatives(self, term: str) -> dict[str, tuple[float, float]]:
+        """Other words for a query word, each with its (query weight, coverage credit):
+        thesaurus words; close spellings of a word the index does not know; and general
+        English related words the index knows (Moby), weighed low as they are broad."""
+        if term in self._options:
+            return self._options[term]
+        vocab = self.fields.bm25.idf
+        found = {o: (EXPANSION_WEIGHT, 1.0) for o in THESAURUS.get(term, ())}
+        if term not in vocab:
+            for o in spelling_matches(term, vocab):
+                found.setdefault(o, (EXPANSION_WEIGHT, SPELLING_CREDIT))
+        for o, weight in self._related_words(term).items():
+            found.setdefault(o, (weight, weight * RELATED_CREDIT / RELATED_WEIGHT))
+        found.pop(term, None)
+        self._options[term] = found
+        return found
+
+    def _related_words(self, term: str) -> dict[str, float]:
+        """Moby's words for `term` that the index holds; a word that lists `term` back
+        counts fully, a one-way one half; many candidates share the weight."""
+        vocab = self.fields.bm25.idf
+        candidates: dict[str, float] = {}
+        for phrase in related_words(term):
+            stems = terms(phrase)
+            if len(stems) != 1 or stems[0] not in vocab or stems[0] == term:
+                continue
+            mutual = lists_back(phrase, term)
+            candidates[stems[0]] = max(candidates.get(stems[0], 0.0), 1.0 if mutual else 0.5)
+        share = RELATED_WEIGHT / max(1.0, len(candidates) ** 0.5)
+        return {o: share * w for o, w in candidates.items()}
 
     def _expand(self, query_terms: list[str]) -> dict[str, float]:
         weights = {t: 1.0 for t in query_terms}
         for term in query_terms:
-            for other in self._alternatives(term):
-                weights.setdefault(other, EXPANSION_WEIGHT)
+            for other, (weight, _) in self._alternatives(term).items():
+                weights[other] = max(weights.get(other, 0.0), weight)
         return weights
 
     def _coverage(self, query_terms: list[str]) -> np.ndarray:
@@ -378,22 +421,32 @@ class SemanticIndex:
         product, and of a product's columns, count too: "shopper e-mail" is the email
         column of the shoppers' product."""
         unique = list(dict.fromkeys(query_terms))
-        bm25 = self.fields.bm25
         covered = np.zeros(len(self.entries))
         for term in unique:
-            options = {term, *self._alternatives(term)}
-            spelt = set(options) - {term, *THESAURUS.get(term, ())}
-            for i in range(len(self.entries)):
-                credit = 0.0
-                for option in options:
-                    if (
-                        bm25.matches(i, option)
-                        or option in self.breakdowns[i]
-                        or any(bm25.matches(j, option, RELATED_FIELDS) for j in self.related[i])
-                    ):
-                        credit = max(credit, SPELLING_CREDIT if option in spelt else 1.0)
-                covered[i] += credit
+            options = {term: 1.0, **{o: c for o, (_, c) in self._alternatives(term).items()}}
+            credit = np.zeros(len(self.entries))
+            for option, value in options.items():
+                credit = np.maximum(credit, value * self._matching(option))
+            covered += credit
         return covered / len(unique)
+
+    def _matching(self, term: str) -> np.ndarray:
+        """1.0 for each entry that holds `term`: in a field, among what it can be broken
+        down by, or in the names and synonyms of a related entry."""
+        found = np.zeros(len(self.entries))
+        found[list(self._postings.get(term, ()))] = 1.0
+        return found
+
+    def _posting_lists(self) -> dict[str, set[int]]:
+        postings: dict[str, set[int]] = {}
+        bm25 = self.fields.bm25
+        for i, fields in enumerate(bm25.tf):
+            own = set().union(*fields.values()) | set(self.breakdowns[i])
+            for j in self.related[i]:
+                own |= {t for f in RELATED_FIELDS for t in bm25.tf[j][f]}
+            for t in own:
+                postings.setdefault(t, set()).add(i)
+        return postings
 
     def _phrases(self, i: int, query_terms: list[str]) -> list[tuple[str, str]]:
         found = []
@@ -429,6 +482,7 @@ class SemanticIndex:
         query_terms: list[str],
         phrases: list[tuple[str, str]],
         similarity: float | None,
+        closeness: float = 0.0,
     ) -> tuple[str, ...]:
         entry = self.entries[i]
         wanted = set(query_terms)
@@ -450,6 +504,8 @@ class SemanticIndex:
         by = sorted({f"{t} ({src})" for t in wanted if (src := self.breakdowns[i].get(t))})
         if by:
             reasons.append(f"can be broken down by {', '.join(by)}")
+        if closeness >= 0.1:
+            reasons.append(f"close in meaning (static word embeddings, +{closeness:.2f})")
         if similarity is not None and similarity >= 0.2:
             reasons.append(f"similar wording ({self.model_label} cosine {similarity:.2f})")
         return tuple(reasons) or ("weak overall similarity",)

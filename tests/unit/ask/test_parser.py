@@ -158,6 +158,43 @@ def parser():
                 "filters": [{"dimension": "customer_city", "op": "=", "value": "Leeds"}],
             },
         ),
+        (
+            "Bottom 2 regions by revenue",  # "bottom" is also a word of the layer
+            {
+                "metrics": ["revenue"],
+                "dimensions": ["region"],
+                "order_by": ["revenue"],
+                "limit": 2,
+            },
+        ),
+        (
+            "Which 3 days had the most orders?",  # "3 days" is not a duration here
+            {"metrics": ["orders"], "time_grain": "day", "order_by": ["-orders"], "limit": 3},
+        ),
+        (
+            "Top 3 cities by number of orders",
+            {"metrics": ["orders"], "dimensions": ["city"], "order_by": ["-orders"], "limit": 3},
+        ),
+        (
+            "Which product has the highest unit cost?",  # an attribute, not a metric
+            {
+                "metrics": ["product_count"],
+                "dimensions": ["product_name", "unit_cost"],
+                "order_by": ["-unit_cost"],
+                "limit": 1,
+            },
+        ),
+        (
+            "How many distinct customers bought online?",
+            {
+                "metrics": ["distinct_customer_id_in_order_lines"],
+                "filters": [{"dimension": "channel", "op": "=", "value": "online"}],
+            },
+        ),
+        (
+            "Revenue yesterday",  # the day before the latest day of data
+            {"metrics": ["revenue"], "start": "2025-02-28", "end": "2025-02-28"},
+        ),
     ],
 )
 def test_questions_become_semantic_queries(parser, question, query):
@@ -181,6 +218,20 @@ def test_a_word_nothing_explains_makes_the_question_unanswerable(parser, questio
     assert parsed.status == "unanswerable" and parsed.query is None
     assert [w.rstrip("s") for w in parsed.unmatched] == [w.rstrip("s") for w in unmatched]
     assert all(w.rstrip("s") in parsed.reason for w in unmatched)
+
+
+@pytest.mark.parametrize(
+    "question", ["Which city has the largest store?", "Which supplier has the longest lead time?"]
+)
+def test_a_superlative_with_nothing_measured_is_not_answered(parser, question):
+    parsed = parser.parse(question)  # no count stands in for what is not named
+    assert parsed.status == "unanswerable" and parsed.query is None
+    assert "nothing to rank by" in parsed.reason
+
+
+def test_an_attribute_ranking_lists_the_entity_with_it(parser):
+    parsed = parser.parse("Which product has the highest unit cost?")
+    assert parsed.listing
 
 
 def test_a_value_in_two_columns_asks_back_with_the_choices(parser):

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Sequence
 from importlib import resources
 
 import numpy as np
+from safetensors.numpy import load_file
+from tokenizers import Tokenizer
 
 _WORD = re.compile(r"[a-z0-9]+")
 _COMPOUND = re.compile(r"\b[a-z]+(?:-[a-z]+)+\b")
@@ -100,9 +102,6 @@ def related_words(word: str) -> tuple[str, ...]:
 def _token_table() -> tuple[object, np.ndarray]:
     """WordLlama's tokenizer and static token embeddings (shipped in the `wordllama`
     package: 32,000 tokens x 256 dimensions, distilled from a large language model)."""
-    from safetensors.numpy import load_file
-    from tokenizers import Tokenizer
-
     root = resources.files("wordllama")
     tokenizer = Tokenizer.from_file(str(root / "tokenizers" / "l2_supercat_tokenizer_config.json"))
     table = load_file(str(root / "weights" / "l2_supercat_256.safetensors"))["embedding.weight"]

@@ -42,8 +42,8 @@ from dagster_project.lake.landing import LandingFile, LandingLoad, good_files
 from dagster_project.lake.lineage import keys_gone, log_load
 from dagster_project.lake.screening import Screen
 from dagster_project.lake.storage import DateWindow, Lake, lineage_columns
-from dagster_project.products.builder import refuse_before_write, refuse_breaking_rows
 from dagster_project.products.product import CheckFamily, Product, ProductRun, Rows, screen_of
+from dagster_project.products.refusal import refuse_before_write, refuse_breaking_rows
 
 # Every format the local engine reads (ingestion.READERS), as Spark reads it.
 SPARK_READERS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json", ".ndjson": "json"}

@@ -48,6 +48,7 @@ FIELD_WEIGHTS = {
     "expansion": 0.8,
 }
 PHRASE_BONUS = 0.35  # a whole multi-word name or synonym found in the query
+NAME_BONUS = 0.5  # the query is exactly one of an entry's names: it asks for that entry
 VECTOR_WEIGHT = 0.3
 MEANING_WEIGHT = 2.0  # cosine of static token embeddings (meaning, not spelling)
 EXPANSION_WEIGHT = 0.6  # a thesaurus word counts a little less than the word typed
@@ -350,6 +351,8 @@ class SemanticIndex:
         phrase_hits = [self._phrases(i, query_terms) for i in range(len(self.entries))]
         multiword = [sum(1 for text, _ in p if len(terms(text)) > 1) for p in phrase_hits]
         scores = scores + PHRASE_BONUS * np.minimum(multiword, 2)
+        named = [tuple(query_terms) in {tuple(terms(n)) for n in e.names} for e in self.entries]
+        scores = scores + NAME_BONUS * np.array(named, dtype=float)
         wanted_kinds = _kind_cues(query)
         scores = scores + KIND_BONUS * np.array(
             [e.kind in wanted_kinds for e in self.entries], dtype=float

@@ -33,6 +33,7 @@ from dagster_project.checks.quality.companion_contracts import triage_columns
 from dagster_project.checks.quality.config import AnomalyConfig
 from dagster_project.checks.quality.detectors import Detector, RobustZ, Selection, select_detector
 from dagster_project.checks.quality.features import CLIP, FeatureProfile, row_labels
+from dagster_project.checks.quality.sampling import in_row_order
 from dagster_project.core.contracts import Contract
 from dagster_project.core.settings import MeshSettings
 from dagster_project.lake.storage import DateWindow, Lake
@@ -232,15 +233,8 @@ def history_sample(
 
 
 def bounded_sample(frame: pl.LazyFrame, rows: int, limit: int) -> pl.LazyFrame:
-    """About `limit` rows, chosen by a seeded hash of each row (no full sort or shuffle)."""
-    if rows <= limit:
-        return frame
-    keep = int(limit / rows * 2**32)
-    return (
-        frame.with_row_index("__row")
-        .filter((pl.col("__row").hash(SEED) % (2**32)) < keep)
-        .drop("__row")
-    )
+    """About `limit` rows, chosen and ordered by a seeded hash of their values."""
+    return in_row_order(frame, min(1.0, limit / rows) if rows else 1.0)
 
 
 def fit_detector(

@@ -13,7 +13,8 @@ import pytest
 from dagster_project.checks.quality.anomaly import fit_detector, flagged_rows, score_rows
 from dagster_project.checks.quality.config import AnomalyConfig, quality_config
 from dagster_project.core.contracts import Contract
-from dagster_project.lake.storage import DateWindow
+from dagster_project.core.settings import MeshSettings
+from dagster_project.lake.storage import DateWindow, Lake
 from tests.factories import column, contract_document
 
 START = date(2024, 6, 3)
@@ -229,3 +230,24 @@ def test_without_enough_history_the_floor_is_tolerated_and_said_so(lake):
     outcome = score_rows(lake, contract, config, readings(3, 700), None)
     assert outcome.max_rate == AnomalyConfig().maxAnomalyRate
     assert "floor" in outcome.calibration.how and outcome.calibration.partitions == 0
+
+
+def test_the_verdict_does_not_depend_on_the_order_the_history_was_written_in(tmp_path):
+    """Delta lists a table's files in the order they were committed (and a parallel write
+    in any order): the same rows, landed day by day forwards or backwards, give the same
+    detector and the same flagged rows."""
+    contract = readings_contract(historyDays=14)
+    config = quality_config(contract).anomaly
+    history = with_odd_rain(readings(14, 500, seed=1), 0.01, 1)
+    days = history["reading_date"].unique().sort().to_list()
+    worse = with_odd_rain(readings(1, 500, seed=3, start=NEXT_DAY), 0.1, 3)
+    outcomes = []
+    for order in (days, days[::-1]):
+        lake = Lake(MeshSettings(home=str(tmp_path / str(len(outcomes)))))
+        for day in order:
+            lake.write(contract, history.filter(pl.col("reading_date") == day), days=[day])
+        outcomes.append(score_rows(lake, contract, config, worse, DateWindow(NEXT_DAY, NEXT_DAY)))
+    forwards, backwards = outcomes
+    assert forwards.max_rate == backwards.max_rate
+    assert forwards.flagged["reading_id"].to_list() == backwards.flagged["reading_id"].to_list()
+    assert forwards.count > 0

@@ -38,6 +38,7 @@ from dagster_project.ask.limits import ANONYMOUS, AskError, check_size
 from dagster_project.ask.narratives import insights_report_uri
 from dagster_project.ask.page import PAGE
 from dagster_project.ask.parser import OfflineParser
+from dagster_project.checks.freshness import judge_freshness
 from dagster_project.checks.quality.companions import SUFFIX as ANOMALIES
 from dagster_project.checks.quality.score import score_history
 from dagster_project.core.settings import Limits, get_limits
@@ -233,10 +234,15 @@ class MeshAPI:
 
     def _quality(self, key: str, info: Any) -> dict[str, Any]:
         contract = self.layer.contracts[key]
+        # the data's age is its newest event against the SLA, not the last write's time
+        fresh = judge_freshness(contract, self.lake, info=info) if info else None
         quality: dict[str, Any] = {
             "rows": info.rows if info else None,
             "table_version": info.version if info else None,
             "last_update": info.last_update.isoformat() if info else None,
+            "newest_event": str(fresh.newest) if fresh and fresh.newest else None,
+            "freshness": fresh.label if fresh else "never built",
+            "freshness_detail": fresh.describe() if fresh else "never built",
             "min_row_count": contract.min_row_count,
             "policies": [],
         }

@@ -706,10 +706,12 @@ class OfflineParser:
         """The metric counting an entity: on `product` when given, else on the entity's own
         product when every dimension asked for is reachable from it, else where they are."""
         entity = self.layer.entities[entity_name]
+        # a row count of the entity's own product counts it too (one row per key there)
         counts = [
             m
             for m in self.layer.metrics.values()
-            if m.agg == "count_distinct" and m.column == entity.key
+            if (m.agg == "count_distinct" and m.column == entity.key)
+            or (m.agg == "count" and m.product == entity.product)
         ]
         if product:
             return next((m.name for m in counts if m.product == product), None)

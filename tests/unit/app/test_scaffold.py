@@ -157,6 +157,9 @@ def test_a_scaffolded_domain_answers_questions_and_is_found_after_one_refresh(
     assert answer["semantic_query"] == {"metrics": ["readings_count"], "dimensions": ["name"]}
     counts = {name: names.count(name) for name in names}
     assert {row[0]: row[1] for row in answer["rows"]} == counts
+    # "number of <entity>" is the scaffold's count metric too, not a distinct count of a column
+    asked = _mesh(repo_copy, home, "ask", "number of readings by name", "--format", "json")
+    assert json.loads(asked.stdout)["semantic_query"]["metrics"] == ["readings_count"], asked.stdout
 
     status = _mesh(repo_copy, home, "status", "--json")
     records = {r["product"]: r for r in json.loads(status.stdout)}

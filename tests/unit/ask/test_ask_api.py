@@ -40,6 +40,14 @@ def test_product_page_masks_sample_rows_for_analysts(client):
     assert client.get("/api/products/sales/nope").status_code == 404
 
 
+def test_product_page_shows_data_freshness_not_only_last_write(client, lake, demo_contracts):
+    quality = client.get("/api/products/sales/order_lines").json()["quality"]
+    column = demo_contracts["sales/order_lines"].event_time
+    newest = lake.read("sales/order_lines")[column].max()
+    assert quality["newest_event"] == str(newest)
+    assert quality["freshness"] in {"fresh", "stale"} and str(newest) in quality["freshness_detail"]
+
+
 def test_a_role_with_clear_pii_needs_its_api_key(client, lake):
     profiles = "/api/products/customers/customer_profiles"
     # Naming a stronger role is not enough: the caller is anonymous, hence an analyst.

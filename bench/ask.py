@@ -41,11 +41,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 QUESTIONS = ROOT / "bench" / "ask_questions.yaml"  # the first set (written with the parser)
-HALVES = [
-    ROOT / "bench" / "ask_questions_dev.yaml",
-    ROOT / "bench" / "ask_questions_test.yaml",
-    ROOT / "bench" / "ask_questions_fresh.yaml",
-]
+HALVES = [ROOT / "bench" / "ask_questions_dev.yaml", ROOT / "bench" / "ask_questions_test.yaml"]
+FRESH = ROOT / "bench" / "ask_questions_fresh.yaml"  # session 4's, split into two halves
 START = date(2025, 1, 1)
 PRODUCTS = {
     "sales/stores",
@@ -287,8 +284,8 @@ def main(argv: list[str] | None = None) -> None:
         "--questions",
         type=Path,
         nargs="+",
-        default=HALVES,
-        help="question files, each reported on its own (default: the dev and test halves)",
+        default=[*HALVES, FRESH],
+        help="question files, each reported on its own (default: dev, test, fresh)",
     )
     parser.add_argument("--quiet", action="store_true", help="no per-question misses")
     parser.add_argument("--json", type=Path, help="write the rates per file and kind here")

@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 QUESTIONS = ROOT / "bench" / "ask_questions.yaml"  # the first set (written with the parser)
 HALVES = [ROOT / "bench" / "ask_questions_dev.yaml", ROOT / "bench" / "ask_questions_test.yaml"]
+FRESH = ROOT / "bench" / "ask_questions_fresh.yaml"  # session 4's, split into two halves
 START = date(2025, 1, 1)
 PRODUCTS = {
     "sales/stores",
@@ -260,6 +261,19 @@ def half_name(path: Path) -> str:
     return path.stem.removeprefix("ask_questions_").removeprefix("ask_questions") or path.stem
 
 
+def halves(paths: list[Path]) -> list[tuple[Path, str, list[dict[str, Any]]]]:
+    """Each file as (path, name, questions); a `fresh` file is split by position, the 1st,
+    3rd... question in `<name>-dev`, the 2nd, 4th... in `<name>-test` (held apart)."""
+    out = []
+    for path in paths:
+        name, questions = half_name(path), load_questions(path)
+        if "fresh" in name:
+            out += [(path, f"{name}-dev", questions[0::2]), (path, f"{name}-test", questions[1::2])]
+        else:
+            out.append((path, name, questions))
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=60)
@@ -270,8 +284,8 @@ def main(argv: list[str] | None = None) -> None:
         "--questions",
         type=Path,
         nargs="+",
-        default=HALVES,
-        help="question files, each reported on its own (default: the dev and test halves)",
+        default=[*HALVES, FRESH],
+        help="question files, each reported on its own (default: dev, test, fresh)",
     )
     parser.add_argument("--quiet", action="store_true", help="no per-question misses")
     parser.add_argument("--json", type=Path, help="write the rates per file and kind here")
@@ -286,18 +300,18 @@ def main(argv: list[str] | None = None) -> None:
     lake = Lake()
     asker = Asker(lake, provider="offline")
     report = {}
-    for path in args.questions:
-        summary = evaluate(asker, lake, load_questions(path), args.repeat)
+    for path, name, questions in halves(args.questions):
+        summary = evaluate(asker, lake, questions, args.repeat)
         shown = summary
-        if args.quiet or half_name(path) == "test":  # the held-apart misses stay unseen
+        if args.quiet or name.endswith("test"):  # the held-apart misses stay unseen
             shown = {**summary, "results": [r for r in summary["results"] if r["ok"]]}
-        print_report(shown, half_name(path))
+        print_report(shown, name)
         keep = {k: v for k, v in summary.items() if k not in {"results", "failures_by_kind"}}
         keep["file"] = str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
         keep["wrong_questions"] = [
             r["question"] for r in shown["results"] if r["outcome"] == "wrong"
         ]
-        report[half_name(path)] = keep
+        report[name] = keep
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, default=str) + "\n")
 

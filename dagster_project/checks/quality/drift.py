@@ -10,20 +10,23 @@ Both sides are reduced to bounded, stratified samples (see `quality.sampling`), 
 comparison costs the same on a thousand rows or ten million.
 Evidently's `DataDriftPreset` tests each column (Wasserstein distance for numbers,
 Jensen–Shannon distance for attributes by default: effect sizes, so the verdict does not
-depend on the sample size); its HTML report is kept under `MESH_HOME/reports/drift/`.
-Drifted columns are ranked and explained by segment (see `quality.rootcause`).
-"""
+depend on the sample size). Each period is judged by those tests alone; the period shown
+gets Evidently's Report (its HTML kept under `MESH_HOME/reports/drift/`) and its drifted
+columns ranked and explained by segment (see `quality.rootcause`)."""
 
 from __future__ import annotations
 
 import math
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from itertools import pairwise
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from dagster_project.checks.quality.config import DriftConfig, is_attribute, is_measure
@@ -66,6 +69,9 @@ class DriftOutcome:
     seconds: dict[str, float] = field(default_factory=dict)
     periods: list[DriftOutcome] = field(default_factory=list)  # of a window, oldest first
     snapshot: Any = field(default=None, repr=False)  # Evidently's, for the HTML report
+    # The samples compared, kept until the outcome is reported (see `report_and_explain`).
+    samples: tuple[pl.DataFrame, pl.DataFrame] | None = field(default=None, repr=False)
+    report_later: Callable[[], DriftOutcome] | None = field(default=None, repr=False)
 
     @property
     def drifted(self) -> list[ColumnDrift]:
@@ -242,13 +248,30 @@ def compare(
     columns: dict[str, str],
     config: DriftConfig,
     *,
+    settings: MeshSettings | None = None,
+    report_name: tuple[str, ...] = (),
+    **options,
+) -> DriftOutcome:
+    """Test every column of `current` against `reference` on stratified samples (`judge`,
+    whose `options` it takes), explain what drifted and build Evidently's report (written
+    when `settings` and `report_name` are given, else kept as `snapshot`)."""
+    outcome = judge(reference, current, columns, config, **options)
+    segments = options.get("segments", ())
+    return report_and_explain(outcome, columns, config, segments, settings, report_name)
+
+
+def judge(
+    reference: pl.LazyFrame,
+    current: pl.LazyFrame,
+    columns: dict[str, str],
+    config: DriftConfig,
+    *,
     segments: list[str] = (),
     strata: list[str] | None = None,
     labels: tuple[str, str] = ("the reference", "the newest data"),
-    settings: MeshSettings | None = None,
-    report_name: tuple[str, ...] = (),
 ) -> DriftOutcome:
-    """Test every column of `current` against `reference` on stratified samples.
+    """The verdict alone: each column through the statistical test Evidently's
+    `DataDriftPreset` runs on it, without the report, whose charts cost most of its time.
 
     `strata` (segments with few values) defaults to the segments that are not numbers
     and have at most MAX_STRATA_VALUES values in the reference (costs one more pass)."""
@@ -268,15 +291,31 @@ def compare(
         return outcome
     ref = stratified_sample(reference, strata, config.sampleRows, counts=ref_counts)
     cur = stratified_sample(current, strata, config.sampleRows, counts=cur_counts)
-    outcome.sample_rows = (ref.height, cur.height)
-    empty = [
-        c for c in columns if ref[c].null_count() == ref.height or cur[c].null_count() == cur.height
-    ]
-    columns = {c: kind for c, kind in columns.items() if c not in empty}  # nothing to compare
+    outcome.sample_rows, outcome.samples = (ref.height, cur.height), (ref, cur)
     sampled = time.perf_counter()
-    snapshot = _evidently(ref, cur, columns, config)
-    outcome.columns = _verdicts(snapshot, columns)
-    tested = time.perf_counter()
+    outcome.columns = _tested(ref, cur, _comparable(ref, cur, columns), config)
+    outcome.seconds = {
+        "sample_s": round(sampled - started, 3),
+        "test_s": round(time.perf_counter() - sampled, 3),
+    }
+    return outcome
+
+
+def report_and_explain(
+    outcome: DriftOutcome,
+    columns: dict[str, str],
+    config: DriftConfig,
+    segments: list[str],
+    settings: MeshSettings | None = None,
+    report_name: tuple[str, ...] = (),
+) -> DriftOutcome:
+    """Evidently's report and the root causes of the three worst drifted columns, for the
+    outcome that is shown (of a window, one period: see `_window_outcome`)."""
+    if outcome.samples is None:
+        return outcome
+    ref, cur = outcome.samples
+    started = time.perf_counter()
+    snapshot = _evidently(ref, cur, _comparable(ref, cur, columns), config)
     if settings is not None and report_name:
         write_report(settings, outcome, snapshot, report_name)
     else:
@@ -286,12 +325,11 @@ def compare(
         explain(ref, cur, c.column, c.kind == "numerical", list(segments))
         for c in outcome.drifted[:3]
     ]
-    outcome.seconds = {
-        "sample_s": round(sampled - started, 3),
-        "evidently_s": round(tested - sampled, 3),
-        "report_s": round(reported - tested, 3),
+    outcome.seconds |= {
+        "report_s": round(reported - started, 3),
         "root_cause_s": round(time.perf_counter() - reported, 3),
     }
+    outcome.samples = outcome.report_later = None
     return outcome
 
 
@@ -299,6 +337,15 @@ def write_report(settings: MeshSettings, outcome: DriftOutcome, snapshot, name: 
     """Evidently's HTML report, under `MESH_HOME/reports/drift/<...name>.html`."""
     outcome.report_uri = settings.reports_uri("drift", *name[:-1], f"{name[-1]}.html")
     settings.files.write_text(outcome.report_uri, snapshot.get_html_str(as_iframe=False))
+
+
+def _comparable(ref: pl.DataFrame, cur: pl.DataFrame, columns: dict[str, str]) -> dict[str, str]:
+    """The columns with a value on both sides: an all-null side has nothing to compare."""
+    return {
+        c: kind
+        for c, kind in columns.items()
+        if ref[c].null_count() < ref.height and cur[c].null_count() < cur.height
+    }
 
 
 def _strata(frame: pl.LazyFrame, segments: list[str]) -> list[str]:
@@ -338,6 +385,39 @@ def _evidently(ref: pl.DataFrame, cur: pl.DataFrame, columns: dict[str, str], co
         return Dataset.from_pandas(data, data_definition=definition)
 
     return report.run(dataset(cur), dataset(ref))
+
+
+def _tested(
+    ref: pl.DataFrame, cur: pl.DataFrame, columns: dict[str, str], config: DriftConfig
+) -> list[ColumnDrift]:
+    """Each column through the statistical test Evidently's `ValueDrift` would run (same
+    method, threshold and cleaning of infinities and nulls), without the Report's charts:
+    a verdict in milliseconds instead of ~0.3 s a column (equal to the Report's, tested)."""
+    from evidently.legacy.calculations.stattests.registry import get_stattest
+    from evidently.legacy.core import ColumnType
+
+    results = []
+    for column, kind in columns.items():
+        numerical = kind == "numerical"
+        method = config.numMethod if numerical else config.catMethod
+        threshold = config.numThreshold if numerical else config.catThreshold
+        sides = [
+            f[column].to_pandas().replace([-np.inf, np.inf], np.nan).dropna() for f in (ref, cur)
+        ]
+        column_type = ColumnType.Numerical if numerical else ColumnType.Categorical
+        test = get_stattest(*sides, column_type, method)
+        result = test(*sides, column_type, threshold)
+        results.append(
+            ColumnDrift(
+                column,
+                kind,
+                test.name,
+                result.actual_threshold,
+                float(result.drift_score),
+                bool(result.drifted),
+            )
+        )
+    return results
 
 
 def _verdicts(snapshot, columns: dict[str, str]) -> list[ColumnDrift]:
@@ -387,11 +467,12 @@ def evaluate_drift(
             if newest is None:
                 return DriftOutcome("-", "-", 0, 0, skipped="the table has no rows")
             window = DateWindow(newest, newest)
+        strata = segment_strata(lake, contract, segments)
         judged = [
-            _judge_period(lake, contract, config, period, columns, segments)
+            _judge_period(lake, contract, config, period, columns, segments, strata)
             for period in periods(lake, contract, config, window)
         ]
-        return _window_outcome(lake, contract, judged)
+        return _window_outcome(judged)
     if config.referenceVersion is None and info.version == 0:
         return DriftOutcome(
             "-",
@@ -405,9 +486,18 @@ def evaluate_drift(
     reference = lake.scan(contract.key, version=version)
     current = lake.scan(contract.key)
     labels = (f"Delta version {version}", f"version {info.version}")
-    return _compared(
-        lake, contract, config, reference, current, columns, segments, labels, f"v{info.version}"
+    strata = segment_strata(lake, contract, segments)
+    judged = _compared(
+        lake,
+        contract,
+        config,
+        (reference, current),
+        columns,
+        (segments, strata),
+        labels,
+        f"v{info.version}",
     )
+    return judged.report_later()
 
 
 def periods(
@@ -443,7 +533,9 @@ def periods(
     return found[::-1]
 
 
-def _judge_period(lake, contract, config, period: DateWindow, columns, segments) -> DriftOutcome:
+def _judge_period(
+    lake, contract, config, period: DateWindow, columns, segments, strata
+) -> DriftOutcome:
     part = contract.partition_column
     current = lake.scan(contract.key, window=period, column=part)
     reference, ref_label = _reference(lake, contract, config, period)
@@ -451,31 +543,32 @@ def _judge_period(lake, contract, config, period: DateWindow, columns, segments)
         cur_label, name = f"{part} {period.start}", str(period.start)
     else:
         cur_label, name = f"{part} {period.start} to {period.end}", f"{period.start}_{period.end}"
-    labels = (ref_label, cur_label)
-    return _compared(lake, contract, config, reference, current, columns, segments, labels, name)
+    sides, labels = (reference, current), (ref_label, cur_label)
+    return _compared(lake, contract, config, sides, columns, (segments, strata), labels, name)
 
 
-def _compared(lake, contract, config, reference, current, columns, segments, labels, name):
-    reference, names, _ = with_segments(lake, reference, segments)
-    current, _, _ = with_segments(lake, current, segments)
-    strata = segment_strata(lake, contract, segments)
-    outcome = compare(
+def _compared(lake, contract, config, sides, columns, segments, labels, name) -> DriftOutcome:
+    """The verdict on `sides` (reference, current), with its report and root causes left
+    for `report_later`: of a window's periods, only the one shown is reported."""
+    segments, strata = segments
+    reference, names, _ = with_segments(lake, sides[0], segments)
+    current, _, _ = with_segments(lake, sides[1], segments)
+    outcome = judge(
         reference, current, columns, config, segments=names, strata=strata, labels=labels
     )
-    if outcome.snapshot is not None:
-        write_report(
-            lake.settings, outcome, outcome.snapshot, (contract.domain, contract.product, name)
-        )
-        outcome.snapshot = None
+    report_name = (contract.domain, contract.product, name)
+    outcome.report_later = partial(
+        report_and_explain, outcome, columns, config, names, lake.settings, report_name
+    )
     return outcome
 
 
-def _window_outcome(lake: Lake, contract: Contract, judged: list[DriftOutcome]) -> DriftOutcome:
+def _window_outcome(judged: list[DriftOutcome]) -> DriftOutcome:
     """One verdict for the window: each column at its worst period, the worst drifted
     period (else the newest judged one) reported with its root cause and HTML report."""
     done = [p for p in judged if not p.skipped]
     if len(judged) == 1:
-        return judged[0]
+        return judged[0].report_later()
     if not done:
         newest = judged[-1]
         return DriftOutcome(
@@ -487,7 +580,9 @@ def _window_outcome(lake: Lake, contract: Contract, judged: list[DriftOutcome]) 
             periods=judged,
         )
     worst = max(done, key=lambda p: max((c.severity for c in p.drifted), default=-1.0))
-    shown = worst if worst.drifted else done[-1]
+    shown = (worst if worst.drifted else done[-1]).report_later()
+    for p in judged:  # the other periods' samples are not needed any more
+        p.samples = p.report_later = None
     by_column: dict[str, ColumnDrift] = {}
     for p in done:
         for c in p.columns:

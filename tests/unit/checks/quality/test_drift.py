@@ -5,7 +5,15 @@ import polars as pl
 import pytest
 
 from dagster_project.checks.quality.config import quality_config
-from dagster_project.checks.quality.drift import compare, evaluate_drift, resolve_segments
+from dagster_project.checks.quality.drift import (
+    _evidently,
+    _tested,
+    _verdicts,
+    compare,
+    drift_columns,
+    evaluate_drift,
+    resolve_segments,
+)
 from dagster_project.core.settings import MeshSettings
 from dagster_project.lake.storage import DateWindow, Lake
 from demo.simulator import DriftSpec, simulate
@@ -145,3 +153,34 @@ def test_an_unpartitioned_product_is_compared_with_its_previous_version(mesh_hom
     assert (second.reference, second.current) == ("Delta version 0", "version 1")
     assert [c.column for c in second.drifted] == ["price"]
     assert second.causes[0].sentence.startswith("mean price went from 9.9")
+
+
+def test_verdicts_without_the_report_equal_evidently_reports(lake, order_lines):
+    """Periods are judged by Evidently's statistical tests alone (the report's charts are
+    built only for the period shown): the same scores and verdicts as its Report, on a
+    drifted day and a calm one, with nulls and infinities on one side."""
+    contract, config = order_lines
+    columns = drift_columns(contract, config)
+    found = {}
+    for day in (DRIFT_DAY, CALM_DAY):
+        ref = lake.scan(contract.key).filter(pl.col("order_date") < CALM_DAY).head(3_000)
+        cur = lake.scan(contract.key).filter(pl.col("order_date") == day).head(3_000)
+        ref, cur = ref.collect(), cur.collect()
+        cur = cur.with_columns(
+            pl.when(pl.int_range(pl.len()) % 7 == 0)
+            .then(None)
+            .otherwise(pl.col("unit_price"))
+            .alias("unit_price"),
+            pl.when(pl.int_range(pl.len()) == 3)
+            .then(float("inf"))
+            .otherwise(pl.col("net_amount"))
+            .alias("net_amount"),
+        )
+        from_report = _verdicts(_evidently(ref, cur, columns, config), columns)
+        alone = _tested(ref, cur, columns, config)
+        assert [(c.column, c.method, c.threshold, c.drifted) for c in alone] == [
+            (c.column, c.method, c.threshold, c.drifted) for c in from_report
+        ]
+        assert [c.score for c in alone] == pytest.approx([c.score for c in from_report])
+        found[day] = {c.column for c in alone if c.drifted}
+    assert "channel" in found[DRIFT_DAY] and not found[CALM_DAY]

@@ -28,7 +28,7 @@ from dagster_project.core.workspace import (
     mesh_resources,
     read_workspace,
 )
-from dagster_project.lake.landing import landing_files
+from dagster_project.lake.landing import LandingFile, landing_files
 from dagster_project.lake.storage import Lake
 from dagster_project.products.builder import SOURCE_TAG
 from dagster_project.products.partitions import first_day, last_day
@@ -141,6 +141,7 @@ def plan_data(
     landed: dict[dg.AssetKey, frozenset[date]] = {}
     empty: set[dg.AssetKey] = set()
     lake = Lake(settings)
+    undated: dict[dg.AssetKey, str] = {}
     for key in landing:
         contract = by_key.get(key)
         files = landing_files(settings, contract) if contract else []
@@ -148,10 +149,19 @@ def plan_data(
         landed[key] = frozenset(f.day for f in files if f.day and daily)
         if not files and not (contract and lake.exists(contract.key)):
             empty.add(key)
+        elif daily and files and not landed[key]:
+            undated[key] = _undated(contract, files)
     days: dict[dg.AssetKey, frozenset[date]] = {}
     skipped = _missing_inputs(assets, lake)
     for key, up in _ancestors(assets).items():
         if key in skipped:
+            continue
+        if key in undated or up & undated.keys():
+            source = key if key in undated else min(up & undated.keys())
+            own = key == source
+            skipped[key] = (
+                undated[source] if own else f"{source.to_user_string()}: {undated[source]}"
+            )
             continue
         sources = up & landing
         if sources and sources <= empty:
@@ -160,6 +170,16 @@ def plan_data(
             continue
         days[key] = frozenset().union(*(landed[k] for k in sources))
     return Plan(days, skipped)
+
+
+def _undated(contract: Contract, files: Sequence[LandingFile]) -> str:
+    """Why a daily product's files cannot be loaded: their names carry no day."""
+    names = sorted(f.name for f in files)
+    return (
+        f"{len(files)} landing file(s) carry no day in their name ({', '.join(names[:3])}"
+        f"{', ...' if len(names) > 3 else ''}); a daily product's files are named by the day "
+        f"they hold, e.g. 2025-03-01.csv or {contract.product}_2025-03-01.csv"
+    )
 
 
 def plan_waves(assets: Sequence[dg.AssetsDefinition]) -> list[list[dg.AssetsDefinition]]:

@@ -1,15 +1,16 @@
 """Landing files → product rows, with quarantine for what cannot be trusted.
 
-Files arrive in `MESH_HOME/landing/<domain>/<product>/`, named after the day they
-carry (`2025-03-01.parquet`, `2025-03-01-late.csv`). A file that cannot be read, is
-empty, has the wrong columns or types, or bad key values is moved to
-`MESH_HOME/quarantine/<domain>/<product>/` beside a `.reason.json`; the others
-keep flowing. So is a file with rows breaking a blocking contract rule (the product's
-`screen`), or only those rows when the contract says `onViolation: quarantine_rows`.
-A file is judged only once complete (`unsettled`). Loading is idempotent: a product's
-rows for a day are rebuilt from all of that day's files (partition overwrite) or merged
-on the primary key, and the same bytes under any name are loaded once (the load record
-keeps their SHA-256; which rows each file brought is lake.lineage's).
+Files arrive in `MESH_HOME/landing/<domain>/<product>/`, named after the day they carry
+anywhere in their name (`2025-03-01.parquet`, `2025-03-01-late.csv`,
+`readings_20250301.csv`). A file that cannot be read, is empty, has the wrong columns or
+types, or bad key values is moved to `MESH_HOME/quarantine/<domain>/<product>/` beside a
+`.reason.json`; the others keep flowing. So is a file with rows breaking a blocking
+contract rule (the product's `screen`), or only those rows when the contract says
+`onViolation: quarantine_rows`. A file is judged only once complete (`unsettled`).
+Loading is idempotent: a product's rows for a day are rebuilt from all of that day's
+files (partition overwrite) or merged on the primary key, and the same bytes under any
+name are loaded once (the load record keeps their SHA-256; which rows each file brought
+is lake.lineage's).
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ REASON_SUFFIX = ".reason.json"
 DONE_SUFFIX = ".done"  # `<file>.done`: the file is complete (MESH_LANDING_STABLE=marker)
 SUCCESS_MARKER = "_SUCCESS"  # every file older than it is complete (marker mode)
 ROWS_SUFFIX = ".rows.parquet"  # a file's rows set aside by `quarantine_rows`
-_DAY = re.compile(r"^(\d{4}-\d{2}-\d{2})")
+# A day anywhere in a file's name: 2025-03-01, 2025_03_01 or 20250301, not inside a number.
+_DAY = re.compile(r"(?<!\d)(\d{4})([-_]?)(\d{2})\2(\d{2})(?!\d)")
 
 
 class LandingError(ValueError):
@@ -93,13 +95,15 @@ class LandingLoad:
 
 
 def file_day(name: str) -> date | None:
-    match = _DAY.match(name)
-    if not match:
-        return None
-    try:
-        return date.fromisoformat(match.group(1))
-    except ValueError:
-        return None
+    """The day a file's name carries (`2025-03-01.csv`, `flights_20250301.csv`); None
+    without one, or with two different days (which one would it be?)."""
+    days = set()
+    for year, _, month, day in _DAY.findall(name):
+        try:
+            days.add(date(int(year), int(month), int(day)))
+        except ValueError:  # 12345678 is a number, not a day
+            continue
+    return days.pop() if len(days) == 1 else None
 
 
 def _split(product: Contract | str) -> tuple[str, str]:

@@ -48,3 +48,21 @@ def test_nothing_landed_or_unbuilt_inputs_are_skipped_saying_why(mesh_home):
             "its input(s) x/never_built are not built and not in this refresh"
         ),
     }  # the audit runs: its input is part of this refresh
+
+
+def test_a_daily_product_whose_files_carry_no_day_is_skipped_saying_how_to_name_them(
+    mesh_home, demo_contracts
+):
+    contract = demo_contracts["sales/order_lines"]
+    folder = mesh_home.landing_uri("sales", "order_lines")
+    mesh_home.files.write_text(f"{folder}/export.csv", "order_id\n1\n")
+    mesh_home.files.write_text(f"{folder}/export-final.csv", "order_id\n2\n")
+    assets = [
+        _asset("sales/order_lines", landing=True),
+        _asset("sales/daily", ("sales/order_lines",)),
+    ]
+    plan = plan_data(assets, [contract], mesh_home)
+    reason = plan.skipped[dg.AssetKey(["sales", "order_lines"])]
+    assert reason.startswith("2 landing file(s) carry no day in their name (export-final.csv")
+    assert "2025-03-01.csv or order_lines_2025-03-01.csv" in reason
+    assert plan.skipped[dg.AssetKey(["sales", "daily"])] == f"sales/order_lines: {reason}"

@@ -19,6 +19,7 @@ from dagster_project.lake.landing import (
     LandingError,
     LandingFile,
     already_loaded,
+    file_day,
     landing_files,
     load_landing,
     quarantine,
@@ -455,3 +456,22 @@ def test_with_markers_a_file_rewritten_after_its_marker_waits_for_a_new_one(
     then = file.modified - 60
     os.utime(settings.files.path(marker), (then, then))  # the file changed after its marker
     assert list(unsettled(settings, stores, [file])) == ["2025-03-01.csv"]
+
+
+@pytest.mark.parametrize(
+    ("name", "day"),
+    [
+        ("2025-03-01.parquet", date(2025, 3, 1)),
+        ("2025-03-01-late.csv", date(2025, 3, 1)),
+        ("flights_2013-01-31.csv", date(2013, 1, 31)),
+        ("sales-20150102.csv", date(2015, 1, 2)),
+        ("export_2015_07_04_v2.csv", date(2015, 7, 4)),
+        ("export.csv", None),
+        ("batch_12345678.csv", None),  # not a date
+        ("2025-02-30.csv", None),
+        ("from_2025-03-01_to_2025-03-02.csv", None),  # two days: which one?
+        ("2025-03-01_copy_2025-03-01.csv", date(2025, 3, 1)),
+    ],
+)
+def test_a_file_carries_the_day_written_anywhere_in_its_name(name, day):
+    assert file_day(name) == day

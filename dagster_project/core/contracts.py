@@ -11,6 +11,7 @@ import contextlib
 import difflib
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -26,6 +27,7 @@ from open_data_contract_standard.model import OpenDataContractStandard, SchemaPr
 
 from dagster_project.core.errors import UserError
 from dagster_project.core.filesystem import is_uri
+from dagster_project.core.settings import get_settings
 
 CONTRACT_SUFFIX = ".odcs.yaml"
 WRITE_MODES = ("merge", "partition_overwrite", "append", "overwrite")
@@ -96,8 +98,6 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _valid_file() -> Path | None:
-    from dagster_project.core.settings import get_settings  # settings is core too
-
     return _valid_path(get_settings().home)
 
 
@@ -119,11 +119,21 @@ def _schema_digest() -> str:
 def _remember_valid(digest: str) -> None:
     _VALID.add(digest)
     path = _valid_file()
-    if path is not None:
+    if path is None:
+        return
+    # A whole new file moved into place: concurrent processes (xdist, a location and the
+    # CLI) never read half a line; one that loses a race only validates again. A cache
+    # that cannot be written (read-only home) is no error.
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(OSError):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("a") as out:
-                out.write(digest + "\n")
+            _VALID.update(path.read_text().split())
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        try:
+            temporary.write_text("".join(f"{kept}\n" for kept in sorted(_VALID)))
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
 
 
 def validate_document(document: dict[str, Any], path: Path | str = "<contract>") -> None:

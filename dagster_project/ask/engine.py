@@ -131,7 +131,9 @@ class Asker:
         self.query_layer = with_derived_metrics(self.layer)  # plus distinct counts
         self._parser = parser  # a server shares one (its vocabulary is read once)
         self.audit_writer = audit_writer  # audit rows written behind the answer, if given
-        worker.warm_up()  # the workers' fork server, before any question's clock
+        # The workers' fork server boots beside the parse and compile; the wait for it
+        # is not the question's (worker.run gives it back to the deadline).
+        worker.warm_up(wait=False)
 
     # -- questions ---------------------------------------------------------------------
     @property

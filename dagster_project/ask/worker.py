@@ -25,6 +25,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
@@ -161,7 +162,9 @@ def run(job: SqlJob, deadline: Deadline, audit: Callable[[list[AuditRecord]], No
     """Answer the job in a worker; raises OutOfTime / OutOfMemory when it is stopped,
     AccessDenied or AskError when it refuses (both with `peak_mb`, the memory the
     worker grew by). `audit` gets the worker's audit records as they are made."""
-    warm_up()
+    booting = time.monotonic()
+    warm_up()  # the fork server's boot (once per process) is the mesh's time, not the query's
+    deadline = deadline.extended(time.monotonic() - booting)
     temp_dir = tempfile.mkdtemp(prefix="mesh-query-")
     job = replace(job, environ=dict(os.environ), temp_dir=temp_dir)
     worker = _take(job.limits.query_threads)

@@ -22,6 +22,7 @@ from functools import cached_property
 from typing import Annotated, Any
 
 import polars as pl
+from dagster_duckdb import DuckDBResource
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
@@ -38,6 +39,7 @@ from dagster_project.ask.limits import ANONYMOUS, AskError, check_size
 from dagster_project.ask.narratives import insights_report_uri
 from dagster_project.ask.page import PAGE
 from dagster_project.ask.parser import OfflineParser
+from dagster_project.ask.resources import ResourceConnections
 from dagster_project.checks.freshness import judge_freshness
 from dagster_project.checks.quality.companions import SUFFIX as ANOMALIES
 from dagster_project.checks.quality.score import score_history
@@ -89,6 +91,8 @@ class MeshAPI:
         self.layer = layer or load_semantic_layer()
         self.limits = limits or get_limits()
         self.reader = GovernedReader(self.lake)
+        # The queries' DuckDB connections, as in Dagster runs: an in-memory database each.
+        self.duckdb = ResourceConnections.of(DuckDBResource(database=":memory:"))
         self.audit_writer = AuditWriter(self.reader)  # queries' audit rows, behind the answer
         self.keys = ApiKeyStore(self.lake.settings)
         self.conversations: dict[str, Asker] = {}
@@ -142,6 +146,7 @@ class MeshAPI:
             limits=self.limits,
             parser=self.parser(),
             audit_writer=self.audit_writer,
+            duckdb=self.duckdb,
         )
 
     def parser(self) -> OfflineParser:
@@ -282,7 +287,9 @@ def create_app(lake: Lake | None = None, layer: SemanticLayer | None = None) -> 
     mesh = MeshAPI(lake, layer)
     app.state.mesh = mesh
     app.add_middleware(BodyLimit, max_bytes=mesh.limits.max_body_bytes)
-    worker.warm_up()  # the query workers' fork server, before the first request
+    # The query workers' fork server, before the first request; it imports dagster_duckdb
+    # once, for the DuckDBResource each job's connections come from.
+    worker.warm_up(preload=worker.connections_modules(mesh.duckdb))
 
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:

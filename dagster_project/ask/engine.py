@@ -28,6 +28,8 @@ from dagster_project.ask.parser import (
     ParsedQuestion,
 )
 from dagster_project.ask.semantic_sql import (
+    IN_MEMORY,
+    DuckDBConnections,
     SemanticQuery,
     SemanticQueryError,
     compile_query,
@@ -117,6 +119,7 @@ class Asker:
         limits: Limits | None = None,
         parser: OfflineParser | None = None,
         audit_writer: AuditWriter | None = None,
+        duckdb: DuckDBConnections = IN_MEMORY,
     ):
         self.lake = lake or Lake()
         self.layer = layer or load_semantic_layer()
@@ -131,7 +134,10 @@ class Asker:
         self.query_layer = with_derived_metrics(self.layer)  # plus distinct counts
         self._parser = parser  # a server shares one (its vocabulary is read once)
         self.audit_writer = audit_writer  # audit rows written behind the answer, if given
-        worker.warm_up()  # the workers' fork server, before any question's clock
+        # The workers' fork server boots beside the parse and compile; the wait for it
+        # is not the question's (worker.run gives it back to the deadline).
+        worker.warm_up(wait=False, preload=worker.connections_modules(duckdb))
+        self.duckdb = duckdb  # the queries' DuckDB connections (a server's DuckDBResource)
 
     # -- questions ---------------------------------------------------------------------
     @property
@@ -307,6 +313,7 @@ class Asker:
             mask_key=self.reader.mask_key,
             row_limit=self.row_limit,
             limits=self.limits,
+            connections=self.duckdb,
         )
         records: list[AuditRecord] = []
         try:

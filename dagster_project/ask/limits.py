@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dagster_project.core.settings import Limits
 
@@ -52,6 +52,10 @@ class Deadline:
 
     def remaining(self) -> float:
         return self.ends - time.monotonic()
+
+    def extended(self, seconds: float) -> Deadline:
+        """The same deadline `seconds` later (time the work spent waiting on the mesh)."""
+        return replace(self, ends=self.ends + seconds)
 
     def check(self) -> None:
         if self.remaining() <= 0:

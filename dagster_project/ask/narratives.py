@@ -25,6 +25,7 @@ from dagster_project.metadata.semantics import (
     parse_semantics,
 )
 from dagster_project.products.product import Product, ProductRun, Transform, asset_key
+from dagster_project.products.sql import RESOURCE as DUCKDB
 
 RISK_HEADING = "## Data quality warnings"
 
@@ -111,7 +112,7 @@ def insights(transform: Transform, *inputs: str, cron: str | None = None) -> Pro
         result = transform(*frames, run=InsightsRun(run.contract.domain, run.lake.settings, risks))
         return result.collect() if isinstance(result, pl.LazyFrame) else result
 
-    return Product("insights", build=build, inputs=inputs, cron=cron)
+    return Product("insights", build=build, inputs=inputs, cron=cron, resources=(DUCKDB,))
 
 
 # -- insights from the semantic layer alone -------------------------------------------------
@@ -148,7 +149,8 @@ def semantic_insights(semantics: Path | str, *, cron: str | None = None) -> Prod
 
     def build(run: ProductRun) -> pl.DataFrame:
         layer = load_semantic_layer()
-        facts = domain_facts(lambda q: run_query(layer, run.lake, q).rows(), layer, spec)
+        duckdb = run.resource(DUCKDB)  # the location's DuckDBResource
+        facts = domain_facts(lambda q: run_query(layer, run.lake, q, duckdb).rows(), layer, spec)
         if facts.current is None:
             raise ValueError(f"{spec.domain}: no dated rows yet, nothing to compare")
         risks = check_risks(run.context.instance, domain_check_keys(run.contract))
@@ -156,7 +158,7 @@ def semantic_insights(semantics: Path | str, *, cron: str | None = None) -> Prod
         frame = insight_rows(facts, layer)
         return insights_run.report(frame, insights_markdown(facts, frame))
 
-    return Product("insights", build=build, inputs=inputs, cron=cron)
+    return Product("insights", build=build, inputs=inputs, cron=cron, resources=(DUCKDB,))
 
 
 def insight_rows(facts: DomainFacts, layer: SemanticLayer) -> pl.DataFrame:

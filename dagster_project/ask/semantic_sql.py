@@ -7,16 +7,20 @@ they aggregate (one CTE each, joined on the shared dimensions), and returns one
 read-only SELECT. The same query always compiles to the same text.
 
 Tables are addressed as `<domain>.<product>`; `connect(lake, products)` registers the
-products' Delta tables under those names in a DuckDB connection.
+products' Delta tables under those names in a DuckDB connection. Connections come from
+a `DuckDBConnections`: dagster-duckdb's `DuckDBResource` in long-lived processes (the
+API server, Dagster runs), `IN_MEMORY` - the same in-memory database per connection,
+without importing Dagster - in short commands such as `mesh ask`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 import polars as pl
@@ -419,24 +423,52 @@ def assert_read_only(sql: str) -> None:
         raise SemanticQueryError("the statement writes")
 
 
-def connect(lake: Lake, products: Iterable[str]) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with each product's current Delta snapshot as `domain.product`."""
-    con = duckdb.connect()
-    for key in sorted(set(products)):
-        domain, name = key.split("/")
-        con.execute(f'CREATE SCHEMA IF NOT EXISTS "{domain}"')
-        con.register(f"__{_alias(key)}", lake.dataset(key))
-        con.execute(f'CREATE VIEW "{domain}"."{name}" AS SELECT * FROM "__{_alias(key)}"')
-    return con
+class DuckDBConnections(Protocol):
+    """Where DuckDB connections come from: dagster-duckdb's `DuckDBResource`, or `IN_MEMORY`."""
+
+    def get_connection(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
+
+
+class InMemoryDuckDB:
+    """What `DuckDBResource(database=":memory:")` gives - a fresh in-memory database per
+    connection - without importing Dagster (about 1 s), for short commands."""
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = duckdb.connect(":memory:")
+        try:
+            yield con
+        finally:
+            con.close()
+
+
+IN_MEMORY = InMemoryDuckDB()
+
+
+@contextmanager
+def connect(
+    lake: Lake, products: Iterable[str], connections: DuckDBConnections = IN_MEMORY
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB connection with each product's current Delta snapshot as `domain.product`."""
+    with connections.get_connection() as con:
+        try:
+            for key in sorted(set(products)):
+                domain, name = key.split("/")
+                con.execute(f'CREATE SCHEMA IF NOT EXISTS "{domain}"')
+                con.register(f"__{_alias(key)}", lake.dataset(key))
+                con.execute(f'CREATE VIEW "{domain}"."{name}" AS SELECT * FROM "__{_alias(key)}"')
+            yield con
+        finally:
+            con.close()  # DuckDBResource's own close is skipped when the block raises
 
 
 def run_query(
-    layer: SemanticLayer, lake: Lake, query: SemanticQuery | Mapping[str, Any]
+    layer: SemanticLayer,
+    lake: Lake,
+    query: SemanticQuery | Mapping[str, Any],
+    connections: DuckDBConnections = IN_MEMORY,
 ) -> pl.DataFrame:
     """Compile and run a semantic query over the lake's current tables."""
     compiled = compile_query(layer, query)
-    con = connect(lake, compiled.products)
-    try:
+    with connect(lake, compiled.products, connections) as con:
         return pl.from_arrow(con.sql(compiled.sql).to_arrow_table())
-    finally:
-        con.close()

@@ -25,7 +25,8 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from typing import Any
@@ -37,6 +38,7 @@ import psutil
 from dagster_project.access.policy import AccessDenied, AccessPolicy, AuditRecord, GovernedReader
 from dagster_project.ask.guard import GuardError, guard_sql
 from dagster_project.ask.limits import AskError, Deadline, OutOfMemory, OutOfTime
+from dagster_project.ask.semantic_sql import IN_MEMORY, DuckDBConnections
 from dagster_project.core.contracts import Contract
 from dagster_project.core.settings import Limits, MeshSettings
 from dagster_project.lake.storage import Lake
@@ -46,6 +48,8 @@ POLL_S = 0.01  # how often the caller looks at the worker's time and memory
 # (faulting in fresh pages runs at 1-2 GB/s, 10-20 MB a look) stays under the cap.
 KILL_AT = 0.9
 MIN_DUCKDB_MB = 16
+# What the fork server imports once; `warm_up(preload=...)` adds to it before it starts.
+_PRELOAD = ["dagster_project.ask.worker_warm"]
 _context_lock = threading.Lock()
 _warm = False
 
@@ -66,6 +70,8 @@ class SqlJob:
     limits: Limits
     environ: dict[str, str] = field(default_factory=dict)
     temp_dir: str = ""
+    # Where the worker's DuckDB connection comes from (a DuckDBResource in a server).
+    connections: DuckDBConnections = IN_MEMORY
 
 
 @dataclass(frozen=True)
@@ -82,21 +88,24 @@ def _context() -> multiprocessing.context.BaseContext:
     would inherit). Each worker re-imports the caller's main script as `__mp_main__`
     (multiprocessing's rule); a spare is started ahead, so no query waits for that."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["dagster_project.ask.worker_warm"])
+    context.set_forkserver_preload(_PRELOAD)
     return context
 
 
-def warm_up(*, wait: bool = True) -> None:
+def warm_up(*, wait: bool = True, preload: Sequence[str] = ()) -> None:
     """Start the fork server and let it import the mesh now (about 2 s, once per
     process), so no query's deadline pays for it; `wait=False` starts it in the
-    background (a later `warm_up()` waits for it)."""
+    background (a later `warm_up()` waits for it). `preload`: modules of what the jobs
+    carry (a server's DuckDBResource: dagster_duckdb), imported once by the fork server
+    rather than by every worker, if it has not started yet."""
     global _warm
     if not wait:
-        threading.Thread(target=warm_up, daemon=True).start()
+        threading.Thread(target=warm_up, kwargs={"preload": preload}, daemon=True).start()
         return
     with _context_lock:
         if _warm:
             return
+        _PRELOAD.extend(m for m in preload if m not in _PRELOAD)
         _context()
         probe = _context().Process(target=_ready, daemon=True)
         probe.start()
@@ -161,7 +170,10 @@ def run(job: SqlJob, deadline: Deadline, audit: Callable[[list[AuditRecord]], No
     """Answer the job in a worker; raises OutOfTime / OutOfMemory when it is stopped,
     AccessDenied or AskError when it refuses (both with `peak_mb`, the memory the
     worker grew by). `audit` gets the worker's audit records as they are made."""
-    warm_up()
+    booting = time.monotonic()
+    # The fork server's boot (once per process) is the mesh's time, not the query's.
+    warm_up(preload=connections_modules(job.connections))
+    deadline = deadline.extended(time.monotonic() - booting)
     temp_dir = tempfile.mkdtemp(prefix="mesh-query-")
     job = replace(job, environ=dict(os.environ), temp_dir=temp_dir)
     worker = _take(job.limits.query_threads)
@@ -345,7 +357,20 @@ def execute(
         raise AskError(str(exc)) from None
     lake = Lake(MeshSettings(home=job.home, storage_options=job.storage_options))
     reader = _ForwardingReader(lake, job.policy, mask_key=job.mask_key, forward=audit)
-    con = duckdb.connect()
+    with job.connections.get_connection() as con:
+        columns, rows = _query(con, reader, job, products, baseline)
+    peak = max(0, _private_peak(os.getpid()) - baseline) / (1 << 20)
+    truncated = len(rows) > job.row_limit
+    return SqlResult(columns, rows[: job.row_limit], truncated, round(peak, 1))
+
+
+def _query(
+    con: duckdb.DuckDBPyConnection,
+    reader: GovernedReader,
+    job: SqlJob,
+    products: list[str],
+    baseline: int,
+) -> tuple[list[str], list[list[Any]]]:
     try:
         for key in products:
             _register(con, reader, job, key)
@@ -359,10 +384,13 @@ def execute(
         columns = list(result.columns)
         rows = [list(r) for r in result.fetchall()]
     finally:
-        con.close()
-    peak = max(0, _private_peak(os.getpid()) - baseline) / (1 << 20)
-    truncated = len(rows) > job.row_limit
-    return SqlResult(columns, rows[: job.row_limit], truncated, round(peak, 1))
+        con.close()  # DuckDBResource's own close is skipped when the block raises
+    return columns, rows
+
+
+def connections_modules(connections: DuckDBConnections) -> tuple[str, ...]:
+    """The module a worker imports to unpickle `connections`: the fork server's to preload."""
+    return (type(connections).__module__,)
 
 
 def configure(

@@ -228,8 +228,10 @@ class MeshSettings:
 
 
 def get_settings() -> MeshSettings:
-    """Settings for the current environment (read each call so tests can set MESH_HOME)."""
-    return MeshSettings()
+    """Settings for the current environment (read each call so tests can set MESH_HOME),
+    read once: `MeshSettings()` reads the environment per field."""
+    env = Settings.from_env()
+    return MeshSettings(env.home, env.storage_options, env.landing_stable, env.landing_min_age)
 
 
 # -- limits on what one caller can make the mesh do (README: Security) -----------------------

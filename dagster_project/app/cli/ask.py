@@ -15,10 +15,7 @@ from rich.table import Table
 import dagster_project.ask.worker as worker
 from dagster_project.access.policy import AccessDenied
 from dagster_project.ask import Answer, Asker, AskError
-from dagster_project.checks.quality.companion_contracts import discover_contracts
 from dagster_project.core.errors import FAILED, USAGE, NothingBuilt
-from dagster_project.core.settings import get_settings
-from dagster_project.lake.storage import Lake
 
 app = typer.Typer()
 console = Console()
@@ -55,12 +52,10 @@ def _print(answer: Any, output: str) -> None:
         console.print(f"[dim]{answer.sql}[/dim]", highlight=False)
 
 
-def require_built() -> None:
-    """NothingBuilt unless some product has a table to ask about."""
-    settings = get_settings()
-    lake = Lake(settings)
-    if not any(lake.exists(c.key) for c in discover_contracts()):
-        raise NothingBuilt(settings.home)
+def require_built(asker: Asker) -> None:
+    """NothingBuilt unless some product of the asker's layer has a table to ask about."""
+    if not any(asker.lake.exists(key) for key in asker.layer.contracts):
+        raise NothingBuilt(asker.lake.settings.home)
 
 
 @app.command("ask")
@@ -99,9 +94,10 @@ def _answer(ask: Any, role: str, output: str, is_sql: bool) -> None:
     if output not in FORMATS:
         raise typer.BadParameter(f"--format is one of {', '.join(FORMATS)}")
     worker.warm_up(wait=False)  # the query workers' fork server boots beside the set-up
-    require_built()
+    asker = Asker(role=role)
+    require_built(asker)
     try:
-        answer = ask(Asker(role=role))
+        answer = ask(asker)
     except (AskError, AccessDenied) as exc:
         console.print(f"[red]refused:[/red] {exc}", highlight=False, soft_wrap=True)
         # SQL the guard rejects is the user's to fix (2); a limit (time, memory, size,
@@ -120,8 +116,8 @@ def _sql_answer(asker: Asker, sql: str) -> Answer:
 @app.command("chat")
 def chat(role: RoleOption = "analyst") -> None:
     """Ask questions one after another; a follow-up ("and by region?") keeps context."""
-    require_built()
     asker = Asker(role=role)
+    require_built(asker)
     console.print("Ask the mesh (empty line or 'quit' to stop).")
     while True:
         try:

@@ -25,7 +25,7 @@ from dagster_project.ask.limits import (
     Slots,
     TooLarge,
 )
-from dagster_project.ask.worker import configure
+from dagster_project.ask.worker import configure, warm_up
 from dagster_project.core.settings import Limits, SettingsError, get_limits
 from dagster_project.metadata.semantics import load_semantic_layer
 from tests.servers import mesh_serve
@@ -67,7 +67,9 @@ def limits(monkeypatch) -> Limits:
 @pytest.fixture
 def asker(lake, demo_contracts, limits) -> Asker:
     write_small_mesh(lake, demo_contracts)
-    return Asker(lake, load_semantic_layer(), limits=limits, principal="test:attacker")
+    asker = Asker(lake, load_semantic_layer(), limits=limits, principal="test:attacker")
+    warm_up()  # the fork server boots once per process, outside any query's deadline
+    return asker
 
 
 def _stopped(asker: Asker, sql: str) -> tuple[AskError, float]:
@@ -276,3 +278,9 @@ def test_each_anonymous_address_is_its_own_caller_under_a_cap_for_all(
     assert third.status_code == 429 and "MESH_QUERY_WORKERS_ANONYMOUS" in third.text
     audit = lake.read("governance/access_audit")
     assert {"api:anonymous@127.0.0.2", "api:anonymous@127.0.0.3"} <= set(audit["principal"])
+
+
+def test_time_spent_waiting_on_the_mesh_is_given_back_to_the_deadline():
+    deadline = Deadline.start(2.0)
+    later = deadline.extended(1.5)
+    assert later.ends == deadline.ends + 1.5 and later.seconds == 2.0

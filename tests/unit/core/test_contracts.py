@@ -343,3 +343,37 @@ def test_an_unchanged_file_loads_as_the_same_contract_a_changed_one_anew(tmp_pat
     document["version"] = "2.0.0"  # the same size or not, read at once: a new contract
     path.write_text(yaml.safe_dump(document))
     assert load_contract(path).version == "2.0.0"
+
+
+def test_a_valid_document_is_remembered_on_disk_and_a_changed_one_validated_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dagster_project.core import contracts
+
+    monkeypatch.setenv("MESH_HOME", str(tmp_path))
+    # This process may have validated the same document already (another test, in memory).
+    monkeypatch.setattr(contracts, "_VALID", set())
+    document = contract_document()
+    contracts.validate_document(document)
+    kept = (tmp_path / ".cache" / "valid-contracts").read_text().split()
+    assert len(kept) == 1
+    # Another process (a fresh in-memory set) trusts the kept digest, not a changed document.
+    monkeypatch.setattr(contracts, "_VALID", set())
+    contracts._valid_path.cache_clear()
+    contracts.validate_document(document)
+    assert kept[0] in contracts._VALID
+    broken = {**document, "status": 42}
+    with pytest.raises(ContractError):
+        contracts.validate_document(broken)
+
+
+def test_a_cache_that_cannot_be_written_is_no_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dagster_project.core import contracts
+
+    (tmp_path / ".cache").write_text("a file where the cache folder would be")
+    monkeypatch.setenv("MESH_HOME", str(tmp_path))
+    monkeypatch.setattr(contracts, "_VALID", set())
+    contracts.validate_document(contract_document())
+    assert list(tmp_path.iterdir()) == [tmp_path / ".cache"]

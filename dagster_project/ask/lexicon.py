@@ -264,13 +264,14 @@ MIN_TYPO = 5
 
 
 def edit_distance(a: str, b: str, most: int) -> int:
-    """Optimal string alignment distance (a swap of neighbours costs 1), or most + 1
-    once it is certainly larger than `most`."""
+    """Typo distance: a letter left out, doubled or two neighbours swapped cost 1, a letter
+    replaced by another 2 (so "pride" is not "price", nor "older" "order"); most + 1 once
+    it is certainly larger than `most`."""
     prev2, prev = [], list(range(len(b) + 1))
     for i, ca in enumerate(a, 1):
         row = [i]
         for j, cb in enumerate(b, 1):
-            cost = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (ca != cb))
+            cost = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + 2 * (ca != cb))
             if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
                 cost = min(cost, prev2[j - 2] + 1)
             row.append(cost)
@@ -364,17 +365,23 @@ class Lexicon:
 
     def close(self, word: str) -> list[str]:
         """Known words a typo may stand for: for a word of at least 5 letters, those at
-        edit distance 1 (2 from 8 letters on), with the same first letter."""
+        typo distance 1 (2 from 8 letters on), with the same first letter."""
         if len(word) < MIN_TYPO or not word.isalpha() or word in ENGLISH:
             return []
         most = 1 if len(word) < 8 else 2
-        return sorted(
+        close = sorted(
             w
             for w in self.words
             if w[:1] == word[:1]
             and abs(len(w) - len(word)) <= most
             and edit_distance(word, w, most) <= most
         )
+        by_meaning = {self._sense(w): w for w in reversed(close)}  # "month", "monthly": one
+        return sorted(by_meaning.values())
+
+    def _sense(self, word: str) -> str:
+        meanings = self.phrases.get((word,))
+        return repr(meanings) if meanings else GRAMMAR.get(word) or GRAINS.get(word) or word
 
     def _add(self, meaning: Meaning, *phrases: str) -> None:
         for phrase in phrases:

@@ -137,10 +137,28 @@ def test_a_typo_with_one_close_word_is_read_as_it(parser, question, query):
     assert "read as" in parsed.interpretation  # the correction is said, not hidden
 
 
-def test_a_typo_close_to_several_words_asks_back(parser):
-    parsed = parser.parse("products with a pirce over 50")  # price? piece?
+def test_a_typo_close_to_several_words_asks_back():
+    values = {**VALUES, "city": [*VALUES["city"], "Bolton", "Boston"]}
+    parsed = OfflineParser(load_semantic_layer(), values, ANCHORS).parse("revenue in Bolston")
     assert parsed.status == "clarify" and parsed.query is None
-    assert parsed.choices == ["'pirce' as 'piece'", "'pirce' as 'price'"]
+    assert parsed.choices == ["'bolston' as 'bolton'", "'bolston' as 'boston'"]
+
+
+@pytest.mark.parametrize(
+    ("question", "word"),
+    [
+        ("revenue during pride month", "pride"),  # a real word, not a typo of "price"
+        ("revenue by tsore", "tsore"),  # the first letter is kept in what is guessed
+    ],
+)
+def test_a_replaced_letter_or_first_letter_is_not_guessed(parser, question, word):
+    parsed = parser.parse(question)
+    assert parsed.status == "unanswerable" and word in parsed.unmatched
+
+
+def test_close_words_of_one_meaning_are_one_candidate(parser):
+    parsed = answered(parser, "revenue by monthy")  # month or monthly: the same grain
+    assert parsed.query == {"metrics": ["revenue"], "time_grain": "month"}
 
 
 @pytest.mark.parametrize(
@@ -169,3 +187,15 @@ def test_a_metric_the_layer_cannot_build_is_unanswerable(parser, question):
 def test_a_ratio_of_two_defined_metrics_is_answered(parser):
     parsed = answered(parser, "revenue per unit sold by channel")
     assert parsed.query["metrics"] == ["revenue/units_sold"]
+
+
+# -- a phrase that names a count and a dimension: the count first, the dimension if needed -----
+def test_a_count_name_ranked_by_a_metric_is_read_as_its_dimension(parser):
+    parsed = answered(parser, "top 3 queens by bottom placements")  # "number of queens"
+    assert parsed.query == {
+        "metrics": ["bottoms"],
+        "dimensions": ["contestant"],
+        "order_by": ["-bottoms"],
+        "limit": 3,
+    }
+    assert answered(parser, "how many queens").query == {"metrics": ["contestant_count"]}

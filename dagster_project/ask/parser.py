@@ -56,6 +56,7 @@ PHRASES = {  # multi-word function phrases, joined before tokenizing
     r"\bup to\b": "atmost",
     r"\bover time\b": "trend",
     r"\bother than\b": "not",
+    r"^(?:the )?(?:total )?(?:number|count) of\b": "how many",  # at the start: a count
 }
 MAX_READINGS = 32
 RANKING = {"top", "bottom"}
@@ -618,6 +619,8 @@ class OfflineParser:
                 label = self._label(item.name)
                 if label:
                     _add(draft.dims, label)
+                elif asks_count:  # a count of one row would answer something else
+                    draft.problems.append(f"{item.words} have no dimension to count them by")
             break
 
     def _values(self, items: list[Item], draft: Draft) -> None:

@@ -38,6 +38,10 @@ def answered(parser: OfflineParser, question: str):
             "how many products are out of stock",
             {"dimension": "stock_on_hand", "op": "=", "value": 0},
         ),
+        (
+            "Number of stores with revenue above 20000",
+            {"dimension": "revenue", "op": ">", "value": 20000},
+        ),
     ],
 )
 def test_how_many_entities_pass_a_metric_filter_is_a_count_of_them(parser, question, having):
@@ -45,6 +49,17 @@ def test_how_many_entities_pass_a_metric_filter_is_a_count_of_them(parser, quest
     assert parsed.count, parsed.query  # one number, not a list of the entities
     assert parsed.query["having"] == [having]
     assert len(parsed.query["dimensions"]) == 1
+
+
+def test_how_many_entities_without_a_dimension_to_count_by_is_not_answered(parser):
+    parsed = parser.parse("how many customers have more than 3 orders")  # no customer dimension
+    assert parsed.status == "unanswerable" and parsed.query is None
+    assert "count them by" in parsed.reason
+
+
+def test_the_number_of_orders_by_a_dimension_is_still_a_metric(parser):
+    parsed = answered(parser, "top 3 cities by number of orders")
+    assert not parsed.count and parsed.query["metrics"] == ["orders"]
 
 
 def test_how_many_with_an_attribute_filter_counts_with_the_entity_metric(parser):

@@ -91,7 +91,6 @@ class Item:
     plural: bool = False
     options: list[Meaning] = field(default_factory=list)
     used: bool = False
-    fallback: bool = False  # a reading of the phrase after its first one
 
 
 @dataclass
@@ -283,11 +282,6 @@ class OfflineParser:
                 pools.append([replace(item, name=m.name, value=m.value) for m in same])
             else:
                 pools.append([item])
-            # A phrase that is also a name of another kind ("queens": a count, and the
-            # queen dimension) is read that way only when the first reading fails.
-            other = [m for m in item.options if m.kind in {"dimension", "metric"} - {item.kind}]
-            if item.kind in {"dimension", "metric"}:
-                pools[-1] += [replace(item, kind=m.kind, name=m.name, fallback=True) for m in other]
         readings = itertools.islice(itertools.product(*pools), MAX_READINGS)
         return [[replace(it) for it in reading] for reading in readings]
 
@@ -319,7 +313,7 @@ class OfflineParser:
 
     # -- assembly -----------------------------------------------------------------------------
     def _assemble(self, items: list[Item], context: dict[str, Any] | None) -> Draft:
-        draft = Draft(score=-sum(it.fallback for it in items))
+        draft = Draft()
         self._grouping(items, draft)
         self._comparisons(items, draft)
         self._superlatives(items, draft)

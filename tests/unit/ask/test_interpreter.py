@@ -202,15 +202,3 @@ def test_a_metric_the_layer_cannot_build_is_unanswerable(parser, question):
 def test_a_ratio_of_two_defined_metrics_is_answered(parser):
     parsed = answered(parser, "revenue per unit sold by channel")
     assert parsed.query["metrics"] == ["revenue/units_sold"]
-
-
-# -- a phrase that names a count and a dimension: the count first, the dimension if needed -----
-def test_a_count_name_ranked_by_a_metric_is_read_as_its_dimension(parser):
-    parsed = answered(parser, "top 3 queens by bottom placements")  # "number of queens"
-    assert parsed.query == {
-        "metrics": ["bottoms"],
-        "dimensions": ["contestant"],
-        "order_by": ["-bottoms"],
-        "limit": 3,
-    }
-    assert answered(parser, "how many queens").query == {"metrics": ["contestant_count"]}

@@ -69,6 +69,7 @@ class QueryPlan(BaseModel):
     having: list[QueryFilter] = []
     share: bool = False
     listing: bool = False
+    count: bool = False  # how many rows (entities) pass, not the rows
 
 
 INSTRUCTIONS = (
@@ -160,16 +161,20 @@ class Asker:
         deadline.check()
         if not plan.metrics:  # the interpreter could not map it, and no model did
             return self._not_answered(question, parsed, provider)
-        semantic = plan.model_dump(exclude={"share", "listing"}, exclude_none=True)
+        semantic = plan.model_dump(exclude={"share", "listing", "count"}, exclude_none=True)
         semantic = {k: v for k, v in semantic.items() if v}
         answer = self.answer_query(
             semantic,
             question=question,
             share=plan.share,
             listing=plan.listing,
+            count=plan.count,
             provider=provider,
             deadline=deadline,
         )
+        if answer.answered and parsed.corrections and provider == "offline":
+            said = ", ".join(f"'{w}' read as '{r}'" for w, r in parsed.corrections.items())
+            answer.interpretation += f" ({said})"
         return answer
 
     def _not_answered(self, question: str, parsed: ParsedQuestion, provider: str) -> Answer:
@@ -196,6 +201,7 @@ class Asker:
         question: str = "",
         share: bool = False,
         listing: bool = False,
+        count: bool = False,
         provider: str = "semantic query",
         deadline: Deadline | None = None,
     ) -> Answer:
@@ -209,13 +215,18 @@ class Asker:
             sql = with_share(sql, semantic["metrics"][0])
         if listing:
             sql = only_columns(sql, semantic.get("dimensions") or [])
+        if count:
+            sql = counted(sql, semantic.get("dimensions") or [])
         columns, rows, truncated = self.run_sql(sql, deadline=deadline)
         self.context = semantic
         rows = [[readable(v) for v in row] for row in rows]
         answer = Answer(question, semantic, sql, columns, rows, provider=provider)
         answer.truncated = truncated
         answer.interpretation = self.parser.interpret(semantic) + (", share of total" * share)
+        answer.interpretation += ", counted" * count
         answer.narrative = narrate(self.query_layer, semantic, columns, rows)
+        if count and rows:
+            answer.narrative = f"{_fmt(rows[0][0])} {columns[0]} ({answer.interpretation})."
         return answer
 
     def _plan(
@@ -223,7 +234,12 @@ class Asker:
     ) -> tuple[QueryPlan, str]:
         offline = (
             QueryPlan.model_validate(
-                {**parsed.query, "share": parsed.share, "listing": parsed.listing}
+                {
+                    **parsed.query,
+                    "share": parsed.share,
+                    "listing": parsed.listing,
+                    "count": parsed.count,
+                }
             )
             if parsed.query
             else QueryPlan()
@@ -259,7 +275,7 @@ class Asker:
         problems += [f"unknown dimension {d}" for d in wanted if d not in dims]
         if problems:
             return problems
-        semantic = plan.model_dump(exclude={"share", "listing"}, exclude_none=True)
+        semantic = plan.model_dump(exclude={"share", "listing", "count"}, exclude_none=True)
         try:
             compile_query(self.query_layer, SemanticQuery.from_dict(semantic))
         except (SemanticQueryError, ValueError, KeyError, TypeError) as exc:
@@ -370,6 +386,12 @@ def only_columns(sql: str, columns: list[str]) -> str:
     """Keep only these columns (an entity listing drops the count it was grouped by)."""
     keep = ", ".join(f'"{c}"' for c in columns) or "*"
     return f"SELECT {keep}\nFROM (\n{sql}\n) AS listed"
+
+
+def counted(sql: str, dimensions: list[str]) -> str:
+    """How many rows the query returns ("how many stores have revenue above 20000")."""
+    label = f"number of {', '.join(dimensions) or 'rows'}"
+    return f'SELECT COUNT(*) AS "{label}"\nFROM (\n{sql}\n) AS counted'
 
 
 def with_share(sql: str, metric: str) -> str:

@@ -152,8 +152,47 @@ NUMBER_WORDS = {
     "eight": 8,
     "nine": 9,
     "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
     "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
 }
+SCALES = {"hundred": 100, "thousand": 1_000, "million": 1_000_000}
+SUFFIXES = {"k": 1_000, "m": 1_000_000}  # "20k", "1.5m"
+# English adjectives that mean "much/little of <noun>": used only when the layer knows
+# the noun ("the most expensive items" ranks by what the layer calls a price).
+ADJECTIVES = {
+    "expensive": ("price", "high"),
+    "pricey": ("price", "high"),
+    "cheap": ("price", "low"),
+    "old": ("age", "high"),
+    "young": ("age", "low"),
+    "tall": ("height", "high"),
+    "heavy": ("weight", "high"),
+}
+_ADJECTIVE_FORMS: dict[str, tuple[str, str]] = {
+    **{f"{w}est": (w, "most") for w in ("cheap", "old", "young", "tall")},
+    **{f"{w}er": (w, "more") for w in ("cheap", "old", "young", "tall")},
+    "heaviest": ("heavy", "most"),
+    "heavier": ("heavy", "more"),
+    "priciest": ("pricey", "most"),
+    "pricier": ("pricey", "more"),
+}
+# English words never read as typos of the layer's words ("older" is not "order").
+ENGLISH = frozenset([*ADJECTIVES, *_ADJECTIVE_FORMS, *FILLER])
 # Units after a number that say nothing the number's target does not.
 UNITS = {"unit", "item", "piece", "percent", "pound", "euro", "dollar", "gbp", "eur", "usd"}
 IRREGULAR = {
@@ -168,7 +207,78 @@ IRREGULAR = {
     "children": "child",
 }
 MAX_VALUE_WORDS = 5
-_TOKEN = re.compile(r"\d{4}-\d{2}-\d{2}|\d+(?:[.,]\d+)*%?|[a-z0-9]+")
+_TOKEN = re.compile(r"\d{4}-\d{2}-\d{2}|\d+(?:[.,]\d+)*(?:%|[km]\b)?|[a-z0-9]+")
+_SPELLED = "|".join([*NUMBER_WORDS, *SCALES])
+
+
+def number(word: str) -> int | float | None:
+    """A numeric token as a number: "2,000", "20k", "1.5m", "20%" (0.2); None otherwise."""
+    m = re.fullmatch(r"(\d+(?:[.,]\d+)*)(%|[km])?", word)
+    if m is None:
+        return None
+    value = float(m[1].replace(",", "")) * SUFFIXES.get(m[2] or "", 1)
+    value = value / 100 if m[2] == "%" else value
+    return int(value) if value.is_integer() else value
+
+
+def spell_numbers(text: str) -> str:
+    """Numbers written in words as digits: "two thousand" → 2000, "fifty five" → 55."""
+
+    def digits(match: re.Match) -> str:
+        total = current = 0
+        for word in match[0].split():
+            if word in SCALES:
+                current = max(current, 1) * SCALES[word]
+                if SCALES[word] >= 1_000:
+                    total, current = total + current, 0
+            else:
+                current += NUMBER_WORDS[word]
+        return str(total + current)
+
+    return re.sub(rf"\b(?:{_SPELLED})(?:[ -](?:{_SPELLED}))*\b", digits, text)
+
+
+def adjectives(text: str, known: set[str]) -> str:
+    """ "the most expensive", "cheapest", "older than": as the noun they grade ("highest
+    price", "age more than"), when the layer knows that noun; other words stay."""
+
+    def graded(word: str, degree: str) -> str | None:
+        noun, high = ADJECTIVES[word][0], ADJECTIVES[word][1] == "high"
+        if noun not in known:
+            return None
+        if degree in {"most", "least"}:
+            return f"{'highest' if high == (degree == 'most') else 'lowest'} {noun}"
+        return f"{noun} {'more' if high == (degree == 'more') else 'less'}"
+
+    def rewrite(match: re.Match) -> str:
+        degree, word = match[1], match[2]
+        if word in _ADJECTIVE_FORMS:
+            word, degree = _ADJECTIVE_FORMS[word]
+        return graded(word, degree or "") or match[0] if degree else match[0]
+
+    forms = "|".join([*ADJECTIVES, *_ADJECTIVE_FORMS])
+    return re.sub(rf"\b(?:(most|least|more|less) )?({forms})\b", rewrite, text)
+
+
+MIN_TYPO = 5
+
+
+def edit_distance(a: str, b: str, most: int) -> int:
+    """Typo distance: a letter left out, doubled or two neighbours swapped cost 1, a letter
+    replaced by another 2 (so "pride" is not "price", nor "older" "order"); most + 1 once
+    it is certainly larger than `most`."""
+    prev2, prev = [], list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        row = [i]
+        for j, cb in enumerate(b, 1):
+            cost = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + 2 * (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, prev2[j - 2] + 1)
+            row.append(cost)
+        if min(row) > most:
+            return most + 1
+        prev2, prev = prev, row
+    return prev[-1]
 
 
 def stem(word: str) -> str:
@@ -251,6 +361,27 @@ class Lexicon:
                     self._add(Meaning("value", dim, value), value)
         self.longest = max((len(k) for k in self.phrases), default=1)
         self.heads = self._heads(layer)
+        self.words = {w for key in self.phrases for w in key} | set(GRAMMAR) | set(GRAINS)
+
+    def close(self, word: str) -> list[str]:
+        """Known words a typo may stand for: for a word of at least 5 letters, those at
+        typo distance 1 (2 from 8 letters on), with the same first letter."""
+        if len(word) < MIN_TYPO or not word.isalpha() or word in ENGLISH:
+            return []
+        most = 1 if len(word) < 8 else 2
+        close = sorted(
+            w
+            for w in self.words
+            if w[:1] == word[:1]
+            and abs(len(w) - len(word)) <= most
+            and edit_distance(word, w, most) <= most
+        )
+        by_meaning = {self._sense(w): w for w in reversed(close)}  # "month", "monthly": one
+        return sorted(by_meaning.values())
+
+    def _sense(self, word: str) -> str:
+        meanings = self.phrases.get((word,))
+        return repr(meanings) if meanings else GRAMMAR.get(word) or GRAINS.get(word) or word
 
     def _add(self, meaning: Meaning, *phrases: str) -> None:
         for phrase in phrases:

@@ -31,6 +31,10 @@ from dagster_project.ask.lexicon import (
     Lexicon,
     Meaning,
     Span,
+    adjectives,
+    number,
+    spell_numbers,
+    stem,
     tokens,
 )
 from dagster_project.ask.semantic_sql import (
@@ -52,6 +56,7 @@ PHRASES = {  # multi-word function phrases, joined before tokenizing
     r"\bup to\b": "atmost",
     r"\bover time\b": "trend",
     r"\bother than\b": "not",
+    r"^(?:the )?(?:total )?(?:number|count) of\b": "how many",  # at the start: a count
 }
 MAX_READINGS = 32
 RANKING = {"top", "bottom"}
@@ -71,6 +76,8 @@ class ParsedQuestion:
     choices: list[str] = field(default_factory=list)
     listing: bool = False
     interpretation: str = ""
+    count: bool = False  # the answer is how many rows (entities) pass the query
+    corrections: dict[str, str] = field(default_factory=dict)  # typo → word read
 
 
 @dataclass
@@ -99,6 +106,7 @@ class Draft:
     grain: str | None = None
     share: bool = False
     listing: bool = False
+    count: bool = False
     score: float = 0.0
     problems: list[str] = field(default_factory=list)
 
@@ -168,10 +176,8 @@ class OfflineParser:
         word = span.words
         if span.meanings:
             return _meaning_item(span)
-        if re.fullmatch(r"\d+(?:[.,]\d+)*%?", word):
-            number = float(word.rstrip("%").replace(",", ""))
-            number = number / 100 if word.endswith("%") else number
-            return Item("num", word, value=int(number) if number.is_integer() else number)
+        if number(word) is not None:
+            return Item("num", word, value=number(word))
         if word in NUMBER_WORDS:
             return Item("num", word, value=NUMBER_WORDS[word])
         if word in GRAINS or _stem(word) in GRAINS:
@@ -192,8 +198,27 @@ class OfflineParser:
                 status=UNANSWERABLE,
                 reason=f"the question has {words} words; ask at most {MAX_WORDS} at once",
             )
-        text, time = extract(text)
+        known = {  # attributes an adjective may grade ("expensive": a price)
+            key[0]
+            for key, meanings in self.lexicon.phrases.items()
+            if len(key) == 1 and any(m.kind == "dimension" for m in meanings)
+        }
+        text, time = extract(adjectives(spell_numbers(text), known))
         items, unknown = self.items(text)
+        corrections: dict[str, str] = {}
+        if unknown:
+            corrections, ambiguous = self._typos(unknown)
+            if ambiguous:
+                return ParsedQuestion(
+                    None,
+                    status=CLARIFY,
+                    choices=ambiguous,
+                    reason="a word is close to several the layer knows",
+                )
+            if corrections and len(corrections) == len(unknown):
+                for wrong, right in corrections.items():
+                    text = re.sub(rf"\b{re.escape(wrong)}\b", right, text)
+                items, unknown = self.items(text)
         if len(items) > MAX_PHRASES:
             return ParsedQuestion(
                 None,
@@ -225,7 +250,28 @@ class OfflineParser:
                 readings.append((draft, None, str(exc)))
                 continue
             readings.append((draft, query, ""))
-        return self._decide(readings)
+        parsed = self._decide(readings)
+        if corrections and parsed.status == ANSWERED:
+            said = ", ".join(f"'{w}' read as '{r}'" for w, r in corrections.items())
+            parsed.corrections, parsed.interpretation = (
+                corrections,
+                f"{parsed.interpretation} ({said})",
+            )
+        return parsed
+
+    def _typos(self, unknown: list[str]) -> tuple[dict[str, str], list[str]]:
+        """Unknown words as the one known word each is a typo of; the choices when one is
+        close to several (then nothing is corrected)."""
+        corrections, ambiguous = {}, []
+        for word in unknown:
+            base = stem(word)
+            close = self.lexicon.close(base)
+            suffix = word[len(base) :] if word.startswith(base) else ""
+            if len(close) == 1:
+                corrections[word] = close[0] + suffix
+            elif close:
+                ambiguous += [f"'{word}' as '{c}{suffix}'" for c in close]
+        return corrections, ambiguous
 
     def _choices(self, items: list[Item]) -> list[list[Item]]:
         """Every reading of the phrases with several meanings (capped)."""
@@ -256,8 +302,13 @@ class OfflineParser:
                 reason="the question can be read in more than one way",
             )
         draft, query = top[0]
+        interpretation = self.interpret(query) + (", counted" * draft.count)
         return ParsedQuestion(
-            query, share=draft.share, listing=draft.listing, interpretation=self.interpret(query)
+            query,
+            share=draft.share,
+            listing=draft.listing,
+            count=draft.count,
+            interpretation=interpretation,
         )
 
     # -- assembly -----------------------------------------------------------------------------
@@ -459,8 +510,9 @@ class OfflineParser:
         if label is None or count is None or self.dims[attribute.name].product != own:
             return False
         attribute.used = entity.used = True
-        _add(draft.dims, label)
-        _add(draft.dims, attribute.name)
+        _drop(draft.dims, label)  # the entity first, then its attribute ("by unit cost")
+        _drop(draft.dims, attribute.name)
+        draft.dims[:0] = [label, attribute.name]
         _add(draft.metrics, count)
         draft.listing = True
         draft.order = [("-" if items[at].name == "top" else "") + attribute.name]
@@ -547,10 +599,12 @@ class OfflineParser:
         ("stores with revenue below 10000", "days with revenue above 4000")."""
         if not draft.having:
             return
+        asks_count = _says(items, "many") and not _says(items, "which", "list")
         for item in items:
             if item.used or item.kind not in {"entity", "dimension", "grain"}:
                 continue
             item.used = True
+            draft.count = asks_count  # "how many stores have ...": the stores that pass
             if item.kind == "grain":
                 draft.grain = item.name
             elif item.kind == "dimension":
@@ -559,6 +613,8 @@ class OfflineParser:
                 label = self._label(item.name)
                 if label:
                     _add(draft.dims, label)
+                elif asks_count:  # a count of one row would answer something else
+                    draft.problems.append(f"{item.words} have no dimension to count them by")
             break
 
     def _values(self, items: list[Item], draft: Draft) -> None:
@@ -862,6 +918,10 @@ def _ranked_attribute(items: list[Item], at: int, numeric: Any) -> Item | None:
         if items[j].kind == "g" and items[j].name == "by" and after.kind == "dimension":
             return after if numeric(after.name) else None
     return None
+
+
+def _says(items: list[Item], *names: str) -> bool:
+    return any(it.kind == "g" and it.name in names for it in items)
 
 
 def _next_is(items: list[Item], at: int, kind: str) -> bool:

@@ -1,0 +1,204 @@
+"""General mechanisms of the offline interpreter, as a user would phrase questions (written
+before the code): counts of entities under a filter, numbers as people write them,
+superlatives over an entity's attribute, typos, and metrics the layer cannot build."""
+
+import pytest
+
+from dagster_project.ask.parser import OfflineParser
+from dagster_project.ask.semantic_sql import compile_query
+from dagster_project.metadata.semantics import load_semantic_layer
+from tests.unit.ask.test_parser import ANCHORS, VALUES
+
+
+@pytest.fixture(scope="module")
+def parser():
+    return OfflineParser(load_semantic_layer(), VALUES, ANCHORS)
+
+
+def answered(parser: OfflineParser, question: str):
+    parsed = parser.parse(question)
+    assert parsed.status == "answered", parsed.reason
+    compile_query(parser.layer, parsed.query)
+    return parsed
+
+
+# -- how many X <filter>: the number of distinct entities that pass it ----------------------
+@pytest.mark.parametrize(
+    ("question", "having"),
+    [
+        (
+            "how many stores have revenue above 20000",
+            {"dimension": "revenue", "op": ">", "value": 20000},
+        ),
+        (
+            "How many regions had fewer than 500 orders?",
+            {"dimension": "orders", "op": "<", "value": 500},
+        ),
+        (
+            "how many products are out of stock",
+            {"dimension": "stock_on_hand", "op": "=", "value": 0},
+        ),
+        (
+            "Number of stores with revenue above 20000",
+            {"dimension": "revenue", "op": ">", "value": 20000},
+        ),
+    ],
+)
+def test_how_many_entities_pass_a_metric_filter_is_a_count_of_them(parser, question, having):
+    parsed = answered(parser, question)
+    assert parsed.count, parsed.query  # one number, not a list of the entities
+    assert parsed.query["having"] == [having]
+    assert len(parsed.query["dimensions"]) == 1
+
+
+def test_how_many_entities_without_a_dimension_to_count_by_is_not_answered(parser):
+    parsed = parser.parse("how many customers have more than 3 orders")  # no customer dimension
+    assert parsed.status == "unanswerable" and parsed.query is None
+    assert "count them by" in parsed.reason
+
+
+def test_the_number_of_orders_by_a_dimension_is_still_a_metric(parser):
+    parsed = answered(parser, "top 3 cities by number of orders")
+    assert not parsed.count and parsed.query["metrics"] == ["orders"]
+
+
+def test_how_many_with_an_attribute_filter_counts_with_the_entity_metric(parser):
+    parsed = answered(parser, "how many products have a list price above 50?")
+    assert not parsed.count
+    assert parsed.query == {
+        "metrics": ["product_count"],
+        "filters": [{"dimension": "list_price", "op": ">", "value": 50}],
+    }
+
+
+def test_which_entities_pass_a_metric_filter_is_still_a_list(parser):
+    parsed = answered(parser, "which stores have revenue above 20000")
+    assert not parsed.count and parsed.query["dimensions"] == ["store_name"]
+
+
+# -- numbers as people write them ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("question", "value"),
+    [
+        ("stores with revenue over 20k", 20000),
+        ("stores with revenue over 1.5m", 1500000),
+        ("stores with revenue over 2,000", 2000),
+        ("stores with revenue over 2.5K", 2500),
+        ("stores with revenue over ten", 10),
+        ("stores with revenue over two thousand", 2000),
+        ("stores with revenue over fifty five", 55),
+        ("stores with revenue over three hundred", 300),
+    ],
+)
+def test_numbers_in_filters(parser, question, value):
+    parsed = answered(parser, question)
+    assert parsed.query["having"] == [{"dimension": "revenue", "op": ">", "value": value}]
+
+
+def test_a_spelled_limit(parser):
+    parsed = answered(parser, "top twelve products by revenue")
+    assert parsed.query["limit"] == 12
+
+
+# -- superlatives over an attribute of an entity ------------------------------------------------
+@pytest.mark.parametrize(
+    ("question", "order", "limit"),
+    [
+        ("the 10 most expensive items", "-list_price", 10),
+        ("what is the cheapest product", "list_price", 1),
+        ("the 3 least expensive products", "list_price", 3),
+        ("top 3 products by unit cost", "-unit_cost", 3),
+        ("top 4 items by list price", "-list_price", 4),
+    ],
+)
+def test_superlatives_over_an_attribute_list_the_entity(parser, question, order, limit):
+    parsed = answered(parser, question)
+    assert parsed.listing
+    assert parsed.query["dimensions"][0] == "product_name"
+    assert parsed.query["order_by"] == [order]
+    assert parsed.query["limit"] == limit
+
+
+def test_a_comparative_adjective_is_a_filter_on_its_attribute(parser):
+    parsed = answered(parser, "revenue from products more expensive than 40")
+    assert parsed.query["filters"] == [{"dimension": "list_price", "op": ">", "value": 40}]
+
+
+@pytest.mark.parametrize(
+    ("question", "word"),
+    [
+        ("the heaviest product", "heaviest"),  # nothing in the layer weighs
+        ("how many stores are older than 10", "older"),  # not a typo of "order"
+    ],
+)
+def test_an_adjective_whose_attribute_the_layer_lacks_is_not_answered(parser, question, word):
+    parsed = parser.parse(question)
+    assert parsed.status == "unanswerable" and parsed.query is None
+    assert parsed.unmatched == [word]
+
+
+# -- typos: corrected when there is one candidate, asked back when there are several -----------
+@pytest.mark.parametrize(
+    ("question", "query"),
+    [
+        ("revnue by regoin", {"metrics": ["revenue"], "dimensions": ["region"]}),
+        ("revenue by chanel", {"metrics": ["revenue"], "dimensions": ["channel"]}),
+        ("revenue by catgeory", {"metrics": ["revenue"], "dimensions": ["category"]}),
+    ],
+)
+def test_a_typo_with_one_close_word_is_read_as_it(parser, question, query):
+    parsed = answered(parser, question)
+    assert parsed.query == query
+    assert "read as" in parsed.interpretation  # the correction is said, not hidden
+
+
+def test_a_typo_close_to_several_words_asks_back():
+    values = {**VALUES, "city": [*VALUES["city"], "Bolton", "Boston"]}
+    parsed = OfflineParser(load_semantic_layer(), values, ANCHORS).parse("revenue in Bolston")
+    assert parsed.status == "clarify" and parsed.query is None
+    assert parsed.choices == ["'bolston' as 'bolton'", "'bolston' as 'boston'"]
+
+
+@pytest.mark.parametrize(
+    ("question", "word"),
+    [
+        ("revenue during pride month", "pride"),  # a real word, not a typo of "price"
+        ("revenue by tsore", "tsore"),  # the first letter is kept in what is guessed
+    ],
+)
+def test_a_replaced_letter_or_first_letter_is_not_guessed(parser, question, word):
+    parsed = parser.parse(question)
+    assert parsed.status == "unanswerable" and word in parsed.unmatched
+
+
+def test_close_words_of_one_meaning_are_one_candidate(parser):
+    parsed = answered(parser, "revenue by monthy")  # month or monthly: the same grain
+    assert parsed.query == {"metrics": ["revenue"], "time_grain": "month"}
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "revenue by aera",  # four letters: too short to guess
+        "revenue by favourite colour",  # nothing close
+        "revenue by rgnoi",  # too far from region
+    ],
+)
+def test_short_or_distant_words_are_not_guessed(parser, question):
+    parsed = parser.parse(question)
+    assert parsed.status == "unanswerable" and parsed.query is None
+
+
+# -- derived metrics: only from parts the layer defines --------------------------------------
+@pytest.mark.parametrize(
+    "question", ["gross margin by category", "profit by region", "return rate by store"]
+)
+def test_a_metric_the_layer_cannot_build_is_unanswerable(parser, question):
+    parsed = parser.parse(question)
+    assert parsed.status == "unanswerable" and parsed.query is None
+    assert parsed.reason
+
+
+def test_a_ratio_of_two_defined_metrics_is_answered(parser):
+    parsed = answered(parser, "revenue per unit sold by channel")
+    assert parsed.query["metrics"] == ["revenue/units_sold"]

@@ -11,6 +11,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from dagster_project.app.cli import app, build
+from dagster_project.app.refresh import Outcome
 from dagster_project.core.settings import MeshSettings
 from dagster_project.lake.storage import Lake
 from demo.simulator import simulate
@@ -86,3 +87,13 @@ def test_a_failed_product_exits_1_with_its_reason(landed):
     assert result.exit_code == 1, result.output  # asked for by name, and not built
     assert "sales/daily_sales" in result.output and "sales/order_lines" in result.output
     assert "not built" in result.output
+
+
+def test_the_summary_keeps_asset_names_whole_on_an_80_column_terminal(monkeypatch):
+    console = Console(width=80, record=True)
+    monkeypatch.setattr(build, "console", console)
+    names = ["portal/plots", "portal/plot_sessions", "portal/surveys_anomalies"]
+    build.print_outcomes([Outcome(n, "built (duckdb)", "ok", rows=1_551, passed=14) for n in names])
+    text = console.export_text()
+    assert all(f"│ {name} " in text for name in names), text
+    assert "…" not in text

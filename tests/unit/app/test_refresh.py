@@ -97,3 +97,25 @@ def test_the_summary_keeps_asset_names_whole_on_an_80_column_terminal(monkeypatc
     text = console.export_text()
     assert all(f"│ {name} " in text for name in names), text
     assert "…" not in text
+
+
+def test_the_progress_counts_an_asset_built_in_several_stretches_once(monkeypatch):
+    from dagster_project.app.cli import run
+    from dagster_project.app.refresh import RefreshReport, Selection
+
+    @dg.asset(key=["portal", "surveys"])
+    def surveys() -> None: ...
+
+    def three_stretches(assets, contracts, *, on_wave, on_done, **_):
+        for _ in range(3):  # e.g. monthly trapping sessions more than four weeks apart
+            on_wave(["portal/surveys"])
+            on_done(["portal/surveys"], None)
+        return RefreshReport()
+
+    console = Console(width=80, record=True)
+    monkeypatch.setattr(run, "console", console)
+    monkeypatch.setattr(run, "refresh", three_stretches)
+    monkeypatch.setattr(run, "discover_contracts", list)
+    run.refresh_with_progress(MeshSettings(), None, Selection([surveys], {}), logs=False)
+    text = console.export_text()
+    assert "1/1 assets" in text and "3/1" not in text, text

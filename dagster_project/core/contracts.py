@@ -15,7 +15,7 @@ import os
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
-from functools import cache, cached_property
+from functools import cache, cached_property, reduce
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -156,9 +156,16 @@ def validate_document(document: dict[str, Any], path: Path | str = "<contract>")
     name = _unknown_field(error)
     if name is None:
         raise ContractError(path, "/".join(parts) or "(document)", error.message)
-    close = difflib.get_close_matches(name, _odcs_field_names(), n=1)
-    fix = f"did you mean '{close[0]}'?" if close else "own fields go in customProperties"
-    reason = f"unknown field '{name}' ({fix})"
+    homes = _odcs_field_homes()
+    close = difflib.get_close_matches(name, homes, n=1)
+    if name in homes:  # a real ODCS field in the wrong place: say where it goes
+        reason = (
+            f"no field '{name}' here (ODCS has it under {' or '.join(map(repr, homes[name][:3]))})"
+        )
+    elif close:
+        reason = f"unknown field '{name}' (did you mean '{close[0]}'?)"
+    else:
+        reason = f"unknown field '{name}' (own fields go in customProperties)"
     raise ContractError(path, "/".join([*parts, name]), reason)
 
 
@@ -169,22 +176,32 @@ def _unknown_field(error: jsonschema.ValidationError) -> str | None:
 
 
 @cache
-def _odcs_field_names() -> tuple[str, ...]:
-    """Every field name the ODCS schema declares, anywhere."""
-    found: set[str] = set()
+def _odcs_field_homes() -> dict[str, tuple[str, ...]]:
+    """Every field name the ODCS schema declares, with the fields it sits under (`(top
+    level)` for the document's own), following `$ref`s."""
+    schema = odcs_json_schema()
+    homes: dict[str, set[str]] = {}
+    seen: set[tuple[str, str]] = set()
 
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if isinstance(node.get("properties"), dict):
-                found.update(node["properties"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
+    def walk(node: Any, parent: str) -> None:
+        if isinstance(node, list):
             for value in node:
-                walk(value)
+                walk(value, parent)
+            return
+        if not isinstance(node, dict):
+            return
+        ref = node.get("$ref", "")
+        if ref.startswith("#/$defs/") and (ref, parent) not in seen:
+            seen.add((ref, parent))
+            walk(reduce(dict.get, ref[2:].split("/"), schema), parent)
+        for name, sub in (node.get("properties") or {}).items():
+            homes.setdefault(name, set()).add(parent)
+            walk(sub, name)
+        for key in ("items", "allOf", "anyOf", "oneOf", "then", "else"):
+            walk(node.get(key), parent)
 
-    walk(odcs_json_schema())
-    return tuple(sorted(found))
+    walk(schema, "(top level)")
+    return {name: tuple(sorted(parents)) for name, parents in sorted(homes.items())}
 
 
 @dataclass(frozen=True)

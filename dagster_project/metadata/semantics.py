@@ -294,11 +294,23 @@ class SemanticLayer:
         if not candidates:
             raise KeyError(f"no dimension {name!r} reachable from {product}")
         best = min(c[0] for c in candidates)
-        nearest = [c[2] for c in candidates if c[0] == best]
+        nearest = self._entity_home([c[2] for c in candidates if c[0] == best], product)
         if len(nearest) > 1:
             options = ", ".join(d.qualified for d in nearest)
             raise KeyError(f"dimension {name!r} is ambiguous from {product}: use one of {options}")
         return nearest[0], self.join_path(product, nearest[0].product)
+
+    def _entity_home(self, tied: list[Dimension], product: str) -> list[Dimension]:
+        """Of dimensions equally near, reached through one and the same key (species_id to
+        `species` and to a `species_captures` keyed by it), the one on the entity's own
+        product: both describe the same entity, and its product is where that is kept.
+        Through different keys (a store's city, a customer's city) they stay tied."""
+        if len(tied) < 2:
+            return tied
+        keys = {self.join_path(product, d.product)[-1].column for d in tied if d.product != product}
+        entity = self.entity_of_key(next(iter(keys))) if len(keys) == 1 else None
+        home = [d for d in tied if entity and d.product == entity.product]
+        return home if len(home) == 1 and all(d.product != product for d in tied) else tied
 
     # -- validation ----------------------------------------------------------------------
     def problems(self) -> list[str]:

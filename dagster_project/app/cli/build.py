@@ -86,7 +86,11 @@ def _window(start: str | None, end: str | None) -> Window | None:
 
 def print_outcomes(found: list[Outcome]) -> None:
     """The summary table: one row per asset."""
-    table = Table("asset", "kind", "status", "rows", "checks ok", "failed", "not judged", "s")
+    table = Table()
+    # Asset names never shorten (`portal/p…` names no asset); the other cells wrap.
+    table.add_column("asset", no_wrap=True, min_width=max((len(o.asset) for o in found), default=5))
+    for name in ("kind", "status", "rows", "ok", "failed", "not judged", "s"):
+        table.add_column(name, overflow="fold")
     for o in found:
         status = o.status if o.ok else f"[red]{o.status}[/red]"
         if o.blocking_failed:

@@ -50,12 +50,14 @@ def refresh_with_progress(
         console=console,
     ) as progress:
         task = progress.add_task("Materializing", total=total)
+        finished: set[str] = set()  # an asset runs once per stretch of days: count it once
 
         def started(names: list[str]) -> None:
             progress.update(task, description=f"Materializing {', '.join(names)}")
 
         def done(names: list[str], result: dg.ExecuteInProcessResult | None) -> None:
-            progress.advance(task, len(names))
+            progress.advance(task, len(set(names) - finished))
+            finished.update(names)
             if result is not None and not result.success:
                 progress.console.print(f"[red]run failed for {', '.join(names)}[/red]")
 

@@ -26,7 +26,7 @@ from dagster_project.core.contracts import Contract
 
 ALL_ROWS = "*"  # the group of every row: values odd whatever their context
 CLIP = 50.0  # z-scores beyond this carry no more information
-MIN_GROUP_ROWS = 20  # smaller groups are judged against all rows
+MIN_GROUP_ROWS = 20  # values of a measure a group needs, else all rows judge it alone
 FLOOR_SHARE = 0.05  # a group's spread is at least this share of the overall spread
 DERIVATION_TOLERANCE = 0.01  # 1% off a formula is rounding, not an anomaly
 EXPLAIN_Z = 4.0  # deviations at least this large are named in explanations
@@ -148,16 +148,20 @@ class FeatureProfile:
         return 0.5
 
     def _fit_group(self, values: pl.LazyFrame, group: str) -> pl.LazyFrame:
+        """Median and spread per group value and measure, from the measure's own values:
+        a group with rows but (almost) no values of a measure has no usual for it."""
         aggs = []
         for m in self.measures:
             x = pl.col(m.feature)
-            aggs += [x.median().alias(f"med_{m.name}"), robust_scale(x).alias(f"scale_{m.name}")]
-        stats = values.group_by(group).agg(*aggs, rows=pl.len())
-        return stats.filter(pl.col("rows") >= MIN_GROUP_ROWS).with_columns(
-            pl.max_horizontal(pl.col(f"scale_{m.name}"), pl.lit(self.floors[m.name])).alias(
-                f"scale_{m.name}"
-            )
-            for m in self.measures
+            known = x.count() >= MIN_GROUP_ROWS
+            scale = pl.max_horizontal(robust_scale(x), pl.lit(self.floors[m.name]))
+            aggs += [
+                pl.when(known).then(x.median()).alias(f"med_{m.name}"),
+                pl.when(known).then(scale).alias(f"scale_{m.name}"),
+            ]
+        stats = values.group_by(group).agg(*aggs)
+        return stats.filter(
+            pl.any_horizontal(pl.col(f"med_{m.name}").is_not_null() for m in self.measures)
         )
 
     # -- features -----------------------------------------------------------------
@@ -202,9 +206,9 @@ class FeatureProfile:
             for m in self.measures:
                 median, scale = self.overall[m.name]
                 scale = max(scale, self.floors[m.name])
-                if g != ALL_ROWS:
-                    median = pl.col(f"med_{m.name}|{g}").fill_null(median)
-                    scale = pl.col(f"scale_{m.name}|{g}").fill_null(scale)
+                if g != ALL_ROWS:  # no usual in the group: 0 here, the all-rows feature judges
+                    median = pl.col(f"med_{m.name}|{g}")
+                    scale = pl.col(f"scale_{m.name}|{g}")
                 z = ((pl.col(m.feature) - median) / scale).fill_nan(0.0).fill_null(0.0)
                 exprs.append(z.clip(-CLIP, CLIP).alias(f"{m.name}|{g}"))
         for d in self.derivations:

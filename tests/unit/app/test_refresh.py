@@ -11,6 +11,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from dagster_project.app.cli import app, build
+from dagster_project.app.refresh import Outcome
 from dagster_project.core.settings import MeshSettings
 from dagster_project.lake.storage import Lake
 from demo.simulator import simulate
@@ -86,3 +87,35 @@ def test_a_failed_product_exits_1_with_its_reason(landed):
     assert result.exit_code == 1, result.output  # asked for by name, and not built
     assert "sales/daily_sales" in result.output and "sales/order_lines" in result.output
     assert "not built" in result.output
+
+
+def test_the_summary_keeps_asset_names_whole_on_an_80_column_terminal(monkeypatch):
+    console = Console(width=80, record=True)
+    monkeypatch.setattr(build, "console", console)
+    names = ["portal/plots", "portal/plot_sessions", "portal/surveys_anomalies"]
+    build.print_outcomes([Outcome(n, "built (duckdb)", "ok", rows=1_551, passed=14) for n in names])
+    text = console.export_text()
+    assert all(f"│ {name} " in text for name in names), text
+    assert "…" not in text
+
+
+def test_the_progress_counts_an_asset_built_in_several_stretches_once(monkeypatch):
+    from dagster_project.app.cli import run
+    from dagster_project.app.refresh import RefreshReport, Selection
+
+    @dg.asset(key=["portal", "surveys"])
+    def surveys() -> None: ...
+
+    def three_stretches(assets, contracts, *, on_wave, on_done, **_):
+        for _ in range(3):  # e.g. monthly trapping sessions more than four weeks apart
+            on_wave(["portal/surveys"])
+            on_done(["portal/surveys"], None)
+        return RefreshReport()
+
+    console = Console(width=80, record=True)
+    monkeypatch.setattr(run, "console", console)
+    monkeypatch.setattr(run, "refresh", three_stretches)
+    monkeypatch.setattr(run, "discover_contracts", list)
+    run.refresh_with_progress(MeshSettings(), None, Selection([surveys], {}), logs=False)
+    text = console.export_text()
+    assert "1/1 assets" in text and "3/1" not in text, text

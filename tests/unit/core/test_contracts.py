@@ -236,6 +236,10 @@ def _missing_version(doc: dict[str, Any]) -> None:
     del doc["version"]
 
 
+def _limitations_under_team(doc: dict) -> None:
+    doc["team"] = {"name": "widgets-team", "limitations": "Late on Mondays."}
+
+
 def _misspell_logical_type(doc: dict) -> None:
     column = doc["schema"][0]["properties"][1]
     column["logicalTyp"] = column.pop("logicalType")
@@ -249,6 +253,7 @@ def _misspell_logical_type(doc: dict) -> None:
         (_add_unknown_top_field, "owner_team", "unknown field 'owner_team'"),
         (_add_unknown_column_field, "schema/0/properties/1/colour", "unknown field 'colour'"),
         (_misspell_logical_type, "schema/0/properties/1/logicalTyp", "did you mean 'logicalType'"),
+        (_limitations_under_team, "team/limitations", "ODCS has it under 'description')"),
         (_bad_write_mode, "customProperties/writeMode", "'upsert' is not one of merge"),
         (_merge_without_key, "schema/0/properties", "merge needs a primaryKey"),
         (

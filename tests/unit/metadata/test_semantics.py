@@ -129,3 +129,42 @@ def test_join_keys_of_different_types_are_rejected(layer, make_contract):
     )
     mixed = parse_semantics(_documents(lambda d: None), [*layer.contracts.values(), store_text])
     assert any("join key store_id" in p for p in mixed.problems())
+
+
+def test_a_dimension_on_the_entitys_own_product_wins_a_tie_through_the_same_key():
+    """Portal surveys: `genus` is on `species` (the species entity's product) and on
+    `species_captures` (keyed by species_id too); "captures by genus" takes the species'."""
+    from dagster_project.core.contracts import Contract
+    from tests.factories import column, contract_document
+
+    def contract(product, *columns):
+        return Contract(contract_document(list(columns), domain="portal", product=product), "-")
+
+    key = {"primaryKey": True, "primaryKeyPosition": 1, "required": True}
+    contracts = [
+        contract("surveys", column("record_id", "integer", **key), column("species_id"),
+                 column("plot_id", "integer")),
+        contract("species", column("species_id", **key), column("genus")),
+        contract("species_captures", column("species_id", **key), column("genus")),
+        contract("plots", column("plot_id", "integer", **key), column("genus")),
+    ]  # fmt: skip
+    doc = {
+        "domain": "portal",
+        "entities": [
+            {"name": "species", "key": "species_id", "product": "species"},
+            {"name": "plot", "key": "plot_id", "product": "plots"},
+        ],
+        "models": [
+            {"product": p, "dimensions": [{"column": "genus"}]}
+            for p in ("species", "species_captures")
+        ]
+        + [{"product": "surveys", "dimensions": [{"column": "species_id"}]}],
+        "metrics": [{"name": "captures", "model": "surveys", "agg": "count"}],
+    }
+    layer = parse_semantics([("portal", doc)], contracts)
+    dim, path = layer.resolve_dimension("genus", "portal/surveys")
+    assert dim.product == "portal/species" and [s.right for s in path] == ["portal/species"]
+    doc["models"].append({"product": "plots", "dimensions": [{"column": "genus"}]})
+    tied = parse_semantics([("portal", doc)], contracts)  # through another key: still tied
+    with pytest.raises(KeyError, match="ambiguous"):
+        tied.resolve_dimension("genus", "portal/surveys")

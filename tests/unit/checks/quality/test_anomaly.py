@@ -193,3 +193,42 @@ def test_a_clean_demo_sized_first_build_passes_whatever_its_first_day(mesh_home,
     outcome = score_rows(Lake(mesh_home), contract, quality_config(contract).anomaly, lines, None)
     assert outcome.passed, outcome.describe()
     assert outcome.count <= 1, outcome.flagged["reason"].to_list()
+
+
+def test_a_group_without_values_of_a_measure_is_judged_against_all_rows(make_contract):
+    """Real survey data: a species caught for a year before anyone weighed it has rows but
+    no usual weight. Its first weights are compared with all rows and said so, never with
+    "the usual for species NL" (which was the overall median filled in)."""
+    from dagster_project.checks.quality.config import AnomalyConfig
+    from tests.factories import column
+
+    contract = make_contract(
+        [
+            column("record_id", "integer", primaryKey=True, primaryKeyPosition=1, required=True),
+            column("species_id"),
+            column("hindfoot_length", "number"),
+            column("weight", "number"),
+        ]
+    )
+    rng = np.random.default_rng(1)
+    n = 400
+    history = pl.DataFrame(
+        {
+            "record_id": range(n),
+            "species_id": ["DM"] * 300 + ["NL"] * 100,
+            "hindfoot_length": np.r_[rng.normal(36, 1, 300), rng.normal(32, 1, 100)],
+            "weight": [*rng.normal(42, 3, 300).tolist(), *[None] * 100],  # NL never weighed
+        }
+    )
+    config = AnomalyConfig(columns=("hindfoot_length", "weight"), groups=("species_id",))
+    profile = FeatureProfile.for_contract(contract, config).fit(history)
+    nl = pl.DataFrame(
+        {"record_id": [1000], "species_id": ["NL"], "hindfoot_length": [32.0], "weight": [200.0]}
+    )
+    z = profile.transform(nl)
+    names = profile.feature_names
+    assert z[0, names.index("weight|species_id")] == 0.0  # no usual weight for NL
+    assert z[0, names.index("weight|*")] > 4  # 200 g is far from all rows' usual
+    assert z[0, names.index("hindfoot_length|species_id")] == pytest.approx(0, abs=1)
+    [reason] = profile.explain(nl, z, ["record 1000"])
+    assert "across all rows" in reason and "species NL" not in reason, reason

@@ -75,7 +75,9 @@ def default_automation(product: Product, partitioned: bool) -> dg.AutomationCond
     would publish from the input's previous state (the catalog listing yesterday's daily
     sales). Dagster's `will_be_requested` does not see requests outside its own run;
     the latched trigger fires once the input is done (`any_deps_in_progress` holds it
-    meanwhile). The cost: one automation tick when both updated in the same run."""
+    meanwhile). An input updated in the same tick as its own inputs (a landing run that
+    also built the derived day, assembly.locations.followers) is not about to refresh:
+    no wait then."""
     if product.from_landing:
         return None
     condition = dg.AutomationCondition.eager().without(
@@ -87,7 +89,8 @@ def default_automation(product: Product, partitioned: bool) -> dg.AutomationCond
         inputs_updated = dg.AutomationCondition.any_deps_match(
             dg.AutomationCondition.newly_updated()
         )
-        waiting = dg.AutomationCondition.any_deps_match(inputs_updated)
+        refreshing = inputs_updated & ~dg.AutomationCondition.newly_updated()
+        waiting = dg.AutomationCondition.any_deps_match(refreshing)
         condition = condition & ~waiting.with_label("any_deps_about_to_refresh")
         label = "eager (all history, blocking checks passed, after its inputs)"
     return (condition & dg.AutomationCondition.all_deps_blocking_checks_passed()).with_label(label)

@@ -53,3 +53,15 @@ def test_unpartitioned_product_still_refreshes_on_an_input_alone() -> None:
             defs=[daily, listing], instance=instance, cursor=result.cursor
         )
         assert result.get_num_requested(listing.key) == 1
+
+
+def test_unpartitioned_product_does_not_wait_for_an_input_built_in_the_same_run() -> None:
+    """A landing run that also built the derived day: nothing is about to refresh."""
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.evaluate_automation_conditions(defs=ASSETS, instance=instance)
+        dg.materialize([lines, daily], instance=instance, partition_key="2025-01-01")
+        result = dg.evaluate_automation_conditions(
+            defs=ASSETS, instance=instance, cursor=result.cursor
+        )
+        assert result.get_num_requested(daily.key) == 0  # no second run of the day
+        assert result.get_num_requested(listing.key) == 1  # at once, not a tick later

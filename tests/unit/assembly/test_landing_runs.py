@@ -40,7 +40,8 @@ def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     folder.mkdir(parents=True)
     day = column("day", "date", required=True, partitioned=True)
     key = column("visit_id", "integer", primaryKey=True, primaryKeyPosition=1, required=True)
-    _write(folder, "visits", [key, day], "partition_overwrite")
+    seconds = column("seconds", "integer", logicalTypeOptions={"minimum": 0})
+    _write(folder, "visits", [key, day, seconds], "partition_overwrite")
     totals = [{**day, "primaryKey": True, "primaryKeyPosition": 1}, column("visits", "integer")]
     _write(folder, "daily_totals", totals, "partition_overwrite")
     site = column("site_id", "integer", primaryKey=True, primaryKeyPosition=1, required=True)
@@ -94,7 +95,7 @@ def test_the_landing_run_materializes_the_derived_day_and_automation_adds_none(s
     watched = set(sensor.asset_selection.resolve(defs.resolve_asset_graph()))
     assert watched == {VISITS, TOTALS, SITES}
     automation = dg.evaluate_automation_conditions(defs=defs, instance=instance)
-    land(settings, "visit_id,day\n1,2025-03-01\n2,2025-03-01\n3,2025-03-01\n")
+    land(settings, "visit_id,day,seconds\n1,2025-03-01,5\n2,2025-03-01,6\n3,2025-03-01,7\n")
     [request] = requests(defs, settings, instance)
     assert request.asset_selection == [VISITS, TOTALS]  # the landed product first
     assert request.partition_key == D1.isoformat()
@@ -110,10 +111,10 @@ def test_the_landing_run_materializes_the_derived_day_and_automation_adds_none(s
 
 def test_a_quarantined_file_starts_no_run_of_the_derived_product(shop) -> None:
     defs, settings, instance = shop
-    land(settings, "visit_id,day\n1,2025-03-01\n")
+    land(settings, "visit_id,day,seconds\n1,2025-03-01,5\n")
     [request] = requests(defs, settings, instance)
     assert launch(defs, settings, request, instance).success
-    land(settings, "visit_id,day\n,2025-03-01\n2,2025-03-01\n")  # a correction, keyless
+    land(settings, "visit_id,day,seconds\n,2025-03-01,5\n2,2025-03-01,6\n")  # keyless
     assert requests(defs, settings, instance) == []  # quarantined: no run, no derived run
     quarantined = Path(settings.quarantine_uri("shop")).rglob("*.csv")
     assert [p.name for p in quarantined] == [f"{D1}.csv"]
@@ -132,3 +133,19 @@ def test_sensor_intervals_come_from_the_settings(
     defs = domain_definitions("shop", [landing("sites")], contracts=folder)
     assert defs.resolve_sensor_def("shop_landing_sensor").minimum_interval_seconds == 7
     assert defs.resolve_sensor_def("shop_automation").minimum_interval_seconds == 11
+
+
+def test_a_file_the_run_quarantines_leaves_the_derived_day_as_it_was(shop) -> None:
+    defs, settings, instance = shop
+    land(settings, "visit_id,day,seconds\n1,2025-03-01,5\n")
+    [request] = requests(defs, settings, instance)
+    assert launch(defs, settings, request, instance).success
+    land(settings, "visit_id,day,seconds\n1,2025-03-01,5\n2,2025-03-01,-6\n")  # out of range
+    [again] = requests(defs, settings, instance)  # the sensor reads types, not rules
+    result = launch(defs, settings, again, instance)
+    quarantined = Path(settings.quarantine_uri("shop")).rglob("*.csv")
+    assert [p.name for p in quarantined] == [f"{D1}.csv"]
+    assert Lake(settings).read("shop/visits")["visit_id"].to_list() == [1]
+    assert Lake(settings).read("shop/daily_totals")["visits"].to_list() == [1]
+    failed = [c for c in result.get_asset_check_evaluations() if not c.passed]
+    assert not [c.check_name for c in failed if c.check_name.startswith("contract_")]

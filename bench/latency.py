@@ -18,8 +18,10 @@ landing_to_last_downstream_s   the last product (not governance) downstream of t
                                ones that refreshed (has an automation condition that fired)
 landing_to_catalog_s           the catalog's last materialization
 
-`catalog_stale` counts catalog runs that published while one of its inputs was
-materializing (it listed that input's previous state); it must be 0.
+`runs`: each run since the landing, when a tick asked for it, when it started and ended
+(the breakdown: tick waits, launches, work). `catalog_stale` counts catalog runs that
+published while one of its inputs was materializing (it listed that input's previous
+state); it must be 0.
 """
 
 from __future__ import annotations
@@ -38,14 +40,17 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this checkout's mesh and its e2e helpers
 
+from dagster_project.app.cli.instance import instance_config  # noqa: E402
+from dagster_project.core.settings import Settings  # noqa: E402
 from tests.e2e.dagster_server import DagsterDev  # noqa: E402
 
 START = date(2025, 1, 1)
 CATALOG = "governance/catalog"
 LOCATIONS = ("sales", "inventory", "customers", "governance")
 ACTIVE = ["QUEUED", "NOT_STARTED", "STARTING", "STARTED"]
-# Telemetry off, the queue polled every second, no run held back.
-INSTANCE_YAML = "telemetry:\n  enabled: false\nrun_queue:\n  dequeue_interval_seconds: 1\n"
+# The instance `mesh` writes (pools, run monitoring, sensors in threads), the queue
+# polled every second, no run held back.
+INSTANCE_YAML = instance_config(Settings()) + "run_queue:\n  dequeue_interval_seconds: 1\n"
 
 ASSET_NODES = """
 {
@@ -72,6 +77,16 @@ query Active($statuses: [RunStatus!]) {
 }
 """
 
+RUNS_SINCE = """
+query RunsSince($after: Float) {
+  runsOrError(filter: {createdAfter: $after}) {
+    ... on Runs {
+      results { status creationTime startTime endTime tags { key value } assetSelection { path } }
+    }
+  }
+}
+"""
+
 RUN_TIMES = """
 query RunTimes($runId: ID!) { runOrError(runId: $runId) { ... on Run { startTime endTime } } }
 """
@@ -92,6 +107,9 @@ def build(home: Path, dagster_home: Path, rows: int, days: int) -> None:
 
     settings = MeshSettings(home=str(home))
     simulate(settings, days=days, scale=rows, start=START)
+    age = time.time() - 2 * settings.landing_min_age  # complete: no wait for the build
+    for path in (home / "landing").rglob("*.*"):
+        os.utime(path, (age, age))
     workspace = ROOT / "workspace.yaml"
     assets = mesh_assets(load_definitions(workspace))
     with dg.DagsterInstance.get() as instance:
@@ -184,7 +202,34 @@ def outcome(
         "catalog_s": [round(c["at"] - t0, 1) for c in catalogs],
         "catalog_stale": stale(dev, catalogs, times),
         "not_refreshed": not_refreshed,
+        "runs": timeline(dev, t0),
     }
+
+
+def timeline(dev: DagsterDev, t0: float) -> list[dict[str, Any]]:
+    """Every run since t0, oldest first: who asked (sensor), for what, and when it was
+    created (a tick asked), started (launched: a process importing the location) and
+    ended, in seconds after landing. The gaps are where the time goes."""
+    runs = dev.graphql(RUNS_SINCE, after=t0)["runsOrError"]["results"]
+    rows = []
+    for run in runs:
+        tags = {t["key"]: t["value"] for t in run["tags"]}
+        rows.append(
+            {
+                "by": tags.get("dagster/sensor_name", tags.get("dagster/schedule_name", "?")),
+                "assets": ["/".join(a["path"]) for a in run["assetSelection"] or []],
+                "status": run["status"],
+                **{
+                    name: round(float(run[field]) - t0, 1) if run[field] else None
+                    for name, field in [
+                        ("created_s", "creationTime"),
+                        ("started_s", "startTime"),
+                        ("ended_s", "endTime"),
+                    ]
+                },
+            }
+        )
+    return sorted(rows, key=lambda r: r["created_s"])
 
 
 def stale(dev: DagsterDev, catalogs: list[dict], times: dict[str, list]) -> int:
@@ -242,6 +287,12 @@ def report(result: dict[str, Any]) -> str:
         f"downstream with no new materialization: {', '.join(result['not_refreshed']) or 'none'}",
     ]
     lines += [f"  {k}: {v} s" for k, v in sorted(result["products_s"].items())]
+    lines.append("runs (s after landing: created -> started -> ended; by; assets):")
+    lines += [
+        f"  {r['created_s']:6.1f} -> {r['started_s'] or 0:6.1f} -> {r['ended_s'] or 0:6.1f}"
+        f"  {r['status']:<8} {r['by']:<28} {', '.join(r['assets'])[:80]}"
+        for r in result["runs"]
+    ]
     return "\n".join(lines)
 
 

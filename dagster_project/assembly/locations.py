@@ -17,7 +17,7 @@ from dagster_project.checks.alerting import check_alert_sensor
 from dagster_project.checks.families import FAMILIES
 from dagster_project.checks.quality.companions import companion_products, discover_contracts
 from dagster_project.core.contracts import Contract, ContractError, load_contracts
-from dagster_project.core.settings import get_settings
+from dagster_project.core.settings import Settings, get_settings
 from dagster_project.engines.spark_resource import SparkResource
 from dagster_project.lake.resource import MeshResource
 from dagster_project.ml.synthetic_product import synthetic_products
@@ -27,11 +27,40 @@ from dagster_project.products.product import Product, asset_key, qualified
 
 
 def automation_sensor(name: str) -> dg.AutomationConditionSensorDefinition:
-    """Evaluates the location's automation conditions; RUNNING from the start (Dagster's
-    default sensor starts STOPPED)."""
+    """Evaluates the location's automation conditions every MESH_AUTOMATION_INTERVAL
+    seconds; RUNNING from the start (Dagster's default sensor starts STOPPED)."""
     return dg.AutomationConditionSensorDefinition(
-        name, target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING
+        name,
+        target=dg.AssetSelection.all(),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=Settings.from_env().automation_interval,
     )
+
+
+def followers(
+    pairs: Sequence[tuple[Product, Contract]], starts: Mapping[str, date]
+) -> dict[str, list[str]]:
+    """For each landing product, the derived daily products of the location downstream of
+    it (transitively, in dependency order) with the same first day: its landing run
+    materializes them too, so a landed day does not wait for an automation tick and a
+    second run per product. Unpartitioned ones are left to automation, which waits for
+    their inputs (products.builder.default_automation)."""
+    daily = {c.key: p.inputs for p, c in pairs if not p.from_landing and c.key in starts}
+    found: dict[str, list[str]] = {}
+    for product, contract in pairs:
+        if not product.from_landing or contract.key not in starts:
+            continue
+        chain, reached = [], {contract.key}
+        while more := [
+            k
+            for k, inputs in daily.items()
+            if k not in reached and starts[k] == starts[contract.key] and reached & set(inputs)
+        ]:
+            chain += sorted(more)
+            reached.update(more)
+        if chain:
+            found[contract.key] = chain
+    return found
 
 
 def _foreign_deps(
@@ -118,6 +147,10 @@ def domain_definitions(
     foreign = sorted(k for k in inputs - here if not k.startswith(f"{domain}/"))
     foreign += _foreign_deps(domain, assets, known=set(foreign) | here)
     landing = [c for p, c in pairs if p.from_landing]
+    sensing = dict(
+        minimum_interval_seconds=Settings.from_env().landing_interval,
+        followers=followers(pairs, starts),
+    )
     scheduled = [
         dg.ScheduleDefinition(
             name=f"{domain}_{p.name}_refresh",
@@ -131,7 +164,7 @@ def domain_definitions(
     return dg.Definitions(
         assets=[*built, *[dg.AssetSpec(asset_key(k)) for k in foreign], *assets],
         sensors=[
-            *([landing_sensor(domain, landing, starts)] if landing else []),
+            *([landing_sensor(domain, landing, starts, **sensing)] if landing else []),
             automation_sensor(f"{domain}_automation"),
             check_alert_sensor(f"{domain}_check_alerts"),
             *sensors,

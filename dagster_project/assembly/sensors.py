@@ -3,7 +3,7 @@
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 
 import dagster as dg
@@ -31,6 +31,7 @@ def landing_sensor(
     starts: Mapping[str, date] | None = None,
     *,
     minimum_interval_seconds: int = 30,
+    followers: Mapping[str, Sequence[str]] | None = None,
 ) -> dg.SensorDefinition:
     """Watch `MESH_HOME/landing/<domain>/`: validate each new file, quarantine the bad
     ones with their reason, and request one run per product and day that got new files.
@@ -42,13 +43,17 @@ def landing_sensor(
     a file before it is quarantined when the contract declares that start, and waits for
     the location to be reloaded otherwise. A file whose run ended without loading
     it (failed, canceled, or killed and failed by run monitoring) is asked for again, up
-    to MAX_ATTEMPTS times per version of the file."""
+    to MAX_ATTEMPTS times per version of the file. `followers`: for a product, the
+    location's derived products its run also materializes (after it, the same day):
+    one run instead of a run and an automation tick more."""
     starts = dict(starts or {})
+    followers = {k: list(v) for k, v in (followers or {}).items()}
+    selected = {c.key for c in contracts} | {f for v in followers.values() for f in v}
 
     @dg.sensor(
         name=f"{domain}_landing_sensor",
         description=f"Loads new files from landing/{domain}/ into its products",
-        asset_selection=[asset_key(c.key) for c in contracts],
+        asset_selection=[asset_key(k) for k in sorted(selected)],
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
     )
@@ -98,8 +103,11 @@ def landing_sensor(
                     context.log.info(f"{file.name} ({contract.key}) waits for {waiting} to load")
                 else:
                     ready.append(file)
-            requests.extend(_requested(contract, ready, pending))
-            requests.extend(_asked_again(context.instance, settings, contract, files, pending))
+            also = followers.get(contract.key, [])
+            requests.extend(_requested(contract, ready, pending, also))
+            requests.extend(
+                _asked_again(context.instance, settings, contract, files, pending, also)
+            )
             seen.update({f.uri: f.signature for f in ready})
         cursor = _cursor(seen, observed, present, pending)
         return dg.SensorResult(run_requests=requests, cursor=cursor, asset_events=events)
@@ -136,11 +144,16 @@ _ENDED = {dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 
 
 def _requested(
-    contract: Contract, files: list[LandingFile], pending: dict[str, list], attempt: int = 1
+    contract: Contract,
+    files: list[LandingFile],
+    pending: dict[str, list],
+    also: Sequence[str] = (),
+    attempt: int = 1,
 ) -> list[dg.RunRequest]:
-    """The runs for `files`, each file remembered as pending with its run key."""
+    """The runs for `files` (and the products in `also`), each file remembered as pending
+    with its run key."""
     requests = []
-    for request, group in _run_requests(contract, files, attempt):
+    for request, group in _run_requests(contract, files, attempt, also):
         pending.update({f.uri: [f.signature, request.run_key, attempt] for f in group})
         requests.append(request)
     return requests
@@ -152,6 +165,7 @@ def _asked_again(
     contract: Contract,
     files: list[LandingFile],
     pending: dict[str, list],
+    also: Sequence[str] = (),
 ) -> list[dg.RunRequest]:
     """Runs for the pending files whose every run ended without loading them: a run
     killed mid-write converges with no operator. A loaded or changed file stops pending."""
@@ -178,7 +192,8 @@ def _asked_again(
     ]
     if not ended:
         return []
-    return _requested(contract, ended, pending, 1 + max(pending[f.uri][2] for f in ended))
+    attempt = 1 + max(pending[f.uri][2] for f in ended)
+    return _requested(contract, ended, pending, also, attempt)
 
 
 def _complete(
@@ -239,9 +254,10 @@ def _waiting_for(settings: MeshSettings, contract: Contract, file: LandingFile) 
 
 
 def _run_requests(
-    contract: Contract, files: list[LandingFile], attempt: int = 1
+    contract: Contract, files: list[LandingFile], attempt: int = 1, also: Sequence[str] = ()
 ) -> list[tuple[dg.RunRequest, list[LandingFile]]]:
-    """One run per day (or one for an unpartitioned product) and the files it loads."""
+    """One run per day (or one for an unpartitioned product) and the files it loads; the
+    products in `also` follow in the same run."""
     again = f":attempt{attempt}" if attempt > 1 else ""
     groups: dict[str | None, list[LandingFile]] = defaultdict(list)
     for file in files:
@@ -250,7 +266,7 @@ def _run_requests(
         (
             dg.RunRequest(
                 run_key=f"{contract.key}:{day or 'all'}:{_digest(group)}{again}",
-                asset_selection=[asset_key(contract.key)],
+                asset_selection=[asset_key(k) for k in [contract.key, *also]],
                 partition_key=day,
                 tags={"mesh/landing_files": ",".join(f.name for f in group)[:1000]},
             ),

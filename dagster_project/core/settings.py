@@ -136,6 +136,9 @@ class Settings:
     shares_file: str | None = _env("MESH_SHARES")
     landing_stable: str = _env("MESH_LANDING_STABLE", "ticks", _stability)
     landing_min_age: float = _env("MESH_LANDING_MIN_AGE_SECONDS", 10.0, _duration)
+    # How often the landing sensors and the automation sensors tick (README: Operations).
+    landing_interval: int = _env("MESH_LANDING_INTERVAL", 10, _positive_int)
+    automation_interval: int = _env("MESH_AUTOMATION_INTERVAL", 15, _positive_int)
     # Run monitoring (the Dagster daemon and `mesh runs --clear-dead`): a run that has not
     # started, or not finished cancelling, after its timeout fails; 0 switches a limit off.
     run_start_timeout: int = _env("MESH_RUN_START_TIMEOUT", 180, _seconds)

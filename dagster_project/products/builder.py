@@ -75,7 +75,11 @@ def default_automation(product: Product, partitioned: bool) -> dg.AutomationCond
     would publish from the input's previous state (the catalog listing yesterday's daily
     sales). Dagster's `will_be_requested` does not see requests outside its own run;
     the latched trigger fires once the input is done (`any_deps_in_progress` holds it
-    meanwhile). The cost: one automation tick when both updated in the same run."""
+    meanwhile). An input updated in the same tick as its own inputs (a landing run that
+    also built the derived day, assembly.locations.followers) is not about to refresh:
+    no wait then. Blocking checks are those of the inputs that exist: an input never
+    built (a domain with nothing landed yet) has no check results, and Dagster's
+    `all_deps_blocking_checks_passed` would then hold the catalog back for ever."""
     if product.from_landing:
         return None
     condition = dg.AutomationCondition.eager().without(
@@ -87,10 +91,22 @@ def default_automation(product: Product, partitioned: bool) -> dg.AutomationCond
         inputs_updated = dg.AutomationCondition.any_deps_match(
             dg.AutomationCondition.newly_updated()
         )
-        waiting = dg.AutomationCondition.any_deps_match(inputs_updated)
+        refreshing = inputs_updated & ~dg.AutomationCondition.newly_updated()
+        waiting = dg.AutomationCondition.any_deps_match(refreshing)
         condition = condition & ~waiting.with_label("any_deps_about_to_refresh")
         label = "eager (all history, blocking checks passed, after its inputs)"
-    return (condition & dg.AutomationCondition.all_deps_blocking_checks_passed()).with_label(label)
+    return (condition & _inputs_blocking_checks_passed()).with_label(label)
+
+
+def _inputs_blocking_checks_passed() -> dg.AutomationCondition:
+    """Every input that exists has passed (or is about to run) its blocking checks."""
+    passed = dg.AutomationCondition.all_checks_match(
+        dg.AutomationCondition.check_passed() | dg.AutomationCondition.will_be_requested(),
+        blocking_only=True,
+    )
+    return dg.AutomationCondition.all_deps_match(
+        passed | dg.AutomationCondition.missing()
+    ).with_label("all_deps_blocking_checks_passed")
 
 
 def freshness_policy(contract: Contract) -> dg.FreshnessPolicy | None:

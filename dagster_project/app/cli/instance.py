@@ -18,14 +18,23 @@ WRITTEN_BY_MESH = "# Written by `mesh` from its settings (README: Operations); e
 # What `mesh` wrote before run monitoring: replaced by the current config too.
 EARLIER_CONFIGS = {"telemetry:\n  enabled: false\nconcurrency:\n  pools:\n    default_limit: 1\n"}
 
+# Each location's sensors and its automation evaluated side by side (Dagster: one by one).
+DAEMON_THREADS = {
+    "sensors": {"use_threads": True, "num_workers": 4},
+    "auto_materialize": {"use_threads": True, "num_workers": 4},
+}
+
 
 def instance_config(settings: Settings) -> str:
     """The dagster.yaml of a mesh's instance: one run at a time may write a product (each
     product asset has its own pool), and run monitoring ends runs whose worker died and
-    frees their pool slots (`MeshRunLauncher` tells it which workers are alive)."""
+    frees their pool slots (`MeshRunLauncher` tells it which workers are alive). The
+    daemon evaluates sensors and automation in threads: serially, a slow governance tick
+    delays every location's landing sensor (README: Operations)."""
     config = {
         "telemetry": {"enabled": False},
         "concurrency": {"pools": {"default_limit": 1}},
+        **DAEMON_THREADS,
         "run_launcher": {"module": MeshRunLauncher.__module__, "class": MeshRunLauncher.__name__},
         "run_monitoring": run_monitoring(settings),
     }

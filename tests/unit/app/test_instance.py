@@ -68,3 +68,5 @@ def test_the_deployed_instance_monitors_runs_with_the_default_timeouts() -> None
     assert deployed["run_monitoring"] == run_monitoring(Settings())
     assert deployed["run_launcher"] == written["run_launcher"]
     assert deployed["concurrency"]["pools"] == written["concurrency"]["pools"]
+    for daemon in ("sensors", "auto_materialize"):  # ticks side by side, in both
+        assert deployed[daemon] == written[daemon] == {"use_threads": True, "num_workers": 4}

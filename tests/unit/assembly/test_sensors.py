@@ -72,10 +72,19 @@ def settle(tick):
     return evaluate
 
 
+FOLLOWERS = {  # the derived daily products a landing run materializes too
+    ORDER_LINES: [
+        dg.AssetKey(["sales", "daily_sales"]),
+        dg.AssetKey(["sales", "order_lines_anomalies"]),
+    ],
+    STORES: [],
+}
+
+
 def requested(result: dg.SensorResult) -> list[tuple[str, str | None]]:
-    """(product, partition) of each run request; each request is for one product."""
+    """(product, partition) of each run request: one landed product, then its followers."""
     requests = result.run_requests or []
-    assert all(len(r.asset_selection or []) == 1 for r in requests)
+    assert all(r.asset_selection[1:] == FOLLOWERS[r.asset_selection[0]] for r in requests)
     return sorted((r.asset_selection[0].to_user_string(), r.partition_key) for r in requests)
 
 
@@ -92,6 +101,7 @@ def test_the_sensor_watches_the_sales_landing_products() -> None:
     assert set(sensor.asset_selection.resolve(defs.resolve_asset_graph())) == {
         STORES,
         ORDER_LINES,
+        *FOLLOWERS[ORDER_LINES],
     }
 
 

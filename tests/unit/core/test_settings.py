@@ -53,6 +53,8 @@ EVERY_VARIABLE = {
     "MESH_SHARES": ("/etc/mesh/shares.yaml", "shares_file", "/etc/mesh/shares.yaml"),
     "MESH_LANDING_STABLE": ("Marker", "landing_stable", "marker"),
     "MESH_LANDING_MIN_AGE_SECONDS": ("2.5", "landing_min_age", 2.5),
+    "MESH_LANDING_INTERVAL": ("5", "landing_interval", 5),
+    "MESH_AUTOMATION_INTERVAL": ("20", "automation_interval", 20),
     "MESH_ENGINE_<DOMAIN>": ("spark", "engines", {"sales": "spark"}),
     "MESH_RUN_START_TIMEOUT": ("60", "run_start_timeout", 60),
     "MESH_RUN_CANCEL_TIMEOUT": ("0", "run_cancel_timeout", 0),
@@ -83,6 +85,7 @@ def test_unset_and_empty_variables_take_the_defaults() -> None:
     assert defaults.ai_share_samples is False and defaults.api_anonymous_role == "analyst"
     assert defaults.ai_provider is None and defaults.mlflow_tracking_uri is None
     assert (defaults.landing_stable, defaults.landing_min_age) == ("ticks", 10.0)
+    assert (defaults.landing_interval, defaults.automation_interval) == (10, 15)
     assert (defaults.run_start_timeout, defaults.run_cancel_timeout) == (180, 180)
     assert (defaults.run_max_runtime, defaults.run_monitor_interval) == (0, 30)
     blank = {name: " " for name in EVERY_VARIABLE if "<" not in name} | {"MESH_ENGINE_SALES": ""}
@@ -103,6 +106,7 @@ def test_an_empty_anonymous_role_is_kept_it_means_no_anonymous_access() -> None:
         ("MESH_STORAGE_OPTIONS", '["not", "an", "object"]', "a JSON object"),
         ("MESH_LANDING_STABLE", "size", "ticks or marker"),
         ("MESH_LANDING_MIN_AGE_SECONDS", "-1", "a number of seconds (0 or more)"),
+        ("MESH_LANDING_INTERVAL", "0", "a positive number"),
         ("MESH_RUN_START_TIMEOUT", "-5", "a whole number of seconds, 0 or more"),
         ("MESH_RUN_MAX_RUNTIME", "1h", "a whole number of seconds, 0 or more"),
     ],

@@ -53,3 +53,56 @@ def test_unpartitioned_product_still_refreshes_on_an_input_alone() -> None:
             defs=[daily, listing], instance=instance, cursor=result.cursor
         )
         assert result.get_num_requested(listing.key) == 1
+
+
+def test_unpartitioned_product_does_not_wait_for_an_input_built_in_the_same_run() -> None:
+    """A landing run that also built the derived day: nothing is about to refresh."""
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.evaluate_automation_conditions(defs=ASSETS, instance=instance)
+        dg.materialize([lines, daily], instance=instance, partition_key="2025-01-01")
+        result = dg.evaluate_automation_conditions(
+            defs=ASSETS, instance=instance, cursor=result.cursor
+        )
+        assert result.get_num_requested(daily.key) == 0  # no second run of the day
+        assert result.get_num_requested(listing.key) == 1  # at once, not a tick later
+
+
+CHECK_PASSES = {"value": True}
+
+
+@dg.asset
+def sideline() -> None:
+    """An input of another domain: never built yet (nothing landed there), or built."""
+
+
+@dg.asset_check(asset=sideline, blocking=True)
+def sideline_valid() -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=CHECK_PASSES["value"])
+
+
+@dg.asset(deps=[daily, sideline], automation_condition=default_automation(DERIVED, False))
+def overview() -> None:
+    """An unpartitioned product over both (the catalog over every domain)."""
+
+
+def _overview_after_a_new_day(instance: dg.DagsterInstance) -> int:
+    defs = [lines, daily, sideline, sideline_valid, overview]
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    dg.materialize([daily], instance=instance, partition_key="2025-01-02")
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
+    return result.get_num_requested(overview.key)
+
+
+def test_an_input_never_built_does_not_hold_an_unpartitioned_product_back() -> None:
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert _overview_after_a_new_day(instance) == 1
+
+
+def test_an_input_that_failed_its_blocking_check_still_holds_it_back() -> None:
+    with dg.DagsterInstance.ephemeral() as instance:
+        CHECK_PASSES["value"] = False
+        try:
+            dg.materialize([sideline, sideline_valid], instance=instance, raise_on_error=False)
+        finally:
+            CHECK_PASSES["value"] = True
+        assert _overview_after_a_new_day(instance) == 0

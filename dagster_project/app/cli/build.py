@@ -85,27 +85,44 @@ def _window(start: str | None, end: str | None) -> Window | None:
 
 
 def print_outcomes(found: list[Outcome]) -> None:
-    """The summary table: one row per asset."""
-    table = Table()
-    # Asset names never shorten (`portal/p…` names no asset); the other cells wrap.
-    table.add_column("asset", no_wrap=True, min_width=max((len(o.asset) for o in found), default=5))
-    for name in ("kind", "status", "rows", "ok", "failed", "not judged", "s"):
-        table.add_column(name, overflow="fold")
+    """The summary table: one row per asset (two lines each where long names leave a
+    narrow terminal no room for a table: names never shorten, `portal/p…` names none)."""
+    if console.width < max((len(o.asset) for o in found), default=5) + 60:
+        _print_stacked(found)
+    else:
+        table = Table()
+        table.add_column("asset", no_wrap=True)
+        for name in ("kind", "status", "rows", "ok", "failed", "not judged", "s"):
+            table.add_column(name, overflow="fold")
+        for o in found:
+            table.add_row(o.asset, o.kind, _status(o), *_counts(o))
+        console.print(table)
+    _print_notes(found)
+
+
+def _status(o: Outcome) -> str:
+    if o.blocking_failed:
+        return f"[red]blocked ({o.blocking_failed} blocking)[/red]"
+    return o.status if o.ok else f"[red]{o.status}[/red]"
+
+
+def _counts(o: Outcome) -> tuple[str, ...]:
+    failed = f"[red]{o.failed}[/red]" if o.failed else "0"
+    seconds = "" if o.seconds is None else f"{o.seconds:.1f}"
+    return ("" if o.rows is None else f"{o.rows:,}", str(o.passed), failed, str(o.skipped), seconds)
+
+
+def _print_stacked(found: list[Outcome]) -> None:
     for o in found:
-        status = o.status if o.ok else f"[red]{o.status}[/red]"
-        if o.blocking_failed:
-            status = f"[red]blocked ({o.blocking_failed} blocking)[/red]"
-        table.add_row(
-            o.asset,
-            o.kind,
-            status,
-            "" if o.rows is None else f"{o.rows:,}",
-            str(o.passed),
-            f"[red]{o.failed}[/red]" if o.failed else "0",
-            str(o.skipped),
-            "" if o.seconds is None else f"{o.seconds:.1f}",
-        )
-    console.print(table)
+        rows, passed, failed, skipped, seconds = _counts(o)
+        facts = [o.kind, _status(o), f"{rows} rows" if rows else ""]
+        facts += [f"checks {passed} ok, {failed} failed, {skipped} not judged"]
+        facts += [f"{seconds} s" if seconds else ""]
+        console.print(o.asset, highlight=False)
+        console.print("    " + ", ".join(f for f in facts if f), highlight=False)
+
+
+def _print_notes(found: list[Outcome]) -> None:
     for o in found:
         for note in o.notes:
             console.print(f"[red]{o.asset}[/red]: {note}" if not o.ok else f"{o.asset}: {note}")

@@ -331,6 +331,21 @@ def value_kind_shares(series: pl.Series, sample: int = SAMPLE) -> dict[str, floa
     return shares
 
 
+def _numbered(series: pl.Series, share: float = 0.95) -> bool:
+    """Identifiers numbered under one prefix (`2015-000123`, `INV-2024-00017`): nearly all
+    values share everything before a zero-padded counter of fixed width. A subscriber
+    number after an area code does not start with 0, so phones sharing one are not this."""
+    values = series.drop_nulls().cast(pl.String)
+    parts = values.str.extract_groups(r"^(.*\D)(\d{4,})$").struct.unnest().drop_nulls()
+    if parts.height < share * max(values.len(), 1) or parts.is_empty():
+        return False
+    prefix, counter = parts.columns
+    same_prefix = parts[prefix].value_counts(sort=True)["count"][0] >= share * parts.height
+    width = parts[counter].str.len_chars()
+    padded = (parts[counter].str.starts_with("0")).mean() >= share
+    return same_prefix and width.n_unique() == 1 and padded
+
+
 def classify_column(
     column: str, series: pl.Series | None = None, min_share: float = MIN_SHARE
 ) -> PiiFinding | None:
@@ -344,6 +359,8 @@ def classify_column(
         kind, share = None, 0.0
     threshold = 0.95 if kind == "birth_date" else min_share
     by_values = kind if share >= threshold else None
+    if by_values == "phone" and _numbered(series):
+        by_values = None
     if by_name and by_values:
         return PiiFinding(column, by_name, "column name and values", share)
     if by_name:

@@ -106,3 +106,15 @@ def test_an_explicit_classification_settles_a_value_match():
     )
     sample = pl.DataFrame({"widget_id": [1, 2], "owner": ["ana@corp.example", "bo@corp.example"]})
     assert evaluate_policies(Contract(document), None, sample)["pii_classified"].passed
+
+
+def test_identifiers_numbered_under_one_prefix_are_not_phone_numbers():
+    tickets = pl.Series([f"2015-{n:06d}" for n in range(1, 400, 3)])
+    assert classify_column("ticket", tickets) is None
+    invoices = pl.Series([f"INV-2024-{n:05d}" for n in range(1, 300)])
+    assert classify_column("reference", invoices) is None
+    # Real phones stay personal data, even all in one area code.
+    london = pl.Series([f"020 {7000_0000 + 7919 * n}" for n in range(300)])
+    assert classify_column("contact", london).kind == "phone"
+    mixed = pl.Series([f"+1 ({200 + n % 700}) 555-{1000 + n:04d}" for n in range(300)])
+    assert classify_column("contact", mixed).kind == "phone"

@@ -54,6 +54,13 @@ MEANING_WEIGHT = 2.0  # cosine of static token embeddings (meaning, not spelling
 EXPANSION_WEIGHT = 0.6  # a thesaurus word counts a little less than the word typed
 KIND_BONUS = 0.3
 FAMILY_WEIGHT = 0.2
+# A product is what its columns and metrics hold: it scores at least CHILD_SHARE of its
+# best child, and beats it (INTENT_LIFT) when the query asks for a table; a column beats
+# the metric that aggregates it unless the query asks for an aggregate, when it is the
+# other way round (a close call only: the other one scores CLOSE_CALL of it or more).
+CHILD_SHARE = 0.8
+INTENT_LIFT = 1.05
+CLOSE_CALL = 0.75
 SPELLING_CREDIT = 0.5  # a word matched only through a spelling correction
 RELATED_WEIGHT = 0.6  # general English related words (Moby thesaurus), shared among them
 RELATED_CREDIT = 0.4
@@ -73,7 +80,19 @@ KIND_CUES: dict[str, tuple[tuple[str, ...], ...]] = {
         ("kpi",),
         ("metric",),
     ),
-    "product": (("list",), ("table",), ("dataset",), ("data",), ("record",), ("master",)),
+    "product": (
+        ("list",),
+        ("table",),
+        ("dataset",),
+        ("data",),
+        ("record",),
+        ("master",),
+        ("row",),
+        ("where", "do", "i", "find"),
+        ("where", "can", "i", "find"),
+        ("where", "is"),
+        ("which", "table"),
+    ),
     "column": (("column",), ("field",), ("flag",), ("attribute",)),
 }
 
@@ -286,6 +305,7 @@ class SemanticIndex:
         self.fields = self._fields()
         self._options: dict[str, dict[str, tuple[float, float]]] = {}
         self.related = self._related()
+        self.children, self.aggregated = self._family()
         self.breakdowns = [
             {t: source for phrase, source in e.breakdowns for t in terms(phrase)}
             for e in self.entries
@@ -367,6 +387,7 @@ class SemanticIndex:
             meaning = self.meanings @ meaning_vectors([query])[0]
             closeness = np.clip(meaning - np.median(meaning), 0, None)
             scores = scores + MEANING_WEIGHT * closeness
+        scores = self._fold(scores, wanted_kinds)
         allowed = set(kinds or KINDS)
         order = sorted(range(len(self.entries)), key=lambda i: (-scores[i], self.entries[i].id))
         hits = []
@@ -379,6 +400,36 @@ class SemanticIndex:
             if len(hits) == k:
                 break
         return hits
+
+    def _family(self) -> tuple[list[list[int]], list[int | None]]:
+        """Each product's columns and metrics; each metric's column (when in the index)."""
+        position = {e.id: i for i, e in enumerate(self.entries)}
+        children: list[list[int]] = [[] for _ in self.entries]
+        aggregated: list[int | None] = [None] * len(self.entries)
+        for i, entry in enumerate(self.entries):
+            parent = position.get(f"product:{entry.product}")
+            if entry.kind != "product" and parent is not None:
+                children[parent].append(i)
+            if entry.kind == "metric":
+                aggregated[i] = position.get(f"column:{entry.product}.{entry.column}")
+        return children, aggregated
+
+    def _fold(self, scores: np.ndarray, wanted: set[str]) -> np.ndarray:
+        """Scores with each product folded over its children and each metric weighed
+        against its column, by what the query asks for (a table, a value, an aggregate)."""
+        folded = scores.copy()
+        for metric, column in enumerate(self.aggregated):
+            if column is None or min(scores[metric], scores[column]) <= 0:
+                continue
+            up, down = (metric, column) if "metric" in wanted else (column, metric)
+            if scores[up] >= CLOSE_CALL * scores[down]:
+                folded[up] = max(scores[up], INTENT_LIFT * scores[down])
+        lift = INTENT_LIFT if "product" in wanted else CHILD_SHARE
+        for product, children in enumerate(self.children):
+            if children:
+                best = max(folded[c] for c in children)
+                folded[product] = max(folded[product], lift * best)
+        return folded
 
     def _alternatives(self, term: str) -> dict[str, tuple[float, float]]:
         """Other words for a query word, each with its (query weight, coverage credit):
@@ -522,13 +573,16 @@ def _what_terms(query: str) -> list[str]:
 
 
 def _kind_cues(query: str) -> set[str]:
-    plain = tuple(words(query))
-    stems = tuple(terms(query, drop_stopwords=False))
-    return {
+    plain = list(words(query))
+    stems = list(terms(query, drop_stopwords=False))
+    found = {
         kind
         for kind, cues in KIND_CUES.items()
-        if any(_contains(list(plain), cue) or _contains(list(stems), cue) for cue in cues)
+        if any(_contains(plain, cue) or _contains(stems, cue) for cue in cues)
     }
+    if "per" in plain and "metric" not in found:
+        found.add("product")  # a grain ("one row per day and store") describes a table
+    return found
 
 
 def _contains(words: list[str], phrase: tuple[str, ...]) -> bool:

@@ -125,3 +125,17 @@ def test_related_words_find_a_product_and_say_where_they_come_from(index):
     (hit,) = index.search(query, k=1, kinds=["product"])
     assert "related word shop (mentions entity store)" in hit.reasons
     assert "related word turnover (mentions glossary term 'revenue')" in hit.reasons
+
+
+def test_a_table_query_finds_the_product_and_a_value_query_its_column(index):
+    # The same words, asked of a table or of a value (own queries, not tuned on).
+    table = ids(index.search("which table has the brand of each product", k=3))
+    value = ids(index.search("brand of each product", k=3))
+    assert table[0] == "product:inventory/products"
+    assert value[0] == "column:inventory/products.brand"
+    assert "product:inventory/products" in value  # folded just below its best column
+
+
+def test_a_column_beats_its_metric_unless_an_aggregate_is_asked_for(index):
+    assert ids(index.search("regular shelf price", k=1)) == ["column:inventory/products.list_price"]
+    assert ids(index.search("average regular shelf price", k=1)) == ["metric:average_list_price"]

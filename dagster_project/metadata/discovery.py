@@ -33,7 +33,7 @@ from dagster_project.ai.text import (
     terms,
     words,
 )
-from dagster_project.checks.quality.companion_contracts import discover_contracts
+from dagster_project.checks.quality.companion_contracts import SUFFIX, discover_contracts
 from dagster_project.core.contracts import Contract
 from dagster_project.core.settings import MeshSettings, get_settings
 from dagster_project.metadata.expansion import expand_entries
@@ -61,6 +61,9 @@ FAMILY_WEIGHT = 0.2
 CHILD_SHARE = 0.8
 INTENT_LIFT = 1.05
 CLOSE_CALL = 0.75
+# A column name many products hold (detected_at, period_start, narrative) says little
+# about which one is meant: its entries weigh less, by how many products have it.
+SHARED_NAME_WEIGHT = 0.15
 SPELLING_CREDIT = 0.5  # a word matched only through a spelling correction
 RELATED_WEIGHT = 0.6  # general English related words (Moby thesaurus), shared among them
 RELATED_CREDIT = 0.4
@@ -306,6 +309,7 @@ class SemanticIndex:
         self._options: dict[str, dict[str, tuple[float, float]]] = {}
         self.related = self._related()
         self.children, self.aggregated = self._family()
+        self.commonness = self._commonness()
         self.breakdowns = [
             {t: source for phrase, source in e.breakdowns for t in terms(phrase)}
             for e in self.entries
@@ -387,7 +391,7 @@ class SemanticIndex:
             meaning = self.meanings @ meaning_vectors([query])[0]
             closeness = np.clip(meaning - np.median(meaning), 0, None)
             scores = scores + MEANING_WEIGHT * closeness
-        scores = self._fold(scores, wanted_kinds)
+        scores = self._fold(scores * self.commonness, wanted_kinds)
         allowed = set(kinds or KINDS)
         order = sorted(range(len(self.entries)), key=lambda i: (-scores[i], self.entries[i].id))
         hits = []
@@ -413,6 +417,22 @@ class SemanticIndex:
             if entry.kind == "metric":
                 aggregated[i] = position.get(f"column:{entry.product}.{entry.column}")
         return children, aggregated
+
+    def _commonness(self) -> np.ndarray:
+        """A multiplier per entry: 1 for a column name only one product has, less for a
+        name many products share (a companion's copies of its parent's not counted)."""
+        holders: dict[str, set[str]] = {}
+        for e in self.entries:
+            if e.kind == "column":
+                holders.setdefault(e.column or "", set()).add(_family_key(e.product or ""))
+        return np.array(
+            [
+                1.0 / (1.0 + SHARED_NAME_WEIGHT * np.log(len(holders[e.column or ""])))
+                if e.kind == "column"
+                else 1.0
+                for e in self.entries
+            ]
+        )
 
     def _fold(self, scores: np.ndarray, wanted: set[str]) -> np.ndarray:
         """Scores with each product folded over its children and each metric weighed
@@ -572,17 +592,19 @@ def _what_terms(query: str) -> list[str]:
     return content or found
 
 
+def _family_key(product: str) -> str:
+    """A product's key, its anomalies companion's too: the companion copies its columns."""
+    return product.removesuffix(SUFFIX)
+
+
 def _kind_cues(query: str) -> set[str]:
     plain = list(words(query))
     stems = list(terms(query, drop_stopwords=False))
-    found = {
+    return {
         kind
         for kind, cues in KIND_CUES.items()
         if any(_contains(plain, cue) or _contains(stems, cue) for cue in cues)
     }
-    if "per" in plain and "metric" not in found:
-        found.add("product")  # a grain ("one row per day and store") describes a table
-    return found
 
 
 def _contains(words: list[str], phrase: tuple[str, ...]) -> bool:

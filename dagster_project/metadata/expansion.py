@@ -10,6 +10,9 @@ from, all read from contracts and semantic layers (nothing here knows a domain):
   descriptions);
 - a column: the entity it is the key of, wherever it appears;
 - a metric: the synonyms of the column it aggregates;
+- a product built from others, where the workspace says so without running Dagster: an
+  anomalies companion gets its parent's names and synonyms, a domain's insights the
+  metrics they report;
 - every entry: the entities and glossary terms its own names and description mention
   ("Store that made the sales" mentions the entity store: shop, branch, outlet …).
 """
@@ -21,6 +24,7 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 from dagster_project.ai.text import terms
+from dagster_project.checks.quality.companion_contracts import SUFFIX
 from dagster_project.metadata.semantics import SemanticLayer
 
 # A discovery `Entry` (a frozen dataclass with an `expansion` field); not imported, as
@@ -42,6 +46,7 @@ def expand_entries(entries: Sequence[E], layer: SemanticLayer) -> list[E]:
         found = _mentions(entry, layer)
         if entry.kind == "product":
             found += _product_phrases(entry, layer, columns.get(entry.product or "", []))
+            found += _neighbour_phrases(entry, layer, by_id)
         elif entry.kind == "column":
             found += _entity_phrases(layer, entry.column or "", f"column {entry.column}")
         else:
@@ -65,6 +70,29 @@ def _product_phrases(entry: Entry, layer: SemanticLayer, columns: list[Entry]) -
             source = f"metric {metric.name}"
             found += [(p, source) for p in (metric.name, metric.title, *metric.synonyms)]
             found += [(metric.description, source)] if metric.description else []
+    return found
+
+
+def _neighbour_phrases(entry: Entry, layer: SemanticLayer, by_id: dict[str, Entry]) -> Phrases:
+    """What a product is built from, where the workspace says so without running Dagster:
+    an anomalies companion flags rows of its parent; a domain's insights report its
+    headline metrics."""
+    key = entry.product or ""
+    found: Phrases = []
+    parent = by_id.get(f"product:{key.removesuffix(SUFFIX)}")
+    if key.endswith(SUFFIX) and parent is not None:
+        source = f"flags rows of {parent.product}"
+        found += [(n, source) for n in parent.names] + [(s, source) for s, _ in parent.synonyms]
+    for spec in layer.insights_specs():
+        if key != f"{spec.domain}/insights":
+            continue
+        if spec.lowest is not None and spec.lowest.title:
+            found.append((spec.lowest.title, f"reports the lowest {spec.lowest.metric}"))
+        for name in spec.metrics:
+            metric = layer.metrics.get(name)
+            if metric is not None:
+                source = f"reports metric {name}"
+                found += [(p, source) for p in (metric.title, *metric.synonyms)]
     return found
 
 

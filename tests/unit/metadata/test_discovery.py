@@ -139,3 +139,23 @@ def test_a_table_query_finds_the_product_and_a_value_query_its_column(index):
 def test_a_column_beats_its_metric_unless_an_aggregate_is_asked_for(index):
     assert ids(index.search("regular shelf price", k=1)) == ["column:inventory/products.list_price"]
     assert ids(index.search("average regular shelf price", k=1)) == ["metric:average_list_price"]
+
+
+def test_a_column_name_many_products_share_weighs_less(index):
+    weight = {e.id: w for e, w in zip(index.entries, index.commonness, strict=True)}
+    assert weight["column:sales/insights.period_start"] < 0.9  # four insights products
+    assert weight["column:sales/order_lines.payment_type"] == 1.0
+    # An anomalies companion's copy of its parent's column is not another product's.
+    assert weight["column:sales/order_lines.unit_price"] == 1.0
+
+
+def test_products_are_expanded_from_what_they_are_built_from(entries, index):
+    by_id = {e.id: e for e in entries}
+    companion = dict(by_id["product:sales/order_lines_anomalies"].expansion)
+    parent = by_id["product:sales/order_lines"]
+    contract_synonym = next(s for s, src in parent.synonyms if src == "contract")
+    assert companion[contract_synonym] == "flags rows of sales/order_lines"
+    layer = load_semantic_layer(contracts=discover_contracts())
+    headline = layer.metrics[layer.insights_spec("inventory").metrics[0]]
+    insights = dict(by_id["product:inventory/insights"].expansion)
+    assert insights[headline.title] == f"reports metric {headline.name}"

@@ -391,7 +391,7 @@ class SemanticIndex:
             meaning = self.meanings @ meaning_vectors([query])[0]
             closeness = np.clip(meaning - np.median(meaning), 0, None)
             scores = scores + MEANING_WEIGHT * closeness
-        scores = self._fold(scores * self.commonness, wanted_kinds)
+        scores, lifted = self._fold(scores * self.commonness, wanted_kinds)
         allowed = set(kinds or KINDS)
         order = sorted(range(len(self.entries)), key=lambda i: (-scores[i], self.entries[i].id))
         hits = []
@@ -400,6 +400,8 @@ class SemanticIndex:
                 continue
             sim = None if similarity is None else float(similarity[i])
             reasons = self._reasons(i, query_terms, phrase_hits[i], sim, closeness[i])
+            if i in lifted:
+                reasons += (f"holds {self.entries[lifted[i]].title}, which matches",)
             hits.append(Hit(self.entries[i], float(scores[i]), reasons))
             if len(hits) == k:
                 break
@@ -434,9 +436,10 @@ class SemanticIndex:
             ]
         )
 
-    def _fold(self, scores: np.ndarray, wanted: set[str]) -> np.ndarray:
+    def _fold(self, scores: np.ndarray, wanted: set[str]) -> tuple[np.ndarray, dict[int, int]]:
         """Scores with each product folded over its children and each metric weighed
-        against its column, by what the query asks for (a table, a value, an aggregate)."""
+        against its column, by what the query asks for (a table, a value, an aggregate);
+        and the products a child lifted, with that child."""
         folded = scores.copy()
         for metric, column in enumerate(self.aggregated):
             if column is None or min(scores[metric], scores[column]) <= 0:
@@ -445,11 +448,12 @@ class SemanticIndex:
             if scores[up] >= CLOSE_CALL * scores[down]:
                 folded[up] = max(scores[up], INTENT_LIFT * scores[down])
         lift = INTENT_LIFT if "product" in wanted else CHILD_SHARE
+        lifted: dict[int, int] = {}
         for product, children in enumerate(self.children):
-            if children:
-                best = max(folded[c] for c in children)
-                folded[product] = max(folded[product], lift * best)
-        return folded
+            best = max(children, key=lambda c: folded[c], default=None)
+            if best is not None and lift * folded[best] > folded[product]:
+                folded[product], lifted[product] = lift * folded[best], best
+        return folded, lifted
 
     def _alternatives(self, term: str) -> dict[str, tuple[float, float]]:
         """Other words for a query word, each with its (query weight, coverage credit):

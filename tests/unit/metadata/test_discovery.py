@@ -129,9 +129,11 @@ def test_related_words_find_a_product_and_say_where_they_come_from(index):
 
 def test_a_table_query_finds_the_product_and_a_value_query_its_column(index):
     # The same words, asked of a table or of a value (own queries, not tuned on).
-    table = ids(index.search("which table has the brand of each product", k=3))
+    hits = index.search("which table has the brand of each product", k=3)
+    table = ids(hits)
     value = ids(index.search("brand of each product", k=3))
     assert table[0] == "product:inventory/products"
+    assert "holds inventory/products.brand, which matches" in hits[0].reasons
     assert value[0] == "column:inventory/products.brand"
     assert "product:inventory/products" in value  # folded just below its best column
 

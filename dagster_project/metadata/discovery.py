@@ -391,7 +391,7 @@ class SemanticIndex:
             meaning = self.meanings @ meaning_vectors([query])[0]
             closeness = np.clip(meaning - np.median(meaning), 0, None)
             scores = scores + MEANING_WEIGHT * closeness
-        scores, lifted = self._fold(scores * self.commonness, wanted_kinds)
+        scores, lifted = self._fold(scores * self.commonness, wanted_kinds, named)
         allowed = set(kinds or KINDS)
         order = sorted(range(len(self.entries)), key=lambda i: (-scores[i], self.entries[i].id))
         hits = []
@@ -436,16 +436,19 @@ class SemanticIndex:
             ]
         )
 
-    def _fold(self, scores: np.ndarray, wanted: set[str]) -> tuple[np.ndarray, dict[int, int]]:
+    def _fold(
+        self, scores: np.ndarray, wanted: set[str], named: list[bool]
+    ) -> tuple[np.ndarray, dict[int, int]]:
         """Scores with each product folded over its children and each metric weighed
-        against its column, by what the query asks for (a table, a value, an aggregate);
-        and the products a child lifted, with that child."""
+        against its column, by what the query asks for (a table, a value, an aggregate;
+        an entry the query names exactly stays first); and the products a child lifted,
+        with that child."""
         folded = scores.copy()
         for metric, column in enumerate(self.aggregated):
             if column is None or min(scores[metric], scores[column]) <= 0:
                 continue
             up, down = (metric, column) if "metric" in wanted else (column, metric)
-            if scores[up] >= CLOSE_CALL * scores[down]:
+            if scores[up] >= CLOSE_CALL * scores[down] and not named[down]:
                 folded[up] = max(scores[up], INTENT_LIFT * scores[down])
         lift = INTENT_LIFT if "product" in wanted else CHILD_SHARE
         lifted: dict[int, int] = {}

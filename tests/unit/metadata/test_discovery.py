@@ -141,6 +141,7 @@ def test_a_table_query_finds_the_product_and_a_value_query_its_column(index):
 def test_a_column_beats_its_metric_unless_an_aggregate_is_asked_for(index):
     assert ids(index.search("regular shelf price", k=1)) == ["column:inventory/products.list_price"]
     assert ids(index.search("average regular shelf price", k=1)) == ["metric:average_list_price"]
+    assert ids(index.search("orders", k=1)) == ["metric:orders"]  # named: not its column
 
 
 def test_a_column_name_many_products_share_weighs_less(index):

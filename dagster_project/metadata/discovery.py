@@ -64,6 +64,7 @@ CLOSE_CALL = 0.75
 # A column name many products hold (detected_at, period_start, narrative) says little
 # about which one is meant: its entries weigh less, by how many products have it.
 SHARED_NAME_WEIGHT = 0.15
+PART_MIN = 4  # the shortest known word looked for inside an unknown one
 SPELLING_CREDIT = 0.5  # a word matched only through a spelling correction
 RELATED_WEIGHT = 0.6  # general English related words (Moby thesaurus), shared among them
 RELATED_CREDIT = 0.4
@@ -469,6 +470,8 @@ class SemanticIndex:
         if term not in vocab:
             for o in spelling_matches(term, vocab):
                 found.setdefault(o, (EXPANSION_WEIGHT, SPELLING_CREDIT))
+            for o in _parts(term, vocab):
+                found.setdefault(o, (EXPANSION_WEIGHT, SPELLING_CREDIT))
         for o, weight in self._related_words(term).items():
             found.setdefault(o, (weight, weight * RELATED_CREDIT / RELATED_WEIGHT))
         found.pop(term, None)
@@ -597,6 +600,16 @@ def _what_terms(query: str) -> list[str]:
     found = terms(query)
     content = [t for t in found if t not in TIME_WORDS]
     return content or found
+
+
+def _parts(term: str, vocabulary: Iterable[str]) -> list[str]:
+    """Known words a word the index does not know begins or ends with: "stockroom" holds
+    stock and room, "telephone" phone."""
+    return [
+        w
+        for w in vocabulary
+        if len(w) >= PART_MIN and w != term and (term.startswith(w) or term.endswith(w))
+    ]
 
 
 def _family_key(product: str) -> str:

@@ -162,3 +162,9 @@ def test_products_are_expanded_from_what_they_are_built_from(entries, index):
     headline = layer.metrics[layer.insights_spec("inventory").metrics[0]]
     insights = dict(by_id["product:inventory/insights"].expansion)
     assert insights[headline.title] == f"reports metric {headline.name}"
+
+
+def test_a_word_the_index_does_not_know_is_read_by_its_known_parts(index):
+    assert "stockroom" not in index.fields.bm25.idf
+    assert {"stock", "room"} <= set(index._alternatives("stockroom"))
+    assert "phone" in index._alternatives("telephone")

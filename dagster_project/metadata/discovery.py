@@ -15,7 +15,7 @@ unless OpenAI is configured.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -160,14 +160,28 @@ def _odcs_synonyms(element: Any) -> list[str]:
     return [s.synonym for s in getattr(element, "synonyms", None) or [] if s.synonym]
 
 
-def build_entries(contracts: Iterable[Contract], layer: SemanticLayer | None = None) -> list[Entry]:
-    """Index entries for every product, column and metric."""
+def build_entries(
+    contracts: Iterable[Contract],
+    layer: SemanticLayer | None = None,
+    values: Mapping[str, Sequence[str]] | None = None,
+) -> list[Entry]:
+    """Index entries for every product, column and metric. `values`: the known values of
+    low-cardinality dimensions by dimension name (as ask reads them from the lake), found
+    like a column's accepted values ("till" finds the channel column)."""
     layer = layer or SemanticLayer()
     glossary = _glossary_synonyms(layer)
+    known = {
+        (d.product, d.column): list(values[d.name])
+        for d in layer.list_dimensions()
+        if values and d.name in values
+    }
     entries: list[Entry] = []
     for contract in sorted(contracts, key=lambda c: c.key):
         entries.append(_product_entry(contract, layer, glossary))
-        entries.extend(_column_entry(contract, col, layer, glossary) for col in contract.columns)
+        entries.extend(
+            _column_entry(contract, col, layer, glossary, known.get((contract.key, col.name)))
+            for col in contract.columns
+        )
     for metric in layer.list_metrics():
         synonyms = [(s, f"metric {metric.name}, semantic layer") for s in metric.synonyms]
         synonyms += glossary.get(f"metric:{metric.name}", [])
@@ -249,7 +263,11 @@ def _product_entry(
 
 
 def _column_entry(
-    contract: Contract, col: Any, layer: SemanticLayer, glossary: dict[str, list[tuple[str, str]]]
+    contract: Contract,
+    col: Any,
+    layer: SemanticLayer,
+    glossary: dict[str, list[tuple[str, str]]],
+    known: list[str] | None = None,
 ) -> Entry:
     synonyms = [(s, "contract") for s in _odcs_synonyms(col.prop)]
     model = layer.models.get(contract.key)
@@ -263,7 +281,7 @@ def _column_entry(
         synonyms += [(f"{s} id", f"key of entity {entity.name}") for s in (entity.name,)]
     synonyms += glossary.get(f"column:{contract.key}.{col.name}", [])
     business = getattr(col.prop, "businessName", None)
-    values = col.accepted_values or []
+    values = list(dict.fromkeys([*(col.accepted_values or []), *(known or [])]))
     return Entry(
         id=f"column:{contract.key}.{col.name}",
         kind="column",
@@ -660,13 +678,16 @@ def load_vectors(settings: MeshSettings, entries: Sequence[Entry], model: str) -
 
 
 def mesh_index(
-    provider: AIProvider | None = None, settings: MeshSettings | None = None
+    provider: AIProvider | None = None,
+    settings: MeshSettings | None = None,
+    values: Mapping[str, Sequence[str]] | None = None,
 ) -> SemanticIndex:
-    """The index of the workspace's contracts and semantic layer (cached embeddings reused)."""
+    """The index of the workspace's contracts and semantic layer (cached embeddings
+    reused), with the known values of dimensions if given (see `build_entries`)."""
     provider = provider or get_provider()
     settings = settings or get_settings()
     contracts = discover_contracts()
-    entries = build_entries(contracts, load_semantic_layer(contracts=contracts))
+    entries = build_entries(contracts, load_semantic_layer(contracts=contracts), values)
     vectors = load_vectors(settings, entries, provider.embedding_model)
     index = SemanticIndex(
         entries,

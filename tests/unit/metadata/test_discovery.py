@@ -168,3 +168,14 @@ def test_a_word_the_index_does_not_know_is_read_by_its_known_parts(index):
     assert "stockroom" not in index.fields.bm25.idf
     assert {"stock", "room"} <= set(index._alternatives("stockroom"))
     assert "phone" in index._alternatives("telephone")
+
+
+def test_known_values_of_a_dimension_find_its_column(entries):
+    contracts = discover_contracts()
+    layer = load_semantic_layer(contracts=contracts)
+    query, column = "frozen or dairy", "column:inventory/products.category"
+    assert column not in ids(SemanticIndex(entries).search(query, k=1))
+    valued = build_entries(contracts, layer, {"category": ["Dairy", "Frozen", "Bakery"]})
+    hit = SemanticIndex(valued).search(query, k=1)[0]
+    assert hit.entry.id == column
+    assert "context matches dairy, frozen" in hit.reasons

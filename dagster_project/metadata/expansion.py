@@ -14,7 +14,8 @@ from, all read from contracts and semantic layers (nothing here knows a domain):
   anomalies companion gets its parent's names and synonyms, a domain's insights the
   metrics they report;
 - every entry: the entities and glossary terms its own names and description mention
-  ("Store that made the sales" mentions the entity store: shop, branch, outlet …).
+  ("Store that made the sales" mentions the entity store: shop, branch, outlet …); those
+  its names mention are its synonyms (replenishment_plan: restocking, reorder …).
 """
 
 from __future__ import annotations
@@ -43,7 +44,11 @@ def expand_entries(entries: Sequence[E], layer: SemanticLayer) -> list[E]:
             columns.setdefault(entry.product, []).append(entry)
     expanded = []
     for entry in entries:
-        found = _mentions(entry, layer)
+        # What its name mentions, a thing is called by ("replenishment_plan": restocking
+        # plan); what only its description mentions, it is merely related to.
+        named = _mentions(entry.names, layer)
+        found = [m for m in _mentions([*entry.names, entry.description], layer) if m not in named]
+        entry = replace(entry, synonyms=tuple(dict.fromkeys([*entry.synonyms, *named])))
         if entry.kind == "product":
             found += _product_phrases(entry, layer, columns.get(entry.product or "", []))
             found += _neighbour_phrases(entry, layer, by_id)
@@ -105,9 +110,9 @@ def _entity_phrases(layer: SemanticLayer, column: str, where: str) -> Phrases:
     return [(p, source) for p in (entity.name, *entity.synonyms)]
 
 
-def _mentions(entry: Entry, layer: SemanticLayer) -> Phrases:
-    """Entities and glossary terms the entry's own names and description mention."""
-    own = terms(" ".join([*entry.names, entry.description]))
+def _mentions(texts: Sequence[str], layer: SemanticLayer) -> Phrases:
+    """The synonyms of the entities and glossary terms `texts` mention."""
+    own = terms(" ".join(texts))
     found: Phrases = []
     for entity in layer.entities.values():
         if _contains(own, terms(entity.name)):

@@ -116,8 +116,18 @@ def test_products_are_expanded_from_the_semantic_layer(entries):
     assert ("vendor", "mentions entity supplier") in lead.expansion
 
 
+def test_what_a_name_mentions_is_a_synonym_what_a_description_mentions_is_related(entries):
+    plan = next(e for e in entries if e.id == "product:inventory/replenishment_plan")
+    assert ("restocking", "mentions glossary term 'replenishment'") in plan.synonyms
+    assert "restocking" not in dict(plan.expansion)
+    lead = next(e for e in entries if e.id == "metric:average_lead_time")
+    assert "vendor" not in dict(lead.synonyms)  # only its description names the supplier
+
+
 def test_related_words_find_a_product_and_say_where_they_come_from(index):
-    plain = SemanticIndex(index.entries, use_expansion=False, use_vectors=False)
+    # Without what the semantic layer adds (related phrases, and the synonyms of what
+    # the entries' names mention, such as net_revenue: turnover), the product is missed.
+    plain = SemanticIndex(index.entries, use_synonyms=False, use_expansion=False, use_vectors=False)
     query = "turnover per shop per article per date"
     expanded = [h.entry.id for h in index.search(query, k=10, kinds=["product"])]
     assert expanded[0] == "product:sales/daily_sales"

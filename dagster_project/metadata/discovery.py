@@ -7,9 +7,9 @@ context (the product a column belongs to). A query is scored by field-weighted B
 over stemmed words (query words also widened by a general English thesaurus, Moby),
 phrase matches of names and synonyms, the closeness in meaning of static word embeddings
 shipped in a package (WordLlama's token table: "tills" is near "revenue" with no letter
-in common), and the cosine of provider embeddings (offline: hashed word and character
-n-grams, robust to typos; OpenAI when configured). Everything is deterministic and local
-unless OpenAI is configured.
+in common; a token most entries hold weighs less), and the cosine of provider embeddings
+(offline: hashed word and character n-grams, robust to typos; OpenAI when configured).
+Everything is deterministic and local unless OpenAI is configured.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from dagster_project.ai.text import (
     related_words,
     spelling_matches,
     terms,
+    token_shares,
     words,
 )
 from dagster_project.checks.quality.companion_contracts import SUFFIX, discover_contracts
@@ -336,7 +337,9 @@ class SemanticIndex:
         self._postings = self._posting_lists()
         self.vectors, self.vector_model, self.meanings = None, None, None
         if use_vectors and self.entries:
-            self.meanings = meaning_vectors([e.text for e in self.entries])
+            texts = [e.text for e in self.entries]
+            self.shares = token_shares(texts)
+            self.meanings = meaning_vectors(texts, self.shares)
             if vectors is None:
                 embedded = self.provider.embed([e.text for e in self.entries])
                 vectors, vector_model = embedded.vectors, embedded.model
@@ -407,7 +410,7 @@ class SemanticIndex:
         if self.meanings is not None:
             # Only closeness above the typical entry's counts: a word the embeddings do
             # not know is about equally close to everything.
-            meaning = self.meanings @ meaning_vectors([query])[0]
+            meaning = self.meanings @ meaning_vectors([query], self.shares)[0]
             closeness = np.clip(meaning - np.median(meaning), 0, None)
             scores = scores + MEANING_WEIGHT * closeness
         scores, lifted = self._fold(scores * self.commonness, wanted_kinds, named)

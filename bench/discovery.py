@@ -9,6 +9,8 @@ bench/discovery_eval.yaml   the evaluation of issue 16: written before the searc
                             is tuned on. Targets: MRR >= 0.95, >= 0.8 on the queries that
                             share no word with their target, on the test half.
 bench/discovery_queries.yaml the earlier set (tuned on) and its holdout.
+bench/discovery_own.yaml     20 queries by kind (shared word, no shared word, table vs
+                            column), written before the session-5 changes; not tuned on.
 
 Both sides search the same entries (every product, column and metric of the workspace):
 
@@ -35,6 +37,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 QUERIES = ROOT / "bench" / "discovery_queries.yaml"
 EVAL = ROOT / "bench" / "discovery_eval.yaml"
+OWN = ROOT / "bench" / "discovery_own.yaml"
 TARGET = 0.9
 EVAL_TARGET, EVAL_TARGET_NO_OVERLAP = 0.95, 0.8
 MEASURES = (("MRR", "mrr"), ("top-1", "top1"), ("MRR, no shared word", "mrr_no_overlap"))
@@ -173,6 +176,12 @@ def evaluate(entries, searches: dict[str, Any]) -> dict[str, Any]:
                 result[f"eval_{split}_misses"] = [
                     f"{j.query!r} -> {j.target} at rank {j.rank}" for j in judged if j.rank != 1
                 ]
+    own = load_queries(OWN)
+    judged = judge(searches["mesh"], entries, own)
+    result["own_mrr"] = mean_reciprocal_rank(judged)
+    for kind in sorted({q["kind"] for q in own}):
+        chosen = [j for j, q in zip(judged, own, strict=True) if q["kind"] == kind]
+        result[f"own_{kind}_mrr"] = mean_reciprocal_rank(chosen)
     result["eval_target_met"] = (
         result["eval_test_mrr"] >= EVAL_TARGET
         and result["eval_test_mrr_no_overlap"] >= EVAL_TARGET_NO_OVERLAP
@@ -222,6 +231,13 @@ def print_eval(result: dict[str, Any]) -> None:
         [
             f"targets on test: MRR >= {EVAL_TARGET}, no shared word >= "
             f"{EVAL_TARGET_NO_OVERLAP}: {verdict}",
+            "own queries (bench/discovery_own.yaml, not tuned on): MRR "
+            f"{result['own_mrr']:.3f}; "
+            + ", ".join(
+                f"{k[4:-4]} {v:.3f}"
+                for k, v in result.items()
+                if k.startswith("own_") and k != "own_mrr"
+            ),
             *(f"  dev, not first: {miss}" for miss in result["eval_dev_misses"]),
         ],
     )

@@ -12,13 +12,14 @@ import hashlib
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 
 import numpy as np
 from safetensors.numpy import load_file
 from tokenizers import Tokenizer
 
+SIF_SMOOTHING = 0.03  # see meaning_vectors
 _WORD = re.compile(r"[a-z0-9]+")
 _COMPOUND = re.compile(r"\b[a-z]+(?:-[a-z]+)+\b")
 # Time qualifiers say when, not what: "revenue last month" looks for revenue.
@@ -108,22 +109,39 @@ def _token_table() -> tuple[object, np.ndarray]:
     return tokenizer, np.ascontiguousarray(table, dtype=np.float32)
 
 
-def meaning_vectors(texts: Sequence[str]) -> np.ndarray:
+def meaning_vectors(texts: Sequence[str], shares: Mapping[int, float] | None = None) -> np.ndarray:
     """Unit vectors of texts, the mean of their tokens' static embeddings: words of related
     meaning with no letter in common ("till", "revenue") land near each other. No model
     runs, nothing downloads: a table look-up (~1 s to read the table, once). A word the
-    vocabulary does not know (split into single letters) is left out."""
-    tokenizer, table = _token_table()
+    vocabulary does not know (split into single letters) is left out. With `shares` (see
+    `token_shares`), a token weighs SIF_SMOOTHING / (SIF_SMOOTHING + its share): one most
+    texts of the collection hold says little about any of them (smooth inverse frequency,
+    Arora et al. 2017, with the collection as the corpus)."""
+    _, table = _token_table()
     out = np.zeros((len(texts), table.shape[1]), dtype=np.float32)
+    for i, ids in enumerate(_token_ids(texts)):
+        if ids:
+            weights = np.array(
+                [SIF_SMOOTHING / (SIF_SMOOTHING + (shares or {}).get(t, 0.0)) for t in ids]
+            )
+            out[i] = weights @ table[ids] / weights.sum()
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    return out / np.where(norms > 0, norms, 1.0)
+
+
+def token_shares(texts: Sequence[str]) -> dict[int, float]:
+    """The share of `texts` holding each token, for `meaning_vectors`."""
+    counts = Counter(t for ids in _token_ids(texts) for t in set(ids))
+    return {t: n / len(texts) for t, n in counts.items()}
+
+
+def _token_ids(texts: Sequence[str]) -> list[list[int]]:
+    """The static-embedding token ids of each text's known words."""
+    tokenizer, _ = _token_table()
     encodings = tokenizer.encode_batch(
         [t.replace("_", " ") for t in texts], add_special_tokens=False
     )
-    for i, encoding in enumerate(encodings):
-        ids = [t for word in _pieces(encoding) for t in word]
-        if ids:
-            out[i] = table[ids].mean(axis=0)
-    norms = np.linalg.norm(out, axis=1, keepdims=True)
-    return out / np.where(norms > 0, norms, 1.0)
+    return [[t for word in _pieces(encoding) for t in word] for encoding in encodings]
 
 
 def _pieces(encoding: object) -> list[list[int]]:

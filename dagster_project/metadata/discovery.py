@@ -7,15 +7,15 @@ context (the product a column belongs to). A query is scored by field-weighted B
 over stemmed words (query words also widened by a general English thesaurus, Moby),
 phrase matches of names and synonyms, the closeness in meaning of static word embeddings
 shipped in a package (WordLlama's token table: "tills" is near "revenue" with no letter
-in common), and the cosine of provider embeddings (offline: hashed word and character
-n-grams, robust to typos; OpenAI when configured). Everything is deterministic and local
-unless OpenAI is configured.
+in common; a token most entries hold weighs less), and the cosine of provider embeddings
+(offline: hashed word and character n-grams, robust to typos; OpenAI when configured).
+Everything is deterministic and local unless OpenAI is configured.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,9 +31,10 @@ from dagster_project.ai.text import (
     related_words,
     spelling_matches,
     terms,
+    token_shares,
     words,
 )
-from dagster_project.checks.quality.companion_contracts import discover_contracts
+from dagster_project.checks.quality.companion_contracts import SUFFIX, discover_contracts
 from dagster_project.core.contracts import Contract
 from dagster_project.core.settings import MeshSettings, get_settings
 from dagster_project.metadata.expansion import expand_entries
@@ -54,6 +55,17 @@ MEANING_WEIGHT = 2.0  # cosine of static token embeddings (meaning, not spelling
 EXPANSION_WEIGHT = 0.6  # a thesaurus word counts a little less than the word typed
 KIND_BONUS = 0.3
 FAMILY_WEIGHT = 0.2
+# A product is what its columns and metrics hold: it scores at least CHILD_SHARE of its
+# best child, and beats it (INTENT_LIFT) when the query asks for a table; a column beats
+# the metric that aggregates it unless the query asks for an aggregate, when it is the
+# other way round (a close call only: the other one scores CLOSE_CALL of it or more).
+CHILD_SHARE = 0.8
+INTENT_LIFT = 1.05
+CLOSE_CALL = 0.75
+# A column name many products hold (detected_at, period_start, narrative) says little
+# about which one is meant: its entries weigh less, by how many products have it.
+SHARED_NAME_WEIGHT = 0.15
+PART_MIN = 4  # the shortest known word looked for inside an unknown one
 SPELLING_CREDIT = 0.5  # a word matched only through a spelling correction
 RELATED_WEIGHT = 0.6  # general English related words (Moby thesaurus), shared among them
 RELATED_CREDIT = 0.4
@@ -73,7 +85,19 @@ KIND_CUES: dict[str, tuple[tuple[str, ...], ...]] = {
         ("kpi",),
         ("metric",),
     ),
-    "product": (("list",), ("table",), ("dataset",), ("data",), ("record",), ("master",)),
+    "product": (
+        ("list",),
+        ("table",),
+        ("dataset",),
+        ("data",),
+        ("record",),
+        ("master",),
+        ("row",),
+        ("where", "do", "i", "find"),
+        ("where", "can", "i", "find"),
+        ("where", "is"),
+        ("which", "table"),
+    ),
     "column": (("column",), ("field",), ("flag",), ("attribute",)),
 }
 
@@ -137,14 +161,28 @@ def _odcs_synonyms(element: Any) -> list[str]:
     return [s.synonym for s in getattr(element, "synonyms", None) or [] if s.synonym]
 
 
-def build_entries(contracts: Iterable[Contract], layer: SemanticLayer | None = None) -> list[Entry]:
-    """Index entries for every product, column and metric."""
+def build_entries(
+    contracts: Iterable[Contract],
+    layer: SemanticLayer | None = None,
+    values: Mapping[str, Sequence[str]] | None = None,
+) -> list[Entry]:
+    """Index entries for every product, column and metric. `values`: the known values of
+    low-cardinality dimensions by dimension name (as ask reads them from the lake), found
+    like a column's accepted values ("till" finds the channel column)."""
     layer = layer or SemanticLayer()
     glossary = _glossary_synonyms(layer)
+    known = {
+        (d.product, d.column): list(values[d.name])
+        for d in layer.list_dimensions()
+        if values and d.name in values
+    }
     entries: list[Entry] = []
     for contract in sorted(contracts, key=lambda c: c.key):
         entries.append(_product_entry(contract, layer, glossary))
-        entries.extend(_column_entry(contract, col, layer, glossary) for col in contract.columns)
+        entries.extend(
+            _column_entry(contract, col, layer, glossary, known.get((contract.key, col.name)))
+            for col in contract.columns
+        )
     for metric in layer.list_metrics():
         synonyms = [(s, f"metric {metric.name}, semantic layer") for s in metric.synonyms]
         synonyms += glossary.get(f"metric:{metric.name}", [])
@@ -226,7 +264,11 @@ def _product_entry(
 
 
 def _column_entry(
-    contract: Contract, col: Any, layer: SemanticLayer, glossary: dict[str, list[tuple[str, str]]]
+    contract: Contract,
+    col: Any,
+    layer: SemanticLayer,
+    glossary: dict[str, list[tuple[str, str]]],
+    known: list[str] | None = None,
 ) -> Entry:
     synonyms = [(s, "contract") for s in _odcs_synonyms(col.prop)]
     model = layer.models.get(contract.key)
@@ -240,7 +282,7 @@ def _column_entry(
         synonyms += [(f"{s} id", f"key of entity {entity.name}") for s in (entity.name,)]
     synonyms += glossary.get(f"column:{contract.key}.{col.name}", [])
     business = getattr(col.prop, "businessName", None)
-    values = col.accepted_values or []
+    values = list(dict.fromkeys([*(col.accepted_values or []), *(known or [])]))
     return Entry(
         id=f"column:{contract.key}.{col.name}",
         kind="column",
@@ -286,6 +328,8 @@ class SemanticIndex:
         self.fields = self._fields()
         self._options: dict[str, dict[str, tuple[float, float]]] = {}
         self.related = self._related()
+        self.children, self.aggregated = self._family()
+        self.commonness = self._commonness()
         self.breakdowns = [
             {t: source for phrase, source in e.breakdowns for t in terms(phrase)}
             for e in self.entries
@@ -293,7 +337,9 @@ class SemanticIndex:
         self._postings = self._posting_lists()
         self.vectors, self.vector_model, self.meanings = None, None, None
         if use_vectors and self.entries:
-            self.meanings = meaning_vectors([e.text for e in self.entries])
+            texts = [e.text for e in self.entries]
+            self.shares = token_shares(texts)
+            self.meanings = meaning_vectors(texts, self.shares)
             if vectors is None:
                 embedded = self.provider.embed([e.text for e in self.entries])
                 vectors, vector_model = embedded.vectors, embedded.model
@@ -364,9 +410,10 @@ class SemanticIndex:
         if self.meanings is not None:
             # Only closeness above the typical entry's counts: a word the embeddings do
             # not know is about equally close to everything.
-            meaning = self.meanings @ meaning_vectors([query])[0]
+            meaning = self.meanings @ meaning_vectors([query], self.shares)[0]
             closeness = np.clip(meaning - np.median(meaning), 0, None)
             scores = scores + MEANING_WEIGHT * closeness
+        scores, lifted = self._fold(scores * self.commonness, wanted_kinds, named)
         allowed = set(kinds or KINDS)
         order = sorted(range(len(self.entries)), key=lambda i: (-scores[i], self.entries[i].id))
         hits = []
@@ -375,10 +422,63 @@ class SemanticIndex:
                 continue
             sim = None if similarity is None else float(similarity[i])
             reasons = self._reasons(i, query_terms, phrase_hits[i], sim, closeness[i])
+            if i in lifted:
+                reasons += (f"holds {self.entries[lifted[i]].title}, which matches",)
             hits.append(Hit(self.entries[i], float(scores[i]), reasons))
             if len(hits) == k:
                 break
         return hits
+
+    def _family(self) -> tuple[list[list[int]], list[int | None]]:
+        """Each product's columns and metrics; each metric's column (when in the index)."""
+        position = {e.id: i for i, e in enumerate(self.entries)}
+        children: list[list[int]] = [[] for _ in self.entries]
+        aggregated: list[int | None] = [None] * len(self.entries)
+        for i, entry in enumerate(self.entries):
+            parent = position.get(f"product:{entry.product}")
+            if entry.kind != "product" and parent is not None:
+                children[parent].append(i)
+            if entry.kind == "metric":
+                aggregated[i] = position.get(f"column:{entry.product}.{entry.column}")
+        return children, aggregated
+
+    def _commonness(self) -> np.ndarray:
+        """A multiplier per entry: 1 for a column name only one product has, less for a
+        name many products share (a companion's copies of its parent's not counted)."""
+        holders: dict[str, set[str]] = {}
+        for e in self.entries:
+            if e.kind == "column":
+                holders.setdefault(e.column or "", set()).add(_family_key(e.product or ""))
+        return np.array(
+            [
+                1.0 / (1.0 + SHARED_NAME_WEIGHT * np.log(len(holders[e.column or ""])))
+                if e.kind == "column"
+                else 1.0
+                for e in self.entries
+            ]
+        )
+
+    def _fold(
+        self, scores: np.ndarray, wanted: set[str], named: list[bool]
+    ) -> tuple[np.ndarray, dict[int, int]]:
+        """Scores with each product folded over its children and each metric weighed
+        against its column, by what the query asks for (a table, a value, an aggregate;
+        an entry the query names exactly stays first); and the products a child lifted,
+        with that child."""
+        folded = scores.copy()
+        for metric, column in enumerate(self.aggregated):
+            if column is None or min(scores[metric], scores[column]) <= 0:
+                continue
+            up, down = (metric, column) if "metric" in wanted else (column, metric)
+            if scores[up] >= CLOSE_CALL * scores[down] and not named[down]:
+                folded[up] = max(scores[up], INTENT_LIFT * scores[down])
+        lift = INTENT_LIFT if "product" in wanted else CHILD_SHARE
+        lifted: dict[int, int] = {}
+        for product, children in enumerate(self.children):
+            best = max(children, key=lambda c: folded[c], default=None)
+            if best is not None and lift * folded[best] > folded[product]:
+                folded[product], lifted[product] = lift * folded[best], best
+        return folded, lifted
 
     def _alternatives(self, term: str) -> dict[str, tuple[float, float]]:
         """Other words for a query word, each with its (query weight, coverage credit):
@@ -390,6 +490,8 @@ class SemanticIndex:
         found = {o: (EXPANSION_WEIGHT, 1.0) for o in THESAURUS.get(term, ())}
         if term not in vocab:
             for o in spelling_matches(term, vocab):
+                found.setdefault(o, (EXPANSION_WEIGHT, SPELLING_CREDIT))
+            for o in _parts(term, vocab):
                 found.setdefault(o, (EXPANSION_WEIGHT, SPELLING_CREDIT))
         for o, weight in self._related_words(term).items():
             found.setdefault(o, (weight, weight * RELATED_CREDIT / RELATED_WEIGHT))
@@ -521,13 +623,28 @@ def _what_terms(query: str) -> list[str]:
     return content or found
 
 
+def _parts(term: str, vocabulary: Iterable[str]) -> list[str]:
+    """Known words a word the index does not know begins or ends with: "stockroom" holds
+    stock and room, "telephone" phone."""
+    return [
+        w
+        for w in vocabulary
+        if len(w) >= PART_MIN and w != term and (term.startswith(w) or term.endswith(w))
+    ]
+
+
+def _family_key(product: str) -> str:
+    """A product's key, its anomalies companion's too: the companion copies its columns."""
+    return product.removesuffix(SUFFIX)
+
+
 def _kind_cues(query: str) -> set[str]:
-    plain = tuple(words(query))
-    stems = tuple(terms(query, drop_stopwords=False))
+    plain = list(words(query))
+    stems = list(terms(query, drop_stopwords=False))
     return {
         kind
         for kind, cues in KIND_CUES.items()
-        if any(_contains(list(plain), cue) or _contains(list(stems), cue) for cue in cues)
+        if any(_contains(plain, cue) or _contains(stems, cue) for cue in cues)
     }
 
 
@@ -564,13 +681,16 @@ def load_vectors(settings: MeshSettings, entries: Sequence[Entry], model: str) -
 
 
 def mesh_index(
-    provider: AIProvider | None = None, settings: MeshSettings | None = None
+    provider: AIProvider | None = None,
+    settings: MeshSettings | None = None,
+    values: Mapping[str, Sequence[str]] | None = None,
 ) -> SemanticIndex:
-    """The index of the workspace's contracts and semantic layer (cached embeddings reused)."""
+    """The index of the workspace's contracts and semantic layer (cached embeddings
+    reused), with the known values of dimensions if given (see `build_entries`)."""
     provider = provider or get_provider()
     settings = settings or get_settings()
     contracts = discover_contracts()
-    entries = build_entries(contracts, load_semantic_layer(contracts=contracts))
+    entries = build_entries(contracts, load_semantic_layer(contracts=contracts), values)
     vectors = load_vectors(settings, entries, provider.embedding_model)
     index = SemanticIndex(
         entries,

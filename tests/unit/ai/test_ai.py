@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from dagster_project.ai import OfflineProvider, Task, get_provider
 from dagster_project.ai.openai_provider import OpenAIProvider
 from dagster_project.ai.resource import AIResource
-from dagster_project.ai.text import BM25, stem, terms
+from dagster_project.ai.text import BM25, meaning_vectors, stem, terms, token_shares
 from tests.openai_server import FakeOpenAI, fake_openai
 
 
@@ -177,6 +177,16 @@ def test_text_tools():
     bm25 = BM25([["store", "region"], ["customer", "email"], ["store", "store", "name"]])
     scores = bm25.scores({"store": 1.0})
     assert scores[1] == 0 and scores[2] > scores[0] > 0
+
+
+def test_a_word_every_text_of_a_collection_holds_weighs_less_in_its_meaning_vectors():
+    texts = ["weekly revenue report", "weekly stock report", "weekly customer report"]
+    shares = token_shares(texts)
+    assert max(shares.values()) == 1.0 and min(shares.values()) == pytest.approx(1 / 3)
+    plain, weighed = meaning_vectors(texts), meaning_vectors(texts, shares)
+    np.testing.assert_allclose(np.linalg.norm(weighed, axis=1), 1.0, rtol=1e-5)
+    # What they share ("weekly ... report") no longer makes them look alike.
+    assert weighed[0] @ weighed[1] < plain[0] @ plain[1] - 0.1
 
 
 def test_ai_resource_puts_token_usage_into_asset_metadata():

@@ -116,8 +116,18 @@ def test_products_are_expanded_from_the_semantic_layer(entries):
     assert ("vendor", "mentions entity supplier") in lead.expansion
 
 
+def test_what_a_name_mentions_is_a_synonym_what_a_description_mentions_is_related(entries):
+    plan = next(e for e in entries if e.id == "product:inventory/replenishment_plan")
+    assert ("restocking", "mentions glossary term 'replenishment'") in plan.synonyms
+    assert "restocking" not in dict(plan.expansion)
+    lead = next(e for e in entries if e.id == "metric:average_lead_time")
+    assert "vendor" not in dict(lead.synonyms)  # only its description names the supplier
+
+
 def test_related_words_find_a_product_and_say_where_they_come_from(index):
-    plain = SemanticIndex(index.entries, use_expansion=False, use_vectors=False)
+    # Without what the semantic layer adds (related phrases, and the synonyms of what
+    # the entries' names mention, such as net_revenue: turnover), the product is missed.
+    plain = SemanticIndex(index.entries, use_synonyms=False, use_expansion=False, use_vectors=False)
     query = "turnover per shop per article per date"
     expanded = [h.entry.id for h in index.search(query, k=10, kinds=["product"])]
     assert expanded[0] == "product:sales/daily_sales"
@@ -125,3 +135,57 @@ def test_related_words_find_a_product_and_say_where_they_come_from(index):
     (hit,) = index.search(query, k=1, kinds=["product"])
     assert "related word shop (mentions entity store)" in hit.reasons
     assert "related word turnover (mentions glossary term 'revenue')" in hit.reasons
+
+
+def test_a_table_query_finds_the_product_and_a_value_query_its_column(index):
+    # The same words, asked of a table or of a value (own queries, not tuned on).
+    hits = index.search("which table has the brand of each product", k=3)
+    table = ids(hits)
+    value = ids(index.search("brand of each product", k=3))
+    assert table[0] == "product:inventory/products"
+    assert "holds inventory/products.brand, which matches" in hits[0].reasons
+    assert value[0] == "column:inventory/products.brand"
+    assert "product:inventory/products" in value  # folded just below its best column
+
+
+def test_a_column_beats_its_metric_unless_an_aggregate_is_asked_for(index):
+    assert ids(index.search("regular shelf price", k=1)) == ["column:inventory/products.list_price"]
+    assert ids(index.search("average regular shelf price", k=1)) == ["metric:average_list_price"]
+    assert ids(index.search("orders", k=1)) == ["metric:orders"]  # named: not its column
+
+
+def test_a_column_name_many_products_share_weighs_less(index):
+    weight = {e.id: w for e, w in zip(index.entries, index.commonness, strict=True)}
+    assert weight["column:sales/insights.period_start"] < 0.9  # four insights products
+    assert weight["column:sales/order_lines.payment_type"] == 1.0
+    # An anomalies companion's copy of its parent's column is not another product's.
+    assert weight["column:sales/order_lines.unit_price"] == 1.0
+
+
+def test_products_are_expanded_from_what_they_are_built_from(entries, index):
+    by_id = {e.id: e for e in entries}
+    companion = dict(by_id["product:sales/order_lines_anomalies"].expansion)
+    parent = by_id["product:sales/order_lines"]
+    contract_synonym = next(s for s, src in parent.synonyms if src == "contract")
+    assert companion[contract_synonym] == "flags rows of sales/order_lines"
+    layer = load_semantic_layer(contracts=discover_contracts())
+    headline = layer.metrics[layer.insights_spec("inventory").metrics[0]]
+    insights = dict(by_id["product:inventory/insights"].expansion)
+    assert insights[headline.title] == f"reports metric {headline.name}"
+
+
+def test_a_word_the_index_does_not_know_is_read_by_its_known_parts(index):
+    assert "stockroom" not in index.fields.bm25.idf
+    assert {"stock", "room"} <= set(index._alternatives("stockroom"))
+    assert "phone" in index._alternatives("telephone")
+
+
+def test_known_values_of_a_dimension_find_its_column(entries):
+    contracts = discover_contracts()
+    layer = load_semantic_layer(contracts=contracts)
+    query, column = "frozen or dairy", "column:inventory/products.category"
+    assert column not in ids(SemanticIndex(entries).search(query, k=1))
+    valued = build_entries(contracts, layer, {"category": ["Dairy", "Frozen", "Bakery"]})
+    hit = SemanticIndex(valued).search(query, k=1)[0]
+    assert hit.entry.id == column
+    assert "context matches dairy, frozen" in hit.reasons

@@ -38,3 +38,14 @@ def test_the_split_follows_the_fixed_rule(queries):
         expected = "dev" if seen[q["no_overlap"]] % 2 == 0 else "test"
         assert q["split"] == expected, q
         seen[q["no_overlap"]] += 1
+
+
+def test_the_own_queries_are_of_the_kind_they_claim():
+    own = yaml.safe_load((EVAL.parent / "discovery_own.yaml").read_text())["queries"]
+    contracts = discover_contracts()
+    by_id = {e.id: e for e in build_entries(contracts, load_semantic_layer(contracts=contracts))}
+    assert len(own) == 20
+    for q in own:
+        assert q["kind"] in {"shared", "none", "table"}, q
+        assert (q["kind"] != "none") == shares_word(q["query"], by_id[q["target"]]), q
+        assert q["kind"] != "table" or q["target"].startswith("product:"), q

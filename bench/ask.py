@@ -116,11 +116,8 @@ def run_gold(lake: Any, sql: str) -> list[tuple]:
     from dagster_project.ask.guard import guard_sql
     from dagster_project.ask.semantic_sql import connect
 
-    con = connect(lake, guard_sql(sql, PRODUCTS))
-    try:
+    with connect(lake, guard_sql(sql, PRODUCTS)) as con:
         return con.sql(sql).fetchall()
-    finally:
-        con.close()
 
 
 def _timed(fn, repeat: int) -> tuple[Any, float]:

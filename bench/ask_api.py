@@ -61,11 +61,8 @@ def run(home: Path, count: int, repeat: int) -> dict[str, Any]:
         return response.json()
 
     def direct(sql: str) -> list[tuple]:
-        con = connect(lake, guard_sql(sql, products))
-        try:
+        with connect(lake, guard_sql(sql, products)) as con:
             return con.sql(sql).fetchall()
-        finally:
-            con.close()
 
     rows = []
     for q in questions:

@@ -19,6 +19,7 @@ import dagster as dg
 import polars as pl
 import pyarrow as pa
 import pytest
+from dagster_duckdb import DuckDBResource
 
 from dagster_project.core.contracts import Contract
 from dagster_project.core.settings import MeshSettings
@@ -76,7 +77,11 @@ def build(
     simulate(settings, days=2, scale=1500, start=date(2025, 3, 1), seed=7, missing=missing)
     mixed_formats(settings)
     assets = sales_assets(monkeypatch, engine)
-    resources = {"mesh": MeshResource(home=str(home)), "spark": spark}
+    resources = {
+        "mesh": MeshResource(home=str(home)),
+        "spark": spark,
+        "duckdb": DuckDBResource(database=":memory:"),
+    }
     wanted = {"sales/stores"}
     if references_from is None:
         from domains.customers.definitions import defs as customers

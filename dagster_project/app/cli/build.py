@@ -87,7 +87,7 @@ def _window(start: str | None, end: str | None) -> Window | None:
 def print_outcomes(found: list[Outcome]) -> None:
     """The summary table: one row per asset (two lines each where long names leave a
     narrow terminal no room for a table: names never shorten, `portal/p…` names none)."""
-    if console.width < max((len(o.asset) for o in found), default=5) + 60:
+    if console.width < max((len(o.asset) for o in found), default=5) + 72:
         _print_stacked(found)
     else:
         table = Table()

@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 QUERIES = ROOT / "bench" / "discovery_queries.yaml"
 EVAL = ROOT / "bench" / "discovery_eval.yaml"
 OWN = ROOT / "bench" / "discovery_own.yaml"
+BLIND = ROOT / "bench" / "discovery_fresh2.yaml"
 TARGET = 0.9
 EVAL_TARGET, EVAL_TARGET_NO_OVERLAP = 0.95, 0.8
 MEASURES = (("MRR", "mrr"), ("top-1", "top1"), ("MRR, no shared word", "mrr_no_overlap"))
@@ -182,6 +183,12 @@ def evaluate(entries, searches: dict[str, Any]) -> dict[str, Any]:
     for kind in sorted({q["kind"] for q in own}):
         chosen = [j for j, q in zip(judged, own, strict=True) if q["kind"] == kind]
         result[f"own_{kind}_mrr"] = mean_reciprocal_rank(chosen)
+    # The blind set: graded, its misses never printed (nothing to tune on).
+    blind = judge(searches["mesh"], entries, load_queries(BLIND))
+    result["blind_queries"] = len(blind)
+    result["blind_mrr"] = mean_reciprocal_rank(blind)
+    result["blind_mrr_no_overlap"] = mean_reciprocal_rank([j for j in blind if j.no_overlap])
+    result["blind_top1"] = sum(1 for j in blind if j.rank == 1) / len(blind)
     result["eval_target_met"] = (
         result["eval_test_mrr"] >= EVAL_TARGET
         and result["eval_test_mrr_no_overlap"] >= EVAL_TARGET_NO_OVERLAP
@@ -238,6 +245,9 @@ def print_eval(result: dict[str, Any]) -> None:
                 for k, v in result.items()
                 if k.startswith("own_") and k != "own_mrr"
             ),
+            f"blind queries (bench/discovery_fresh2.yaml, {result['blind_queries']}, never "
+            f"tuned on): MRR {result['blind_mrr']:.3f}, top-1 {result['blind_top1']:.3f}, "
+            f"no shared word {result['blind_mrr_no_overlap']:.3f}",
             *(f"  dev, not first: {miss}" for miss in result["eval_dev_misses"]),
         ],
     )

@@ -70,6 +70,10 @@ SPELLING_CREDIT = 0.5  # a word matched only through a spelling correction
 RELATED_WEIGHT = 0.6  # general English related words (Moby thesaurus), shared among them
 RELATED_CREDIT = 0.4
 RELATED_FIELDS = ("names", "synonyms")
+# "revenue by region" asks for revenue, broken down by region: words after a grouping
+# cue weigh less than the words naming what is wanted (they still count for coverage).
+BREAKDOWN_CUES = ("by", "across")
+BREAKDOWN_WEIGHT = 0.5
 # Words that say which kind of thing the asker wants (stems; phrases as tuples).
 KIND_CUES: dict[str, tuple[tuple[str, ...], ...]] = {
     "metric": (
@@ -388,6 +392,8 @@ class SemanticIndex:
         if not query_terms or not self.entries:
             return []
         weights = self._expand(query_terms)
+        for term in _breakdown_terms(query, query_terms):
+            weights[term] *= BREAKDOWN_WEIGHT
         lexical = self.fields.bm25.scores(weights)
         top = lexical.max()
         lexical = lexical / top if top > 0 else lexical
@@ -621,6 +627,19 @@ def _what_terms(query: str) -> list[str]:
     found = terms(query)
     content = [t for t in found if t not in TIME_WORDS]
     return content or found
+
+
+def _breakdown_terms(query: str, query_terms: list[str]) -> set[str]:
+    """The query's words after its first grouping cue, when words name what is wanted
+    before it; none of those also named before it."""
+    plain = words(query)
+    cue = next((i for i, w in enumerate(plain) if w in BREAKDOWN_CUES), None)
+    if cue is None:
+        return set()
+    wanted = set(terms(" ".join(plain[:cue])))
+    if not wanted:
+        return set()
+    return set(terms(" ".join(plain[cue + 1 :]))) & set(query_terms) - wanted
 
 
 def _parts(term: str, vocabulary: Iterable[str]) -> list[str]:

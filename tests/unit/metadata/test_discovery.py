@@ -189,3 +189,14 @@ def test_known_values_of_a_dimension_find_its_column(entries):
     hit = SemanticIndex(valued).search(query, k=1)[0]
     assert hit.entry.id == column
     assert "context matches dairy, frozen" in hit.reasons
+
+
+def test_words_after_a_grouping_cue_weigh_less_than_what_is_wanted(index):
+    from dagster_project.metadata.discovery import _breakdown_terms
+
+    assert _breakdown_terms("revenue by region", ["revenue", "region"]) == {"region"}
+    assert _breakdown_terms("by region", ["region"]) == set()  # nothing named before it
+    assert _breakdown_terms("stock per store", ["stock", "store"]) == set()  # a grain
+    # Asked for a value broken down by a column, the value's entry ranks first.
+    assert ids(index.search("revenue by region", k=1)) == ["metric:revenue"]
+    assert ids(index.search("region by revenue", k=1)) != ["metric:revenue"]

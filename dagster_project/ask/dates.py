@@ -20,6 +20,19 @@ _NUMS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven"
 _NUMS |= {"eight": 8, "nine": 9, "ten": 10, "twelve": 12, "thirty": 30}
 _LEAD = r"(?:(?:over|in|for|during) )?(?:the )?"
 _ORDINAL = {"first": 1, "second": 2, "third": 3, "fourth": 4, "last": 4}
+_DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
+_TO = r"\s*(?:-|–|to|and|until|till|through)\s*"
+_YEAR = r"(?:,? (\d{4}))?"
+# A day or a range of days in one month, the year said or not: "10 feb", "feb 10th, 2025",
+# "10th of february", "between 10 and 16 feb", "march 3-9". Without a year, a placeholder
+# leap year (every 29 feb exists) is replaced by the anchor's (or the year before it).
+_YEARLESS = 2000
+_DAY_PATTERNS = (
+    (rf"\b{_DAY}{_TO}{_DAY} (?:of )?({_MONTH}){_YEAR}\b", (1, 2, 3, 4)),
+    (rf"\b({_MONTH}) {_DAY}{_TO}{_DAY}{_YEAR}\b", (2, 3, 1, 4)),
+    (rf"\b{_DAY} (?:of )?({_MONTH}){_YEAR}\b", (1, 1, 2, 3)),
+    (rf"\b({_MONTH}) {_DAY}{_YEAR}\b(?!-)", (2, 2, 1, 3)),
+)
 
 
 @dataclass
@@ -35,8 +48,14 @@ class TimeSpec:
     month: int | None = None  # a month name without a year
     compare: bool = False  # two periods compared: group by their grain
     grain: str | None = None
+    yearless: bool = False  # days named without a year: the latest such days, by the anchor
 
     def resolve(self, anchor: date) -> tuple[date | None, date | None]:
+        if self.yearless:
+            ref = self.start or self.end
+            year = anchor.year if ref and _in_year(ref, anchor.year) <= anchor else anchor.year - 1
+            start, end = (_in_year(d, year) if d else None for d in (self.start, self.end))
+            return start, end
         if self.kind == "latest":
             return anchor, anchor
         if self.kind == "rolling":
@@ -56,7 +75,16 @@ class TimeSpec:
 
     @property
     def relative(self) -> bool:
-        return self.kind in {"latest", "rolling", "calendar"} or self.month is not None
+        return (
+            self.kind in {"latest", "rolling", "calendar"}
+            or self.month is not None
+            or self.yearless
+        )
+
+
+def _in_year(day: date, year: int) -> date:
+    """The same day in another year (29 feb becomes 28 feb where there is none)."""
+    return date(year, day.month, min(day.day, calendar.monthrange(year, day.month)[1]))
 
 
 def _month_end(year: int, month: int) -> date:
@@ -98,6 +126,12 @@ def _periods(text: str) -> tuple[str, list[tuple[date, date, str]]]:
         text = re.sub(pattern, " ", text)
 
     take(_ISO, lambda m: (date.fromisoformat(m[0]),) * 2 + ("day",))
+    for pattern, groups in _DAY_PATTERNS:
+        for m in list(re.finditer(pattern, text)):
+            days = _days(m, groups)
+            if days:
+                found.append((m.start(), *days))
+                text = text[: m.start()] + " " * (m.end() - m.start()) + text[m.end() :]
     take(
         r"\b(?:the )?(first|second|third|fourth|last) quarter (?:of )?(\d{4})\b",
         lambda m: _quarter(int(m[2]), _ORDINAL[m[1]]),
@@ -116,6 +150,19 @@ def _periods(text: str) -> tuple[str, list[tuple[date, date, str]]]:
         lambda m: (date(int(m[1]), 1, 1), date(int(m[1]), 12, 31), "year"),
     )
     return text, [f[1:] for f in sorted(found)]
+
+
+def _days(m: re.Match, groups: tuple[int, int, int, int]) -> tuple[date, date, str] | None:
+    """The first and last day a day-pattern match names, or None if not a real date."""
+    first, last, month, year = (m[g] for g in groups)
+    try:
+        start = date(int(year or _YEARLESS), MONTHS[month], int(first))
+        end = date(int(year or _YEARLESS), MONTHS[month], int(last))
+    except ValueError:  # "feb 30", "31 to 40 march"
+        return None
+    if end < start:
+        return None
+    return start, end, "day" if year else "yearless-day"
 
 
 def _quarter(year: int, q: int) -> tuple[date, date, str]:
@@ -156,6 +203,13 @@ def extract(text: str) -> tuple[str, TimeSpec]:
         text = text[: month.start()] + " " + text[month.end() :]
     if periods:
         spec.kind = "range"
+        spec.yearless = all(p[2] == "yearless-day" for p in periods)
+        if not spec.yearless and any(p[2] == "yearless-day" for p in periods):
+            year = next(p[0].year for p in periods if p[2] != "yearless-day")
+            periods = [
+                (_in_year(a, year), _in_year(b, year), "day") if g == "yearless-day" else (a, b, g)
+                for a, b, g in periods
+            ]
         spec.start = min(p[0] for p in periods)
         spec.end = max(p[1] for p in periods)
         word = words[1] if words else ""
@@ -168,7 +222,7 @@ def extract(text: str) -> tuple[str, TimeSpec]:
         if word in {"until", "till"} and len(periods) == 1:
             spec.start = None
         spec.compare = len(periods) > 1 and not words
-        if spec.compare and periods[0][2] != "day":
+        if spec.compare and periods[0][2] not in {"day", "yearless-day"}:
             spec.grain = periods[0][2]
         if words:
             text = text[: words.start()] + " " + text[words.end() :]

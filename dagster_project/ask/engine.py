@@ -220,6 +220,9 @@ class Asker:
         columns, rows, truncated = self.run_sql(sql, deadline=deadline)
         self.context = semantic
         rows = [[readable(v) for v in row] for row in rows]
+        outside = self._outside_the_data(semantic, columns, rows)
+        if outside:  # "no data" is not an answer of None: say what the data covers
+            return self._cannot(question, outside, provider, semantic)
         answer = Answer(question, semantic, sql, columns, rows, provider=provider)
         answer.truncated = truncated
         answer.interpretation = self.parser.interpret(semantic) + (", share of total" * share)
@@ -228,6 +231,42 @@ class Asker:
         if count and rows:
             answer.narrative = f"{_fmt(rows[0][0])} {columns[0]} ({answer.interpretation})."
         return answer
+
+    def _outside_the_data(
+        self, semantic: dict[str, Any], columns: list[str], rows: list[list[Any]]
+    ) -> str:
+        """Why a result with no value is no answer, when the window asked for lies wholly
+        outside the days its products hold; "" otherwise (a filter may rightly match
+        nothing)."""
+        start, end = semantic.get("start"), semantic.get("end")
+        if not (start or end) or not _valueless(semantic, columns, rows):
+            return ""
+        for name in semantic["metrics"]:
+            for part in ratio_parts(name) or (name,):
+                metric = self.query_layer.metrics.get(part)
+                span = self._data_span(metric.product) if metric else None
+                if span and ((end and end < span[0]) or (start and start > span[1])):
+                    return (
+                        f"no data from {start or 'the start'} to {end or 'now'}: "
+                        f"{metric.product} holds {span[0]} to {span[1]}"
+                    )
+        return ""
+
+    def _data_span(self, product: str) -> tuple[str, str] | None:
+        """The first and last day a product holds (ISO dates), if it has a time column."""
+        model = self.layer.models.get(product)
+        if model is None or not model.time_dimension:
+            return None
+        column = pl.col(model.time_dimension)
+        try:
+            bounds = self.lake.scan(product).select(column.min().alias("first"), column.max())
+            first, last = bounds.collect().row(0)
+        except Exception:  # not materialized yet: nothing to compare with
+            return None
+        if first is None or last is None:
+            return None
+        day = lambda v: (v.date() if isinstance(v, datetime) else v).isoformat()  # noqa: E731
+        return day(first), day(last)
 
     def _plan(
         self, question: str, parsed: ParsedQuestion, deadline: Deadline
@@ -382,6 +421,12 @@ def read_vocabulary(layer: SemanticLayer, lake: Lake) -> tuple[dict[str, list[st
     return values, anchors
 
 
+def _valueless(semantic: dict[str, Any], columns: list[str], rows: list[list[Any]]) -> bool:
+    """No rows, or no metric value in any row (an aggregate over nothing is NULL)."""
+    metrics = [columns.index(m) for m in semantic["metrics"] if m in columns]
+    return not rows or (bool(metrics) and all(r[i] is None for r in rows for i in metrics))
+
+
 def only_columns(sql: str, columns: list[str]) -> str:
     """Keep only these columns (an entity listing drops the count it was grouped by)."""
     keep = ", ".join(f'"{c}"' for c in columns) or "*"
@@ -452,7 +497,7 @@ def narrate(
     """One paragraph from the result itself (template, no model: it cannot invent)."""
     metric = query["metrics"][0]
     title = _title(layer, metric)
-    if not rows:
+    if _valueless(query, columns, rows):
         return f"No rows match: {title} has no data for this question."
     if metric not in columns:  # an entity listing
         shown = ", ".join(_fmt(r[0]) for r in rows[:10]) + (", ..." * (len(rows) > 10))

@@ -234,3 +234,17 @@ def test_answers_carry_a_status_an_interpretation_and_readable_numbers(asker):
     assert all(len(repr(v)) < 16 for row in answer.rows for v in row if isinstance(v, float))
     ambiguous = asker.ask("orders in the North and revenue by shoe colour")
     assert ambiguous.status == "unanswerable" and not ambiguous.rows
+
+
+def test_a_window_outside_the_data_is_no_answer_and_says_what_the_data_covers(asker):
+    # Written before the code: the data runs 2025-03-01 .. 2025-04-01.
+    for question in ("what was revenue in 2021?", "revenue by region in 2019"):
+        answer = asker.ask(question)
+        assert answer.status == "unanswerable" and not answer.answered, question
+        assert "2025-03-01 to 2025-04-01" in answer.narrative, answer.narrative
+        assert "None" not in answer.narrative
+    # A window inside the data that a filter leaves empty is still answered: no rows.
+    inside = asker.ask("revenue in march 2025 for the channel 'fax'")
+    assert "None" not in inside.narrative
+    # A window overlapping the data is answered as usual.
+    assert asker.ask("revenue in 2025").status == "answered"

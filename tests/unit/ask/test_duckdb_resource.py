@@ -8,6 +8,7 @@ import duckdb
 import pytest
 from dagster_duckdb import DuckDBResource
 from fastapi.testclient import TestClient
+from polars.testing import assert_frame_equal
 
 from dagster_project.ask import Asker
 from dagster_project.ask.api import Caller, create_app
@@ -83,4 +84,5 @@ def test_a_semantic_query_runs_the_same_through_a_duckdb_resource(lake, layer):
     query = {"metrics": ["revenue"], "dimensions": ["region"], "order_by": ["region"]}
     plain = run_query(layer, lake, query, IN_MEMORY)
     assert plain.height > 1
-    assert run_query(layer, lake, query, DuckDBResource(database=":memory:")).equals(plain)
+    # A sum of floats may differ in its last bit with the order threads add it in.
+    assert_frame_equal(run_query(layer, lake, query, DuckDBResource(database=":memory:")), plain)

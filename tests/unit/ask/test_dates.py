@@ -1,0 +1,40 @@
+from datetime import date
+
+import pytest
+
+from dagster_project.ask.dates import extract
+
+ANCHOR = date(2025, 3, 1)  # the latest day of data
+
+
+def window(question: str, anchor: date = ANCHOR):
+    rest, spec = extract(question)
+    return rest.split(), spec.resolve(anchor) if spec.kind else (None, None)
+
+
+@pytest.mark.parametrize(
+    ("question", "start", "end"),
+    [
+        ("turnover between 10 and 16 feb", date(2025, 2, 10), date(2025, 2, 16)),
+        ("revenue from 3 to 9 january", date(2025, 1, 3), date(2025, 1, 9)),
+        ("units sold march 3-9, 2024", date(2024, 3, 3), date(2024, 3, 9)),
+        ("orders on 14 feb", date(2025, 2, 14), date(2025, 2, 14)),
+        ("orders on feb 14th", date(2025, 2, 14), date(2025, 2, 14)),
+        ("orders on the 2nd of january 2024", date(2024, 1, 2), date(2024, 1, 2)),
+        ("revenue on december 24", date(2024, 12, 24), date(2024, 12, 24)),  # before anchor
+        ("revenue on 29 feb 2024", date(2024, 2, 29), date(2024, 2, 29)),
+    ],
+)
+def test_days_and_ranges_of_days_in_a_month(question, start, end):
+    rest, (first, last) = window(question)
+    assert (first, last) == (start, end)
+    assert not any(w.isdigit() for w in rest), rest  # nothing of the date is left over
+
+
+def test_since_a_day_without_a_year_and_what_is_not_a_date():
+    assert window("revenue since 10 feb")[1] == (date(2025, 2, 10), None)
+    # Not a day: a number beside a month that cannot be a day keeps its words.
+    rest, spec = extract("top 40 march stores")
+    assert "40" in rest.split()
+    _, (first, last) = window("revenue in feb 2025")  # a month with its year stays a month
+    assert (first, last) == (date(2025, 2, 1), date(2025, 2, 28))

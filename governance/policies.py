@@ -71,7 +71,9 @@ def pii_classified(
             False,
             "columns that look like personal data are not classified: "
             + ", ".join(unclassified)
-            + found,
+            + found
+            + "; give each a classification in the contract (pii, or public/internal when "
+            "it is not personal)",
         )
     pii = contract.pii_columns
     checked = " (names and values checked)" if sample is not None and sample.height else ""
@@ -94,7 +96,11 @@ def naming_convention(contract: Contract, _previous: Contract | None) -> PolicyR
 def sla_present(contract: Contract, _previous: Contract | None) -> PolicyResult:
     fresh = contract.freshness
     if fresh is None:
-        return PolicyResult(False, "no freshness/latency SLA in slaProperties")
+        return PolicyResult(
+            False,
+            "no freshness/latency SLA in slaProperties; add one, e.g. "
+            f"{{property: latency, value: 1, unit: d, element: {contract.product}.<time column>}}",
+        )
     # freshness is the age of the data: say which column judges it, or that none does
     column = contract.event_time
     judged = (

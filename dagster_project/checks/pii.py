@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 
@@ -21,6 +22,7 @@ import polars as pl
 KINDS = ("email", "phone", "iban", "card", "ip", "name", "birth_date")
 MIN_SHARE = 0.6  # of non-null sampled values that must match a kind
 MIN_GIVEN_SHARE = 0.15  # of values of a name column that hold a known given name
+SHARED_WORD_SHARE = 0.25  # of name-shaped values one word in which marks places or firms
 SAMPLE = 500
 
 NAME_RULES: dict[str, re.Pattern[str]] = {
@@ -313,15 +315,18 @@ def value_kind_shares(series: pl.Series, sample: int = SAMPLE) -> dict[str, floa
     if values.len() > sample:
         values = values.sample(sample, seed=0)
     counts: dict[str, int] = {}
-    given = 0
+    names = []
     if values.dtype == pl.String or values.dtype.is_integer():
         for value in values.cast(pl.String).to_list():
             kind = detect_value(value)
             if kind:
                 counts[kind] = counts.get(kind, 0) + 1
-            given += kind == "name" and has_given_name(value)
-    # Name-shaped values (store names, brands) are names only if many hold a given name.
-    if counts.get("name") and given < MIN_GIVEN_SHARE * values.len():
+            if kind == "name":
+                names.append(value)
+    # Name-shaped values (store names, brands) are names only if many hold a given name,
+    # and not when one word recurs through them as places' and firms' names do.
+    given = sum(map(has_given_name, names))
+    if counts.get("name") and (given < MIN_GIVEN_SHARE * values.len() or _shared_word(names)):
         del counts["name"]
     shares = {k: n / values.len() for k, n in counts.items()}
     if values.dtype in (pl.Date, pl.String) or isinstance(values.dtype, pl.Datetime):
@@ -329,6 +334,16 @@ def value_kind_shares(series: pl.Series, sample: int = SAMPLE) -> dict[str, floa
         if birth:
             shares["birth_date"] = birth
     return shares
+
+
+def _shared_word(names: list[str]) -> bool:
+    """'Newark Liberty Intl', 'Randall Airport', 'Jefferson County Airport': one word
+    other than a given name in a quarter of the values is a kind of place or firm; the
+    commonest surname is in a few percent of people's names."""
+    distinct = set(names)  # a name repeated over rows is one name
+    counts = Counter(w.lower() for name in distinct for w in set(_name_words(name)))
+    common = (n for word, n in counts.most_common() if word not in GIVEN_NAMES)
+    return next(common, 0) >= max(3, SHARED_WORD_SHARE * len(distinct))
 
 
 def _numbered(series: pl.Series, share: float = 0.95) -> bool:

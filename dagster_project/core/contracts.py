@@ -345,11 +345,26 @@ class Contract:
                 "schema/0/properties",
                 "writeMode partition_overwrite needs a partitioned column",
             )
+        self._check_partition_type(path)
         self.freshness  # noqa: B018 - an unusable SLA fails at load, not at first use
         self.partition_start  # noqa: B018 - likewise an unusable partition start
         self.event_time  # noqa: B018 - and an event-time column that is not one
         self._check_references()
         self._check_screening(path)
+
+    def _check_partition_type(self, path: str) -> None:
+        """A daily partition is a day: a timestamp would make a partition of every instant
+        and no row would match its file's day."""
+        part = self.partition_column
+        if part is None or self.column(part).logical_type == "date":
+            return
+        kind = self.column(part).logical_type
+        raise ContractError(
+            path,
+            f"schema/0/properties/{self.column_names.index(part)}/partitioned",
+            f"{part} is a {kind}: daily partitions need a date column; land the day of "
+            f"{part} as a column of its own (logicalType date) and partition by that",
+        )
 
     def _check_references(self) -> None:
         """Every relationship resolves the ODCS way: another contract's property by its

@@ -79,11 +79,24 @@ class LandingLoad:
         rewrites = contract.write_mode in {"partition_overwrite", "overwrite"}
         if self.unsettled and (rewrites or not self.loaded):
             why = f"{len(self.unsettled)} file(s) may still be being written"
+        elif not self.loaded and not table_exists and self.quarantined:
+            return f"{contract.key}: nothing written, {self._quarantine_summary()}"
         elif not self.loaded and not table_exists:
             why = "no landing file is loadable"
         else:
             return None
         return f"{contract.key}: nothing written, {why}; run again once complete"
+
+    def _quarantine_summary(self) -> str:
+        """How many files were set aside and the first reason: the fix is in it, not in
+        waiting (`mesh landing list` shows every reason, `mesh landing release` retries)."""
+        name, reason = next(iter(self.quarantined.items()))
+        others = len(self.quarantined) - 1
+        more = f" (and {others} more file(s))" if others else ""
+        return (
+            f"every landing file was quarantined: {name}: {reason}{more}; "
+            "see `mesh landing list`, fix the files or the contract, then `mesh landing release`"
+        )
 
     def replaced_days(self, contract: Contract, window: DateWindow | None) -> frozenset | None:
         """The days of `window` a partition overwrite replaces: those with a good file

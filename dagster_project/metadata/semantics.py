@@ -35,6 +35,7 @@ import yaml
 
 from dagster_project.checks.quality.companion_contracts import discover_contracts
 from dagster_project.core.contracts import Contract
+from dagster_project.core.errors import UserError
 from dagster_project.core.workspace import find_root, location_folder, read_workspace
 
 SEMANTICS_FILE = "semantics.yaml"
@@ -44,12 +45,17 @@ NUMERIC = {"integer", "number"}
 TEMPORAL = {"date", "timestamp"}
 
 
-class SemanticError(ValueError):
+class SemanticError(UserError, ValueError):
     """A semantic layer that does not fit the contracts; lists every problem."""
 
-    def __init__(self, problems: list[str]):
+    def __init__(self, problems: list[str], source: str | None = None):
         self.problems = problems
-        super().__init__("semantic layer: " + "; ".join(problems))
+        where = f"{source}: " if source else "semantic layer: "
+        super().__init__(
+            where + "; ".join(problems),
+            f"Fix {source or 'semantics.yaml'}: every product and column it names must be in "
+            "the contracts, an entity's key is its product's primaryKey.",
+        )
 
 
 @dataclass(frozen=True)
@@ -167,6 +173,7 @@ class SemanticLayer:
     domains: list[str] = field(default_factory=list)  # in the order of their files
     insights: dict[str, InsightsSpec] = field(default_factory=dict)  # declared ones
     clashes: list[str] = field(default_factory=list)  # names two declarations share
+    excluded: dict[str, list[str]] = field(default_factory=dict)  # file → why it is left out
 
     # -- insights ------------------------------------------------------------------------
     def insights_spec(self, domain: str) -> InsightsSpec:
@@ -313,14 +320,22 @@ class SemanticLayer:
         return home if len(home) == 1 and all(d.product != product for d in tied) else tied
 
     # -- validation ----------------------------------------------------------------------
+    def excluded_notes(self) -> list[str]:
+        """One line per semantics file left out of the layer, with what to fix."""
+        return [
+            f"{source} is left out of the semantic layer until fixed: {'; '.join(problems)}"
+            for source, problems in self.excluded.items()
+        ]
+
     def problems(self) -> list[str]:
         """Everything in the layer that does not fit the contracts."""
         return _validate(self)
 
-    def validate(self) -> SemanticLayer:
+    def validate(self, source: str | None = None) -> SemanticLayer:
+        """The layer, or SemanticError naming `source` (the one file it was read from)."""
         problems = self.problems()
         if problems:
-            raise SemanticError(problems)
+            raise SemanticError(problems, source)
         return self
 
 
@@ -464,9 +479,37 @@ def load_semantic_layer(
     if contracts is None:
         contracts = discover_contracts()
     paths = list(files) if files is not None else semantics_files()
+    if validate and files is None:
+        return _valid_layer(paths, list(contracts))
     documents = [(str(p), yaml.safe_load(Path(p).read_text()) or {}) for p in paths]
     layer = parse_semantics(documents, contracts)
-    return layer.validate() if validate else layer
+    source = str(paths[0]) if len(paths) == 1 else None
+    return layer.validate(source) if validate else layer
+
+
+def _valid_layer(paths: list[Path], contracts: list[Contract]) -> SemanticLayer:
+    """The workspace's layer without the files that break it: one domain's mistake must
+    not leave every other domain unanswerable. Files are added in workspace order, so a
+    file that clashes with an earlier one is the one left out; `excluded` says why."""
+    kept: list[tuple[str, Mapping[str, Any]]] = []
+    excluded: dict[str, list[str]] = {}
+    for path in paths:
+        try:
+            document = (str(path), yaml.safe_load(path.read_text()) or {})
+            problems = parse_semantics([*kept, document], contracts).problems()
+        except yaml.YAMLError as exc:
+            problems = [f"not valid YAML: {' '.join(str(exc).split())}"]
+        except KeyError as exc:  # an entity, model or metric without a required field
+            problems = [f"a required field {exc} is missing"]
+        except (TypeError, AttributeError) as exc:
+            problems = [f"not shaped as a semantic layer ({exc})"]
+        if problems:
+            excluded[str(path)] = problems
+        else:
+            kept.append(document)
+    layer = parse_semantics(kept, contracts)
+    layer.excluded = excluded
+    return layer
 
 
 # -- validation --------------------------------------------------------------------------

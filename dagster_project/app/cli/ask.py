@@ -19,6 +19,7 @@ from dagster_project.core.errors import FAILED, USAGE, NothingBuilt
 
 app = typer.Typer()
 console = Console()
+errors = Console(stderr=True)
 
 RoleOption = Annotated[str, typer.Option("--as", help="Access-policy role to ask as.")]
 FORMATS = ("table", "json", "csv")
@@ -50,6 +51,12 @@ def _print(answer: Any, output: str) -> None:
         console.print(f"  - {choice}", highlight=False)
     if answer.sql:
         console.print(f"[dim]{answer.sql}[/dim]", highlight=False)
+
+
+def warn_excluded(asker: Asker) -> None:
+    """A domain whose semantics.yaml is broken is left out, and its team is told why."""
+    for note in asker.layer.excluded_notes():
+        errors.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
 
 
 def require_built(asker: Asker) -> None:
@@ -96,6 +103,7 @@ def _answer(ask: Any, role: str, output: str, is_sql: bool) -> None:
     worker.warm_up(wait=False)  # the query workers' fork server boots beside the set-up
     asker = Asker(role=role)
     require_built(asker)
+    warn_excluded(asker)
     try:
         answer = ask(asker)
     except (AskError, AccessDenied) as exc:
@@ -118,6 +126,7 @@ def chat(role: RoleOption = "analyst") -> None:
     """Ask questions one after another; a follow-up ("and by region?") keeps context."""
     asker = Asker(role=role)
     require_built(asker)
+    warn_excluded(asker)
     console.print("Ask the mesh (empty line or 'quit' to stop).")
     while True:
         try:

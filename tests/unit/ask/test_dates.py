@@ -34,7 +34,7 @@ def test_days_and_ranges_of_days_in_a_month(question, start, end):
 def test_since_a_day_without_a_year_and_what_is_not_a_date():
     assert window("revenue since 10 feb")[1] == (date(2025, 2, 10), None)
     # Not a day: a number beside a month that cannot be a day keeps its words.
-    rest, spec = extract("top 40 march stores")
+    rest, _ = extract("top 40 march stores")
     assert "40" in rest.split()
     _, (first, last) = window("revenue in feb 2025")  # a month with its year stays a month
     assert (first, last) == (date(2025, 2, 1), date(2025, 2, 28))

@@ -62,6 +62,20 @@ def test_names_need_a_given_name_somewhere():
     assert classify_column("store_name", stores) is None
 
 
+def test_places_and_firms_named_after_people_are_not_person_names():
+    # Given names in a third of them, but "Airport" and "Intl" recur as no surname does.
+    airports = pl.Series(
+        [
+            *("John F Kennedy Intl", "General Edward Lawrence Logan Intl", "Newark Liberty Intl"),
+            *("Randall Airport", "Jefferson County Airport", "Moton Field Municipal Airport"),
+            *("Lansdowne Airport", "Schaumburg Regional", "San Francisco Intl", "Denver Intl"),
+        ]
+    )
+    assert classify_column("name", airports) is None
+    people = pl.Series(["John Kennedy", "Edward Logan", "Maria Jefferson", "Anna Randall"] * 3)
+    assert classify_column("name", people).kind == "name"
+
+
 def test_birth_dates_spread_over_generations_event_dates_do_not():
     births = pl.Series([date(1950 + i % 50, 1 + i % 12, 1 + i % 28) for i in range(200)])
     events = pl.Series([date(2024, 1 + i % 12, 1 + i % 28) for i in range(200)])

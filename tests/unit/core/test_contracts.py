@@ -220,6 +220,11 @@ def _partition_overwrite_without_partition(doc: dict[str, Any]) -> None:
     doc["customProperties"] = [{"property": "writeMode", "value": "partition_overwrite"}]
 
 
+def _partition_on_a_timestamp(doc: dict[str, Any]) -> None:
+    doc["customProperties"] = [{"property": "writeMode", "value": "partition_overwrite"}]
+    doc["schema"][0]["properties"].append(column("sold_at", "timestamp", partitioned=True))
+
+
 def _no_domain(doc: dict[str, Any]) -> None:
     del doc["domain"]
 
@@ -260,6 +265,11 @@ def _misspell_logical_type(doc: dict) -> None:
             _partition_overwrite_without_partition,
             "schema/0/properties",
             "partition_overwrite needs a partitioned column",
+        ),
+        (
+            _partition_on_a_timestamp,
+            "schema/0/properties/2/partitioned",
+            "sold_at is a timestamp: daily partitions need a date column",
         ),
         (_no_domain, "domain", "names its domain"),
         (_two_schema_objects, "schema", "exactly one schema object"),

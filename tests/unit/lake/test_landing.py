@@ -298,6 +298,17 @@ def test_load_landing_keeps_good_files_flowing_past_a_bad_one(
     ]
 
 
+def test_when_every_file_is_quarantined_the_refusal_gives_the_reason_not_a_wait(
+    mesh_home: MeshSettings, order_lines: Contract
+) -> None:
+    land(mesh_home, order_lines, "2025-03-01.csv", b"order_id,colour\n1,red\n")
+    land(mesh_home, order_lines, "2025-03-02.csv", b"order_id,colour\n2,blue\n")
+    refusal = load_landing(mesh_home, order_lines).refusal(order_lines, table_exists=False)
+    assert refusal.startswith("sales/order_lines: nothing written, every landing file was")
+    assert "2025-03-01.csv: " in refusal and "colour" in refusal and "1 more file(s)" in refusal
+    assert "mesh landing list" in refusal and "run again once complete" not in refusal
+
+
 def test_load_landing_in_a_window_and_with_nothing_landed(
     mesh_home: MeshSettings, order_lines: Contract
 ) -> None:

@@ -168,3 +168,33 @@ def test_a_dimension_on_the_entitys_own_product_wins_a_tie_through_the_same_key(
     tied = parse_semantics([("portal", doc)], contracts)  # through another key: still tied
     with pytest.raises(KeyError, match="ambiguous"):
         tied.resolve_dimension("genus", "portal/surveys")
+
+
+def test_a_broken_domain_is_left_out_and_every_other_domain_keeps_its_layer(
+    layer, tmp_path, monkeypatch
+):
+    import shutil
+
+    from dagster_project.metadata import semantics
+
+    files = []
+    for source in semantics.semantics_files():
+        files.append(tmp_path / source.parent.name / source.name)
+        files[-1].parent.mkdir()
+        shutil.copy(source, files[-1])
+    broken = tmp_path / "dragracer/semantics.yaml"
+    unreadable = tmp_path / "inventory/semantics.yaml"
+    broken.write_text(broken.read_text().replace("key: season\n", "key: season_no\n", 1))
+    unreadable.write_text("entities: [unclosed\n")
+    monkeypatch.setattr(semantics, "semantics_files", lambda: files)
+    isolated = load_semantic_layer(contracts=layer.contracts.values())
+    assert set(isolated.excluded) == {str(broken), str(unreadable)}
+    assert (
+        "entity season: dragracer/season_summary has no column 'season_no'"
+        in (isolated.excluded[str(broken)])
+    )
+    assert any("not valid YAML" in note for note in isolated.excluded_notes())
+    assert isolated.problems() == [] and "revenue" in isolated.metrics
+    assert "episode_count" not in isolated.metrics and "stock_on_hand" not in isolated.metrics
+    with pytest.raises(SemanticError, match=r"dragracer/semantics\.yaml: entity season"):
+        load_semantic_layer([broken], layer.contracts.values())

@@ -335,6 +335,11 @@ class Span:
     plural: bool = False
 
 
+def _sentence(text: str) -> bool:
+    """Text with a sentence's punctuation; a label's abbreviations ("Inc.", "St.") are not."""
+    return bool(re.search(r"[;:!?]|\.\s+[a-z]|\.\s*\S+\s*\.", text))
+
+
 class Lexicon:
     """Phrase → meanings, from the layer and the values of its text dimensions."""
 
@@ -356,8 +361,8 @@ class Lexicon:
             if len(products) == 1 and key and key not in self.phrases:
                 self.phrases[key] = [Meaning("product", products[0])]
         for dim, found in values.items():
-            for value in found:  # labels, not sentences (text in data is never a phrase)
-                if len(value.split()) <= MAX_VALUE_WORDS and not re.search(r"[.;:!?]", value):
+            for value in found:  # labels ("Air Lines Inc."), not sentences (never phrases)
+                if len(value.split()) <= MAX_VALUE_WORDS and not _sentence(value):
                     self._add(Meaning("value", dim, value), value)
         self.longest = max((len(k) for k in self.phrases), default=1)
         self.heads = self._heads(layer)
@@ -423,6 +428,17 @@ class Lexicon:
                 if candidate[:2] < best[i + size][:2]:
                     best[i + size] = candidate
         return best[n][2]
+
+    def metrics_with_word(self, word: str) -> list[str]:
+        """The metrics one of whose names or synonyms has `word` (a stem) in it."""
+        found = {
+            m.name
+            for key, meanings in self.phrases.items()
+            if word in key and len(key) > 1
+            for m in meanings
+            if m.kind == "metric"
+        }
+        return sorted(found)
 
     def scattered(self, stems: set[str], free: set[str]) -> list[tuple[tuple[str, ...], Meaning]]:
         """Multi-word metric or dimension phrases whose words all occur in the question

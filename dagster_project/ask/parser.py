@@ -219,6 +219,30 @@ class OfflineParser:
                 for wrong, right in corrections.items():
                     text = re.sub(rf"\b{re.escape(wrong)}\b", right, text)
                 items, unknown = self.items(text)
+        if unknown:
+            begun, ask_back = self._values_begun(unknown, question)
+            if ask_back:
+                return ParsedQuestion(
+                    None,
+                    unmatched=unknown,
+                    status=CLARIFY,
+                    choices=ask_back,
+                    reason="a word begins a known value; say whether you mean it",
+                )
+            for short, value in begun.items():
+                text = re.sub(rf"\b{re.escape(short)}\b", value.lower(), text)
+            if begun:
+                corrections.update(begun)
+                items, unknown = self.items(text)
+        partial = self._partial_metrics(unknown)
+        if partial:
+            return ParsedQuestion(
+                None,
+                unmatched=unknown,
+                status=CLARIFY,
+                choices=partial,
+                reason="a word is part of the names of several metrics; say which",
+            )
         if len(items) > MAX_PHRASES:
             return ParsedQuestion(
                 None,
@@ -259,6 +283,41 @@ class OfflineParser:
             )
         return parsed
 
+    def _values_begun(self, unknown: list[str], question: str) -> tuple[dict[str, str], list[str]]:
+        """'United' for 'United Air Lines Inc.', 'Bianca' for 'Bianca Del Rio': unknown
+        words that each begin exactly one known value of several words. Read as that
+        value when written with a capital inside the question (a name), else asked back;
+        nothing when any unknown word begins no value or several."""
+        inside = {w.strip("?!.,;:'\"").lower() for w in question.split()[1:] if w[:1].isupper()}
+        read, ask = {}, []
+        for word in unknown:
+            begun = {
+                (dim, value)
+                for dim, values in self.values.items()
+                for value in values
+                if len(value.split()) > 1 and value.split()[0].lower().strip(",.") == word
+            }
+            if len({value for _, value in begun}) != 1:
+                return {}, []
+            value = next(iter(begun))[1]
+            if word in inside:
+                read[word] = value
+            else:
+                dims = ", ".join(sorted(dim for dim, _ in begun))
+                ask.append(f"'{word}' as {value!r} ({dims})")
+        return read, ask
+
+    def _partial_metrics(self, unknown: list[str]) -> list[str]:
+        """'delay' when the layer knows 'arrival delay' and 'departure delay': the metrics
+        each unknown word is part of, when every one is part of two or more."""
+        choices = []
+        for word in unknown:
+            names = self.lexicon.metrics_with_word(_stem(word))
+            if len(names) < 2:
+                return []
+            choices += [f"'{word}' as {name}" for name in names]
+        return choices
+
     def _typos(self, unknown: list[str]) -> tuple[dict[str, str], list[str]]:
         """Unknown words as the one known word each is a typo of; the choices when one is
         close to several (then nothing is corrected)."""
@@ -280,6 +339,15 @@ class OfflineParser:
             same = [m for m in item.options if m.kind == item.kind]
             if item.kind in {"value", "dimension", "metric"} and len(same) > 1:
                 pools.append([replace(item, name=m.name, value=m.value) for m in same])
+            elif item.kind == "entity":  # "manufacturer": another domain's entity, or a
+                # dimension of the product asked about; the reading that compiles decides
+                key = self.layer.entities[item.name].key  # its key column is itself
+                named = [
+                    m
+                    for m in item.options
+                    if m.kind == "dimension" and self.dims[m.name].column != key
+                ]
+                pools.append([item, *(replace(item, kind=m.kind, name=m.name) for m in named)])
             else:
                 pools.append([item])
         readings = itertools.islice(itertools.product(*pools), MAX_READINGS)
@@ -825,8 +893,10 @@ def _meaning_item(span: Span) -> Item:
     them ("stores" is the store, counted when nothing else is asked), names before values."""
     meanings = span.meanings
     kinds = {m.kind for m in meanings}
-    if "entity" in kinds:
-        meanings = [m for m in meanings if m.kind in {"entity", "product"}]
+    if "entity" in kinds:  # a dimension named alike stays a reading (see _choices)
+        meanings = [m for m in meanings if m.kind in {"entity", "product"}] + [
+            m for m in meanings if m.kind == "dimension"
+        ]
     elif kinds & {"metric", "dimension"}:
         meanings = [m for m in meanings if m.kind != "value"] or meanings
     first = meanings[0]

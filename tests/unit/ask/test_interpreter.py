@@ -202,3 +202,52 @@ def test_a_metric_the_layer_cannot_build_is_unanswerable(parser, question):
 def test_a_ratio_of_two_defined_metrics_is_answered(parser):
     parsed = answered(parser, "revenue per unit sold by channel")
     assert parsed.query["metrics"] == ["revenue/units_sold"]
+
+
+def test_a_dimension_of_the_product_asked_about_beats_an_entity_named_alike_elsewhere():
+    # Another domain's entity (supplier) has "vendor" as a synonym; contestants has a
+    # dimension named vendor: a count of contestants by vendor can only mean the latter.
+    import copy
+
+    import yaml
+
+    from dagster_project.metadata.semantics import parse_semantics, semantics_files
+
+    layer = load_semantic_layer()
+    docs = [(str(p), yaml.safe_load(p.read_text())) for p in semantics_files()]
+    docs = copy.deepcopy(docs)
+    for _, doc in docs:
+        for model in doc.get("models") or []:
+            if model["product"] == "contestants":
+                model["dimensions"].append({"column": "hometown", "name": "vendor"})
+    renamed = parse_semantics(docs, layer.contracts.values()).validate()
+    parser = OfflineParser(renamed, VALUES, ANCHORS)
+    parsed = answered(parser, "how many contestants by vendor")
+    assert parsed.query["dimensions"] == ["vendor"], parsed.query
+    # and a dimension that is the entity's own key stays the entity (grouped by its label)
+    assert answered(parser, "revenue by store").query["dimensions"] == ["store_name"]
+
+
+def test_a_word_that_is_part_of_several_metrics_names_asks_which(parser):
+    # "won" alone names nothing; it is in the synonyms of two metrics.
+    parsed = parser.parse("won by season")
+    assert parsed.status == "clarify" and parsed.query is None
+    assert parsed.choices == ["'won' as challenge_wins", "'won' as mini_challenge_wins"]
+    # a word in no metric's name is still a word the layer does not know
+    assert parser.parse("shoe by season").status == "unanswerable"
+
+
+def test_a_name_written_with_its_first_word_is_read_as_the_one_value_it_begins():
+    values = {**VALUES, "store_name": ["Harbour Point Retail Ltd.", "Hillside Mall", "Old Town"]}
+    parser = OfflineParser(load_semantic_layer(), values, ANCHORS)
+    parsed = answered(parser, "revenue of Harbour last month")
+    assert parsed.query["filters"] == [
+        {"dimension": "store_name", "op": "=", "value": "Harbour Point Retail Ltd."}
+    ]
+    assert "'harbour' read as 'Harbour Point Retail Ltd.'" in parsed.interpretation
+    # lower case may be a plain word: asked back, never assumed
+    asked = parser.parse("revenue of harbour last month")
+    assert asked.status == "clarify"
+    assert asked.choices == ["'harbour' as 'Harbour Point Retail Ltd.' (store_name)"]
+    # a word that begins no value stays unknown
+    assert parser.parse("revenue of Nowhere").status == "unanswerable"

@@ -174,6 +174,7 @@ def insight_rows(facts: DomainFacts, layer: SemanticLayer) -> pl.DataFrame:
     records = []
     for kind, subject, metric, value, previous, change in rows:
         title = layer.metrics[metric].title
+        decimals = 0 if layer.metrics[metric].agg in ("count", "count_distinct") else 2
         if kind == "mover":
             title = f"{title} in {subject.replace('=', ' ')}"
         pct = round(change * 100, 1) if change is not None else None
@@ -182,7 +183,8 @@ def insight_rows(facts: DomainFacts, layer: SemanticLayer) -> pl.DataFrame:
             dict(kind=kind, subject=subject, metric=metric, period_start=facts.current[0],
                  period_end=facts.current[1], value=round(value, 2),
                  previous_value=round(previous, 2), change_pct=pct,
-                 narrative=change_sentence(title, value, previous, pct))
+                 narrative=change_sentence(title, value, previous, pct,
+                                           decimals=decimals))
         )  # fmt: skip
     return pl.DataFrame(records).select(INSIGHT_COLUMNS)
 

@@ -35,6 +35,7 @@ import yaml
 
 from dagster_project.checks.quality.companion_contracts import discover_contracts
 from dagster_project.core.contracts import Contract
+from dagster_project.core.errors import UserError
 from dagster_project.core.workspace import find_root, location_folder, read_workspace
 
 SEMANTICS_FILE = "semantics.yaml"
@@ -44,12 +45,25 @@ NUMERIC = {"integer", "number"}
 TEMPORAL = {"date", "timestamp"}
 
 
-class SemanticError(ValueError):
-    """A semantic layer that does not fit the contracts; lists every problem."""
+class SemanticError(UserError, ValueError):
+    """A semantic layer that does not fit the contracts; lists every problem, a name two
+    files declare first (`mesh` shows the message and its fix)."""
 
-    def __init__(self, problems: list[str]):
+    def __init__(self, problems: list[str], clashes: list[str] = ()):
         self.problems = problems
-        super().__init__("semantic layer: " + "; ".join(problems))
+        if clashes:
+            rest = len(problems) - 1
+            more = f" ({rest} more problem{'s' * (rest > 1)} after that)" if rest else ""
+            super().__init__(
+                clashes[0] + more,
+                "Rename it in one of them: metric and entity names (and entity keys) are one "
+                "namespace across the mesh.",
+            )
+        else:
+            super().__init__(
+                "semantic layer: " + "; ".join(problems),
+                "Fix the semantics.yaml named; every column it names must be in its contract.",
+            )
 
 
 @dataclass(frozen=True)
@@ -60,6 +74,7 @@ class Entity:
     description: str = ""
     synonyms: tuple[str, ...] = ()
     domain: str = ""
+    source: str = field(default="", compare=False)  # the file declaring it
 
 
 @dataclass(frozen=True)
@@ -89,6 +104,7 @@ class Metric:
     denominator: str | None = None
     non_additive: str | None = None  # a date column: take the last snapshot per period
     domain: str = ""
+    source: str = field(default="", compare=False)  # the file declaring it
 
     @property
     def is_ratio(self) -> bool:
@@ -320,7 +336,7 @@ class SemanticLayer:
     def validate(self) -> SemanticLayer:
         problems = self.problems()
         if problems:
-            raise SemanticError(problems)
+            raise SemanticError(problems, self.clashes)
         return self
 
 
@@ -347,22 +363,25 @@ def parse_semantics(
             layer.insights[domain] = _insights(doc["insights"] or {}, domain)
         for raw in doc.get("entities") or []:
             product = _key(raw["product"], domain) if raw.get("product") else None
-            _clash(layer, "entity", layer.entities.get(raw["name"]), source)
+            if _clash(layer, "entity", layer.entities.get(raw["name"]), source):
+                continue
             same_key = layer.entity_of_key(raw["key"])
             if same_key is not None and same_key.name != raw["name"]:
                 layer.clashes.append(
-                    f"{source}: entity {raw['name']} has the key {raw['key']} of entity "
-                    f"{same_key.name} (domain {same_key.domain}); give one of them another key"
+                    f"entity {raw['name']} in {_shown(source)} has the key {raw['key']} of "
+                    f"entity {same_key.name} in {_shown(same_key.source)}"
                 )
             layer.entities[raw["name"]] = Entity(
-                raw["name"], raw["key"], product, raw.get("description", ""), _synonyms(raw), domain
-            )
+                raw["name"], raw["key"], product, raw.get("description", ""), _synonyms(raw),
+                domain, source,
+            )  # fmt: skip
         for raw in doc.get("models") or []:
             model = _model(raw, domain, layer.contracts)
             layer.models[model.product] = model
         for raw in doc.get("metrics") or []:
             ratio = raw.get("ratio") or {}
-            _clash(layer, "metric", layer.metrics.get(raw["name"]), source)
+            if _clash(layer, "metric", layer.metrics.get(raw["name"]), source):
+                continue
             layer.metrics[raw["name"]] = Metric(
                 name=raw["name"],
                 product=_key(raw["model"], domain),
@@ -375,6 +394,7 @@ def parse_semantics(
                 denominator=ratio.get("denominator"),
                 non_additive=raw.get("non_additive"),
                 domain=domain,
+                source=source,
             )
         for raw in doc.get("glossary") or []:
             layer.glossary.append(
@@ -388,13 +408,23 @@ def parse_semantics(
     return layer
 
 
-def _clash(layer: SemanticLayer, kind: str, earlier: Entity | Metric | None, source: str) -> None:
-    """A second declaration of a name would silently replace the first: report it."""
+def _clash(layer: SemanticLayer, kind: str, earlier: Entity | Metric | None, source: str) -> bool:
+    """Whether a name is declared already: reported, and the first declaration kept (the
+    second would silently replace it, and break what refers to the first)."""
     if earlier is not None:
         layer.clashes.append(
-            f"{source}: {kind} {earlier.name} is already declared by domain {earlier.domain}; "
-            "rename one of them"
+            f"{kind} {earlier.name} is declared twice: in {_shown(earlier.source)} (domain "
+            f"{earlier.domain}) and in {_shown(source)}"
         )
+    return earlier is not None
+
+
+def _shown(source: str) -> str:
+    """A semantics file as a user finds it: relative to the working folder when below it."""
+    try:
+        return str(Path(source).resolve().relative_to(Path.cwd()))
+    except (ValueError, OSError):
+        return source
 
 
 def _insights(raw: Mapping[str, Any], domain: str) -> InsightsSpec:

@@ -14,6 +14,7 @@ import yaml
 
 from dagster_project.ask.insights import PERIOD_DAYS, DomainFacts, domain_facts
 from dagster_project.ask.semantic_sql import run_query
+from dagster_project.ask.values import shown
 from dagster_project.checks.quality.checks import quality_check_specs
 from dagster_project.checks.risks import CheckRisk, check_risks, quality_check_keys
 from dagster_project.core.contracts import Contract, load_contracts
@@ -168,7 +169,7 @@ def insight_rows(facts: DomainFacts, layer: SemanticLayer) -> pl.DataFrame:
         rows.append(("headline", "all", h["metric"], h["after"], h["before"], h["change"]))
     for m in facts.movers:
         rows.append(
-            ("mover", f"{m['dimension']}={m['value']}", m["metric"], m["after"], m["before"],
+            ("mover", f"{m['dimension']}={shown(m['value'])}", m["metric"], m["after"], m["before"],
              m["change"])
         )  # fmt: skip
     records = []

@@ -14,8 +14,8 @@ from dagster_project.metadata.semantics import SEMANTICS_FILE, load_semantic_lay
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
-# What every scaffolded contract starts with; `{key}` is the product, `{event}` the
-# column whose newest value the SLA judges (check event_freshness).
+# What every scaffolded contract starts with; `{key}` is the product, `{sla}` its latency
+# (on the column whose newest value check event_freshness judges, when it has one).
 HEADER = """\
 apiVersion: v3.2.0
 kind: DataContract
@@ -34,10 +34,7 @@ team:
     - username: {owner}
       role: owner
 slaProperties:
-  - property: latency  # the newest {event} is at most a day old
-    value: 1
-    unit: d
-    element: {key}.{event}
+  - property: latency{sla}
 customProperties:
   - property: writeMode
     value: {mode}
@@ -97,6 +94,76 @@ metrics:
     agg: count
     description: Number of {product}.
     synonyms: [number of {product}, how many {product}]
+# What {domain}/insights reports (reports/insights/{domain}.md, GET /api/insights): the
+# headline metrics over the last 28 days against the 28 before, and the values of the
+# `by` dimensions whose metric moved most. Name your own metrics and dimensions here.
+insights:
+  headline: [{product}_count]
+  movers: {{metric: {product}_count, by: [name]}}
+"""
+
+# The insights product's columns are the platform's (narratives.INSIGHT_COLUMNS); its
+# rows come from the semantic layer's `insights` section.
+INSIGHTS_CONTRACT = """\
+schema:
+  - name: insights
+    physicalType: table
+    description: >-
+      One row per headline metric and per top mover, the last 28 days against the 28
+      before, and per anomaly or drift warning.
+    quality:
+      - type: library
+        metric: rowCount
+        mustBeGreaterThan: 0
+    properties:
+      - name: kind
+        logicalType: string
+        description: >-
+          headline (the whole domain), mover (a dimension value that moved most) or risk
+          (a check of the domain that warns now).
+        primaryKey: true
+        primaryKeyPosition: 1
+        required: true
+        enum:
+          - value: headline
+          - value: mover
+          - value: risk
+      - name: subject
+        logicalType: string
+        description: What the row is about, e.g. all, name=<value>, or what a warning check watches.
+        primaryKey: true
+        primaryKeyPosition: 2
+        required: true
+      - name: metric
+        logicalType: string
+        description: >-
+          The semantic layer's metric (e.g. {product}_count; for risks drift_score,
+          anomaly_rate_pct or <check>_not_evaluated).
+        primaryKey: true
+        primaryKeyPosition: 3
+        required: true
+      - name: period_start
+        logicalType: date
+        description: First day of the current period.
+        required: true
+      - name: period_end
+        logicalType: date
+        description: Last day with data, the end of the current period.
+        required: true
+      - name: value
+        logicalType: number
+        description: The metric over the current period.
+        required: true
+      - name: previous_value
+        logicalType: number
+        description: The metric over the period before; empty for risks.
+      - name: change_pct
+        logicalType: number
+        description: Relative change in percent; empty when the previous value is zero.
+      - name: narrative
+        logicalType: string
+        description: The row as one plain sentence.
+        required: true
 """
 
 DEFINITIONS = '''\
@@ -112,6 +179,8 @@ defs = domain_definitions(
     "{domain}",
     [
         landing("{product}"),{sql_line}
+        # What changed in the last 28 days, from semantics.yaml's `insights` section.
+        semantic_insights(HERE / "semantics.yaml"),
     ],
     contracts=HERE / "contracts",
 )
@@ -167,14 +236,15 @@ def snake_case(name: str) -> str:
     return fixed if fixed[0].isalpha() else f"d_{fixed}"
 
 
-def _header(fields: dict, key: str, name: str, event: str, mode: str) -> str:
-    purpose = (
-        f"Describe what one row of {key} is and why the {fields['domain']} domain publishes it."
-        if key == fields["product"]
-        else f"One row per name of {fields['product']}, with how many there are (SQL over "
-        f"{fields['product']})."
-    )
-    values = {"key": key, "name": name, "event": event, "mode": mode, "purpose": purpose}
+def _header(
+    fields: dict, key: str, name: str, purpose: str, mode: str, event: str | None = None
+) -> str:
+    """A contract's header; its SLA judges the newest `event` (without one: not judged
+    from the data)."""
+    sla = "\n    value: 1\n    unit: d"
+    if event:
+        sla = f"  # the newest {event} is at most a day old{sla}\n    element: {key}.{event}"
+    values = {"key": key, "name": name, "mode": mode, "purpose": purpose, "sla": sla}
     return HEADER.format(**{**fields, **values})
 
 
@@ -206,6 +276,61 @@ def _refuse_taken_names(root: Path, entity: str, metric: str) -> None:
             )
 
 
+def _fields(domain: str, product: str, owner: str, with_sql: bool) -> dict[str, str]:
+    """What the templates are filled with."""
+    return {
+        "domain": domain,
+        "product": product,
+        "owner": owner,
+        "title": domain.replace("_", " ").capitalize(),
+        "entity": singular(product),
+        "key": f"{singular(product)}_id",
+        "Product": product.replace("_", " ").capitalize(),
+        "imports": ", ".join(
+            ["domain_definitions", "landing", "semantic_insights", *(["sql"] if with_sql else [])]
+        ),
+        "sql_line": (
+            f'\n        sql("{product}_summary", HERE / "{product}_summary.sql"),'
+            if with_sql
+            else ""
+        ),
+    }
+
+
+def _files(root: Path, fields: dict[str, str], with_sql: bool) -> dict[Path, str]:
+    """Each scaffolded file and its text."""
+    domain, product, title = fields["domain"], fields["product"], fields["title"]
+    folder, contracts = root / "domains" / domain, root / "domains" / domain / "contracts"
+    purpose = f"Describe what one row of {product} is and why the {domain} domain publishes it."
+    insights = (
+        f"What changed in {domain} in the last 28 days against the 28 days before (the "
+        "headline metrics and movers its semantic layer declares), and what its checks warn "
+        "of, as numbers and sentences."
+    )
+    files = {
+        folder / "__init__.py": f'"""The {domain} domain."""\n',
+        folder / "definitions.py": DEFINITIONS.format(**fields),
+        contracts / f"{product}.odcs.yaml": _header(
+            fields, product, title, purpose, "merge", "updated_at"
+        )
+        + CONTRACT.format(**fields),
+        contracts / "insights.odcs.yaml": _header(
+            fields, "insights", f"{title} insights", insights, "overwrite"
+        )
+        + INSIGHTS_CONTRACT.format(**fields),
+        folder / SEMANTICS_FILE: SEMANTICS.format(**fields),
+        root / "tests" / "locations" / f"test_{domain}_location.py": TEST.format(**fields),
+    }
+    if with_sql:
+        summary = f"One row per name of {product}, with how many there are (SQL over {product})."
+        files[folder / f"{product}_summary.sql"] = SUMMARY_SQL.format(**fields)
+        files[contracts / f"{product}_summary.odcs.yaml"] = _header(
+            fields, f"{product}_summary", f"{title} {product} summary", summary, "overwrite",
+            "last_updated_at",
+        ) + SUMMARY_CONTRACT.format(**fields)  # fmt: skip
+    return files
+
+
 def scaffold_domain(
     root: Path,
     domain: str,
@@ -234,44 +359,12 @@ def scaffold_domain(
     _refuse_taken_names(root, singular(product), f"{product}_count")
     if folder.exists():
         raise UserError(f"{folder} already exists.", "Choose another name or remove the folder.")
-    fields = {
-        "domain": domain,
-        "product": product,
-        "owner": owner,
-        "title": domain.replace("_", " ").capitalize(),
-        "entity": singular(product),
-        "key": f"{singular(product)}_id",
-        "Product": product.replace("_", " ").capitalize(),
-        "imports": "domain_definitions, landing" + (", sql" if with_sql else ""),
-        "sql_line": (
-            f'\n        sql("{product}_summary", HERE / "{product}_summary.sql"),'
-            if with_sql
-            else ""
-        ),
-    }
-    contract_text = _header(fields, product, fields["title"], "updated_at", "merge") + (
-        CONTRACT.format(**fields)
-    )
-    files = {
-        folder / "__init__.py": f'"""The {domain} domain."""\n',
-        folder / "definitions.py": DEFINITIONS.format(**fields),
-        folder / "contracts" / f"{product}.odcs.yaml": contract_text,
-        folder / SEMANTICS_FILE: SEMANTICS.format(**fields),
-        root / "tests" / "locations" / f"test_{domain}_location.py": TEST.format(**fields),
-    }
-    if with_sql:
-        files[folder / f"{product}_summary.sql"] = SUMMARY_SQL.format(**fields)
-        summary = folder / "contracts" / f"{product}_summary.odcs.yaml"
-        name = f"{fields['title']} {product} summary"
-        header = _header(fields, f"{product}_summary", name, "last_updated_at", "overwrite")
-        files[summary] = header + SUMMARY_CONTRACT.format(**fields)
+    files = _files(root, _fields(domain, product, owner, with_sql), with_sql)
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    # the templates stay valid: the contract, and the semantic layer against it
-    contract = load_contract(folder / "contracts" / f"{product}.odcs.yaml")
-    load_semantic_layer([folder / SEMANTICS_FILE], [contract])
-    if with_sql:
-        load_contract(summary)
+    # the templates stay valid: the contracts, and the semantic layer against them
+    contracts = [load_contract(p) for p in files if p.name.endswith(".odcs.yaml")]
+    load_semantic_layer([folder / SEMANTICS_FILE], contracts)
     add_location(workspace, Location(domain, f"domains.{domain}.definitions"))
     return [*files, workspace]

@@ -36,6 +36,7 @@ from dagster_project.ask.semantic_sql import (
     ratio_parts,
     with_derived_metrics,
 )
+from dagster_project.ask.values import shown
 from dagster_project.core.settings import Limits, get_limits
 from dagster_project.lake.storage import Lake
 from dagster_project.metadata.semantics import SemanticLayer, load_semantic_layer
@@ -488,7 +489,7 @@ def _fmt(value: Any) -> str:
         return f"{value:,.2f}" if abs(value) >= 1 or value == 0 else f"{value:.3g}"
     if isinstance(value, int):
         return f"{value:,}"
-    return str(value)
+    return shown(value)
 
 
 def narrate(

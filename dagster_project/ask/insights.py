@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
+from dagster_project.ask.values import shown
 from dagster_project.metadata.semantics import InsightsSpec, SemanticLayer
 
 if TYPE_CHECKING:  # the products' insights need no question engine
@@ -31,6 +32,8 @@ def _change(before: Any, after: Any) -> float | None:
 
 
 def _fmt(value: Any) -> str:
+    if value is None:
+        return shown(value)
     return f"{value:,.2f}" if isinstance(value, float) else f"{value:,}"
 
 
@@ -121,7 +124,7 @@ def headline_lines(facts: DomainFacts, layer: SemanticLayer) -> list[str]:
         movers = [m for m in facts.movers if m["dimension"] == dimension]
         if movers:
             title = layer.metrics[movers[0]["metric"]].title.lower()
-            text = ", ".join(f"{m['value']} {m['change']:+.1%}" for m in movers)
+            text = ", ".join(f"{shown(m['value'])} {m['change']:+.1%}" for m in movers)
             lines.append(f"Top movers in {title} by {dimension}: {text}.")
     return lines
 
@@ -129,7 +132,7 @@ def headline_lines(facts: DomainFacts, layer: SemanticLayer) -> list[str]:
 def lowest_lines(facts: DomainFacts, layer: SemanticLayer) -> list[str]:
     low = facts.spec.lowest
     title = layer.metrics[low.metric].title
-    items = ", ".join(f"{r['value']} ({_fmt(r['amount'])})" for r in facts.lowest)
+    items = ", ".join(f"{shown(r['value'])} ({_fmt(r['amount'])})" for r in facts.lowest)
     return ["", f"## {low.title or f'Lowest {title.lower()}'}", "",
             f"Lowest {title.lower()} now: {items}."]  # fmt: skip
 

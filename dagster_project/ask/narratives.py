@@ -14,6 +14,7 @@ import yaml
 
 from dagster_project.ask.insights import PERIOD_DAYS, DomainFacts, domain_facts
 from dagster_project.ask.semantic_sql import run_query
+from dagster_project.ask.values import shown
 from dagster_project.checks.quality.checks import quality_check_specs
 from dagster_project.checks.risks import CheckRisk, check_risks, quality_check_keys
 from dagster_project.core.contracts import Contract, load_contracts
@@ -168,12 +169,13 @@ def insight_rows(facts: DomainFacts, layer: SemanticLayer) -> pl.DataFrame:
         rows.append(("headline", "all", h["metric"], h["after"], h["before"], h["change"]))
     for m in facts.movers:
         rows.append(
-            ("mover", f"{m['dimension']}={m['value']}", m["metric"], m["after"], m["before"],
+            ("mover", f"{m['dimension']}={shown(m['value'])}", m["metric"], m["after"], m["before"],
              m["change"])
         )  # fmt: skip
     records = []
     for kind, subject, metric, value, previous, change in rows:
         title = layer.metrics[metric].title
+        decimals = 0 if layer.metrics[metric].agg in ("count", "count_distinct") else 2
         if kind == "mover":
             title = f"{title} in {subject.replace('=', ' ')}"
         pct = round(change * 100, 1) if change is not None else None
@@ -182,7 +184,8 @@ def insight_rows(facts: DomainFacts, layer: SemanticLayer) -> pl.DataFrame:
             dict(kind=kind, subject=subject, metric=metric, period_start=facts.current[0],
                  period_end=facts.current[1], value=round(value, 2),
                  previous_value=round(previous, 2), change_pct=pct,
-                 narrative=change_sentence(title, value, previous, pct))
+                 narrative=change_sentence(title, value, previous, pct,
+                                           decimals=decimals))
         )  # fmt: skip
     return pl.DataFrame(records).select(INSIGHT_COLUMNS)
 

@@ -326,6 +326,7 @@ class SemanticIndex:
         use_expansion: bool = True,
     ):
         self.entries = list(entries)
+        self.notes: list[str] = []
         self.provider = provider or OfflineProvider()
         self.use_synonyms = use_synonyms
         self.use_expansion = use_expansion
@@ -709,7 +710,8 @@ def mesh_index(
     provider = provider or get_provider()
     settings = settings or get_settings()
     contracts = discover_contracts()
-    entries = build_entries(contracts, load_semantic_layer(contracts=contracts), values)
+    layer = load_semantic_layer(contracts=contracts)
+    entries = build_entries(contracts, layer, values)
     vectors = load_vectors(settings, entries, provider.embedding_model)
     index = SemanticIndex(
         entries,
@@ -717,6 +719,7 @@ def mesh_index(
         vectors=vectors,
         vector_model=provider.embedding_model if vectors is not None else None,
     )
+    index.notes = layer.excluded_notes()  # what a broken semantics file leaves unfound
     if vectors is None and provider.name != "offline":
         save_vectors(settings, entries, index)
     return index

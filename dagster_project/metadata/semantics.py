@@ -26,7 +26,7 @@ documentation, the knowledge graph and questions in plain language (see
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,16 +46,25 @@ TEMPORAL = {"date", "timestamp"}
 
 
 class SemanticError(UserError, ValueError):
-    """A semantic layer that does not fit the contracts; lists every problem."""
+    """A semantic layer that does not fit the contracts; lists every problem, a name two
+    files declare first (`mesh` shows the message and its fix)."""
 
-    def __init__(self, problems: list[str], source: str | None = None):
+    def __init__(self, problems: list[str], source: str | None = None, clashes: Sequence[str] = ()):
         self.problems = problems
-        where = f"{source}: " if source else "semantic layer: "
-        super().__init__(
-            where + "; ".join(problems),
-            f"Fix {source or 'semantics.yaml'}: every product and column it names must be in "
-            "the contracts, an entity's key is its product's primaryKey.",
-        )
+        if clashes:
+            rest = len(problems) - 1
+            more = f" ({rest} more problem{'s' * (rest > 1)} after that)" if rest else ""
+            super().__init__(
+                clashes[0] + more,
+                "Rename it in one of them: metric and entity names (and entity keys) are one "
+                "namespace across the mesh.",
+            )
+        else:
+            super().__init__(
+                f"{source or 'semantic layer'}: " + "; ".join(problems),
+                f"Fix {source or 'the semantics.yaml named'}: every product and column it "
+                "names must be in the contracts, an entity's key is its product's primaryKey.",
+            )
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,7 @@ class Entity:
     description: str = ""
     synonyms: tuple[str, ...] = ()
     domain: str = ""
+    source: str = field(default="", compare=False)  # the file declaring it
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,7 @@ class Metric:
     denominator: str | None = None
     non_additive: str | None = None  # a date column: take the last snapshot per period
     domain: str = ""
+    source: str = field(default="", compare=False)  # the file declaring it
 
     @property
     def is_ratio(self) -> bool:
@@ -335,7 +346,7 @@ class SemanticLayer:
         """The layer, or SemanticError naming `source` (the one file it was read from)."""
         problems = self.problems()
         if problems:
-            raise SemanticError(problems, source)
+            raise SemanticError(problems, source, self.clashes)
         return self
 
 
@@ -362,22 +373,25 @@ def parse_semantics(
             layer.insights[domain] = _insights(doc["insights"] or {}, domain)
         for raw in doc.get("entities") or []:
             product = _key(raw["product"], domain) if raw.get("product") else None
-            _clash(layer, "entity", layer.entities.get(raw["name"]), source)
+            if _clash(layer, "entity", layer.entities.get(raw["name"]), source):
+                continue
             same_key = layer.entity_of_key(raw["key"])
             if same_key is not None and same_key.name != raw["name"]:
                 layer.clashes.append(
-                    f"{source}: entity {raw['name']} has the key {raw['key']} of entity "
-                    f"{same_key.name} (domain {same_key.domain}); give one of them another key"
+                    f"entity {raw['name']} in {_shown(source)} has the key {raw['key']} of "
+                    f"entity {same_key.name} in {_shown(same_key.source)}"
                 )
             layer.entities[raw["name"]] = Entity(
-                raw["name"], raw["key"], product, raw.get("description", ""), _synonyms(raw), domain
-            )
+                raw["name"], raw["key"], product, raw.get("description", ""), _synonyms(raw),
+                domain, source,
+            )  # fmt: skip
         for raw in doc.get("models") or []:
             model = _model(raw, domain, layer.contracts)
             layer.models[model.product] = model
         for raw in doc.get("metrics") or []:
             ratio = raw.get("ratio") or {}
-            _clash(layer, "metric", layer.metrics.get(raw["name"]), source)
+            if _clash(layer, "metric", layer.metrics.get(raw["name"]), source):
+                continue
             layer.metrics[raw["name"]] = Metric(
                 name=raw["name"],
                 product=_key(raw["model"], domain),
@@ -390,6 +404,7 @@ def parse_semantics(
                 denominator=ratio.get("denominator"),
                 non_additive=raw.get("non_additive"),
                 domain=domain,
+                source=source,
             )
         for raw in doc.get("glossary") or []:
             layer.glossary.append(
@@ -403,13 +418,23 @@ def parse_semantics(
     return layer
 
 
-def _clash(layer: SemanticLayer, kind: str, earlier: Entity | Metric | None, source: str) -> None:
-    """A second declaration of a name would silently replace the first: report it."""
+def _clash(layer: SemanticLayer, kind: str, earlier: Entity | Metric | None, source: str) -> bool:
+    """Whether a name is declared already: reported, and the first declaration kept (the
+    second would silently replace it, and break what refers to the first)."""
     if earlier is not None:
         layer.clashes.append(
-            f"{source}: {kind} {earlier.name} is already declared by domain {earlier.domain}; "
-            "rename one of them"
+            f"{kind} {earlier.name} is declared twice: in {_shown(earlier.source)} (domain "
+            f"{earlier.domain}) and in {_shown(source)}"
         )
+    return earlier is not None
+
+
+def _shown(source: str) -> str:
+    """A semantics file as a user finds it: relative to the working folder when below it."""
+    try:
+        return str(Path(source).resolve().relative_to(Path.cwd()))
+    except (ValueError, OSError):
+        return source
 
 
 def _insights(raw: Mapping[str, Any], domain: str) -> InsightsSpec:

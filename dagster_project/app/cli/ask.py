@@ -15,6 +15,7 @@ from rich.table import Table
 import dagster_project.ask.worker as worker
 from dagster_project.access.policy import AccessDenied
 from dagster_project.ask import Answer, Asker, AskError
+from dagster_project.ask.values import cell
 from dagster_project.core.errors import FAILED, USAGE, NothingBuilt
 
 app = typer.Typer()
@@ -42,7 +43,7 @@ def _print(answer: Any, output: str) -> None:
     if answer.columns:
         table = Table(*answer.columns)
         for row in answer.rows:
-            table.add_row(*(f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row))
+            table.add_row(*(cell(v) for v in row))
         console.print(table)
     if answer.interpretation:
         console.print(f"[dim]{answer.status}: {answer.interpretation}[/dim]", highlight=False)

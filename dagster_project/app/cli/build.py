@@ -16,6 +16,7 @@ from dagster_project.app.cli.run import refresh_with_progress
 from dagster_project.app.refresh import Outcome, SelectionError, Window, outcomes, select
 from dagster_project.app.runs import clear_dead_runs
 from dagster_project.core.settings import get_settings
+from dagster_project.metadata.semantics import load_semantic_layer
 
 app = typer.Typer()
 console = Console()
@@ -49,6 +50,10 @@ def refresh(
     except SelectionError as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
+    # A domain whose semantics.yaml is broken (a name another domain declares first) is
+    # left out of the layer: say so now, not in a run's log; the other domains build.
+    for note in load_semantic_layer().excluded_notes():
+        console.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
     instance = mesh_instance(settings)
     before_refresh(instance)
     report = refresh_with_progress(settings, instance, selection, window, logs=debug)

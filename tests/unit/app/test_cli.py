@@ -181,3 +181,29 @@ def test_mesh_sql_refuses_in_one_line(small_mesh, query, role, expected, code):
     assert result.exit_code == code, result.output
     assert expected in result.output
     assert len(result.output.strip().splitlines()) <= 2, result.output
+
+
+@pytest.mark.parametrize(
+    "domain, product, stacked",
+    [("lab", "calibrations", False), ("field_operations", "instrument_calibration_readings", True)],
+)
+def test_search_never_cuts_a_name_at_80_columns(
+    monkeypatch, make_contract, domain, product, stacked
+):
+    """A name the table would ellipsize ('field_operations/instrume…') is shown whole:
+    in the table while it fits beside the other columns, else stacked, a hit per name."""
+    from rich.console import Console
+
+    from dagster_project.app.cli import metadata
+    from dagster_project.metadata.discovery import SemanticIndex, build_entries
+
+    contract = make_contract(domain=domain, product=product)
+    monkeypatch.setattr(metadata, "mesh_index", lambda: SemanticIndex(build_entries([contract])))
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setattr(metadata, "console", Console())  # sized as `mesh` sizes it, by COLUMNS
+    result = runner.invoke(app, ["search", "calibrations", "-k", "3"])
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.output, result.output
+    assert f"{domain}/{product}.widget_name" in result.output, result.output
+    assert all(len(line) <= 80 for line in result.output.splitlines()), result.output
+    assert ("┃ name" in result.output) is not stacked, result.output

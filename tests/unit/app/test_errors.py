@@ -75,21 +75,44 @@ def test_bad_sql_is_the_users_to_fix(one_built_product):
     assert_short(mesh("ask", "--sql", "SELEC 1"), USAGE, "refused", "SQL")
 
 
-def test_a_typo_in_a_contract_names_file_field_and_fix(tmp_path, monkeypatch, mesh_env):
+@pytest.fixture
+def repo_copy(tmp_path, monkeypatch):
+    """A copy of the repo's workspace, domains and governance, run in and imported from."""
     shutil.copy(REPO / "workspace.yaml", tmp_path / "workspace.yaml")
     for folder in ("domains", "governance"):
         shutil.copytree(REPO / folder, tmp_path / folder, ignore=shutil.ignore_patterns("*.pyc"))
-    stores = tmp_path / "domains/sales/contracts/stores.odcs.yaml"
-    stores.write_text(stores.read_text().replace("logicalType: string", "logicalTyp: string", 1))
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))  # the copy's domains package, found first
-    for name in [m for m in sys.modules if m == "domains" or m.startswith("domains.")]:
+    ours = [m for m in sys.modules if m == "domains" or m.startswith("domains.")]
+    for name in ours:
         monkeypatch.delitem(sys.modules, name)
+    yield tmp_path
+    for name in [m for m in sys.modules if m.split(".")[0] == "domains" and m not in ours]:
+        del sys.modules[name]  # the copy's, imported while the test ran
+
+
+def test_a_typo_in_a_contract_names_file_field_and_fix(repo_copy, mesh_env):
+    stores = repo_copy / "domains/sales/contracts/stores.odcs.yaml"
+    stores.write_text(stores.read_text().replace("logicalType: string", "logicalTyp: string", 1))
     result = mesh("status")
     assert result.exit_code == USAGE, result.output
     error = result.output[result.output.index("Error:") :].strip().splitlines()
     assert len(error) == 2 and "Traceback" not in result.output
     assert "stores.odcs.yaml" in error[0] and "did you mean 'logicalType'" in error[0]
+
+
+def test_a_metric_two_domains_declare_leaves_the_second_out_and_says_so(repo_copy, mesh_env):
+    """Named in both files, not a bug report nor every domain unanswerable: the file that
+    declares it second is left out, the others are searched and answered."""
+    semantics = repo_copy / "domains/dragracer/semantics.yaml"
+    again = "metrics:\n  - name: revenue\n    model: episodes\n    agg: count\n"
+    semantics.write_text(semantics.read_text().replace("metrics:\n", again, 1))
+    result = mesh("search", "revenue")
+    assert result.exit_code == 0, result.output
+    note = " ".join(result.output[result.output.index("note:") :].split())
+    assert "domains/dragracer/semantics.yaml is left out of the semantic layer" in note
+    assert "metric revenue is declared twice: in domains/sales/semantics.yaml" in note
+    assert "sales/order_lines" in result.output  # the first declaration is still found
 
 
 def _closed_port() -> int:

@@ -63,6 +63,7 @@ def test_scaffold_writes_a_loadable_location(repo_copy: Path):
     assert {
         "domains/marketing/definitions.py",
         "domains/marketing/contracts/campaigns.odcs.yaml",
+        "domains/marketing/contracts/insights.odcs.yaml",
         "domains/marketing/semantics.yaml",
         "tests/locations/test_marketing_location.py",
         "workspace.yaml",
@@ -83,7 +84,7 @@ def test_scaffold_writes_a_loadable_location(repo_copy: Path):
         ),
     )
     assert loaded.returncode == 0, loaded.stderr
-    assert "marketing/campaigns" in loaded.stdout
+    assert "marketing/campaigns" in loaded.stdout and "marketing/insights" in loaded.stdout
 
     generated_test = subprocess.run(
         [
@@ -125,26 +126,53 @@ def _mesh(root: Path, home: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
 
 
-def test_a_scaffolded_domain_answers_questions_and_is_found_after_one_refresh(
-    repo_copy: Path, tmp_path: Path
-):
-    """new-domain -> land a file -> mesh refresh -> mesh ask / mesh search, changing nothing
-    the scaffold wrote: its semantics.yaml fits its contract as scaffolded."""
-    home = tmp_path / "home"
-    created = _mesh(repo_copy, home, "new-domain", "fieldwork", "--product", "readings", "--sql")
+NAMES = ["alpha", "beta", "beta", "gamma", "beta"]
+DAYS = ["02-10", "02-11", "03-20", "03-21", "03-22"]  # 2 in the 28 days before the last 28
+
+
+def _scaffold_land_refresh(root: Path, home: Path, *kind: str) -> subprocess.CompletedProcess:
+    """`mesh new-domain fieldwork --product readings [--sql]`, five readings landed, then
+    `mesh refresh --location fieldwork`, changing nothing the scaffold wrote."""
+    created = _mesh(root, home, "new-domain", "fieldwork", "--product", "readings", *kind)
     assert created.returncode == 0, created.stderr
     assert "semantics.yaml" in created.stdout and "mesh refresh --location fieldwork" in (
         created.stdout.replace("\n", " ")
     )
     landing = home / "landing" / "fieldwork" / "readings"
     landing.mkdir(parents=True)
-    names = ["alpha", "beta", "beta", "gamma", "beta"]
-    lines = [f"{i},{n},2025-03-01T{9 + i:02d}:00:00" for i, n in enumerate(names, start=1)]
-    (landing / "2025-03-01.csv").write_text("reading_id,name,updated_at\n" + "\n".join(lines))
-
-    built = _mesh(repo_copy, home, "refresh", "--location", "fieldwork")
+    pairs = enumerate(zip(NAMES, DAYS, strict=True), start=1)
+    rows = [f"{i},{n},2025-{d}T09:00:00" for i, (n, d) in pairs]
+    (landing / "2025-03-22.csv").write_text("reading_id,name,updated_at\n" + "\n".join(rows))
+    built = _mesh(root, home, "refresh", "--location", "fieldwork")
     assert built.returncode == 0, built.stdout + built.stderr
-    assert "2 asset(s) built and checked" in built.stdout  # the landed one and its SQL
+    return built
+
+
+@pytest.mark.parametrize("kind, built", [((), 2), (("--sql",), 3)])
+def test_a_scaffolded_domain_reports_insights_from_its_semantic_layer(
+    repo_copy: Path, tmp_path: Path, kind: tuple[str, ...], built: int
+):
+    home = tmp_path / "home"
+    refreshed = _scaffold_land_refresh(repo_copy, home, *kind)
+    assert f"{built} asset(s) built and checked" in refreshed.stdout  # insights among them
+    # the scaffolded `insights` section: the count, and the names whose count moved
+    insights = pl.read_delta(str(home / "lake" / "fieldwork" / "insights")).sort("kind")
+    assert insights.select("kind", "subject", "value", "previous_value").rows() == [
+        ("headline", "all", 3.0, 2.0), ("mover", "name=beta", 2.0, 1.0),
+    ]  # fmt: skip
+    report = (home / "reports" / "insights" / "fieldwork.md").read_text()
+    assert "- Readings rose 50.0% to 3 (from 2)." in report, report
+    assert "- Readings in name beta rose 100.0% to 2 (from 1)." in report, report
+
+
+def test_a_scaffolded_domain_answers_questions_and_is_found_after_one_refresh(
+    repo_copy: Path, tmp_path: Path
+):
+    """new-domain -> land a file -> mesh refresh -> mesh ask / mesh search, changing nothing
+    the scaffold wrote: its semantics.yaml fits its contract as scaffolded."""
+    home = tmp_path / "home"
+    built = _scaffold_land_refresh(repo_copy, home, "--sql")
+    assert "3 asset(s) built and checked" in built.stdout  # the landed one, its SQL, insights
     summary = pl.read_delta(str(home / "lake" / "fieldwork" / "readings_summary"))
     assert dict(summary.select("name", "readings_count").iter_rows()) == {
         "alpha": 1, "beta": 3, "gamma": 1,
@@ -155,7 +183,7 @@ def test_a_scaffolded_domain_answers_questions_and_is_found_after_one_refresh(
     answer = json.loads(asked.stdout)
     assert answer["status"] == "answered", answer
     assert answer["semantic_query"] == {"metrics": ["readings_count"], "dimensions": ["name"]}
-    counts = {name: names.count(name) for name in names}
+    counts = {name: NAMES.count(name) for name in NAMES}
     assert {row[0]: row[1] for row in answer["rows"]} == counts
     # "number of <entity>" is the scaffold's count metric too, not a distinct count of a column
     asked = _mesh(repo_copy, home, "ask", "number of readings by name", "--format", "json")

@@ -1,7 +1,9 @@
 import copy
 
 import pytest
+import yaml
 
+from dagster_project.core.errors import UserError
 from dagster_project.metadata.semantics import SemanticError, load_semantic_layer, parse_semantics
 
 
@@ -54,8 +56,6 @@ def test_dimensions_resolve_nearest_first_and_ambiguity_is_an_error(layer):
 
 
 def _documents(change):
-    import yaml
-
     from dagster_project.metadata.semantics import semantics_files
 
     docs = {}
@@ -102,13 +102,13 @@ def _documents(change):
         ),
         (  # a second declaration of a name would silently replace the first
             lambda d: d["dragracer"]["metrics"].append({**d["sales"]["metrics"][0]}),
-            "metric revenue is already declared by domain sales",
+            "metric revenue is declared twice: in sales (domain sales) and in dragracer",
         ),
         (
             lambda d: d["dragracer"]["entities"].append(
                 {"name": "shop", "key": "store_id", "product": "episodes"}
             ),
-            "entity shop has the key store_id of entity store (domain sales)",
+            "entity shop in dragracer has the key store_id of entity store in sales",
         ),
     ],
 )
@@ -117,6 +117,34 @@ def test_validation_names_what_does_not_fit(layer, change, problem):
     assert any(problem in p for p in broken.problems()), broken.problems()
     with pytest.raises(SemanticError):
         broken.validate()
+
+
+def test_a_metric_two_domains_declare_is_a_users_mistake_naming_both_files(
+    layer, tmp_path, monkeypatch
+):
+    sales = next(doc for name, doc in _documents(lambda d: None) if name == "sales")
+    monkeypatch.chdir(tmp_path)
+    files = []
+    for domain in ("sales", "dragracer"):
+        doc = {"domain": domain, "models": [], "metrics": []}
+        if domain == "dragracer":  # the sales metric again, on one of dragracer's own products
+            model = {"product": "episodes", "time_dimension": "airdate"}
+            doc |= {"models": [model], "metrics": [{"name": "revenue", "model": "episodes",
+                                                      "agg": "count"}]}  # fmt: skip
+        else:
+            doc = sales
+        path = tmp_path / "domains" / domain / "semantics.yaml"
+        path.parent.mkdir(parents=True)
+        path.write_text(yaml.safe_dump(doc))
+        files.append(path)
+    with pytest.raises(UserError) as raised:
+        load_semantic_layer(files, layer.contracts.values())
+    message, fix = raised.value.lines()
+    assert message == (
+        "metric revenue is declared twice: in domains/sales/semantics.yaml (domain sales) and "
+        "in domains/dragracer/semantics.yaml"
+    )
+    assert fix.startswith("Rename it in one of them")
 
 
 def test_join_keys_of_different_types_are_rejected(layer, make_contract):

@@ -207,13 +207,29 @@ class Asker:
         deadline: Deadline | None = None,
     ) -> Answer:
         """Answer a semantic query (plain data) under the same guard and governed reads."""
+        asked, part = semantic, None
+        if share and not semantic.get("dimensions"):  # "what share of X is in A": A's share
+            semantic, part = _share_of_whole(semantic)  # of all X, not 100% of A's own rows
         try:
             compiled = compile_query(self.query_layer, SemanticQuery.from_dict(semantic))
         except (SemanticQueryError, ValueError, KeyError, TypeError) as exc:
             return self._cannot(question, str(exc), provider, semantic)
+        unbuilt = [key for key in compiled.products if not self.lake.exists(key)]
+        if unbuilt:  # an answer over a product with no table yet would be a crash or a guess
+            where = sorted({key.split("/")[0] for key in unbuilt})
+            return self._cannot(
+                question,
+                f"{', '.join(unbuilt)} {'is' if len(unbuilt) == 1 else 'are'} not built yet; "
+                f"run `mesh refresh --location {where[0]}`",
+                provider,
+                semantic,
+            )
         sql = compiled.sql
         if share:
             sql = with_share(sql, semantic["metrics"][0])
+        if part:
+            sql = f'SELECT * FROM (\n{sql}\n) AS whole WHERE "{part[0]}" = {_literal(part[1])}'
+        semantic = asked
         if listing:
             sql = only_columns(sql, semantic.get("dimensions") or [])
         if count:
@@ -231,6 +247,12 @@ class Asker:
         answer.narrative = narrate(self.query_layer, semantic, columns, rows)
         if count and rows:
             answer.narrative = f"{_fmt(rows[0][0])} {columns[0]} ({answer.interpretation})."
+        if part and rows:
+            title = _title(self.query_layer, semantic["metrics"][0])
+            value, share_of = rows[0][1], rows[0][-1] or 0.0
+            answer.narrative = (
+                f"{part[0]} = {part[1]}: {title} {_fmt(value)}, {share_of:.1%} of the total."
+            )
         return answer
 
     def _outside_the_data(
@@ -438,6 +460,25 @@ def counted(sql: str, dimensions: list[str]) -> str:
     """How many rows the query returns ("how many stores have revenue above 20000")."""
     label = f"number of {', '.join(dimensions) or 'rows'}"
     return f'SELECT COUNT(*) AS "{label}"\nFROM (\n{sql}\n) AS counted'
+
+
+def _share_of_whole(semantic: dict[str, Any]) -> tuple[dict[str, Any], tuple | None]:
+    """The query grouped by its last equality filter's dimension instead, and that
+    (dimension, value): the part's share is then of the whole, not of itself."""
+    filters = semantic.get("filters") or []
+    equal = [f for f in filters if f.get("op") == "=" and not isinstance(f.get("value"), list)]
+    if not equal:
+        return semantic, None
+    part = equal[-1]
+    rest = [f for f in filters if f is not part]
+    grouped = {**semantic, "filters": rest, "dimensions": [part["dimension"]]}
+    return {k: v for k, v in grouped.items() if v}, (part["dimension"], part["value"])
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "'" + str(value).replace("'", "''") + "'"
+    return repr(value)
 
 
 def with_share(sql: str, metric: str) -> str:

@@ -16,7 +16,7 @@ from dagster_project.metadata.semantics import SemanticLayer
 # Words that carry no meaning for a semantic query (articles, auxiliaries, light verbs).
 _FILLER = """a an the of is are was were be been being do does did what whats show me give tell
     please our we us i my you your there it its they them this that these those all any
-    get got make made makes bring brings brought generate generates
+    get got make made makes bring brings brought go goes going went gone generate generates
     generated come came use used using place placed pay paid record recorded see buy bought
     sell sold selling sells shop shopped spend spent live living based located hold holds
     held perform performing happen happened earn earned take took total overall amount
@@ -195,6 +195,8 @@ _ADJECTIVE_FORMS: dict[str, tuple[str, str]] = {
 ENGLISH = frozenset([*ADJECTIVES, *_ADJECTIVE_FORMS, *FILLER])
 # Units after a number that say nothing the number's target does not.
 UNITS = {"unit", "item", "piece", "percent", "pound", "euro", "dollar", "gbp", "eur", "usd"}
+UNITS |= {"second", "minute", "hour", "mile", "km", "kilometre", "kilometer", "metre", "meter"}
+UNITS |= {"kg", "kilogram", "gram", "litre", "liter", "foot", "feet", "inch"}
 IRREGULAR = {
     "sold": "sell",
     "selling": "sell",

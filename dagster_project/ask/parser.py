@@ -265,6 +265,14 @@ class OfflineParser:
         for choice in self._choices(items):
             draft = self._assemble(choice, (follow_up and context) or None)
             query = self._finish(draft, time, (follow_up and context) or None)
+            if query.get("having") and not (query.get("dimensions") or query.get("time_grain")):
+                # "flights with a delay over 60": a row's value, which the layer has no
+                # dimension for; the total's average over 60 would answer something else
+                compared = ", ".join(h["dimension"] for h in query["having"])
+                draft.problems.append(
+                    f"{compared} compared with nothing to compare it per (a dimension, an "
+                    "entity, a day); the layer has no row-level column for it"
+                )
             if draft.problems:
                 readings.append((draft, None, "; ".join(draft.problems)))
                 continue

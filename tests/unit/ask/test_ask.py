@@ -248,3 +248,31 @@ def test_a_window_outside_the_data_is_no_answer_and_says_what_the_data_covers(as
     assert "None" not in inside.narrative
     # A window overlapping the data is answered as usual.
     assert asker.ask("revenue in 2025").status == "answered"
+
+
+def test_a_question_over_a_product_not_built_yet_says_what_to_refresh(lake, layer, demo_contracts):
+    # Only the customers domain is built: a sales question has no table to read.
+    for key, frame in frames().items():
+        if key.startswith("customers/"):
+            lake.write(demo_contracts[key], frame)
+    answer = Asker(lake, layer, role="analyst", provider="offline").ask("revenue by region")
+    assert answer.status == "unanswerable" and not answer.rows
+    assert "sales/order_lines, sales/stores are not built yet" in answer.narrative
+    assert "mesh refresh --location sales" in answer.narrative
+
+
+def test_the_share_of_one_value_is_of_the_whole_not_of_itself(asker, mesh):
+    lines = mesh["sales/order_lines"]
+    online = lines.filter(pl.col("channel") == "online")["net_amount"].sum()
+    answer = asker.ask("what share of revenue came from the online channel")
+    assert answer.status == "answered"
+    share = answer.rows[0][answer.columns.index("share")]
+    assert share == pytest.approx(online / lines["net_amount"].sum())
+    assert 0 < share < 1 and f"{share:.1%} of the total" in answer.narrative
+
+
+def test_a_comparison_with_nothing_to_compare_it_per_is_not_answered(asker):
+    # A row's value, not the total's: the layer has no row-level discount dimension here.
+    answer = asker.ask("how many orders had an average discount over 5")
+    assert answer.status == "unanswerable" and not answer.rows
+    assert "nothing to compare it per" in answer.narrative

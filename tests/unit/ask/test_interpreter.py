@@ -251,3 +251,12 @@ def test_a_name_written_with_its_first_word_is_read_as_the_one_value_it_begins()
     assert asked.choices == ["'harbour' as 'Harbour Point Retail Ltd.' (store_name)"]
     # a word that begins no value stays unknown
     assert parser.parse("revenue of Nowhere").status == "unanswerable"
+
+
+def test_units_of_time_and_distance_after_a_number_and_light_verbs_say_nothing(parser):
+    # "... went to ...", "over 60 minutes": English, in no layer; the number keeps its target
+    from dagster_project.ask.parser import _is_unit
+
+    parsed = answered(parser, "which stores went above 20000 revenue")
+    assert parsed.query["having"] == [{"dimension": "revenue", "op": ">", "value": 20000}]
+    assert all(map(_is_unit, ("minutes", "hours", "miles", "km", "kg")))

@@ -130,8 +130,14 @@ class OfflineParser:
     # -- words ---------------------------------------------------------------------------
     def items(self, text: str) -> tuple[list[Item], list[str]]:
         """The question's phrases and the words nothing explains."""
-        content = [t for t in tokens(text) if t.text not in FILLER and t.stem not in FILLER]
+        words = tokens(text)
+        at = [i for i, t in enumerate(words) if t.text not in FILLER and t.stem not in FILLER]
+        content = [words[i] for i in at]
         spans = self.lexicon.spans(content)
+        for span in spans:  # the fillers around a phrase choose among its meanings
+            low = at[span.start - 1] + 1 if span.start else 0
+            high = at[span.end] if span.end < len(at) else len(words)
+            span.meanings = self.lexicon.widest(span, words[low:high], at[span.start] - low)
         items = [self._item(span) for span in spans]
         for i, span in enumerate(spans):  # "the store channel", "not store": a value after all
             values = [m for m in span.meanings if m.kind == "value"]

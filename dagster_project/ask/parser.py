@@ -250,12 +250,9 @@ class OfflineParser:
             if draft.problems:
                 readings.append((draft, None, "; ".join(draft.problems)))
                 continue
-            try:
-                self.compiler.compile(SemanticQuery.from_dict(query))
-            except (SemanticQueryError, ValueError) as exc:
-                readings.append((draft, None, str(exc)))
-                continue
-            readings.append((draft, query, ""))
+            named = self._named_products(choice)
+            for q, bonus in self._join_readings(query, named):
+                readings.append((replace(draft, score=draft.score + bonus), *self._compiled(q)))
         parsed = self._decide(readings)
         if corrections and parsed.status == ANSWERED:
             said = ", ".join(f"'{w}' read as '{r}'" for w, r in corrections.items())
@@ -264,6 +261,56 @@ class OfflineParser:
                 f"{parsed.interpretation} ({said})",
             )
         return parsed
+
+    def _compiled(self, query: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+        """The query if it compiles, else None and why."""
+        try:
+            self.compiler.compile(SemanticQuery.from_dict(query))
+        except (SemanticQueryError, ValueError) as exc:
+            return None, str(exc)
+        return query, ""
+
+    def _join_readings(
+        self, query: dict[str, Any], named: set[str]
+    ) -> list[tuple[dict[str, Any], float]]:
+        """The query once per model a dimension may come from, each with its score: a name
+        held by two models equally near the metric's (a kitchen's grade, a courier's) is
+        each of them, qualified, so that a tie asks back instead of failing or picking
+        one; the model of an entity the question names wins ("kitchen grade")."""
+        readings = [(query, 0.0)]
+        filtered = [f["dimension"] for f in query.get("filters") or []]
+        dims = [*(query.get("dimensions") or []), *filtered]
+        for name in dict.fromkeys(dims):
+            owners = self._owners(name, query.get("metrics") or [])
+            if len(owners) > 1:
+                readings = [
+                    (_qualify(q, name, self._model_name(owner)), score + 2.0 * (owner in named))
+                    for q, score in readings
+                    for owner in owners
+                ]
+        return readings[:MAX_READINGS]
+
+    def _named_products(self, items: list[Item]) -> set[str]:
+        """The products of the entities and products the question names."""
+        entities = {self.layer.entities[it.name].product for it in items if it.kind == "entity"}
+        return {it.name for it in items if it.kind == "product"} | (entities - {None})
+
+    def _owners(self, name: str, metrics: list[str]) -> list[str]:
+        """The models equally near a metric's that hold a dimension of this name, when there
+        are several; else none."""
+        for metric in metrics:
+            for part in ratio_parts(metric) or (metric,):
+                product = self.layer.metrics[part].product if part in self.layer.metrics else None
+                tied = self.layer.nearest_dimensions(name, product) if product else []
+                if len(tied) > 1:
+                    return [d.product for d in tied]
+        return []
+
+    def _model_name(self, product: str) -> str:
+        """A product as a dimension's qualifier: its short name unless two domains share it."""
+        short = product.split("/")[1]
+        same = [p for p in self.layer.models if p.split("/")[1] == short]
+        return short if len(same) == 1 else product
 
     def _typos(self, unknown: list[str]) -> tuple[dict[str, str], list[str]]:
         """Unknown words as the one known word each is a typo of; the choices when one is
@@ -942,6 +989,19 @@ def _add(names: list[str], name: str) -> None:
 def _drop(names: list[str], name: str) -> None:
     if name in names:
         names.remove(name)
+
+
+def _qualify(query: dict[str, Any], name: str, owner: str) -> dict[str, Any]:
+    """The query with the dimension `name` read as the one of model `owner`."""
+    qualified = f"{owner}.{name}"
+    out = dict(query)
+    if query.get("dimensions"):
+        out["dimensions"] = [qualified if d == name else d for d in query["dimensions"]]
+    if query.get("filters"):
+        out["filters"] = [
+            {**f, "dimension": qualified} if f["dimension"] == name else f for f in query["filters"]
+        ]
+    return out
 
 
 def _swap(names: list[str], old: str, new: str) -> None:

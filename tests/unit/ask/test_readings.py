@@ -87,3 +87,17 @@ def test_the_metric_whose_name_covers_more_of_the_question_wins(parser: OfflineP
     assert sold.query == {"metrics": ["pizzas_sold"]}
     menu = parser.parse("how many pizzas")  # only the entity's word: it is counted
     assert menu.query == {"metrics": ["menu_size"]}
+
+
+def test_a_dimension_two_models_hold_as_near_as_each_other_is_asked_back(
+    parser: OfflineParser,
+):
+    parsed = parser.parse("pizzas sold by grade")  # a kitchen's grade or a courier's?
+    assert parsed.status == "clarify" and parsed.query is None
+    assert parsed.choices == [
+        "pizzas_sold, by kitchens.grade",
+        "pizzas_sold, by couriers.grade",
+    ]
+    named = parser.parse("pizzas sold by kitchen grade")  # naming the entity decides
+    assert named.status == "answered", named.reason
+    assert named.query == {"metrics": ["pizzas_sold"], "dimensions": ["kitchens.grade"]}

@@ -370,7 +370,14 @@ class Lexicon:
                     self._add(Meaning("value", dim, value), value)
         self.longest = max((len(k) for k in self.phrases), default=1)
         self.heads = self._heads(layer)
+        self.events = _verb_models(layer)
         self.words = {w for key in self.phrases for w in key} | set(GRAMMAR) | set(GRAINS)
+
+    def event_models(self, text: str) -> frozenset[str]:
+        """The models of the metrics named with a light verb the text uses ("sold": where
+        "units sold" is kept), none when no metric's name has it."""
+        verbs = {t.stem for t in tokens(text) if t.text in VERBS}
+        return frozenset(model for verb in verbs for model in self.events.get(verb, ()))
 
     def close(self, word: str) -> list[str]:
         """Known words a typo may stand for: for a word of at least 5 letters, those at
@@ -473,3 +480,14 @@ def _within(phrase: tuple[str, ...], stems: list[str]) -> bool:
     """Whether the phrase's words occur in `stems` in its order (other words between)."""
     rest = iter(stems)
     return all(word in rest for word in phrase)
+
+
+def _verb_models(layer: SemanticLayer) -> dict[str, set[str]]:
+    """Light verbs (as stems) in metric names, labels and synonyms → those metrics' models."""
+    found: dict[str, set[str]] = {}
+    for metric in layer.metrics.values():
+        for phrase in (metric.name, metric.label, *metric.synonyms):
+            for token in tokens(phrase or ""):
+                if token.text in VERBS:
+                    found.setdefault(token.stem, set()).add(metric.product)
+    return found

@@ -101,3 +101,34 @@ def test_a_dimension_two_models_hold_as_near_as_each_other_is_asked_back(
     named = parser.parse("pizzas sold by kitchen grade")  # naming the entity decides
     assert named.status == "answered", named.reason
     assert named.query == {"metrics": ["pizzas_sold"], "dimensions": ["kitchens.grade"]}
+
+
+def test_values_of_one_dimension_set_side_by_side_are_all_kept(parser: OfflineParser):
+    # "kitchen" is an entity's name too: read alone it would be the kitchen, and dropped
+    both = {"dimension": "channel", "op": "in", "value": ["kitchen", "online"]}
+    versus = parser.parse("online versus kitchen: pizzas sold per order")
+    assert versus.status == "answered", versus.reason
+    assert versus.query == {
+        "metrics": ["pizzas_sold/orders"],
+        "dimensions": ["channel"],  # compared: each side on its own row
+        "filters": [both],
+    }
+    either = parser.parse("pizzas sold, kitchen or online")
+    assert either.query == {"metrics": ["pizzas_sold"], "filters": [both]}
+    unjoined = parser.parse("online, kitchen: pizzas sold")  # the kitchen, or a channel?
+    assert unjoined.status == "clarify" and unjoined.query is None
+    assert unjoined.choices == [
+        "pizzas_sold, channel = online",
+        "pizzas_sold, channel in kitchen, online",
+    ]
+
+
+def test_a_distinct_count_under_a_verb_comes_from_the_verbs_model(parser: OfflineParser):
+    # "sold" names pizzas_sold's model: the pizzas counted are the sold ones, not the
+    # inventory's (which reaches the town as well, and was taken)
+    parsed = parser.parse("how many distinct pizzas were sold in Leeds")
+    assert parsed.status == "answered", parsed.reason
+    assert parsed.query == {
+        "metrics": ["distinct_pizza_id_in_order_lines"],
+        "filters": [{"dimension": "town", "op": "=", "value": "Leeds"}],
+    }

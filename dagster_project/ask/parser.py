@@ -23,6 +23,7 @@ from typing import Any
 
 from dagster_project.ask.dates import TimeSpec, extract
 from dagster_project.ask.lexicon import (
+    DISTINCT,
     FILLER,
     GRAINS,
     GRAMMAR,
@@ -93,6 +94,7 @@ class Item:
     options: list[Meaning] = field(default_factory=list)
     used: bool = False
     aside: list[Meaning] = field(default_factory=list)  # values the phrase may also be
+    distinct: bool = False  # after "distinct", "different": the thing is to be counted
 
 
 @dataclass
@@ -137,11 +139,13 @@ class OfflineParser:
         at = [i for i, t in enumerate(words) if t.text not in FILLER and t.stem not in FILLER]
         content = [words[i] for i in at]
         spans = self.lexicon.spans(content)
+        items = []
         for span in spans:  # the fillers around a phrase choose among its meanings
             low = at[span.start - 1] + 1 if span.start else 0
             high = at[span.end] if span.end < len(at) else len(words)
             span.meanings = self.lexicon.widest(span, words[low:high], at[span.start] - low)
-        items = [self._item(span) for span in spans]
+            items.append(self._item(span))
+            items[-1].distinct = any(t.text in DISTINCT for t in words[low : at[span.start]])
         for i, span in enumerate(spans):  # "the store channel", "not store": a value after all
             spelled = [m for m in span.meanings if m.kind == "value"]
             values = _value_reading(items, i, spelled)
@@ -392,6 +396,10 @@ class OfflineParser:
         self._subjects(items, draft)
         self._values(items, draft)
         self._rest(items, draft)
+        for i, item in enumerate(items):  # "how many different towns ... pizzas sold"
+            asked = i and items[i - 1].kind == "g" and items[i - 1].name == "many"
+            if asked and item.distinct and item.kind == "dimension" and item.name in draft.dims:
+                draft.problems.append(f"'{item.words}' is to be counted, not grouped by")
         return draft
 
     def _grouping(self, items: list[Item], draft: Draft) -> None:

@@ -132,3 +132,14 @@ def test_a_distinct_count_under_a_verb_comes_from_the_verbs_model(parser: Offlin
         "metrics": ["distinct_pizza_id_in_order_lines"],
         "filters": [{"dimension": "town", "op": "=", "value": "Leeds"}],
     }
+
+
+def test_how_many_different_values_is_never_answered_as_a_metric_by_them(
+    parser: OfflineParser,
+):
+    # the question counts towns; pizzas sold by town would be another answer
+    parsed = parser.parse("how many different towns were pizzas sold in")
+    assert parsed.status == "unanswerable" and parsed.query is None
+    assert parser.parse("how many different towns").query == {"metrics": ["distinct_town"]}
+    grouped = parser.parse("pizzas sold across different towns")  # grouping, as asked
+    assert grouped.query == {"metrics": ["pizzas_sold"], "dimensions": ["town"]}

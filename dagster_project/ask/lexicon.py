@@ -13,18 +13,24 @@ from dataclasses import dataclass, field
 
 from dagster_project.metadata.semantics import SemanticLayer
 
-# Words that carry no meaning for a semantic query (articles, auxiliaries, light verbs).
+# Words that carry no meaning for a semantic query (articles, auxiliaries, pronouns).
 _FILLER = """a an the of is are was were be been being do does did what whats show me give tell
     please our we us i my you your there it its they them this that these those all any
-    get got make made makes bring brings brought go goes going went gone generate generates
-    generated come came use used using place placed pay paid record recorded see buy bought
-    sell sold selling sells shop shopped spend spent live living based located hold holds
-    held perform performing happen happened earn earned take took total overall amount
+    total overall amount
     much so far as well also now right currently current moment today can could would
     will much value figure figures number numbers count level levels
     end up at on in into to from for within who whose where when what's s
-    those them distinct different unique separate individual"""
-FILLER = frozenset(_FILLER.split())
+    those them"""
+# Light verbs, dropped like fillers; a metric named with one ("units sold") still says
+# which model records the event, so a count under the verb is taken from that model.
+_VERBS = """get got make made makes bring brings brought go goes going went gone generate generates
+    generated come came use used using place placed pay paid record recorded see buy bought
+    sell sold selling sells shop shopped spend spent live living based located hold holds
+    held perform performing happen happened earn earned take took"""
+VERBS = frozenset(_VERBS.split())
+# "distinct products": the thing is counted, whatever metric is named like it.
+DISTINCT = frozenset(["distinct", "different", "unique", "separate", "individual"])
+FILLER = frozenset(_FILLER.split()) | VERBS | DISTINCT
 # Function words with a grammatical role; kept as tokens for the assembler.
 GRAMMAR = {
     "by": "by",
@@ -335,6 +341,7 @@ class Span:
     words: str
     meanings: list[Meaning] = field(default_factory=list)
     plural: bool = False
+    key: tuple[str, ...] = ()  # the stems matched
 
 
 def _sentence(text: str) -> bool:
@@ -347,6 +354,8 @@ class Lexicon:
 
     def __init__(self, layer: SemanticLayer, values: dict[str, list[str]]):
         self.phrases: dict[tuple[str, ...], list[Meaning]] = {}
+        # each meaning's phrases as written, fillers kept ("pizzas sold"), by key
+        self.written: dict[tuple[str, ...], dict[Meaning, set[tuple[str, ...]]]] = {}
         for m in layer.metrics.values():
             if not m.name.startswith("distinct_"):
                 self._add(Meaning("metric", m.name), m.name, m.label, *m.synonyms)
@@ -368,7 +377,14 @@ class Lexicon:
                     self._add(Meaning("value", dim, value), value)
         self.longest = max((len(k) for k in self.phrases), default=1)
         self.heads = self._heads(layer)
+        self.events = _verb_models(layer)
         self.words = {w for key in self.phrases for w in key} | set(GRAMMAR) | set(GRAINS)
+
+    def event_models(self, text: str) -> frozenset[str]:
+        """The models of the metrics named with a light verb the text uses ("sold": where
+        "units sold" is kept), none when no metric's name has it."""
+        verbs = {t.stem for t in tokens(text) if t.text in VERBS}
+        return frozenset(model for verb in verbs for model in self.events.get(verb, ()))
 
     def close(self, word: str) -> list[str]:
         """Known words a typo may stand for: for a word of at least 5 letters, those at
@@ -393,8 +409,12 @@ class Lexicon:
     def _add(self, meaning: Meaning, *phrases: str) -> None:
         for phrase in phrases:
             key = phrase_key(phrase or "")
-            if key and meaning not in self.phrases.setdefault(key, []):
+            if not key:
+                continue
+            if meaning not in self.phrases.setdefault(key, []):
                 self.phrases[key].append(meaning)
+            written = tuple(t.stem for t in tokens(phrase))
+            self.written.setdefault(key, {}).setdefault(meaning, set()).add(written)
 
     def _heads(self, layer: SemanticLayer) -> dict[str, Meaning]:
         """First word of a metric's name, when it starts no other metric's name ("units")."""
@@ -424,7 +444,8 @@ class Lexicon:
                 if meanings is None and size > 1:
                     continue
                 text = " ".join(t.text for t in words[i : i + size])
-                span = Span(i, i + size, text, list(meanings or []), words[i + size - 1].plural)
+                plural = words[i + size - 1].plural
+                span = Span(i, i + size, text, list(meanings or []), plural, key)
                 step = 1.0 if meanings else (0.5 if _function(words[i]) else 2.0)
                 candidate = (cost + step, count + 1, [*path, span])
                 if candidate[:2] < best[i + size][:2]:
@@ -442,6 +463,24 @@ class Lexicon:
         }
         return sorted(found)
 
+    def widest(self, span: Span, around: list[Token], lead: int) -> list[Meaning]:
+        """The span's meanings whose written phrase covers the most of the question's words,
+        the fillers `around` it counted (`lead` of them come before it): "pizzas were sold"
+        is the metric called "pizzas sold", not the pizza; after "distinct" the thing itself
+        is meant ("distinct pizzas"). Equal cover keeps every meaning."""
+        if len(span.meanings) < 2:
+            return span.meanings
+        stems = [t.stem for t in around]
+        distinct = any(t.text in DISTINCT for t in around[:lead])
+        written = self.written.get(span.key, {})
+
+        def cover(meaning: Meaning) -> int:
+            fits = [len(p) for p in written.get(meaning, ()) if _within(p, stems)]
+            return max(fits, default=len(span.key)) + (distinct and meaning.kind != "metric")
+
+        best = max(map(cover, span.meanings))
+        return [m for m in span.meanings if cover(m) == best]
+
     def scattered(self, stems: set[str], free: set[str]) -> list[tuple[tuple[str, ...], Meaning]]:
         """Multi-word metric or dimension phrases whose words all occur in the question
         out of order ("sold the most units"), using at least one unknown word."""
@@ -453,3 +492,20 @@ class Lexicon:
                     found.append((key, usable[0]))
                     free -= set(key)
         return found
+
+
+def _within(phrase: tuple[str, ...], stems: list[str]) -> bool:
+    """Whether the phrase's words occur in `stems` in its order (other words between)."""
+    rest = iter(stems)
+    return all(word in rest for word in phrase)
+
+
+def _verb_models(layer: SemanticLayer) -> dict[str, set[str]]:
+    """Light verbs (as stems) in metric names, labels and synonyms → those metrics' models."""
+    found: dict[str, set[str]] = {}
+    for metric in layer.metrics.values():
+        for phrase in (metric.name, metric.label, *metric.synonyms):
+            for token in tokens(phrase or ""):
+                if token.text in VERBS:
+                    found.setdefault(token.stem, set()).add(metric.product)
+    return found

@@ -23,6 +23,7 @@ from typing import Any
 
 from dagster_project.ask.dates import TimeSpec, extract
 from dagster_project.ask.lexicon import (
+    DISTINCT,
     FILLER,
     GRAINS,
     GRAMMAR,
@@ -60,6 +61,7 @@ PHRASES = {  # multi-word function phrases, joined before tokenizing
 }
 MAX_READINGS = 32
 RANKING = {"top", "bottom"}
+JOINS = {"and", "vs"}  # "North and South", "online or store", "online versus store"
 MAX_PHRASES = 40  # a question longer than this is several questions
 MAX_WORDS = 120  # read no further: a longer text is not one question (and costs to parse)
 
@@ -91,6 +93,8 @@ class Item:
     plural: bool = False
     options: list[Meaning] = field(default_factory=list)
     used: bool = False
+    aside: list[Meaning] = field(default_factory=list)  # values the phrase may also be
+    distinct: bool = False  # after "distinct", "different": the thing is to be counted
 
 
 @dataclass
@@ -108,6 +112,7 @@ class Draft:
     listing: bool = False
     count: bool = False
     score: float = 0.0
+    events: frozenset[str] = frozenset()  # the models a verb of the question points to
     problems: list[str] = field(default_factory=list)
 
 
@@ -130,18 +135,22 @@ class OfflineParser:
     # -- words ---------------------------------------------------------------------------
     def items(self, text: str) -> tuple[list[Item], list[str]]:
         """The question's phrases and the words nothing explains."""
-        content = [t for t in tokens(text) if t.text not in FILLER and t.stem not in FILLER]
+        words = tokens(text)
+        at = [i for i, t in enumerate(words) if t.text not in FILLER and t.stem not in FILLER]
+        content = [words[i] for i in at]
         spans = self.lexicon.spans(content)
-        items = [self._item(span) for span in spans]
+        items = []
+        for span in spans:  # the fillers around a phrase choose among its meanings
+            low = at[span.start - 1] + 1 if span.start else 0
+            high = at[span.end] if span.end < len(at) else len(words)
+            span.meanings = self.lexicon.widest(span, words[low:high], at[span.start] - low)
+            items.append(self._item(span))
+            items[-1].distinct = any(t.text in DISTINCT for t in words[low : at[span.start]])
         for i, span in enumerate(spans):  # "the store channel", "not store": a value after all
-            values = [m for m in span.meanings if m.kind == "value"]
-            nxt = items[i + 1] if i + 1 < len(items) else None
-            prev = items[i - 1] if i else None
-            names_dim = nxt is not None and nxt.kind == "dimension"
-            if names_dim and any(v.name == nxt.name for v in values):
-                values = [v for v in values if v.name == nxt.name]
-            elif not (prev and prev.kind == "g" and prev.name in {"not", "without"}):
-                continue
+            spelled = [m for m in span.meanings if m.kind == "value"]
+            values = _value_reading(items, i, spelled)
+            if items[i].kind == "entity":
+                items[i].aside = spelled
             if values and items[i].kind != "value":
                 first = values[0]
                 items[i] = Item("value", span.words, first.name, first.value, span.plural, values)
@@ -261,27 +270,14 @@ class OfflineParser:
             not any(it.kind == "metric" for it in items)
             or question.lower().strip().startswith(("and ", "what about", "how about", "now "))
         )
-        readings = []
+        readings, events = [], self.lexicon.event_models(text)
         for choice in self._choices(items):
-            draft = self._assemble(choice, (follow_up and context) or None)
-            query = self._finish(draft, time, (follow_up and context) or None)
-            if query.get("having") and not (query.get("dimensions") or query.get("time_grain")):
-                # "flights with a delay over 60": a row's value, which the layer has no
-                # dimension for; the total's average over 60 would answer something else
-                compared = ", ".join(h["dimension"] for h in query["having"])
-                draft.problems.append(
-                    f"{compared} compared with nothing to compare it per (a dimension, an "
-                    "entity, a day); the layer has no row-level column for it"
-                )
-            if draft.problems:
-                readings.append((draft, None, "; ".join(draft.problems)))
-                continue
-            try:
-                self.compiler.compile(SemanticQuery.from_dict(query))
-            except (SemanticQueryError, ValueError) as exc:
-                readings.append((draft, None, str(exc)))
-                continue
-            readings.append((draft, query, ""))
+            readings += self._read(choice, time, (follow_up and context) or None, events)
+            ignored = _ignored_value(choice)  # "online, store": the store, or a channel?
+            if ignored is not None:
+                again = [replace(it, used=False) for it in choice]
+                again[ignored] = _as_value(choice[ignored])
+                readings += self._read(again, time, (follow_up and context) or None, events)
         parsed = self._decide(readings)
         if corrections and parsed.status == ANSWERED:
             said = ", ".join(f"'{w}' read as '{r}'" for w, r in corrections.items())
@@ -325,6 +321,83 @@ class OfflineParser:
                 return []
             choices += [f"'{word}' as {name}" for name in names]
         return choices
+
+    def _read(
+        self,
+        choice: list[Item],
+        time: TimeSpec,
+        context: dict[str, Any] | None,
+        events: frozenset[str],
+    ) -> list[tuple[Draft, dict | None, str]]:
+        """The readings of one choice of meanings: its draft, and the query as each model a
+        dimension may come from, or None and why it does not compile."""
+        draft = self._assemble(choice, context, events)
+        query = self._finish(draft, time, context)
+        if query.get("having") and not (query.get("dimensions") or query.get("time_grain")):
+            # "flights with a delay over 60": a row's value, which the layer has no
+            # dimension for; the total's average over 60 would answer something else
+            compared = ", ".join(h["dimension"] for h in query["having"])
+            draft.problems.append(
+                f"{compared} compared with nothing to compare it per (a dimension, an "
+                "entity, a day); the layer has no row-level column for it"
+            )
+        if draft.problems:
+            return [(draft, None, "; ".join(draft.problems))]
+        named = self._named_products(choice)
+        return [
+            (replace(draft, score=draft.score + bonus), *self._compiled(q))
+            for q, bonus in self._join_readings(query, named)
+        ]
+
+    def _compiled(self, query: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+        """The query if it compiles, else None and why."""
+        try:
+            self.compiler.compile(SemanticQuery.from_dict(query))
+        except (SemanticQueryError, ValueError) as exc:
+            return None, str(exc)
+        return query, ""
+
+    def _join_readings(
+        self, query: dict[str, Any], named: set[str]
+    ) -> list[tuple[dict[str, Any], float]]:
+        """The query once per model a dimension may come from, each with its score: a name
+        held by two models equally near the metric's (a kitchen's grade, a courier's) is
+        each of them, qualified, so that a tie asks back instead of failing or picking
+        one; the model of an entity the question names wins ("kitchen grade")."""
+        readings = [(query, 0.0)]
+        filtered = [f["dimension"] for f in query.get("filters") or []]
+        dims = [*(query.get("dimensions") or []), *filtered]
+        for name in dict.fromkeys(dims):
+            owners = self._owners(name, query.get("metrics") or [])
+            if len(owners) > 1:
+                readings = [
+                    (_qualify(q, name, self._model_name(owner)), score + 2.0 * (owner in named))
+                    for q, score in readings
+                    for owner in owners
+                ]
+        return readings[:MAX_READINGS]
+
+    def _named_products(self, items: list[Item]) -> set[str]:
+        """The products of the entities and products the question names."""
+        entities = {self.layer.entities[it.name].product for it in items if it.kind == "entity"}
+        return {it.name for it in items if it.kind == "product"} | (entities - {None})
+
+    def _owners(self, name: str, metrics: list[str]) -> list[str]:
+        """The models equally near a metric's that hold a dimension of this name, when there
+        are several; else none."""
+        for metric in metrics:
+            for part in ratio_parts(metric) or (metric,):
+                product = self.layer.metrics[part].product if part in self.layer.metrics else None
+                tied = self.layer.nearest_dimensions(name, product) if product else []
+                if len(tied) > 1:
+                    return [d.product for d in tied]
+        return []
+
+    def _model_name(self, product: str) -> str:
+        """A product as a dimension's qualifier: its short name unless two domains share it."""
+        short = product.split("/")[1]
+        same = [p for p in self.layer.models if p.split("/")[1] == short]
+        return short if len(same) == 1 else product
 
     def _typos(self, unknown: list[str]) -> tuple[dict[str, str], list[str]]:
         """Unknown words as the one known word each is a typo of; the choices when one is
@@ -388,8 +461,10 @@ class OfflineParser:
         )
 
     # -- assembly -----------------------------------------------------------------------------
-    def _assemble(self, items: list[Item], context: dict[str, Any] | None) -> Draft:
-        draft = Draft()
+    def _assemble(
+        self, items: list[Item], context: dict[str, Any] | None, events: frozenset[str]
+    ) -> Draft:
+        draft = Draft(events=events)
         self._grouping(items, draft)
         self._comparisons(items, draft)
         self._superlatives(items, draft)
@@ -397,6 +472,10 @@ class OfflineParser:
         self._subjects(items, draft)
         self._values(items, draft)
         self._rest(items, draft)
+        for i, item in enumerate(items):  # "how many different towns ... pizzas sold"
+            asked = i and items[i - 1].kind == "g" and items[i - 1].name == "many"
+            if asked and item.distinct and item.kind == "dimension" and item.name in draft.dims:
+                draft.problems.append(f"'{item.words}' is to be counted, not grouped by")
         return draft
 
     def _grouping(self, items: list[Item], draft: Draft) -> None:
@@ -486,7 +565,7 @@ class OfflineParser:
 
     def _compare(self, target: Item, op: str, value: Any, draft: Draft) -> None:
         if target.kind == "entity":  # "more than 400 orders": the entity's count
-            count = self._count_metric(target.name, None)
+            count = self._count_metric(target.name, None, within=draft.events)
             if count is None:
                 draft.problems.append(f"nothing counts {target.words}")
                 return
@@ -507,9 +586,11 @@ class OfflineParser:
             item.used = True
             guess = _rank_target(items, i, skip=True)  # what is ranked, to count across
             dims = [self._dim_of(guess)] if guess is not None and self._dim_of(guess) else []
-            counted = self._counted_after(items, i, dims)
+            counted = self._counted_after(items, i, dims, draft.events)
             after_by = _after_by(items, i)
-            by = None if counted or after_by is None else self._counted(after_by, dims)
+            by = (
+                None if counted or after_by is None else self._counted(after_by, dims, draft.events)
+            )
             ranked = counted or _ranked_metric(items, i) or by
             if (counted or by) and any(it.kind == "metric" for it in items):
                 # "the most products in stock": a count and a measure at once
@@ -553,10 +634,12 @@ class OfflineParser:
                 if number:
                     number.used = True
 
-    def _counted(self, item: Item, dims: list[str]) -> Item | None:
+    def _counted(
+        self, item: Item, dims: list[str], within: frozenset[str] = frozenset()
+    ) -> Item | None:
         """An entity or a dimension as the metric counting it (across `dims`)."""
         if item.kind == "entity":
-            count = self._count_metric(item.name, None, dims)
+            count = self._count_metric(item.name, None, dims, within)
         elif item.kind == "dimension" and not self._numeric(item.name):
             count = f"distinct_{item.name}"
             count = count if count in self.layer.metrics else None
@@ -598,12 +681,14 @@ class OfflineParser:
         draft.limit = number.value if number else (5 if entity.plural else 1)
         return True
 
-    def _counted_after(self, items: list[Item], at: int, dims: list[str]) -> Item | None:
+    def _counted_after(
+        self, items: list[Item], at: int, dims: list[str], within: frozenset[str]
+    ) -> Item | None:
         """ "the most orders", "the fewest customers", "the most brands": the entity or
         dimension after a quantity superlative is counted, not ranked."""
         if items[at].words not in {"most", "fewest", "least"} or at + 1 >= len(items):
             return None
-        return self._counted(items[at + 1], dims)
+        return self._counted(items[at + 1], dims, within)
 
     def _metrics(self, items: list[Item], draft: Draft, context: dict[str, Any] | None) -> None:
         """Metrics named; "X per Y" as a ratio; "how many <entity>" as its count."""
@@ -661,7 +746,7 @@ class OfflineParser:
             draft.metrics = [name]
             return
         others = [it.name for it in items if it.kind == "value"]
-        draft.metrics = [self._count_metric(counted.name, None, others) or ""]
+        draft.metrics = [self._count_metric(counted.name, None, others, draft.events) or ""]
         if listing and not asks_count:
             label = self._label(counted.name)
             if label:
@@ -711,6 +796,8 @@ class OfflineParser:
             if nxt and nxt.kind == "dimension" and nxt.name == item.name and not nxt.used:
                 nxt.used = True  # "the North region"
             draft.score += self._context_score(items, item)
+        for dim in _compared(items):  # "online versus store": each side, side by side
+            _add(draft.dims, dim)
         shared = any(it.kind == "g" and it.name == "share" for it in items)
         for dim, values in chosen.items():
             if shared and dim in draft.dims:
@@ -833,10 +920,16 @@ class OfflineParser:
         return next((d.name for d in dims if d.column == entity.key), None)
 
     def _count_metric(
-        self, entity_name: str, product: str | None, dims: list[str] | None = None
+        self,
+        entity_name: str,
+        product: str | None,
+        dims: list[str] | None = None,
+        within: frozenset[str] = frozenset(),
     ) -> str | None:
         """The metric counting an entity: on `product` when given, else on the entity's own
-        product when every dimension asked for is reachable from it, else where they are."""
+        product when every dimension asked for is reachable from it, else where they are;
+        only in the models `within` when a verb points to them ("products sold" are counted
+        where sales are, never in stock; none there is no count)."""
         entity = self.layer.entities[entity_name]
         # a row count of the entity's own product counts it too (one row per key there)
         counts = [
@@ -847,6 +940,8 @@ class OfflineParser:
         ]
         if product:
             return next((m.name for m in counts if m.product == product), None)
+        if within:
+            counts = [m for m in counts if m.product in within]
         counts.sort(key=lambda m: (m.product != entity.product, m.name.startswith("distinct_")))
         for metric in counts:
             if all(self._reachable(d, metric.product) for d in dims or []):
@@ -854,11 +949,8 @@ class OfflineParser:
         return counts[0].name if counts else None
 
     def _reachable(self, dim: str, product: str) -> bool:
-        try:
-            self.layer.resolve_dimension(dim, product)
-        except KeyError:
-            return False
-        return True
+        # held by two models as near is reachable too: the readings then ask which
+        return bool(self.layer.nearest_dimensions(dim, product))
 
     def _numeric(self, dim: str) -> bool:
         d = self.dims[dim]
@@ -912,6 +1004,59 @@ def _meaning_item(span: Span) -> Item:
     if first.kind == "value":
         return Item("value", span.words, first.name, first.value, span.plural, values)
     return Item(first.kind, span.words, first.name, None, span.plural, meanings)
+
+
+def _value_reading(items: list[Item], at: int, values: list[Meaning]) -> list[Meaning]:
+    """The value meanings the phrase at `at` is read by though it names something else: its
+    dimension follows ("the store channel"), a negation precedes ("not store"), or a value
+    of the same dimension stands across "and", "or", "versus" ("online versus store": else
+    the second value would be dropped unsaid)."""
+    nxt = items[at + 1] if at + 1 < len(items) else None
+    prev = items[at - 1] if at else None
+    if nxt is not None and nxt.kind == "dimension" and any(v.name == nxt.name for v in values):
+        return [v for v in values if v.name == nxt.name]
+    if prev and prev.kind == "g" and prev.name in {"not", "without"}:
+        return values
+    paired = {it.name for it in _joined(items, at) if it.kind == "value"}
+    return [v for v in values if v.name in paired]
+
+
+def _ignored_value(items: list[Item]) -> int | None:
+    """Where an entity the assembly left unused is spelled like a value of a dimension
+    the question filters on ("online, store": the channel store): dropped, that value
+    would go unsaid, so it is read as the value too."""
+    valued = {it.name for it in items if it.kind == "value"}
+    for i, item in enumerate(items):
+        if item.kind == "entity" and not item.used and any(v.name in valued for v in item.aside):
+            return i
+    return None
+
+
+def _as_value(item: Item) -> Item:
+    value = item.aside[0]
+    return Item("value", item.words, value.name, value.value, item.plural, item.aside)
+
+
+def _joined(items: list[Item], at: int) -> list[Item]:
+    """The phrases joined to the one at `at` by "and", "or" or "versus"."""
+    out = []
+    for step in (-1, 1):
+        link, other = at + step, at + 2 * step
+        if 0 <= other < len(items) and items[link].kind == "g" and items[link].name in JOINS:
+            out.append(items[other])
+    return out
+
+
+def _compared(items: list[Item]) -> list[str]:
+    """Dimensions whose values the question sets against each other ("online versus store",
+    "compare North and South"): two values or more of one dimension and a "versus"."""
+    if not _says(items, "vs"):
+        return []
+    values: dict[str, set[Any]] = {}
+    for item in items:
+        if item.kind == "value":
+            values.setdefault(item.name, set()).add(item.value)
+    return [dim for dim, named in values.items() if len(named) > 1]
 
 
 def _merge_scattered(items: list[Item], key: tuple[str, ...], meaning: Meaning) -> list[Item]:
@@ -1014,6 +1159,19 @@ def _add(names: list[str], name: str) -> None:
 def _drop(names: list[str], name: str) -> None:
     if name in names:
         names.remove(name)
+
+
+def _qualify(query: dict[str, Any], name: str, owner: str) -> dict[str, Any]:
+    """The query with the dimension `name` read as the one of model `owner`."""
+    qualified = f"{owner}.{name}"
+    out = dict(query)
+    if query.get("dimensions"):
+        out["dimensions"] = [qualified if d == name else d for d in query["dimensions"]]
+    if query.get("filters"):
+        out["filters"] = [
+            {**f, "dimension": qualified} if f["dimension"] == name else f for f in query["filters"]
+        ]
+    return out
 
 
 def _swap(names: list[str], old: str, new: str) -> None:

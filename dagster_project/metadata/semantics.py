@@ -298,6 +298,17 @@ class SemanticLayer:
     def resolve_dimension(self, name: str, product: str) -> tuple[Dimension, list[JoinStep]]:
         """A dimension by name (`region`, `stores.region` or `sales/stores.region`) as seen
         from a product: its own first, then the nearest joined model; ties are ambiguous."""
+        nearest = self.nearest_dimensions(name, product)
+        if not nearest:
+            raise KeyError(f"no dimension {name!r} reachable from {product}")
+        if len(nearest) > 1:
+            options = ", ".join(d.qualified for d in nearest)
+            raise KeyError(f"dimension {name!r} is ambiguous from {product}: use one of {options}")
+        return nearest[0], self.join_path(product, nearest[0].product)
+
+    def nearest_dimensions(self, name: str, product: str) -> list[Dimension]:
+        """The dimensions `name` may mean from `product`: the nearest by joins (one unless
+        equally near models hold it through different keys); none when unreachable."""
         owner, _, dim_name = name.rpartition(".")
         candidates = []
         for distance, other in enumerate(self.reachable(product)):
@@ -310,13 +321,9 @@ class SemanticLayer:
                 if dim.name == dim_name or (dim.is_time and dim_name == "time"):
                     candidates.append((len(self.join_path(product, other)), distance, dim))
         if not candidates:
-            raise KeyError(f"no dimension {name!r} reachable from {product}")
+            return []
         best = min(c[0] for c in candidates)
-        nearest = self._entity_home([c[2] for c in candidates if c[0] == best], product)
-        if len(nearest) > 1:
-            options = ", ".join(d.qualified for d in nearest)
-            raise KeyError(f"dimension {name!r} is ambiguous from {product}: use one of {options}")
-        return nearest[0], self.join_path(product, nearest[0].product)
+        return self._entity_home([c[2] for c in candidates if c[0] == best], product)
 
     def _entity_home(self, tied: list[Dimension], product: str) -> list[Dimension]:
         """Of dimensions equally near, reached through one and the same key (species_id to

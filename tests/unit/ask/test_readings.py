@@ -1,0 +1,145 @@
+"""Which reading of a question the offline interpreter takes, over a small layer built here
+(a pizzeria, so nothing leans on the demo's words): the names covering the most of the
+question win, a dimension two products hold equally near is asked back."""
+
+from __future__ import annotations
+
+import pytest
+
+from dagster_project.ask.parser import OfflineParser
+from dagster_project.core.contracts import Contract
+from dagster_project.metadata.semantics import SemanticLayer, parse_semantics
+from tests.factories import column, contract_document
+
+KEY = {"primaryKey": True, "required": True}
+
+
+def _contract(product: str, *columns: dict) -> Contract:
+    return Contract(contract_document(list(columns), domain="pizzeria", product=product), "-")
+
+
+def _key(name: str, logical_type: str = "string", position: int = 1) -> dict:
+    return column(name, logical_type, primaryKeyPosition=position, **KEY)
+
+
+CONTRACTS = [
+    _contract("pizzas", _key("pizza_id"), column("pizza_name")),
+    _contract("kitchens", _key("kitchen_id"), column("town"), column("grade")),
+    _contract("couriers", _key("courier_id"), column("grade")),
+    _contract(
+        "order_lines",
+        _key("order_id"),
+        _key("line", "integer", 2),
+        column("order_date", "date"),
+        column("pizza_id"),
+        column("kitchen_id"),
+        column("courier_id"),
+        column("channel"),
+        column("quantity", "integer"),
+    ),
+    _contract(
+        "inventory",
+        _key("day", "date"),
+        _key("kitchen_id", position=2),
+        _key("pizza_id", position=3),
+        column("on_hand", "integer"),
+    ),
+]
+SEMANTICS = {
+    "domain": "pizzeria",
+    "entities": [
+        {"name": "pizza", "key": "pizza_id", "product": "pizzas"},
+        {"name": "kitchen", "key": "kitchen_id", "product": "kitchens"},
+        {"name": "courier", "key": "courier_id", "product": "couriers"},
+        {"name": "order", "key": "order_id"},
+    ],
+    "models": [
+        {"product": "pizzas", "dimensions": ["pizza_name"]},
+        {"product": "kitchens", "dimensions": ["town", "grade"]},  # grade: a kitchen's
+        {"product": "couriers", "dimensions": ["grade"]},  # and a courier's, as near
+        {"product": "order_lines", "time_dimension": "order_date", "dimensions": ["channel"]},
+        {"product": "inventory", "time_dimension": "day"},
+    ],
+    "metrics": [
+        {"name": "pizzas_sold", "model": "order_lines", "column": "quantity",
+         "synonyms": ["pizzas sold"]},
+        {"name": "orders", "model": "order_lines", "agg": "count_distinct", "column": "order_id"},
+        {"name": "menu_size", "model": "pizzas", "agg": "count"},
+        {"name": "on_hand", "model": "inventory", "column": "on_hand"},
+    ],
+}  # fmt: skip
+VALUES = {"channel": ["kitchen", "online"], "town": ["Leeds", "York"]}
+
+
+@pytest.fixture(scope="module")
+def layer() -> SemanticLayer:
+    return parse_semantics([("pizzeria", SEMANTICS)], CONTRACTS).validate()
+
+
+@pytest.fixture(scope="module")
+def parser(layer: SemanticLayer) -> OfflineParser:
+    return OfflineParser(layer, VALUES)
+
+
+def test_the_metric_whose_name_covers_more_of_the_question_wins(parser: OfflineParser):
+    sold = parser.parse("how many pizzas were sold")  # "pizzas ... sold": the metric's name
+    assert sold.status == "answered", sold.reason
+    assert sold.query == {"metrics": ["pizzas_sold"]}
+    menu = parser.parse("how many pizzas")  # only the entity's word: it is counted
+    assert menu.query == {"metrics": ["menu_size"]}
+
+
+def test_a_dimension_two_models_hold_as_near_as_each_other_is_asked_back(
+    parser: OfflineParser,
+):
+    parsed = parser.parse("pizzas sold by grade")  # a kitchen's grade or a courier's?
+    assert parsed.status == "clarify" and parsed.query is None
+    assert parsed.choices == [
+        "pizzas_sold, by kitchens.grade",
+        "pizzas_sold, by couriers.grade",
+    ]
+    named = parser.parse("pizzas sold by kitchen grade")  # naming the entity decides
+    assert named.status == "answered", named.reason
+    assert named.query == {"metrics": ["pizzas_sold"], "dimensions": ["kitchens.grade"]}
+
+
+def test_values_of_one_dimension_set_side_by_side_are_all_kept(parser: OfflineParser):
+    # "kitchen" is an entity's name too: read alone it would be the kitchen, and dropped
+    both = {"dimension": "channel", "op": "in", "value": ["kitchen", "online"]}
+    versus = parser.parse("online versus kitchen: pizzas sold per order")
+    assert versus.status == "answered", versus.reason
+    assert versus.query == {
+        "metrics": ["pizzas_sold/orders"],
+        "dimensions": ["channel"],  # compared: each side on its own row
+        "filters": [both],
+    }
+    either = parser.parse("pizzas sold, kitchen or online")
+    assert either.query == {"metrics": ["pizzas_sold"], "filters": [both]}
+    unjoined = parser.parse("online, kitchen: pizzas sold")  # the kitchen, or a channel?
+    assert unjoined.status == "clarify" and unjoined.query is None
+    assert unjoined.choices == [
+        "pizzas_sold, channel = online",
+        "pizzas_sold, channel in kitchen, online",
+    ]
+
+
+def test_a_distinct_count_under_a_verb_comes_from_the_verbs_model(parser: OfflineParser):
+    # "sold" names pizzas_sold's model: the pizzas counted are the sold ones, not the
+    # inventory's (which reaches the town as well, and was taken)
+    parsed = parser.parse("how many distinct pizzas were sold in Leeds")
+    assert parsed.status == "answered", parsed.reason
+    assert parsed.query == {
+        "metrics": ["distinct_pizza_id_in_order_lines"],
+        "filters": [{"dimension": "town", "op": "=", "value": "Leeds"}],
+    }
+
+
+def test_how_many_different_values_is_never_answered_as_a_metric_by_them(
+    parser: OfflineParser,
+):
+    # the question counts towns; pizzas sold by town would be another answer
+    parsed = parser.parse("how many different towns were pizzas sold in")
+    assert parsed.status == "unanswerable" and parsed.query is None
+    assert parser.parse("how many different towns").query == {"metrics": ["distinct_town"]}
+    grouped = parser.parse("pizzas sold across different towns")  # grouping, as asked
+    assert grouped.query == {"metrics": ["pizzas_sold"], "dimensions": ["town"]}

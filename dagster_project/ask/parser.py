@@ -709,6 +709,8 @@ class OfflineParser:
                     nxt.used = items[i + 1].used = True
                     _swap(draft.metrics, item.name, f"{item.name}/{count}")
                     continue
+            if self._averaged_total(items, i, draft) or self._population(items, i):
+                continue
             if not any(m.startswith(f"{item.name}/") for m in draft.metrics):
                 _add(draft.metrics, item.name)
         for m in list(draft.metrics):
@@ -719,6 +721,48 @@ class OfflineParser:
         if draft.order and draft.order[0] in {"", "-"}:
             first = draft.metrics[0] if draft.metrics else ""
             draft.order = [draft.order[0] + first] if first else []
+
+    def _averaged_total(self, items: list[Item], at: int, draft: Draft) -> bool:
+        """ "average seats of the planes": a total averaged over an entity named after it
+        is the total per one of them; with none named, what to average over is unsaid
+        (per row, day, store?) and answering the total would drop "average"."""
+        before = items[at - 1] if at else None
+        metric = self.layer.metrics.get(items[at].name)
+        if not (before and before.kind == "g" and before.name == "avg" and not before.used):
+            return False
+        if metric is None or metric.agg not in {"sum", "count"}:
+            return False
+        before.used = True
+        over = next((it for it in items[at + 1 :] if it.kind in {"entity", "metric"}), None)
+        count = None
+        if over is not None and over.kind == "entity" and not over.used:
+            count = self._count_metric(over.name, metric.product)
+        elif over is not None and self._population(items, items.index(over)):
+            count = over.name  # "of the flights": the rows the total is over
+        if count is not None and count != metric.name:
+            over.used = True
+            _add(draft.metrics, f"{metric.name}/{count}")
+        else:
+            draft.problems.append(
+                f"'average {items[at].words}': {metric.name} is a total; say per what it is "
+                "averaged (per <entity>)"
+            )
+        return True
+
+    def _population(self, items: list[Item], at: int) -> bool:
+        """ "the average delay of flights from JFK": a row count named after another metric
+        of its model, with no "and" between, is whom that metric is about, not a second
+        metric ("flights and average delay" asks for both)."""
+        metric = self.layer.metrics.get(items[at].name)
+        if metric is None or metric.agg != "count" or metric.column:
+            return False
+        for item in reversed(items[:at]):
+            if item.kind == "g" and item.name in {"and", "vs", "per"}:
+                return False
+            other = self.layer.metrics.get(item.name) if item.kind == "metric" else None
+            if other is not None:
+                return other.product == metric.product and other.name != metric.name
+        return False
 
     def _implied_metric(
         self, items: list[Item], draft: Draft, context: dict[str, Any] | None

@@ -260,3 +260,23 @@ def test_units_of_time_and_distance_after_a_number_and_light_verbs_say_nothing(p
     parsed = answered(parser, "which stores went above 20000 revenue")
     assert parsed.query["having"] == [{"dimension": "revenue", "op": ">", "value": 20000}]
     assert all(map(_is_unit, ("minutes", "hours", "miles", "km", "kg")))
+
+
+@pytest.mark.parametrize(
+    ("question", "metrics"),
+    [
+        ("average age of the contestants", ["average_age"]),  # whom it is about, not a count
+        ("contestants and average age by season", ["contestant_count", "average_age"]),
+        ("average revenue of the stores", ["revenue/distinct_store_id_in_order_lines"]),
+    ],
+)
+def test_a_count_named_after_a_metric_is_its_population_and_averages_are_per_it(
+    parser, question, metrics
+):
+    assert answered(parser, question).query["metrics"] == metrics
+
+
+def test_an_average_of_a_total_over_nothing_named_is_not_the_total(parser):
+    # "average revenue by region" was revenue by region: "average" silently dropped.
+    parsed = parser.parse("average revenue by region")
+    assert parsed.status == "unanswerable" and "revenue is a total" in parsed.reason

@@ -1,10 +1,11 @@
 from dataclasses import replace
 from datetime import date, timedelta
 
+import numpy as np
 import polars as pl
 import pytest
 
-from dagster_project.checks.quality.config import quality_config
+from dagster_project.checks.quality.config import DriftConfig, quality_config
 from dagster_project.checks.quality.drift import (
     _evidently,
     _tested,
@@ -12,6 +13,7 @@ from dagster_project.checks.quality.drift import (
     compare,
     drift_columns,
     evaluate_drift,
+    judge,
     resolve_segments,
 )
 from dagster_project.core.settings import MeshSettings
@@ -184,3 +186,28 @@ def test_verdicts_without_the_report_equal_evidently_reports(lake, order_lines):
         assert [c.score for c in alone] == pytest.approx([c.score for c in from_report])
         found[day] = {c.column for c in alone if c.drifted}
     assert "channel" in found[DRIFT_DAY] and not found[CALM_DAY]
+
+
+def _readings(rng, n: int, shift: float = 0.0) -> pl.DataFrame:
+    """A small day of sensor-like readings: a normal measure and a mostly-zero one."""
+    return pl.DataFrame(
+        {
+            "level": rng.normal(35 + shift * 8, 8, n),
+            "rain": np.where(rng.random(n) < 0.9, 0.0, rng.uniform(0, 0.3, n)),
+        }
+    )
+
+
+def test_small_samples_of_the_same_data_do_not_drift_on_chance_a_real_shift_does():
+    # 144 rows a side, minRows lowered to 50 with the default thresholds (0.1): chance
+    # alone moved normed Wasserstein past 0.1 in most of such comparisons.
+    rng = np.random.default_rng(7)
+    config = DriftConfig(minRows=50)
+    columns = {"level": "numerical", "rain": "numerical"}
+    calm = [judge(_readings(rng, 144).lazy(), _readings(rng, 144).lazy(), columns, config)]
+    calm += [judge(_readings(rng, 144).lazy(), _readings(rng, 144).lazy(), columns, config)
+             for _ in range(9)]  # fmt: skip
+    assert not any(c.drifted for outcome in calm for c in outcome.columns)
+    assert any(c.threshold > 0.1 for c in calm[0].columns)  # raised to what chance reaches
+    shifted = judge(_readings(rng, 144).lazy(), _readings(rng, 144, 1.0).lazy(), columns, config)
+    assert [c.column for c in shifted.drifted] == ["level"]

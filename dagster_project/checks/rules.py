@@ -51,7 +51,11 @@ class RuleOutcome:
     def describe(self) -> str:
         if self.passed:
             return "passed"
-        return "; ".join(f"{col}: {n:,} failing" for col, n in self.failures.items() if n)
+        def evidence(col: str, n: int) -> str:  # "2 value(s) missing in ...", "missing"
+            detail = self.details.get(col)
+            return detail if isinstance(detail, str) else f"{n:,} failing"
+
+        return "; ".join(f"{col}: {evidence(col, n)}" for col, n in self.failures.items() if n)
 
 
 def rules_for(contract: Contract) -> list[str]:

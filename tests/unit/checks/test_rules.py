@@ -275,6 +275,8 @@ def test_referential_integrity_tolerates_the_contracts_share_of_orphans(
     result = outcomes(over, rows, lake_with_customers)["referential_integrity"]
     assert not result.passed and not result.warn_only
     assert "e.g. [999]" in result.details[label]
+    # what a user reads says how many, how much of the rows, and which (not "1 failing")
+    assert result.describe() == f"{label}: {result.details[label]}"
 
 
 def test_a_warning_relationship_warns_and_does_not_block(

@@ -51,6 +51,7 @@ class RuleOutcome:
     def describe(self) -> str:
         if self.passed:
             return "passed"
+
         def evidence(col: str, n: int) -> str:  # "2 value(s) missing in ...", "missing"
             detail = self.details.get(col)
             return detail if isinstance(detail, str) else f"{n:,} failing"

@@ -72,6 +72,7 @@ class LandingLoad:
     rows: dict[str, int] = field(default_factory=dict)  # file → its rows, in `frame` order
     rows_quarantined: dict[str, str] = field(default_factory=dict)  # file → reason
     unsettled: dict[str, str] = field(default_factory=dict)  # file → why it waits
+    replays: dict[str, str] = field(default_factory=dict)  # file → the file it repeats, why
 
     def refusal(self, contract: Contract, *, table_exists: bool) -> str | None:
         """Why nothing may be written (None: write the frame). A rewrite of days or of the
@@ -344,7 +345,9 @@ def _write_record(
         **extra,
     }
     settings.files.write_text(_loaded_uri(settings, product, file.name), json.dumps(record))
-    settings.files.write_text(_hash_uri(settings, product, digest), json.dumps({"file": file.name}))
+    if "replay_of" not in extra:  # the bytes stay the original's, whatever repeats them
+        uri = _hash_uri(settings, product, digest)
+        settings.files.write_text(uri, json.dumps({"file": file.name}))
 
 
 def record_loaded(
@@ -471,6 +474,7 @@ def good_files(
     written; files still arriving, bad files and breaking rows are recorded in `load`."""
     files = landing_files(settings, contract, window)
     load.unsettled = unsettled(settings, contract, files)
+    first_with: dict[str, str] = {}  # content hash → the first file of this load with it
     for file in (f for f in files if f.name not in load.unsettled):
         try:
             frame = read_landing_file(settings, file, contract)
@@ -478,10 +482,33 @@ def good_files(
             quarantine(settings, contract, file, str(exc))
             load.quarantined[file.name] = str(exc)
             continue
+        if _replay(settings, contract, file, first_with, load):
+            continue
         kept = screened(settings, contract, file, frame, screen, load) if screen else frame
         if kept is not None:
+            first_with.setdefault(content_hash(settings, file), file.name)
             load.loaded.append(file)
             yield file, frame, kept
+
+
+def _replay(
+    settings: MeshSettings,
+    contract: Contract,
+    file: LandingFile,
+    first_with: dict[str, str],
+    load: LandingLoad,
+) -> bool:
+    """A file with the same bytes as another this load loads, or as a file loaded under
+    another name (a source sending a day twice): skipped and recorded as that file's
+    replay, so its rows are never in the product twice, even without a primary key. (The
+    same bytes as a file set aside are judged, and set aside, on their own.)"""
+    digest = content_hash(settings, file)  # of the bytes just read: no second read
+    original = first_with.get(digest) or _loaded_with(settings, contract, digest) or file.name
+    if original == file.name:
+        return False
+    load.replays[file.name] = f"the same bytes as {original}"
+    _write_record(settings, contract, file, digest, replay_of=original)
+    return True
 
 
 def screened(

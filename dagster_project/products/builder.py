@@ -222,6 +222,7 @@ def _landed_rows(run: ProductRun, families: Sequence[CheckFamily]) -> Rows:
         ("quarantined", load.quarantined, "quarantined"),
         ("rows_quarantined", load.rows_quarantined, "set rows aside from"),
         ("unsettled", load.unsettled, "left for later (may still be written)"),
+        ("replays", load.replays, "skipped"),
     ]:
         if files:
             metadata[label] = dg.MetadataValue.json(files)

@@ -64,7 +64,7 @@ def rows_on_spark(run: ProductRun, product: Product, families: Sequence[CheckFam
         frame, loaded, load = read_landing(
             session, lake.settings, contract, window, keys, screen=screen, staging=staging
         )
-        for label in ("quarantined", "rows_quarantined", "unsettled"):
+        for label in ("quarantined", "rows_quarantined", "unsettled", "replays"):
             if getattr(load, label):
                 metadata[label] = dg.MetadataValue.json(getattr(load, label))
         metadata["loaded_files"] = dg.MetadataValue.json([f.name for f in loaded])

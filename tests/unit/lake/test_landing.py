@@ -309,6 +309,20 @@ def test_when_every_file_is_quarantined_the_refusal_gives_the_reason_not_a_wait(
     assert "mesh landing list" in refusal and "run again once complete" not in refusal
 
 
+def test_a_file_sent_twice_under_another_name_is_loaded_once(
+    mesh_home: MeshSettings, order_lines: Contract
+) -> None:
+    day = to_bytes(order_rows(D1), "csv")
+    land(mesh_home, order_lines, "2025-03-01.csv", day)
+    land(mesh_home, order_lines, "2025-03-01-resend.csv", day)  # the same bytes again
+    load = load_landing(mesh_home, order_lines)
+    assert [f.name for f in load.loaded] == ["2025-03-01.csv"] and load.frame.height == 3
+    assert load.replays == {"2025-03-01-resend.csv": "the same bytes as 2025-03-01.csv"}
+    record_loaded(mesh_home, order_lines, load.loaded)
+    again = load_landing(mesh_home, order_lines)  # a rebuild of the day reads both again
+    assert again.frame.height == 3 and list(again.replays) == ["2025-03-01-resend.csv"]
+
+
 def test_load_landing_in_a_window_and_with_nothing_landed(
     mesh_home: MeshSettings, order_lines: Contract
 ) -> None:

@@ -187,19 +187,36 @@ def _parse(raw: bytes, kind: str, contract: Contract) -> pl.DataFrame:
         # (Typed parsing would reject a file that leaves out an optional column.)
         return pl.read_ndjson(io.BytesIO(raw), infer_schema_length=None)
     # CSV: read the header first so types are imposed only on the columns present.
-    header = pl.read_csv(io.BytesIO(raw), n_rows=0).columns
-    _check_last_row(raw, len(header))
+    separator = _separator(raw)
+    header = pl.read_csv(io.BytesIO(raw), n_rows=0, separator=separator).columns
+    _check_last_row(raw, len(header), separator)
     types = {c: contract.polars_schema[c] for c in header if c in contract.column_names}
-    return pl.read_csv(io.BytesIO(raw), schema_overrides=types)
+    # R writes a missing value as NA: no number, day or flag is spelled so; text keeps it
+    missing = {c: "NA" for c, dtype in types.items() if dtype != pl.String}
+    return pl.read_csv(
+        io.BytesIO(raw), schema_overrides=types, separator=separator, null_values=missing
+    )
 
 
-def _check_last_row(raw: bytes, fields: int) -> None:
+SEPARATORS = (",", ";", "\t", "|")
+
+
+def _separator(raw: bytes) -> str:
+    """The header's separator: a comma, else the one of `;`, tab, `|` it holds most of
+    (spreadsheets in many locales export with semicolons)."""
+    header = raw.split(b"\n", 1)[0].decode("utf-8", errors="replace")
+    if "," in header:
+        return ","
+    return max(SEPARATORS, key=header.count) if any(s in header for s in SEPARATORS) else ","
+
+
+def _check_last_row(raw: bytes, fields: int, separator: str = ",") -> None:
     """A CSV file cut while written ends in a short row, which a parser fills with nulls
     (only a file not ending in a newline can have been cut inside a row)."""
     lines = raw.splitlines()
     if raw.endswith(b"\n") or len(lines) < 2:
         return
-    last = next(csv.reader([lines[-1].decode("utf-8", errors="replace")]), [])
+    last = next(csv.reader([lines[-1].decode("utf-8", errors="replace")], delimiter=separator), [])
     if len(last) < fields:
         raise LandingError(
             f"the last row has {len(last)} of {fields} fields: the file looks cut short"

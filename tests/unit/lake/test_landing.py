@@ -166,6 +166,20 @@ def test_a_file_may_leave_out_optional_columns(mesh_home: MeshSettings, stores: 
     assert frame["size_sqm"].null_count() == 2
 
 
+def test_a_spreadsheets_semicolons_and_rs_na_read_as_separators_and_missing_values(
+    mesh_home: MeshSettings, stores: Contract
+) -> None:
+    text = to_bytes(store_rows(), "csv").decode().replace(",", ";")
+    text = text.replace(";850.0", ";NA")  # R's write.csv: a missing number is NA
+    text = text.replace("Porto", "NA")  # a text may well be NA (Namibia, North America)
+    file = land(mesh_home, stores, "2025-03-01.csv", text.encode())
+    frame = read_landing_file(mesh_home, file, stores)
+    assert frame.columns == stores.column_names and frame.height == 2
+    assert frame["size_sqm"].to_list() == [None, 1200.5]
+    assert frame["store_name"].to_list() == ["Harbour", "Old Town"]
+    assert frame["city"].to_list() == ["NA", "Lisbon"]
+
+
 def _csv(text: str) -> bytes:
     return text.encode()
 

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 import yaml
 
 from dagster_project.core.settings import MeshSettings, Settings
+from dagster_project.core.yamlfile import load_yaml
 
 KEY_PREFIX = "mwk_"
 NO_ANONYMOUS = "none"
@@ -53,7 +54,7 @@ class ApiKeyStore:
         self.uri = self.settings.registry_uri("api", "keys.yaml")
 
     def load(self) -> dict[str, ApiKey]:
-        raw = yaml.safe_load(self.settings.files.read_text_or(self.uri, "")) or {}
+        raw = load_yaml(self.settings.files.read_text_or(self.uri, "")) or {}
         return {name: ApiKey(name=name, **fields) for name, fields in raw.items()}
 
     def _save(self, keys: dict[str, ApiKey]) -> None:

@@ -40,6 +40,7 @@ from dagster_project.core.contracts import Contract, load_contract
 from dagster_project.core.credentials import mesh_secret
 from dagster_project.core.settings import Settings
 from dagster_project.core.workspace import location_folder, read_workspace
+from dagster_project.core.yamlfile import load_yaml
 from dagster_project.lake.storage import Lake
 
 POLICY_ENV = "MESH_ACCESS_POLICY"
@@ -122,7 +123,7 @@ class AccessPolicy:
     def load(cls, path: Path | str | None = None) -> AccessPolicy:
         path = Path(path) if path else default_policy_path()
         try:
-            document = yaml.safe_load(path.read_text()) or {}
+            document = load_yaml(path.read_text()) or {}
         except (OSError, yaml.YAMLError) as exc:
             raise PolicyError(f"{path}: {exc}") from exc
         return cls.from_document(document, path)

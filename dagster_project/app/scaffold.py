@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import yaml
-
 from dagster_project.core.contracts import load_contract
 from dagster_project.core.errors import UserError
 from dagster_project.core.workspace import WORKSPACE_FILE, Location, add_location, read_workspace
+from dagster_project.core.yamlfile import load_yaml
 from dagster_project.metadata.semantics import SEMANTICS_FILE, load_semantic_layer
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -262,7 +261,7 @@ def _refuse_taken_names(root: Path, entity: str, metric: str) -> None:
     metric would make every domain's questions fail to load."""
     for location in read_workspace(root / WORKSPACE_FILE):
         path = root.joinpath(*location.module.split(".")[:-1]) / SEMANTICS_FILE
-        doc = (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+        doc = (load_yaml(path.read_text()) or {}) if path.exists() else {}
         entities = {e.get("name") for e in doc.get("entities") or []}
         keys = {e.get("key") for e in doc.get("entities") or []}
         metrics = {m.get("name") for m in doc.get("metrics") or []}

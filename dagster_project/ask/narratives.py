@@ -10,7 +10,6 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
-import yaml
 
 from dagster_project.ask.insights import PERIOD_DAYS, DomainFacts, domain_facts
 from dagster_project.ask.semantic_sql import run_query
@@ -19,6 +18,7 @@ from dagster_project.checks.quality.checks import quality_check_specs
 from dagster_project.checks.risks import CheckRisk, check_risks, quality_check_keys
 from dagster_project.core.contracts import Contract, load_contracts
 from dagster_project.core.settings import MeshSettings
+from dagster_project.core.yamlfile import load_yaml
 from dagster_project.metadata.semantics import (
     InsightsSpec,
     SemanticLayer,
@@ -125,7 +125,7 @@ INSIGHT_COLUMNS = (
 
 def _spec_and_inputs(semantics: Path) -> tuple[InsightsSpec, tuple[str, ...]]:
     """The domain's insights spec and the products its metrics and dimensions live in."""
-    doc = yaml.safe_load(semantics.read_text()) or {}
+    doc = load_yaml(semantics.read_text()) or {}
     domain = str(doc.get("domain") or semantics.parent.name)
     contracts = load_contracts(semantics.parent / "contracts").values()
     layer = parse_semantics([(str(semantics), doc)], contracts)

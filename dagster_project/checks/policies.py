@@ -19,6 +19,7 @@ import yaml
 
 from dagster_project.core.contracts import Contract
 from dagster_project.core.settings import MeshSettings
+from dagster_project.core.yamlfile import load_yaml
 from dagster_project.lake.storage import Lake
 from dagster_project.products.product import CheckFamily, FamilyResult, Written
 
@@ -102,7 +103,7 @@ class ContractRegistry:
 
     def load(self, key: str, version: str) -> Contract:
         text = self.settings.files.read_text(f"{self._folder(key)}/{version}.yaml")
-        return Contract(yaml.safe_load(text), f"registry:{key}@{version}")
+        return Contract(load_yaml(text), f"registry:{key}@{version}")
 
     def latest(self, key: str) -> Contract | None:
         versions = self.versions(key)

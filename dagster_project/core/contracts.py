@@ -28,6 +28,7 @@ from open_data_contract_standard.model import OpenDataContractStandard, SchemaPr
 from dagster_project.core.errors import UserError
 from dagster_project.core.filesystem import is_uri
 from dagster_project.core.settings import get_settings
+from dagster_project.core.yamlfile import load_yaml
 
 CONTRACT_SUFFIX = ".odcs.yaml"
 WRITE_MODES = ("merge", "partition_overwrite", "append", "overwrite")
@@ -93,8 +94,6 @@ def _validator() -> jsonschema.Draft201909Validator:
 # (`<MESH_HOME>/.cache/valid-contracts`), so that a short command (`mesh ask`) does not
 # validate the workspace's ~30 unchanged contracts anew in each process (~1 s of 3.5 s).
 _VALID: set[str] = set()
-# libyaml's parser when PyYAML has it: the pure-Python one took ~1 s of `mesh ask` (36 files).
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _valid_file() -> Path | None:
@@ -626,7 +625,7 @@ def load_contract(path: Path | str) -> Contract:
     if kept is not None and kept[0] == text:
         return kept[1]
     try:
-        document = yaml.load(text, Loader=_YAML_LOADER)
+        document = load_yaml(text)
     except yaml.YAMLError as exc:
         raise ContractError(path, "(yaml)", str(exc)) from exc
     if not isinstance(document, dict):

@@ -15,6 +15,7 @@ import yaml
 
 from dagster_project.core.settings import SECRET_NAME, MeshSettings, Settings
 from dagster_project.core.workspace import find_root
+from dagster_project.core.yamlfile import load_yaml
 
 LOCAL_CONFIG = "meshwork.local.yaml"
 MESH_SECRETS = "secrets.local.yaml"
@@ -27,7 +28,7 @@ def _local_config() -> dict[str, str]:
         return {}
     if not path.exists():
         return {}
-    return {str(k): str(v) for k, v in (yaml.safe_load(path.read_text()) or {}).items()}
+    return {str(k): str(v) for k, v in (load_yaml(path.read_text()) or {}).items()}
 
 
 def secret(name: str) -> str | None:
@@ -43,7 +44,7 @@ def mesh_secret(name: str, settings: MeshSettings) -> str:
     if configured:
         return configured
     uri = settings.registry_uri(MESH_SECRETS)
-    stored = yaml.safe_load(settings.files.read_text_or(uri, "")) or {}
+    stored = load_yaml(settings.files.read_text_or(uri, "")) or {}
     if name not in stored:
         stored[name] = _random.token_urlsafe(32)
         settings.files.write_private_text(uri, yaml.safe_dump(stored))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
+from dagster_project.core.yamlfile import load_yaml
 
 if TYPE_CHECKING:  # reading the workspace (ask, search) must not import Dagster
     import dagster as dg
@@ -37,7 +37,7 @@ def find_root(start: Path | None = None) -> Path:
 
 def read_workspace(path: Path | None = None) -> list[Location]:
     path = path or find_root() / WORKSPACE_FILE
-    document = yaml.safe_load(path.read_text()) or {}
+    document = load_yaml(path.read_text()) or {}
     locations = []
     for entry in document.get("load_from", []):
         target = entry.get("python_module")

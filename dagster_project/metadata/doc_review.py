@@ -23,6 +23,7 @@ from ruamel.yaml import YAML
 
 from dagster_project.core.contracts import Contract, ContractError, load_contract, validate_document
 from dagster_project.core.settings import MeshSettings
+from dagster_project.core.yamlfile import load_yaml
 
 PENDING, ACCEPTED, EDITED, REJECTED = "pending", "accepted", "edited", "rejected"
 
@@ -111,7 +112,7 @@ class SuggestionStore:
         return self.settings.uri("docs", "suggestions", domain, f"{name}.yaml")
 
     def load(self, product: str) -> list[Suggestion]:
-        raw = yaml.safe_load(self.settings.files.read_text_or(self.uri(product), "")) or []
+        raw = load_yaml(self.settings.files.read_text_or(self.uri(product), "")) or []
         return [Suggestion(**suggestion) for suggestion in raw]
 
     def save(self, product: str, suggestions: list[Suggestion]) -> None:
@@ -180,7 +181,7 @@ def apply_to_contract(path: Path, suggestion: Suggestion) -> Contract:
     original = path.read_text()
     ruamel = _round_trip()
     document = ruamel.load(original)
-    if current_value(yaml.safe_load(original), suggestion.field):
+    if current_value(load_yaml(original), suggestion.field):
         raise ValueError(f"{suggestion.label} already has text written by a person; not replaced")
     set_value(document, suggestion.field, suggestion.value)
     document["version"] = bump_patch(str(document["version"]))

@@ -37,6 +37,7 @@ from dagster_project.checks.quality.companion_contracts import discover_contract
 from dagster_project.core.contracts import Contract
 from dagster_project.core.errors import UserError
 from dagster_project.core.workspace import find_root, location_folder, read_workspace
+from dagster_project.core.yamlfile import load_yaml
 
 SEMANTICS_FILE = "semantics.yaml"
 TIME_GRAINS = ("day", "week", "month", "quarter", "year")
@@ -513,7 +514,7 @@ def load_semantic_layer(
     paths = list(files) if files is not None else semantics_files()
     if validate and files is None:
         return _valid_layer(paths, list(contracts))
-    documents = [(str(p), yaml.safe_load(Path(p).read_text()) or {}) for p in paths]
+    documents = [(str(p), load_yaml(Path(p).read_text()) or {}) for p in paths]
     layer = parse_semantics(documents, contracts)
     source = str(paths[0]) if len(paths) == 1 else None
     return layer.validate(source) if validate else layer
@@ -523,11 +524,19 @@ def _valid_layer(paths: list[Path], contracts: list[Contract]) -> SemanticLayer:
     """The workspace's layer without the files that break it: one domain's mistake must
     not leave every other domain unanswerable. Files are added in workspace order, so a
     file that clashes with an earlier one is the one left out; `excluded` says why."""
+    try:  # the usual case, every file fine: one parse and one validation
+        whole = parse_semantics(
+            [(str(p), load_yaml(p.read_text()) or {}) for p in paths], contracts
+        )
+        if not whole.problems():
+            return whole
+    except (yaml.YAMLError, KeyError, TypeError, AttributeError):
+        pass
     kept: list[tuple[str, Mapping[str, Any]]] = []
     excluded: dict[str, list[str]] = {}
     for path in paths:
         try:
-            document = (str(path), yaml.safe_load(path.read_text()) or {})
+            document = (str(path), load_yaml(path.read_text()) or {})
             problems = parse_semantics([*kept, document], contracts).problems()
         except yaml.YAMLError as exc:
             problems = [f"not valid YAML: {' '.join(str(exc).split())}"]

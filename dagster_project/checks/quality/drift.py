@@ -432,20 +432,18 @@ def _chance_floor(test: Any, sides: list, column_type: Any, threshold: float) ->
     sides pooled (a window's dozens of tests would otherwise find one by chance). Small
     daily partitions (a minRows a contract lowers) would drift on noise alone; large
     samples, whose noise is far below the threshold, skip the draws."""
-    import pandas as pd
-
     n_ref, n_cur = len(sides[0]), len(sides[1])
     n_eff = n_ref * n_cur / max(n_ref + n_cur, 1)
-    pooled = pd.concat(sides, ignore_index=True)
-    spread = 2.4 if pooled.dtype.kind in "iufb" else math.sqrt(pooled.nunique())
+    values = np.concatenate([side.to_numpy() for side in sides])
+    numeric = values.dtype.kind in "iufb"
+    spread = 2.4 if numeric else math.sqrt(len(set(values.tolist())))
     if n_eff == 0 or spread / math.sqrt(n_eff) <= threshold:
         return 0.0
-    draws = np.random.default_rng(0)
-    values = pooled.to_numpy()
+    draws, series = np.random.default_rng(0), type(sides[0])  # pandas, as Evidently takes
     chance = []
     for _ in range(CHANCE_DRAWS):
         shuffled = draws.permutation(values)
-        a, b = pd.Series(shuffled[:n_ref]), pd.Series(shuffled[n_ref:])
+        a, b = series(shuffled[:n_ref]), series(shuffled[n_ref:])
         chance.append(float(test(a, b, column_type, threshold).drift_score))
     usual = max(max(chance), float(np.mean(chance) + CHANCE_SIGMAS * np.std(chance)))
     return CHANCE_MARGIN * usual

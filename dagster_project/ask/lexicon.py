@@ -215,6 +215,7 @@ IRREGULAR = {
     "children": "child",
 }
 MAX_VALUE_WORDS = 5
+COUNTED = {("number", "of"), ("count", "of")}  # "how many queens": "the number of queens"
 _TOKEN = re.compile(r"\d{4}-\d{2}-\d{2}|\d+(?:[.,]\d+)*(?:%|[km]\b)?|[a-z0-9]+")
 _SPELLED = "|".join([*NUMBER_WORDS, *SCALES])
 
@@ -463,20 +464,32 @@ class Lexicon:
         }
         return sorted(found)
 
-    def widest(self, span: Span, around: list[Token], lead: int) -> list[Meaning]:
+    def widest(
+        self, span: Span, around: list[Token], lead: int, counts: bool = False
+    ) -> list[Meaning]:
         """The span's meanings whose written phrase covers the most of the question's words,
         the fillers `around` it counted (`lead` of them come before it): "pizzas were sold"
         is the metric called "pizzas sold", not the pizza; after "distinct" the thing itself
-        is meant ("distinct pizzas"). Equal cover keeps every meaning."""
+        is meant ("distinct pizzas"). A meaning none of whose phrases the question writes
+        ("number of queens" for "top 3 queens") covers less than one it writes ("queen");
+        after "how many" (`counts`) "the number of" is written. Equal cover keeps every
+        meaning."""
         if len(span.meanings) < 2:
             return span.meanings
         stems = [t.stem for t in around]
         distinct = any(t.text in DISTINCT for t in around[:lead])
         written = self.written.get(span.key, {})
 
-        def cover(meaning: Meaning) -> int:
-            fits = [len(p) for p in written.get(meaning, ()) if _within(p, stems)]
-            return max(fits, default=len(span.key)) + (distinct and meaning.kind != "metric")
+        def fitting(phrase: tuple[str, ...]) -> tuple[str, ...] | None:
+            if _within(phrase, stems):
+                return phrase
+            counted = counts and phrase[:2] in COUNTED
+            return phrase[2:] if counted and _within(phrase[2:], stems) else None
+
+        def cover(meaning: Meaning) -> float:
+            fits = [len(f) for p in written.get(meaning, ()) if (f := fitting(p)) is not None]
+            unwritten = len(span.key) - 0.5
+            return max(fits, default=unwritten) + (distinct and meaning.kind != "metric")
 
         best = max(map(cover, span.meanings))
         return [m for m in span.meanings if cover(m) == best]

@@ -36,9 +36,6 @@ KNOWN_WRONG: dict[str, str] = {
         "abstains: 'queens' picks dragracer/contestants, which has no time dimension for "
         "'in March 2010'"
     ),
-    "Top 2 queens by challenge wins": (
-        "abstains: 'queens' is not an entity of the layer, so 'top 2' has nothing to rank"
-    ),
 }
 
 

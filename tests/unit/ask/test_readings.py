@@ -24,7 +24,7 @@ def _key(name: str, logical_type: str = "string", position: int = 1) -> dict:
 
 CONTRACTS = [
     _contract("pizzas", _key("pizza_id"), column("pizza_name")),
-    _contract("kitchens", _key("kitchen_id"), column("town"), column("grade")),
+    _contract("kitchens", _key("kitchen_id"), column("town"), column("grade"), column("chef")),
     _contract("couriers", _key("courier_id"), column("grade")),
     _contract(
         "order_lines",
@@ -36,6 +36,7 @@ CONTRACTS = [
         column("courier_id"),
         column("channel"),
         column("quantity", "integer"),
+        column("chef"),
     ),
     _contract(
         "inventory",
@@ -57,7 +58,8 @@ SEMANTICS = {
         {"product": "pizzas", "dimensions": ["pizza_name"]},
         {"product": "kitchens", "dimensions": ["town", "grade"]},  # grade: a kitchen's
         {"product": "couriers", "dimensions": ["grade"]},  # and a courier's, as near
-        {"product": "order_lines", "time_dimension": "order_date", "dimensions": ["channel"]},
+        {"product": "order_lines", "time_dimension": "order_date",
+         "dimensions": ["channel", {"column": "chef", "synonyms": ["cook"]}]},
         {"product": "inventory", "time_dimension": "day"},
     ],
     "metrics": [
@@ -65,6 +67,8 @@ SEMANTICS = {
          "synonyms": ["pizzas sold"]},
         {"name": "orders", "model": "order_lines", "agg": "count_distinct", "column": "order_id"},
         {"name": "menu_size", "model": "pizzas", "agg": "count"},
+        {"name": "kitchen_count", "model": "kitchens", "agg": "count",
+         "synonyms": ["number of cooks"]},
         {"name": "on_hand", "model": "inventory", "column": "on_hand"},
     ],
 }  # fmt: skip
@@ -143,3 +147,19 @@ def test_how_many_different_values_is_never_answered_as_a_metric_by_them(
     assert parser.parse("how many different towns").query == {"metrics": ["distinct_town"]}
     grouped = parser.parse("pizzas sold across different towns")  # grouping, as asked
     assert grouped.query == {"metrics": ["pizzas_sold"], "dimensions": ["town"]}
+
+
+def test_a_word_a_metric_is_named_with_only_in_a_longer_phrase_is_the_thing(
+    parser: OfflineParser,
+):
+    # "number of cooks" names a count; "cooks" alone, ranked, is the cook
+    ranked = parser.parse("top 2 cooks by pizzas sold")
+    assert ranked.status == "answered", ranked.reason
+    assert ranked.query == {
+        "metrics": ["pizzas_sold"],
+        "dimensions": ["chef"],
+        "order_by": ["-pizzas_sold"],
+        "limit": 2,
+    }
+    # "how many cooks" is "the number of cooks": the count written so
+    assert parser.parse("how many cooks").query == {"metrics": ["kitchen_count"]}

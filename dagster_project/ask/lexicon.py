@@ -380,12 +380,19 @@ class Lexicon:
         self.heads = self._heads(layer)
         self.events = _verb_models(layer)
         self.words = {w for key in self.phrases for w in key} | set(GRAMMAR) | set(GRAINS)
+        self.event_verbs = {
+            v: m for v, m in _event_verbs(layer).items() if (v,) not in self.phrases
+        }
 
     def event_models(self, text: str) -> frozenset[str]:
         """The models of the metrics named with a light verb the text uses ("sold": where
         "units sold" is kept), none when no metric's name has it."""
         verbs = {t.stem for t in tokens(text) if t.text in VERBS}
-        return frozenset(model for verb in verbs for model in self.events.get(verb, ()))
+        named = {t.text for t in tokens(text)} & self.event_verbs.keys()
+        return frozenset(
+            {model for verb in verbs for model in self.events.get(verb, ())}
+            | {model for verb in named for model in self.event_verbs[verb]}
+        )
 
     def close(self, word: str) -> list[str]:
         """Known words a typo may stand for: for a word of at least 5 letters, those at
@@ -511,6 +518,27 @@ def _within(phrase: tuple[str, ...], stems: list[str]) -> bool:
     """Whether the phrase's words occur in `stems` in its order (other words between)."""
     rest = iter(stems)
     return all(word in rest for word in phrase)
+
+
+_EVENT_TIME = re.compile(r"(?:_?(?:date|day|time|timestamp)|_(?:ts|at|on))$")
+
+
+def _event_verbs(layer: SemanticLayer) -> dict[str, set[str]]:
+    """The past forms of the verb a model's time dimension is named after ("aired" for
+    `airdate`, "shipped" for `ship_date`, "premiered" for `premiere`) → those models: the
+    event the question dates ("episodes aired in 2010"). Only past forms, never the bare
+    word, which may be a noun the layer knows ("order"); a form the layer itself has as a
+    phrase (`delivered_at`: the time dimension) is left to it."""
+    found: dict[str, set[str]] = {}
+    for product, model in layer.models.items():
+        verb = _EVENT_TIME.sub("", model.time_dimension or "")
+        if len(verb) < 3 or not verb.isalpha():
+            continue
+        doubled = verb + verb[-1] + "ed"  # "shipped"
+        forms = {verb + "d"} if verb.endswith("e") else {verb + "ed", doubled}
+        for form in forms:
+            found.setdefault(form, set()).add(product)
+    return found
 
 
 def _verb_models(layer: SemanticLayer) -> dict[str, set[str]]:

@@ -136,7 +136,8 @@ class OfflineParser:
     def items(self, text: str) -> tuple[list[Item], list[str]]:
         """The question's phrases and the words nothing explains."""
         words = tokens(text)
-        at = [i for i, t in enumerate(words) if t.text not in FILLER and t.stem not in FILLER]
+        light = FILLER | self.lexicon.event_verbs.keys()  # "aired": the event, dated
+        at = [i for i, t in enumerate(words) if t.text not in light and t.stem not in FILLER]
         content = [words[i] for i in at]
         spans = self.lexicon.spans(content)
         items = []

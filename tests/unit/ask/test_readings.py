@@ -45,6 +45,7 @@ CONTRACTS = [
         _key("pizza_id", position=3),
         column("on_hand", "integer"),
     ),
+    _contract("reviews", _key("review_id"), column("post_date", "date"), column("pizza_id")),
 ]
 SEMANTICS = {
     "domain": "pizzeria",
@@ -61,6 +62,7 @@ SEMANTICS = {
         {"product": "order_lines", "time_dimension": "order_date",
          "dimensions": ["channel", {"column": "chef", "synonyms": ["cook"]}]},
         {"product": "inventory", "time_dimension": "day"},
+        {"product": "reviews", "time_dimension": "post_date"},
     ],
     "metrics": [
         {"name": "pizzas_sold", "model": "order_lines", "column": "quantity",
@@ -70,6 +72,7 @@ SEMANTICS = {
         {"name": "kitchen_count", "model": "kitchens", "agg": "count",
          "synonyms": ["number of cooks"]},
         {"name": "on_hand", "model": "inventory", "column": "on_hand"},
+        {"name": "reviews", "model": "reviews", "agg": "count"},
     ],
 }  # fmt: skip
 VALUES = {"channel": ["kitchen", "online"], "town": ["Leeds", "York"]}
@@ -163,3 +166,16 @@ def test_a_word_a_metric_is_named_with_only_in_a_longer_phrase_is_the_thing(
     }
     # "how many cooks" is "the number of cooks": the count written so
     assert parser.parse("how many cooks").query == {"metrics": ["kitchen_count"]}
+
+
+def test_the_verb_a_time_dimension_is_named_after_dates_the_event(parser: OfflineParser):
+    # `post_date`: "posted" is the event the question dates, not a word left unexplained
+    posted = parser.parse("how many reviews were posted in 2025")
+    assert posted.status == "answered", posted.reason
+    assert posted.query == {"metrics": ["reviews"], "start": "2025-01-01", "end": "2025-12-31"}
+    # `order_date`: only a past form is the verb; "order" stays the entity
+    assert parser.parse("orders ordered in 2025").query == {
+        "metrics": ["orders"],
+        "start": "2025-01-01",
+        "end": "2025-12-31",
+    }

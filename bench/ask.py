@@ -1,23 +1,29 @@
 """Benchmark: `mesh ask` exact, wrong and abstained answers against gold SQL, and latency.
 
-    python bench/ask.py [--days D] [--scale N] [--home DIR] [--questions FILE ...] [--json FILE]
+    python bench/ask.py [--days D] [--scale N] [--home DIR] [--questions FILE ...]
+                        [--mesh retail|dragracer] [--json FILE]
 
-Setup (not timed): the simulator lands D days of orders (about N order lines) from
-2025-01-01 and `dagster_project.app.refresh.refresh` builds the products questions read
-(sales, inventory and customers) on a fresh MESH_HOME; `--home` reuses a built one. The
-store, city and category names in the questions are the simulator's at the default 60
-days and 5,000 lines: other scales draw other stores.
+Setup (not timed), on a fresh MESH_HOME (`--home` reuses one this bench built), one of
+two meshes, the one the question files' gold SQL reads (or `--mesh`):
+- `retail`: the simulator lands D days of orders (about N order lines) from 2025-01-01
+  and `dagster_project.app.refresh.refresh` builds the products questions read (sales,
+  inventory and customers). The store, city and category names in the questions are the
+  simulator's at the default 60 days and 5,000 lines: other scales draw other stores.
+- `dragracer`: the real-data domain's seasons S01-S03 landed and the dragracer and
+  governance locations refreshed, exactly as tests/domains/dragracer/conftest.py does
+  (e.g. `--questions bench/ask_questions_fresh_dragracer.yaml`).
 
 Each question file (default: bench/ask_questions_dev.yaml and the held-apart
 bench/ask_questions_test.yaml; any other file, e.g. a new domain's, with `--questions`)
 is reported on its own. Each question is asked offline as the `analyst` role (parse,
 compile, guard, governed masked reads, DuckDB, narrative, one audit append) and graded:
 `exact` when it is answered and its rows equal the gold SQL's, run directly over the
-products' Delta tables (multisets, numbers equal up to a relative 1e-6); `wrong` when it
-is answered with other rows, or answered at all when it has `expect: unanswerable` /
-`expect: clarify` (or `gold: null`); `abstain` when an answerable question gets `clarify`
-or `unanswerable`. Rates are per kind and per file. Latency is per question (the median
-over `--repeat` runs); `ratio` = ask p50 / gold p50 and the target is <= 1.2x + 20 ms.
+products' Delta tables (multisets, numbers equal up to a relative 1e-6, a midnight
+timestamp equal to its date); `wrong` when it is answered with other rows, or answered at
+all when it has `expect: unanswerable` / `expect: clarify` (or `gold: null`); `abstain`
+when an answerable question gets `clarify` or `unanswerable`. Rates are per kind and per
+file. Latency is per question (the median over `--repeat` runs); `ratio` = ask p50 / gold
+p50 and the target is <= 1.2x + 20 ms.
 The misses of the test half are counted, never printed: it is not tuned on.
 """
 
@@ -32,7 +38,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,13 +59,14 @@ PRODUCTS = {
     "customers/customer_profiles",
     "customers/customer_segments",
 }
+RETAIL_DOMAINS = {"sales", "inventory", "customers"}
 
 
 def load_questions(path: Path = QUESTIONS) -> list[dict[str, Any]]:
     return yaml.safe_load(path.read_text())["questions"]
 
 
-def build_mesh(home: Path, days: int, scale: int) -> None:
+def build_mesh(home: Path, days: int = 60, scale: int = 5_000) -> None:
     """Simulate and refresh the products questions read, in `home` (MESH_HOME must be it)."""
     import dagster as dg
 
@@ -85,6 +92,52 @@ def build_mesh(home: Path, days: int, scale: int) -> None:
         raise RuntimeError("the refresh of the eval mesh failed")
 
 
+def build_dragracer(home: Path, days: int = 0, scale: int = 0) -> None:
+    """The dragracer home of tests/domains/dragracer (its seasons, its locations), in
+    `home` (MESH_HOME must be it); `days` and `scale` are the simulator's, unused."""
+    from tests.domains.dragracer.conftest import build_real_mesh
+
+    os.environ["MESH_LANDING_MIN_AGE_SECONDS"] = "0"  # as tests/conftest.py sets it
+    if not build_real_mesh(home).report.success:
+        raise RuntimeError("the refresh of the dragracer mesh failed")
+
+
+def dragracer_products() -> set[str]:
+    from dagster_project.checks.quality.companions import discover_contracts
+
+    return {c.key for c in discover_contracts() if c.domain == "dragracer"}
+
+
+# mesh -> (how its home is built, the products its gold SQL may read)
+MESHES = {
+    "retail": (build_mesh, lambda: PRODUCTS),
+    "dragracer": (build_dragracer, dragracer_products),
+}
+
+
+def mesh_of(paths: list[Path]) -> str:
+    """The mesh the files' gold SQL reads: `retail` for the sales, inventory and customers
+    domains, otherwise the one other domain they read (one mesh per run)."""
+    import sqlglot
+    from sqlglot import exp
+
+    domains = {
+        table.db
+        for path in paths
+        for q in load_questions(path)
+        if q.get("gold")
+        for table in sqlglot.parse_one(q["gold"], read="duckdb").find_all(exp.Table)
+        if table.db
+    }
+    meshes = {"retail" if d in RETAIL_DOMAINS else d for d in domains} or {"retail"}
+    if len(meshes) != 1 or not meshes <= MESHES.keys():
+        raise SystemExit(
+            f"the question files read {sorted(meshes)}: give files of one mesh per run "
+            f"({', '.join(MESHES)}), or name it with --mesh"
+        )
+    return meshes.pop()
+
+
 def _number(v: Any) -> float | None:
     if isinstance(v, bool) or not (isinstance(v, float | int) or hasattr(v, "__float__")):
         return None
@@ -95,10 +148,17 @@ def _sort_key(row: tuple | list) -> str:
     return repr([round(_number(v), 2) if _number(v) is not None else v for v in row])
 
 
+def _day(v: Any) -> Any:
+    """A midnight timestamp as its date: a grain's date_trunc equals the gold's date."""
+    return v.date() if isinstance(v, datetime) and v.time() == datetime.min.time() else v
+
+
 def same_rows(got: list, gold: list) -> bool:
-    """Equal as multisets of rows; numbers equal up to summation-order noise."""
+    """Equal as multisets of rows; numbers equal up to summation-order noise, a timestamp
+    at midnight equal to its date."""
     if len(got) != len(gold):
         return False
+    got, gold = ([[_day(v) for v in row] for row in rows] for rows in (got, gold))
     for a, b in zip(sorted(got, key=_sort_key), sorted(gold, key=_sort_key), strict=True):
         if len(a) != len(b):
             return False
@@ -112,11 +172,11 @@ def same_rows(got: list, gold: list) -> bool:
     return True
 
 
-def run_gold(lake: Any, sql: str) -> list[tuple]:
+def run_gold(lake: Any, sql: str, products: set[str] = PRODUCTS) -> list[tuple]:
     from dagster_project.ask.guard import guard_sql
     from dagster_project.ask.semantic_sql import connect
 
-    with connect(lake, guard_sql(sql, PRODUCTS)) as con:
+    with connect(lake, guard_sql(sql, products)) as con:
         return con.sql(sql).fetchall()
 
 
@@ -150,8 +210,14 @@ def grade(q: dict[str, Any], answer: Any, gold_rows: list | None) -> str:
     return "exact" if expected == "unanswerable" or status == expected else "abstain"
 
 
-def evaluate(asker: Any, lake: Any, questions: list[dict[str, Any]], repeat: int = 1) -> dict:
-    """Ask every question, compare with its gold SQL, time both."""
+def evaluate(
+    asker: Any,
+    lake: Any,
+    questions: list[dict[str, Any]],
+    repeat: int = 1,
+    products: set[str] = PRODUCTS,
+) -> dict:
+    """Ask every question, compare with its gold SQL (reading only `products`), time both."""
     asker.ask(questions[0]["question"])  # warm-up: the parser reads dimension values once
     results = []
     for q in questions:
@@ -162,7 +228,7 @@ def evaluate(asker: Any, lake: Any, questions: list[dict[str, Any]], repeat: int
             answer, ms, error = None, 0.0, f"{type(exc).__name__}: {exc}"
         gold, gold_ms = None, None
         if q.get("gold"):
-            gold, gold_ms = _timed(lambda q=q: run_gold(lake, q["gold"]), repeat)
+            gold, gold_ms = _timed(lambda q=q: run_gold(lake, q["gold"], products), repeat)
         outcome = grade(q, answer, gold)
         results.append(
             {
@@ -284,21 +350,27 @@ def main(argv: list[str] | None = None) -> None:
         default=[*HALVES, FRESH],
         help="question files, each reported on its own (default: dev, test, fresh)",
     )
+    parser.add_argument(
+        "--mesh",
+        choices=sorted(MESHES),
+        help="the mesh to build and grade against (default: the one the files' gold SQL reads)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no per-question misses")
     parser.add_argument("--json", type=Path, help="write the rates per file and kind here")
     args = parser.parse_args(argv)
+    build, allowed = MESHES[args.mesh or mesh_of(args.questions)]
     home = args.home or Path(tempfile.mkdtemp(prefix="ask-bench-"))
     os.environ["MESH_HOME"] = str(home)
     if args.home is None or not (home / "lake").exists():
-        build_mesh(home, args.days, args.scale)
+        build(home, args.days, args.scale)
     from dagster_project.ask import Asker
     from dagster_project.lake.storage import Lake
 
     lake = Lake()
     asker = Asker(lake, provider="offline")
-    report = {}
+    report, products = {}, allowed()
     for path, name, questions in halves(args.questions):
-        summary = evaluate(asker, lake, questions, args.repeat)
+        summary = evaluate(asker, lake, questions, args.repeat, products)
         shown = summary
         if args.quiet or name.endswith("test"):  # the held-apart misses stay unseen
             shown = {**summary, "results": [r for r in summary["results"] if r["ok"]]}

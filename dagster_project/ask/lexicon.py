@@ -215,6 +215,7 @@ IRREGULAR = {
     "children": "child",
 }
 MAX_VALUE_WORDS = 5
+COUNTED = {("number", "of"), ("count", "of")}  # "how many queens": "the number of queens"
 _TOKEN = re.compile(r"\d{4}-\d{2}-\d{2}|\d+(?:[.,]\d+)*(?:%|[km]\b)?|[a-z0-9]+")
 _SPELLED = "|".join([*NUMBER_WORDS, *SCALES])
 
@@ -379,12 +380,19 @@ class Lexicon:
         self.heads = self._heads(layer)
         self.events = _verb_models(layer)
         self.words = {w for key in self.phrases for w in key} | set(GRAMMAR) | set(GRAINS)
+        self.event_verbs = {
+            v: m for v, m in _event_verbs(layer).items() if (v,) not in self.phrases
+        }
 
     def event_models(self, text: str) -> frozenset[str]:
         """The models of the metrics named with a light verb the text uses ("sold": where
         "units sold" is kept), none when no metric's name has it."""
         verbs = {t.stem for t in tokens(text) if t.text in VERBS}
-        return frozenset(model for verb in verbs for model in self.events.get(verb, ()))
+        named = {t.text for t in tokens(text)} & self.event_verbs.keys()
+        return frozenset(
+            {model for verb in verbs for model in self.events.get(verb, ())}
+            | {model for verb in named for model in self.event_verbs[verb]}
+        )
 
     def close(self, word: str) -> list[str]:
         """Known words a typo may stand for: for a word of at least 5 letters, those at
@@ -463,20 +471,32 @@ class Lexicon:
         }
         return sorted(found)
 
-    def widest(self, span: Span, around: list[Token], lead: int) -> list[Meaning]:
+    def widest(
+        self, span: Span, around: list[Token], lead: int, counts: bool = False
+    ) -> list[Meaning]:
         """The span's meanings whose written phrase covers the most of the question's words,
         the fillers `around` it counted (`lead` of them come before it): "pizzas were sold"
         is the metric called "pizzas sold", not the pizza; after "distinct" the thing itself
-        is meant ("distinct pizzas"). Equal cover keeps every meaning."""
+        is meant ("distinct pizzas"). A meaning none of whose phrases the question writes
+        ("number of queens" for "top 3 queens") covers less than one it writes ("queen");
+        after "how many" (`counts`) "the number of" is written. Equal cover keeps every
+        meaning."""
         if len(span.meanings) < 2:
             return span.meanings
         stems = [t.stem for t in around]
         distinct = any(t.text in DISTINCT for t in around[:lead])
         written = self.written.get(span.key, {})
 
-        def cover(meaning: Meaning) -> int:
-            fits = [len(p) for p in written.get(meaning, ()) if _within(p, stems)]
-            return max(fits, default=len(span.key)) + (distinct and meaning.kind != "metric")
+        def fitting(phrase: tuple[str, ...]) -> tuple[str, ...] | None:
+            if _within(phrase, stems):
+                return phrase
+            counted = counts and phrase[:2] in COUNTED
+            return phrase[2:] if counted and _within(phrase[2:], stems) else None
+
+        def cover(meaning: Meaning) -> float:
+            fits = [len(f) for p in written.get(meaning, ()) if (f := fitting(p)) is not None]
+            unwritten = len(span.key) - 0.5
+            return max(fits, default=unwritten) + (distinct and meaning.kind != "metric")
 
         best = max(map(cover, span.meanings))
         return [m for m in span.meanings if cover(m) == best]
@@ -498,6 +518,27 @@ def _within(phrase: tuple[str, ...], stems: list[str]) -> bool:
     """Whether the phrase's words occur in `stems` in its order (other words between)."""
     rest = iter(stems)
     return all(word in rest for word in phrase)
+
+
+_EVENT_TIME = re.compile(r"(?:_?(?:date|day|time|timestamp)|_(?:ts|at|on))$")
+
+
+def _event_verbs(layer: SemanticLayer) -> dict[str, set[str]]:
+    """The past forms of the verb a model's time dimension is named after ("aired" for
+    `airdate`, "shipped" for `ship_date`, "premiered" for `premiere`) → those models: the
+    event the question dates ("episodes aired in 2010"). Only past forms, never the bare
+    word, which may be a noun the layer knows ("order"); a form the layer itself has as a
+    phrase (`delivered_at`: the time dimension) is left to it."""
+    found: dict[str, set[str]] = {}
+    for product, model in layer.models.items():
+        verb = _EVENT_TIME.sub("", model.time_dimension or "")
+        if len(verb) < 3 or not verb.isalpha():
+            continue
+        doubled = verb + verb[-1] + "ed"  # "shipped"
+        forms = {verb + "d"} if verb.endswith("e") else {verb + "ed", doubled}
+        for form in forms:
+            found.setdefault(form, set()).add(product)
+    return found
 
 
 def _verb_models(layer: SemanticLayer) -> dict[str, set[str]]:

@@ -136,14 +136,17 @@ class OfflineParser:
     def items(self, text: str) -> tuple[list[Item], list[str]]:
         """The question's phrases and the words nothing explains."""
         words = tokens(text)
-        at = [i for i, t in enumerate(words) if t.text not in FILLER and t.stem not in FILLER]
+        light = FILLER | self.lexicon.event_verbs.keys()  # "aired": the event, dated
+        at = [i for i, t in enumerate(words) if t.text not in light and t.stem not in FILLER]
         content = [words[i] for i in at]
         spans = self.lexicon.spans(content)
         items = []
         for span in spans:  # the fillers around a phrase choose among its meanings
             low = at[span.start - 1] + 1 if span.start else 0
             high = at[span.end] if span.end < len(at) else len(words)
-            span.meanings = self.lexicon.widest(span, words[low:high], at[span.start] - low)
+            asked = [t.text for t in content[max(span.start - 2, 0) : span.start]]
+            counts = asked == ["how", "many"]  # "how many queens": "the number of queens"
+            span.meanings = self.lexicon.widest(span, words[low:high], at[span.start] - low, counts)
             items.append(self._item(span))
             items[-1].distinct = any(t.text in DISTINCT for t in words[low : at[span.start]])
         for i, span in enumerate(spans):  # "the store channel", "not store": a value after all

@@ -32,6 +32,18 @@ class RealMesh:
     report: RefreshReport
 
 
+def build_real_mesh(home: Path) -> RealMesh:
+    """Seasons S01-S03 landed into `home` (MESH_HOME must be it), then only the dragracer
+    and governance locations refreshed (bench/ask.py builds its dragracer home so too)."""
+    settings = MeshSettings(home=str(home))
+    landed = land(settings, SEASONS)
+    definitions = load_definitions()
+    assets = mesh_assets({name: definitions[name] for name in LOCATIONS})
+    instance = dg.DagsterInstance.ephemeral()
+    report = refresh(assets, discover_contracts(), settings=settings, instance=instance)
+    return RealMesh(home, settings, Lake(settings), instance, landed, report)
+
+
 @pytest.fixture(scope="session")
 def real_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealMesh]:
     home = tmp_path_factory.mktemp("dragracer-mesh")
@@ -39,10 +51,4 @@ def real_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealMesh]:
         mp.setenv("MESH_HOME", str(home))
         mp.delenv("MESH_STORAGE_OPTIONS", raising=False)
         mp.delenv("MESH_ACCESS_POLICY", raising=False)
-        settings = MeshSettings(home=str(home))
-        landed = land(settings, SEASONS)
-        definitions = load_definitions()
-        assets = mesh_assets({name: definitions[name] for name in LOCATIONS})
-        instance = dg.DagsterInstance.ephemeral()
-        report = refresh(assets, discover_contracts(), settings=settings, instance=instance)
-        yield RealMesh(home, settings, Lake(settings), instance, landed, report)
+        yield build_real_mesh(home)

@@ -24,7 +24,7 @@ def _key(name: str, logical_type: str = "string", position: int = 1) -> dict:
 
 CONTRACTS = [
     _contract("pizzas", _key("pizza_id"), column("pizza_name")),
-    _contract("kitchens", _key("kitchen_id"), column("town"), column("grade")),
+    _contract("kitchens", _key("kitchen_id"), column("town"), column("grade"), column("chef")),
     _contract("couriers", _key("courier_id"), column("grade")),
     _contract(
         "order_lines",
@@ -36,6 +36,7 @@ CONTRACTS = [
         column("courier_id"),
         column("channel"),
         column("quantity", "integer"),
+        column("chef"),
     ),
     _contract(
         "inventory",
@@ -44,6 +45,7 @@ CONTRACTS = [
         _key("pizza_id", position=3),
         column("on_hand", "integer"),
     ),
+    _contract("reviews", _key("review_id"), column("post_date", "date"), column("pizza_id")),
 ]
 SEMANTICS = {
     "domain": "pizzeria",
@@ -57,15 +59,20 @@ SEMANTICS = {
         {"product": "pizzas", "dimensions": ["pizza_name"]},
         {"product": "kitchens", "dimensions": ["town", "grade"]},  # grade: a kitchen's
         {"product": "couriers", "dimensions": ["grade"]},  # and a courier's, as near
-        {"product": "order_lines", "time_dimension": "order_date", "dimensions": ["channel"]},
+        {"product": "order_lines", "time_dimension": "order_date",
+         "dimensions": ["channel", {"column": "chef", "synonyms": ["cook"]}]},
         {"product": "inventory", "time_dimension": "day"},
+        {"product": "reviews", "time_dimension": "post_date"},
     ],
     "metrics": [
         {"name": "pizzas_sold", "model": "order_lines", "column": "quantity",
          "synonyms": ["pizzas sold"]},
         {"name": "orders", "model": "order_lines", "agg": "count_distinct", "column": "order_id"},
         {"name": "menu_size", "model": "pizzas", "agg": "count"},
+        {"name": "kitchen_count", "model": "kitchens", "agg": "count",
+         "synonyms": ["number of cooks"]},
         {"name": "on_hand", "model": "inventory", "column": "on_hand"},
+        {"name": "reviews", "model": "reviews", "agg": "count"},
     ],
 }  # fmt: skip
 VALUES = {"channel": ["kitchen", "online"], "town": ["Leeds", "York"]}
@@ -143,3 +150,32 @@ def test_how_many_different_values_is_never_answered_as_a_metric_by_them(
     assert parser.parse("how many different towns").query == {"metrics": ["distinct_town"]}
     grouped = parser.parse("pizzas sold across different towns")  # grouping, as asked
     assert grouped.query == {"metrics": ["pizzas_sold"], "dimensions": ["town"]}
+
+
+def test_a_word_a_metric_is_named_with_only_in_a_longer_phrase_is_the_thing(
+    parser: OfflineParser,
+):
+    # "number of cooks" names a count; "cooks" alone, ranked, is the cook
+    ranked = parser.parse("top 2 cooks by pizzas sold")
+    assert ranked.status == "answered", ranked.reason
+    assert ranked.query == {
+        "metrics": ["pizzas_sold"],
+        "dimensions": ["chef"],
+        "order_by": ["-pizzas_sold"],
+        "limit": 2,
+    }
+    # "how many cooks" is "the number of cooks": the count written so
+    assert parser.parse("how many cooks").query == {"metrics": ["kitchen_count"]}
+
+
+def test_the_verb_a_time_dimension_is_named_after_dates_the_event(parser: OfflineParser):
+    # `post_date`: "posted" is the event the question dates, not a word left unexplained
+    posted = parser.parse("how many reviews were posted in 2025")
+    assert posted.status == "answered", posted.reason
+    assert posted.query == {"metrics": ["reviews"], "start": "2025-01-01", "end": "2025-12-31"}
+    # `order_date`: only a past form is the verb; "order" stays the entity
+    assert parser.parse("orders ordered in 2025").query == {
+        "metrics": ["orders"],
+        "start": "2025-01-01",
+        "end": "2025-12-31",
+    }

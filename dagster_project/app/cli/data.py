@@ -104,8 +104,8 @@ def print_status(records: list[dict]) -> None:
         ("updated", "left"),
         ("freshness", "left"),
         ("checks", "right"),
-    ]:
-        table.add_column(col, justify=justify)
+    ]:  # a check's name is folded onto the next line, never cut to "contrac…"
+        table.add_column(col, justify=justify, overflow="fold" if col == "checks" else None)
     for r in records:
         checks = f"{r['checks_passed']}/{r['checks_total']}"
         if r["checks_not_judged"]:

@@ -4,12 +4,14 @@ commands of the data and serve groups."""
 import inspect
 import json
 import os
+import re
 import subprocess
 import sys
 from importlib.metadata import EntryPoint
 
 import pytest
 import typer
+from rich.console import Console
 from typer.testing import CliRunner
 
 from dagster_project.app import cli
@@ -207,3 +209,20 @@ def test_search_never_cuts_a_name_at_80_columns(
     assert f"{domain}/{product}.widget_name" in result.output, result.output
     assert all(len(line) <= 80 for line in result.output.splitlines()), result.output
     assert ("┃ name" in result.output) is not stacked, result.output
+
+
+def test_mesh_status_never_cuts_a_checks_name_at_80_columns(monkeypatch):
+    from dagster_project.app.cli import data
+
+    record = {
+        "product": "aviation/flights", "rows": 1200, "delta_version": 1,
+        "last_update": "2026-12-04T18:18:38+00:00", "freshness": "stale", "checks_passed": 9,
+        "checks_total": 11, "checks_not_judged": [],
+        "checks_failed": ["contract_referential_integrity", "event_freshness"],
+    }  # fmt: skip
+    monkeypatch.setattr(data, "console", Console(width=80, record=True, force_terminal=False))
+    data.print_status([record])
+    text = data.console.export_text()
+    assert "…" not in text and max(map(len, text.splitlines())) <= 80
+    last_column = "".join(re.split("[│┃]", line)[-1].strip() for line in text.splitlines())
+    assert "failed:contract_referential_integrity,event_freshness" in last_column.replace(" ", "")

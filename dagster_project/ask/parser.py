@@ -45,7 +45,7 @@ from dagster_project.ask.semantic_sql import (
     ratio_parts,
     with_derived_metrics,
 )
-from dagster_project.metadata.semantics import Dimension, Entity, SemanticLayer
+from dagster_project.metadata.semantics import Dimension, Entity, Metric, SemanticLayer
 
 ANSWERED, CLARIFY, UNANSWERABLE = "answered", "clarify", "unanswerable"
 CMP = {"gt": ">", "lt": "<", "gte": ">=", "lte": "<=", "eq": "="}
@@ -337,6 +337,8 @@ class OfflineParser:
         draft = self._assemble(choice, context, events)
         query = self._finish(draft, time, context)
         if query.get("having") and not (query.get("dimensions") or query.get("time_grain")):
+            query = self._per_row(query)
+        if query.get("having") and not (query.get("dimensions") or query.get("time_grain")):
             # "flights with a delay over 60": a row's value, which the layer has no
             # dimension for; the total's average over 60 would answer something else
             compared = ", ".join(h["dimension"] for h in query["having"])
@@ -351,6 +353,39 @@ class OfflineParser:
             (replace(draft, score=draft.score + bonus), *self._compiled(q))
             for q, bonus in self._join_readings(query, named)
         ]
+
+    def _per_row(self, query: dict[str, Any]) -> dict[str, Any]:
+        """ "how many flights had a departure delay over 60", nothing grouped: each metric
+        compared aggregates a column of one model, and the one other metric counts that
+        model's rows (its row count, or distinct values of its one-column key), so the
+        comparison is of each row's column (a WHERE) and the count is of the rows that
+        pass. Anything else is left as it is (compared per the total: refused)."""
+        compared = [self.layer.metrics.get(h["dimension"]) for h in query["having"]]
+        names = {h["dimension"] for h in query["having"]}
+        counted = [m for m in query["metrics"] if m not in names]
+        count = self.layer.metrics.get(counted[0]) if len(counted) == 1 else None
+        if count is None or query.get("order_by") or not self._counts_rows(count):
+            return query
+        for metric in compared:
+            if metric is None or metric.is_ratio or metric.agg not in {"sum", "avg", "min", "max"}:
+                return query
+            if not metric.column or metric.product != count.product:
+                return query
+        rows = [
+            {"dimension": metric.column, "metric": metric.name, "op": h["op"], "value": h["value"]}
+            for metric, h in zip(compared, query["having"], strict=True)
+        ]
+        per_row = {**query, "metrics": counted, "filters": [*query.get("filters", []), *rows]}
+        return {k: v for k, v in per_row.items() if k != "having"}
+
+    def _counts_rows(self, metric: Metric) -> bool:
+        """Whether a metric counts its model's rows: a count of rows, or of the distinct
+        values of a key that is the model's whole primary key (one row each)."""
+        if metric.agg == "count" and not metric.column:
+            return True
+        contract = self.layer.contracts.get(metric.product)
+        key = contract.primary_key if contract is not None else []
+        return metric.agg == "count_distinct" and key == [metric.column]
 
     def _compiled(self, query: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
         """The query if it compiles, else None and why."""
@@ -819,11 +854,27 @@ class OfflineParser:
                 _add(draft.dims, item.name)
             else:
                 label = self._label(item.name)
+                rows = None if label else self._rows_compared(item.name, draft.having)
                 if label:
                     _add(draft.dims, label)
+                elif rows:  # the entity is a row of the model compared: count those rows
+                    draft.count = False
+                    _add(draft.metrics, rows)
                 elif asks_count:  # a count of one row would answer something else
                     draft.problems.append(f"{item.words} have no dimension to count them by")
             break
+
+    def _rows_compared(self, entity_name: str, having: list[dict[str, Any]]) -> str | None:
+        """The metric counting an entity in the one model whose columns the metrics compared
+        aggregate, when the entity's rows are that model's (its product) and it counts
+        them one each; else None."""
+        compared = [self.layer.metrics.get(h["dimension"]) for h in having]
+        products = {m.product for m in compared if m is not None}
+        product = self.layer.entities[entity_name].product
+        if None in compared or products != {product}:
+            return None
+        count = self._count_metric(entity_name, product)
+        return count if count and self._counts_rows(self.layer.metrics[count]) else None
 
     def _values(self, items: list[Item], draft: Draft) -> None:
         """Dimension values as filters: one value `=`, several `in`, after "not" negated;

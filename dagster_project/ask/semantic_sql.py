@@ -54,9 +54,14 @@ class SemanticQueryError(ValueError):
 
 @dataclass(frozen=True)
 class Filter:
+    """`dimension <op> value` on each row. With `metric`, `dimension` is that metric's own
+    column (not a declared dimension), compared on each row of the metric's model before
+    aggregation: "flights with a departure delay over 60" counts the rows that pass."""
+
     dimension: str
     op: str
     value: Any
+    metric: str | None = None
 
 
 @dataclass(frozen=True)
@@ -117,7 +122,9 @@ class _Group:
 
 
 def _filters(raw: Any) -> tuple[Filter, ...]:
-    return tuple(Filter(f["dimension"], f.get("op", "="), f["value"]) for f in raw or [])
+    return tuple(
+        Filter(f["dimension"], f.get("op", "="), f["value"], f.get("metric")) for f in raw or []
+    )
 
 
 def ratio_parts(name: str) -> tuple[str, str] | None:
@@ -325,10 +332,14 @@ class Compiler:
     def _filter(self, f: Filter, product: str, joins: dict[str, JoinStep]) -> str:
         if f.op not in OPERATORS:
             raise SemanticQueryError(f"operator {f.op!r} not in {', '.join(OPERATORS)}")
-        dim, path = self._dimension(f.dimension, product)
-        joins.update({s.right: s for s in path})
-        kind = self.layer.contracts[dim.product].column(dim.column).logical_type
-        column = f"{_alias(dim.product)}.{dim.column}"
+        if f.metric:
+            owner, name = self._metric_column(f, product), f.dimension
+        else:
+            dim, path = self._dimension(f.dimension, product)
+            joins.update({s.right: s for s in path})
+            owner, name = dim.product, dim.column
+        kind = self.layer.contracts[owner].column(name).logical_type
+        column = f"{_alias(owner)}.{name}"
         if f.op in {"in", "not in"}:
             values = f.value if isinstance(f.value, list | tuple) else [f.value]
             if not values:
@@ -337,6 +348,28 @@ class Compiler:
         if f.value is None:
             return f"{column} IS {'NOT ' if f.op == '!=' else ''}NULL"
         return f"{column} {OPERATORS[f.op]} {literal(f.value, kind)}"
+
+    def _metric_column(self, f: Filter, product: str) -> str:
+        """The model whose rows a filter on a metric's column compares: the metric's own,
+        which must be the one aggregated here, and the column the metric aggregates."""
+        try:
+            metric = self.layer.metric(f.metric or "")
+        except KeyError as exc:
+            raise SemanticQueryError(exc.args[0]) from None
+        if metric.is_ratio or metric.agg not in {"sum", "avg", "min", "max"}:
+            raise SemanticQueryError(f"{metric.name} has no column of its own to compare per row")
+        if f.dimension != metric.column:
+            raise SemanticQueryError(
+                f"{metric.name} aggregates {metric.column!r}, not {f.dimension!r}"
+            )
+        if product != metric.product:
+            raise SemanticQueryError(
+                f"{metric.name}'s {metric.column} is a column of {metric.product}, "
+                f"not of {product}: ask for metrics of {metric.product} only"
+            )
+        if metric.column not in self.layer.contracts[product].column_names:
+            raise SemanticQueryError(f"{product}'s contract has no column {metric.column!r}")
+        return product
 
     def _last_snapshot(
         self, group: _Group, base: str, grain_expr: str | None, where: list[str]

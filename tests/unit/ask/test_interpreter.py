@@ -280,3 +280,19 @@ def test_an_average_of_a_total_over_nothing_named_is_not_the_total(parser):
     # "average revenue by region" was revenue by region: "average" silently dropped.
     parsed = parser.parse("average revenue by region")
     assert parsed.status == "unanswerable" and "revenue is a total" in parsed.reason
+
+
+# -- a comparison per row only where the rows counted are the compared metric's model's ----------
+def test_stores_compared_on_revenue_are_still_compared_after_aggregation(parser):
+    # revenue sums order lines; the store is in stores: per store, a HAVING
+    parsed = answered(parser, "stores with revenue above 20000")
+    assert parsed.query["having"] == [{"dimension": "revenue", "op": ">", "value": 20000}]
+    assert parsed.query["dimensions"] == ["store_name"]
+    assert not any(f.get("metric") for f in parsed.query.get("filters") or [])
+
+
+def test_a_comparison_of_what_order_lines_average_per_order_is_still_refused(parser):
+    # order lines are not orders: a line's discount is not an order's average discount
+    parsed = parser.parse("how many orders had an average discount over 5")
+    assert parsed.status == "unanswerable" and parsed.query is None
+    assert "nothing to compare it per" in parsed.reason

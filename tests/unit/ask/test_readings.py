@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from dagster_project.ask.parser import OfflineParser
+from dagster_project.ask.semantic_sql import SemanticQueryError, compile_query
 from dagster_project.core.contracts import Contract
 from dagster_project.metadata.semantics import SemanticLayer, parse_semantics
 from tests.factories import column, contract_document
@@ -179,3 +180,92 @@ def test_the_verb_a_time_dimension_is_named_after_dates_the_event(parser: Offlin
         "start": "2025-01-01",
         "end": "2025-12-31",
     }
+
+
+# -- a comparison on a value per row: "flights with a departure delay over 60" ----------------
+AIRPORT = [
+    Contract(contract_document(list(cols), domain="airport", product=name), "-")
+    for name, *cols in [
+        ("aircraft", _key("tail_number"), column("seats", "integer")),
+        (
+            "flights",
+            _key("flight_id"),
+            column("flight_date", "date"),
+            column("carrier"),
+            column("tail_number"),
+            column("dep_delay", "number"),
+        ),
+    ]
+]
+AIRPORT_SEMANTICS = {
+    "domain": "airport",
+    "entities": [{"name": "aircraft", "key": "tail_number", "product": "aircraft"}],
+    "models": [
+        {"product": "aircraft"},
+        {"product": "flights", "time_dimension": "flight_date", "dimensions": ["carrier"]},
+    ],
+    "metrics": [
+        {"name": "flights", "model": "flights", "agg": "count"},
+        {"name": "departure_delay", "model": "flights", "agg": "avg", "column": "dep_delay"},
+        {"name": "seats", "model": "aircraft", "agg": "max", "column": "seats"},
+    ],
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def airport() -> OfflineParser:
+    layer = parse_semantics([("airport", AIRPORT_SEMANTICS)], AIRPORT).validate()
+    return OfflineParser(layer, {"carrier": ["AA", "UA"]})
+
+
+@pytest.mark.parametrize(
+    ("question", "count", "compared"),
+    [
+        (  # the rows counted are the flights the delay is a column of
+            "how many flights had a departure delay over 60 minutes",
+            "flights",
+            {"dimension": "dep_delay", "metric": "departure_delay", "op": ">", "value": 60},
+        ),
+        (  # an entity whose product is the model: one row each
+            "how many aircraft had more than 200 seats",
+            "distinct_tail_number_in_aircraft",
+            {"dimension": "seats", "metric": "seats", "op": ">", "value": 200},
+        ),
+    ],
+)
+def test_a_comparison_on_the_rows_counted_compares_each_row(
+    airport: OfflineParser, question: str, count: str, compared: dict
+):
+    parsed = airport.parse(question)
+    assert parsed.status == "answered", parsed.reason
+    assert parsed.query == {"metrics": [count], "filters": [compared]}
+    assert not parsed.count  # the count is the metric itself, not of rows of a result
+    sql = compile_query(airport.layer, parsed.query).sql
+    assert f"WHERE airport__{airport.layer.metrics[count].product.split('/')[1]}." in sql
+    assert "HAVING" not in sql and "\nWHERE" not in sql.partition(")\nSELECT")[2]
+
+
+def test_a_comparison_on_another_models_rows_is_still_refused(airport: OfflineParser):
+    # the delay is a flight's; an aircraft's would be the average over its flights
+    parsed = airport.parse("how many aircraft had a departure delay over 60")
+    assert parsed.status == "unanswerable" and parsed.query is None
+    grouped = airport.parse("carriers with a departure delay over 60")  # per carrier: HAVING
+    assert grouped.status == "answered", grouped.reason
+    assert grouped.query["having"] == [{"dimension": "departure_delay", "op": ">", "value": 60}]
+    assert not grouped.query.get("filters")
+
+
+@pytest.mark.parametrize(
+    ("wrong", "says"),
+    [
+        ({"dimension": "carrier", "metric": "departure_delay"}, "aggregates 'dep_delay'"),
+        ({"dimension": "seats", "metric": "seats"}, "not of airport/flights"),
+        ({"dimension": "dep_delay", "metric": "flights"}, "no column of its own"),
+    ],
+)
+def test_a_filter_on_a_metrics_column_is_checked_against_the_layer(
+    airport: OfflineParser, wrong: dict, says: str
+):
+    query = {"metrics": ["flights"], "filters": [{**wrong, "op": ">", "value": 1}]}
+    with pytest.raises(SemanticQueryError, match=says):
+        compile_query(airport.layer, query)

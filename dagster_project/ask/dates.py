@@ -126,6 +126,9 @@ def _periods(text: str) -> tuple[str, list[tuple[date, date, str]]]:
         text = re.sub(pattern, " ", text)
 
     take(_ISO, lambda m: (date.fromisoformat(m[0]),) * 2 + ("day",))
+    take(
+        rf"\b(?:the )?(first|second|third|fourth|last) week (?:of |in )?({_MONTH}){_YEAR}\b", _week
+    )
     for pattern, groups in _DAY_PATTERNS:
         for m in list(re.finditer(pattern, text)):
             days = _days(m, groups)
@@ -165,6 +168,18 @@ def _days(m: re.Match, groups: tuple[int, int, int, int]) -> tuple[date, date, s
     return start, end, "day" if year else "yearless-day"
 
 
+def _week(m: re.Match) -> tuple[date, date, str]:
+    """ "the first week of March 2025": days 1-7 (second 8-14, ...; the last: its last 7)."""
+    year, month = int(m[3] or _YEARLESS), MONTHS[m[2]]
+    if m[1] == "last":
+        end = _month_end(year, month)
+        start = end - timedelta(days=6)
+    else:
+        start = date(year, month, 7 * _ORDINAL[m[1]] - 6)
+        end = start + timedelta(days=6)
+    return start, end, "day" if m[3] else "yearless-day"
+
+
 def _quarter(year: int, q: int) -> tuple[date, date, str]:
     return date(year, 3 * q - 2, 1), _month_end(year, 3 * q), "quarter"
 
@@ -179,7 +194,11 @@ def extract(text: str) -> tuple[str, TimeSpec]:
             rf"\b{_LEAD}(?:last|past|previous) {_NUM} {_UNIT}\b",
             "rolling",
         ),
-        (r"\b(?:the )?(last|previous|this|current) (day|week|month|quarter|year)\b", "calendar"),
+        (  # not "the last week of march": that week is a month's (see _week)
+            rf"\b(?:the )?(last|previous|this|current) (day|week|month|quarter|year)\b"
+            rf"(?! (?:of|in) (?:{_MONTH})\b)",
+            "calendar",
+        ),
         (r"\b(?:for |on )?(yesterday)\b", "calendar"),
     ]
     for pattern, kind in relative:

@@ -38,3 +38,20 @@ def test_since_a_day_without_a_year_and_what_is_not_a_date():
     assert "40" in rest.split()
     _, (first, last) = window("revenue in feb 2025")  # a month with its year stays a month
     assert (first, last) == (date(2025, 2, 1), date(2025, 2, 28))
+
+
+def test_a_week_of_a_month_is_its_days():
+    assert window("flights per day in the first week of January 2013")[1] == (
+        date(2013, 1, 1),
+        date(2013, 1, 7),
+    )
+    assert window("revenue in the third week of march 2025")[1] == (
+        date(2025, 3, 15),
+        date(2025, 3, 21),
+    )
+    assert window("revenue in the last week of february 2024")[1] == (
+        date(2024, 2, 23),
+        date(2024, 2, 29),
+    )
+    rest, _ = extract("units in the second week of june")  # no year: the latest June's
+    assert "week" not in rest and "june" not in rest

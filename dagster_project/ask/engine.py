@@ -226,7 +226,12 @@ class Asker:
                 provider,
                 semantic,
             )
-        sql = compiled.sql
+        shown = sql = compiled.sql
+        limit = semantic.get("limit")
+        peek = bool(limit and semantic.get("order_by") and not (share or listing or count))
+        if peek:  # one row more: is the cut at `limit` between equal values?
+            beyond = {**semantic, "limit": limit + 1}
+            sql = compile_query(self.query_layer, SemanticQuery.from_dict(beyond)).sql
         if share:
             sql = with_share(sql, semantic["metrics"][0])
         if part:
@@ -239,14 +244,19 @@ class Asker:
         columns, rows, truncated = self.run_sql(sql, deadline=deadline)
         self.context = semantic
         rows = [[readable(v) for v in row] for row in rows]
+        tied = _tie_at_cut(semantic, columns, rows) if peek else ""
+        rows = rows[:limit] if peek else rows
         outside = self._outside_the_data(semantic, columns, rows)
         if outside:  # "no data" is not an answer of None: say what the data covers
             return self._cannot(question, outside, provider, semantic)
-        answer = Answer(question, semantic, sql, columns, rows, provider=provider)
+        answer = Answer(
+            question, semantic, shown if peek else sql, columns, rows, provider=provider
+        )
         answer.truncated = truncated
         answer.interpretation = self.parser.interpret(semantic) + (", share of total" * share)
         answer.interpretation += ", counted" * count
         answer.narrative = narrate(self.query_layer, semantic, columns, rows)
+        answer.narrative += tied
         if count and rows:
             answer.narrative = f"{_fmt(rows[0][0])} {columns[0]} ({answer.interpretation})."
         if part and rows:
@@ -462,6 +472,21 @@ def counted(sql: str, dimensions: list[str]) -> str:
     """How many rows the query returns ("how many stores have revenue above 20000")."""
     label = f"number of {', '.join(dimensions) or 'rows'}"
     return f'SELECT COUNT(*) AS "{label}"\nFROM (\n{sql}\n) AS counted'
+
+
+def _tie_at_cut(semantic: dict[str, Any], columns: list[str], rows: list[list[Any]]) -> str:
+    """A note when the row after the last one kept has the same value it is ranked by:
+    "the day with the most flights" among days that tie is one of them, not the one."""
+    limit, order = semantic["limit"], semantic["order_by"][0].lstrip("-")
+    if len(rows) <= limit or order not in columns:
+        return ""
+    at = columns.index(order)
+    if rows[limit][at] != rows[limit - 1][at]:
+        return ""
+    return (
+        f" Ties at the cut: the next row also has {order} {_fmt(rows[limit][at])}, so "
+        f"the top {limit} is one choice among equals."
+    )
 
 
 def _share_of_whole(semantic: dict[str, Any]) -> tuple[dict[str, Any], tuple | None]:

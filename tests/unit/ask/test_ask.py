@@ -276,3 +276,18 @@ def test_a_comparison_with_nothing_to_compare_it_per_is_not_answered(asker):
     answer = asker.ask("how many orders had an average discount over 5")
     assert answer.status == "unanswerable" and not answer.rows
     assert "nothing to compare it per" in answer.narrative
+
+
+def test_a_top_n_cut_between_equal_values_says_so(lake, layer, demo_contracts):
+    data = frames()
+    lines = data["sales/order_lines"]
+    # Every store gets the same revenue: the "top" store is one among equals.
+    data["sales/order_lines"] = lines.with_columns(pl.lit(10.0).alias("net_amount"))
+    data["sales/order_lines"] = data["sales/order_lines"].unique("store_id", keep="first")
+    for key, frame in data.items():
+        lake.write(demo_contracts[key], frame)
+    asker = Asker(lake, layer, role="analyst", provider="offline")
+    tied = asker.ask("which store has the highest revenue")
+    assert tied.status == "answered" and len(tied.rows) == 1
+    assert "Ties at the cut" in tied.narrative and "LIMIT 1" in tied.sql
+    assert "Ties at the cut" not in asker.ask("revenue by store").narrative

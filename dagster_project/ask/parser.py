@@ -210,10 +210,10 @@ class OfflineParser:
                 status=UNANSWERABLE,
                 reason=f"the question has {words} words; ask at most {MAX_WORDS} at once",
             )
-        known = {  # attributes an adjective may grade ("expensive": a price)
-            key[0]
+        known = {  # attributes an adjective may grade ("expensive": a price, "older": an
+            key[0]  # age, a dimension or a metric's column, "average age" named "age")
             for key, meanings in self.lexicon.phrases.items()
-            if len(key) == 1 and any(m.kind == "dimension" for m in meanings)
+            if len(key) == 1 and any(m.kind in {"dimension", "metric"} for m in meanings)
         }
         text, time = extract(adjectives(spell_numbers(text), known))
         items, unknown = self.items(text)

@@ -73,9 +73,10 @@ def anomalies_frame(
 
 
 def _keep_triage(lake, child: Contract, flagged: pl.DataFrame, window) -> pl.DataFrame:
-    if not lake.exists(child.key) or flagged.is_empty():
-        return flagged
     keys = child.primary_key
+    # Without a key (its parent has none) an earlier decision names no row to carry over.
+    if not keys or not lake.exists(child.key) or flagged.is_empty():
+        return flagged
     part = child.partition_column
     existing = (
         lake.scan(child.key, window=window, column=part)

@@ -91,3 +91,25 @@ def test_the_companion_scores_the_parent_itself_when_nothing_was_staged(lake, de
     assert anomalies_frame(lake, parent, child, window).height == 3  # the check's rows
     lake.write(parent, lines.head(10))  # the parent moved on: staged rows are stale
     assert anomalies_frame(lake, parent, child, window).height != 3
+
+
+def test_re_runs_of_a_companion_whose_parent_has_no_key_keep_working(lake):
+    # Found onboarding flights (no primary key): the second refresh failed joining on [].
+    import yaml
+
+    from tests.factories import REPO
+
+    doc = yaml.safe_load((REPO / "domains/sales/contracts/order_lines.odcs.yaml").read_text())
+    for prop in doc["schema"][0]["properties"]:
+        prop.pop("primaryKey", None), prop.pop("primaryKeyPosition", None)
+    parent = Contract(doc)
+    child = Contract(anomalies_document(parent))
+    assert parent.primary_key == [] and child.primary_key == []
+    day = date(2025, 3, 10)
+    rows = pl.DataFrame(
+        {c: [None] for c in child.column_names},
+        schema=child.polars_schema,
+    ).with_columns(order_date=pl.lit(day), status=pl.lit("open"))
+    lake.write(child, rows)
+    again = keep_triage(lake, child, rows, DateWindow(day, day))
+    assert again.height == 1

@@ -323,8 +323,11 @@ def _furthest(output, segment, metric, groups, hits, th) -> Disparity:
 
 
 def _wape_lower_bound(errors: np.ndarray, actuals: np.ndarray) -> float:
-    """The 5th percentile of a group's WAPE over bootstrap resamples of its rows (seeded:
-    the same data, the same verdict)."""
+    """The 5th percentile of a group's WAPE over bootstrap resamples of its rows (seeded,
+    and over the rows in a canonical order: the same data, in whatever order a join or a
+    group-by returned it, the same verdict)."""
+    order = np.lexsort((errors, actuals))
+    errors, actuals = errors[order], actuals[order]
     rng = np.random.default_rng(0)
     if len(errors) > BOOTSTRAP_ROWS:
         keep = rng.choice(len(errors), BOOTSTRAP_ROWS, replace=False)

@@ -370,3 +370,17 @@ def test_per_group_metrics_are_fairlearns() -> None:
     assert list(ours) == list(theirs.index)
     for (a, b, n), (_, row) in zip(ours.values(), theirs.iterrows(), strict=True):
         assert (a, b) == pytest.approx((row["a"], row["b"]), rel=1e-12) and n == row["n"]
+
+
+def test_a_groups_error_bound_does_not_depend_on_the_order_of_its_rows():
+    import numpy as np
+
+    from dagster_project.checks.fairness import _wape_lower_bound
+
+    rng = np.random.default_rng(3)
+    actuals = rng.integers(0, 20, 500).astype(float)
+    errors = np.abs(rng.normal(0, 3, 500))
+    shuffled = rng.permutation(500)
+    assert _wape_lower_bound(errors, actuals) == _wape_lower_bound(
+        errors[shuffled], actuals[shuffled]
+    )

@@ -7,7 +7,7 @@ narrative and SQL."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -19,7 +19,7 @@ import dagster_project.ask.worker as worker
 from dagster_project.access.policy import AuditRecord, AuditWriter, GovernedReader
 from dagster_project.ai import Task, get_provider
 from dagster_project.ai.text import spelling_matches, terms
-from dagster_project.ask.limits import Deadline, check_size, slots_for
+from dagster_project.ask.limits import AskError, Deadline, check_size, slots_for
 from dagster_project.ask.parser import (
     ANSWERED,
     CLARIFY,
@@ -216,17 +216,7 @@ class Asker:
             compiled = compile_query(self.query_layer, SemanticQuery.from_dict(semantic))
         except (SemanticQueryError, ValueError, KeyError, TypeError) as exc:
             return self._cannot(question, str(exc), provider, semantic)
-        unbuilt = [key for key in compiled.products if not self.lake.exists(key)]
-        if unbuilt:  # an answer over a product with no table yet would be a crash or a guess
-            where = sorted({key.split("/")[0] for key in unbuilt})
-            return self._cannot(
-                question,
-                f"{', '.join(unbuilt)} {'is' if len(unbuilt) == 1 else 'are'} not built yet; "
-                f"run `mesh refresh --location {where[0]}`",
-                provider,
-                semantic,
-            )
-        shown = sql = compiled.sql
+        shown_sql = sql = compiled.sql
         limit = semantic.get("limit")
         peek = bool(limit and semantic.get("order_by") and not (share or listing or count))
         if peek:  # one row more: is the cut at `limit` between equal values?
@@ -241,7 +231,13 @@ class Asker:
             sql = only_columns(sql, semantic.get("dimensions") or [])
         if count:
             sql = counted(sql, semantic.get("dimensions") or [])
-        columns, rows, truncated = self.run_sql(sql, deadline=deadline)
+        try:
+            columns, rows, truncated = self.run_sql(sql, deadline=deadline)
+        except AskError:
+            unbuilt = self._unbuilt(compiled.products)  # looked for only when a query fails
+            if not unbuilt:
+                raise
+            return self._cannot(question, unbuilt, provider, semantic)
         self.context = semantic
         rows = [[readable(v) for v in row] for row in rows]
         tied = _tie_at_cut(semantic, columns, rows) if peek else ""
@@ -250,7 +246,7 @@ class Asker:
         if outside:  # "no data" is not an answer of None: say what the data covers
             return self._cannot(question, outside, provider, semantic)
         answer = Answer(
-            question, semantic, shown if peek else sql, columns, rows, provider=provider
+            question, semantic, shown_sql if peek else sql, columns, rows, provider=provider
         )
         answer.truncated = truncated
         answer.interpretation = self.parser.interpret(semantic) + (", share of total" * share)
@@ -266,6 +262,18 @@ class Asker:
                 f"{part[0]} = {part[1]}: {title} {_fmt(value)}, {share_of:.1%} of the total."
             )
         return answer
+
+    def _unbuilt(self, products: Sequence[str]) -> str:
+        """Which products a query reads have no table yet, and what builds them ("": all
+        have): an answer over them would be a crash or a guess."""
+        unbuilt = [key for key in products if not self.lake.exists(key)]
+        if not unbuilt:
+            return ""
+        where = sorted({key.split("/")[0] for key in unbuilt})
+        verb = "is" if len(unbuilt) == 1 else "are"
+        return (
+            f"{', '.join(unbuilt)} {verb} not built yet; run `mesh refresh --location {where[0]}`"
+        )
 
     def _outside_the_data(
         self, semantic: dict[str, Any], columns: list[str], rows: list[list[Any]]

@@ -336,9 +336,9 @@ class OfflineParser:
         dimension may come from, or None and why it does not compile."""
         draft = self._assemble(choice, context, events)
         query = self._finish(draft, time, context)
-        if query.get("having") and not (query.get("dimensions") or query.get("time_grain")):
+        if _compared_per_nothing(query):
             query = self._per_row(query)
-        if query.get("having") and not (query.get("dimensions") or query.get("time_grain")):
+        if _compared_per_nothing(query):
             # "flights with a delay over 60": a row's value, which the layer has no
             # dimension for; the total's average over 60 would answer something else
             compared = ", ".join(h["dimension"] for h in query["having"])
@@ -1077,6 +1077,11 @@ class OfflineParser:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+def _compared_per_nothing(query: dict[str, Any]) -> bool:
+    """A metric compared after aggregation with nothing grouped: the total against it."""
+    return bool(query.get("having")) and not (query.get("dimensions") or query.get("time_grain"))
+
+
 def _stem(word: str) -> str:
     toks = tokens(word)
     return toks[0].stem if toks else word

@@ -524,33 +524,36 @@ def _valid_layer(paths: list[Path], contracts: list[Contract]) -> SemanticLayer:
     """The workspace's layer without the files that break it: one domain's mistake must
     not leave every other domain unanswerable. Files are added in workspace order, so a
     file that clashes with an earlier one is the one left out; `excluded` says why."""
-    try:  # the usual case, every file fine: one parse and one validation
-        whole = parse_semantics(
-            [(str(p), load_yaml(p.read_text()) or {}) for p in paths], contracts
-        )
-        if not whole.problems():
-            return whole
-    except (yaml.YAMLError, KeyError, TypeError, AttributeError):
-        pass
-    kept: list[tuple[str, Mapping[str, Any]]] = []
+    documents: list[tuple[str, Mapping[str, Any]]] = []
     excluded: dict[str, list[str]] = {}
     for path in paths:
         try:
-            document = (str(path), load_yaml(path.read_text()) or {})
-            problems = parse_semantics([*kept, document], contracts).problems()
+            documents.append((str(path), load_yaml(path.read_text()) or {}))
         except yaml.YAMLError as exc:
-            problems = [f"not valid YAML: {' '.join(str(exc).split())}"]
-        except KeyError as exc:  # an entity, model or metric without a required field
-            problems = [f"a required field {exc} is missing"]
-        except (TypeError, AttributeError) as exc:
-            problems = [f"not shaped as a semantic layer ({exc})"]
-        if problems:
-            excluded[str(path)] = problems
-        else:
-            kept.append(document)
+            excluded[str(path)] = [f"not valid YAML: {' '.join(str(exc).split())}"]
+    kept = documents if not _problems(documents, contracts) else []
+    if not kept:  # the usual case is one validation of every file; else one by one
+        for document in documents:
+            problems = _problems([*kept, document], contracts)
+            if problems:
+                excluded[document[0]] = problems
+            else:
+                kept.append(document)
     layer = parse_semantics(kept, contracts)
     layer.excluded = excluded
     return layer
+
+
+def _problems(
+    documents: list[tuple[str, Mapping[str, Any]]], contracts: list[Contract]
+) -> list[str]:
+    """What the layer of these documents gets wrong, a malformed document included."""
+    try:
+        return parse_semantics(documents, contracts).problems()
+    except KeyError as exc:  # an entity, model or metric without a required field
+        return [f"a required field {exc} is missing"]
+    except (TypeError, AttributeError) as exc:
+        return [f"not shaped as a semantic layer ({exc})"]
 
 
 # -- validation --------------------------------------------------------------------------

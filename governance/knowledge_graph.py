@@ -20,7 +20,7 @@ from typing import Any
 import networkx as nx
 import polars as pl
 
-from dagster_project import Contract, Lake, SemanticLayer, parse_reference
+from dagster_project import Contract, Lake, SemanticLayer
 
 PICTURE_KEY = "knowledge_graph.png.sha256"  # what the PNG shows, hashed
 JOIN_THRESHOLD = 0.9  # share of distinct values found on the other side to call it a join
@@ -70,14 +70,10 @@ def build_graph(
                 pii=col.is_pii,
             )
             edge(product, column, "has_column", "contract schema")
-            for ref in col.references:
-                domain, other, other_col = parse_reference(ref, c.domain)
-                edge(
-                    column,
-                    f"column:{domain}/{other}.{other_col}",
-                    "references",
-                    f"contract relationship to {ref}",
-                )
+        for key in c.foreign_keys:
+            for here, there in zip(key.columns, key.target_columns, strict=True):
+                target = f"column:{key.target}.{there}"
+                edge(f"column:{c.key}.{here}", target, "references", f"contract {key.label}")
     for upstream, downstream in lineage:
         edge(f"product:{upstream}", f"product:{downstream}", "feeds", "Dagster asset graph")
     _semantic_edges(graph, node, edge, layer)
@@ -147,10 +143,9 @@ def candidate_pairs(
             if same_type and keyish:
                 pairs.add(_pair(a.key, col.name, b.key, col.name))
     for c in contracts:
-        for col in c.columns:
-            for ref in col.references:
-                domain, other, other_col = parse_reference(ref, c.domain)
-                pairs.add(_pair(c.key, col.name, f"{domain}/{other}", other_col))
+        for key in c.foreign_keys:
+            for here, there in zip(key.columns, key.target_columns, strict=True):
+                pairs.add(_pair(c.key, here, key.target, there))
     return sorted(pairs)
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 
 import dagster as dg
 
-from dagster_project.core.contracts import Contract, parse_reference
+from dagster_project.core.contracts import Contract
 from dagster_project.core.settings import PARTITION_START, MeshSettings
 from dagster_project.lake.landing import (
     LandingError,
@@ -245,11 +245,7 @@ def _rejection(
 
 def _waiting_for(settings: MeshSettings, contract: Contract, file: LandingFile) -> list[str]:
     """Referenced products that still have landed, unloaded files up to this file's day."""
-    targets = {
-        "/".join(parse_reference(ref, contract.domain)[:2])
-        for col in contract.columns
-        for ref in col.references
-    } - {contract.key}
+    targets = {k.target for k in contract.foreign_keys} - {contract.key}
     return sorted(t for t in targets if pending_files(settings, t, file.day))
 
 

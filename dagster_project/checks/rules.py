@@ -16,7 +16,7 @@ import dagster as dg
 import polars as pl
 from deltalake.exceptions import TableNotFoundError
 
-from dagster_project.core.contracts import Contract, parse_reference
+from dagster_project.core.contracts import Contract, ForeignKey
 from dagster_project.lake.screening import SAMPLE_KEYS, Violation, violation
 from dagster_project.lake.storage import Lake, duplicate_count
 from dagster_project.products.product import CheckFamily, FamilyResult, Written
@@ -69,7 +69,7 @@ def rules_for(contract: Contract) -> list[str]:
         "accepted_values": any(c.accepted_values for c in cols),
         "range": any(c.bounds for c in cols),
         "row_count": True,
-        "referential_integrity": any(c.references for c in cols),
+        "referential_integrity": bool(contract.foreign_keys),
     }
     return [rule for rule, on in wanted.items() if on]
 
@@ -97,8 +97,8 @@ def _rule_only_warns(contract: Contract, rule: str) -> bool:
 
 
 def _references_only_warn(contract: Contract) -> bool:
-    refs = [r for c in contract.columns for r in c.relationships]
-    return bool(refs) and all(r.severity == "warning" for r in refs)
+    keys = contract.foreign_keys
+    return bool(keys) and all(k.severity == "warning" for k in keys)
 
 
 def evaluate_rules(
@@ -261,14 +261,10 @@ def _same_type(expected: pl.DataType, actual: str) -> bool:
 
 @dataclass(frozen=True, eq=False)
 class Orphans:
-    """One relationship of a frame's column: its rows whose key is missing in the parent."""
+    """One relationship of a frame's columns: its rows whose key is missing in the parent."""
 
-    column: str
-    target: str  # the parent product, `domain/product`
-    target_column: str
-    severity: str
-    tolerated: float  # the share of orphan rows the contract tolerates (maxOrphanShare)
-    rows: int  # rows with a key
+    key: ForeignKey
+    rows: int  # rows with a key (every column of a composite one set)
     orphan_rows: int
     orphans: int  # distinct missing keys
     sample: list[Any]
@@ -276,8 +272,16 @@ class Orphans:
     materialized: bool = True
 
     @property
+    def column(self) -> str:
+        return ", ".join(self.key.columns)
+
+    @property
     def label(self) -> str:
-        return f"{self.column} → {self.target}.{self.target_column}"
+        return self.key.label
+
+    @property
+    def severity(self) -> str:
+        return self.key.severity
 
     @property
     def share(self) -> float:
@@ -286,72 +290,75 @@ class Orphans:
     @property
     def broken(self) -> bool:
         """Beyond tolerance (or not judged: the parent was never materialized)."""
-        return not self.materialized or (self.orphan_rows > 0 and self.share > self.tolerated)
+        tolerated = self.key.max_orphan_share
+        return not self.materialized or (self.orphan_rows > 0 and self.share > tolerated)
 
     def describe(self) -> str:
         if not self.materialized:
-            return f"{self.target} has not been materialized"
+            return f"{self.key.target} has not been materialized"
         return (
-            f"{self.orphans:,} value(s) missing in {self.target} on {self.orphan_rows:,} of "
-            f"{self.rows:,} rows ({self.share:.2%}; tolerated {self.tolerated:.2%}), "
-            f"e.g. {self.sample}"
+            f"{self.orphans:,} value(s) missing in {self.key.target} on {self.orphan_rows:,} "
+            f"of {self.rows:,} rows ({self.share:.2%}; tolerated "
+            f"{self.key.max_orphan_share:.2%}), e.g. {self.sample}"
         )
 
 
 def orphans(contract: Contract, frame: pl.DataFrame, lake: Lake) -> list[Orphans]:
     """Each relationship of the frame's columns with its orphan rows and keys: the one
-    definition both the screen before a write and the check after it evaluate."""
+    definition both the screen before a write and the check after it evaluate. A
+    composite key is matched as a whole, on rows where every one of its columns is set
+    (SQL's MATCH SIMPLE)."""
     found = []
-    for col in contract.columns:
-        if col.name not in frame.columns:
+    for key in contract.foreign_keys:
+        if not set(key.columns) <= set(frame.columns):
             continue
-        for ref in col.relationships:
-            domain, product, column = parse_reference(ref.to, contract.domain)
-            target, value = f"{domain}/{product}", pl.col(col.name)
-            known = _parent_keys(lake, target, column)
-            materialized, missing = known is not None, value.is_not_null()
-            if known is not None:
-                missing = missing & ~value.is_in(known.implode())
-            counts = frame.select(
-                rows=value.is_not_null().sum(),
-                orphan_rows=missing.sum(),
-                orphans=value.filter(missing).n_unique(),
-                sample=value.filter(missing).unique().sort().head(SAMPLE_KEYS).implode(),
-            ).row(0, named=True)
-            found.append(
-                Orphans(
-                    col.name,
-                    target,
-                    column,
-                    ref.severity,
-                    ref.max_orphan_share,
-                    counts["rows"],
-                    counts["orphan_rows"],
-                    counts["orphans"],
-                    counts["sample"],
-                    missing,
-                    materialized,
-                )
+        value = _key_value(key.columns)
+        known = _parent_keys(lake, key.target, key.target_columns)
+        keyed = pl.all_horizontal([pl.col(c).is_not_null() for c in key.columns])
+        missing = keyed if known is None else keyed & ~value.is_in(known.implode())
+        counts = frame.select(
+            rows=keyed.sum(),
+            orphan_rows=missing.sum(),
+            orphans=value.filter(missing).n_unique(),
+            sample=value.filter(missing).unique().sort().head(SAMPLE_KEYS).implode(),
+        ).row(0, named=True)
+        found.append(
+            Orphans(
+                key,
+                counts["rows"],
+                counts["orphan_rows"],
+                counts["orphans"],
+                counts["sample"],
+                missing,
+                known is not None,
             )
+        )
     return found
 
 
-_PARENT_KEYS: dict[tuple[str, str, int, str], pl.Series] = {}
+def _key_value(columns: tuple[str, ...]) -> pl.Expr:
+    """A key's value: the column, or a struct of a composite key's columns."""
+    return pl.col(columns[0]) if len(columns) == 1 else pl.struct(columns)
+
+
+_PARENT_KEYS: dict[tuple[str, str, int, tuple[str, ...]], pl.Series] = {}
 _PARENTS_KEPT = 8
 
 
-def _parent_keys(lake: Lake, target: str, column: str) -> pl.Series | None:
-    """The parent's distinct values of `column` (None: never materialized), read once per
-    version of its table: a load screens each of its files against the same parents."""
+def _parent_keys(lake: Lake, target: str, columns: tuple[str, ...]) -> pl.Series | None:
+    """The parent's distinct values of its key `columns` (None: never materialized), read
+    once per version of its table: a load screens each of its files against the same
+    parents."""
     try:
         table = lake.table(target)
     except TableNotFoundError:
         return None
-    memo = (lake.uri(target), table.metadata().id, table.version(), column)
+    memo = (lake.uri(target), table.metadata().id, table.version(), columns)
     if memo not in _PARENT_KEYS:
         if len(_PARENT_KEYS) >= _PARENTS_KEPT:  # a few parents' keys, the oldest go first
             _PARENT_KEYS.pop(next(iter(_PARENT_KEYS)))
-        _PARENT_KEYS[memo] = lake.scan(target).select(column).unique().collect()[column]
+        keys = lake.scan(target).select(_key_value(columns).alias("key")).unique().collect()
+        _PARENT_KEYS[memo] = keys["key"]
     return _PARENT_KEYS[memo]
 
 

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache, cached_property, reduce
@@ -208,6 +209,7 @@ class Column:
     """One contract property, with the fields the platform acts on."""
 
     prop: SchemaProperty
+    schema_references: tuple[str, ...] = ()  # single-column relationships of its schema
 
     @property
     def name(self) -> str:
@@ -261,28 +263,11 @@ class Column:
 
     @property
     def references(self) -> list[str]:
-        """Foreign keys as `domain/product.column` (shorthand `product.column` = same domain)."""
-        return [r.to for r in self.prop.relationships or [] if isinstance(r.to, str)]
-
-    @property
-    def relationships(self) -> list[Reference]:
-        """Foreign keys with their tolerance: a relationship's customProperties
-        `maxOrphanShare` (share of rows whose value is missing in the target, default 0)
-        and `severity` (`error`, the default, blocks; `warning` only warns)."""
-        found = []
-        for r in self.prop.relationships or []:
-            if not isinstance(r.to, str):
-                continue
-            share = float(_custom(r.customProperties, "maxOrphanShare", 0.0))
-            severity = str(_custom(r.customProperties, "severity", "error")).lower()
-            if not 0 <= share <= 1 or severity not in {"error", "warning"}:
-                raise ContractError(
-                    self.name,
-                    f"relationships/{r.to}",
-                    "maxOrphanShare is a share (0..1) and severity is error or warning",
-                )
-            found.append(Reference(r.to, share, severity))
-        return found
+        """Foreign keys as written (`to`), this property's own and the single-column ones of
+        its schema; a composite key's columns are in `Contract.foreign_keys`."""
+        return [r.to for r in self.prop.relationships or [] if isinstance(r.to, str)] + list(
+            self.schema_references
+        )
 
     def custom(self, name: str, default: Any = None) -> Any:
         return _custom(self.prop.customProperties, name, default)
@@ -301,10 +286,24 @@ class Column:
 
 
 @dataclass(frozen=True)
-class Reference:
-    to: str  # `domain/product.column`, or `product.column` in the same domain
+class ForeignKey:
+    """One relationship: `columns` of this product reference `target_columns` of `target`
+    (`domain/product`); several columns are a composite key, matched together. Its
+    customProperties `maxOrphanShare` (share of rows whose key is missing in the target,
+    default 0) and `severity` (`error`, the default, blocks; `warning` only warns)."""
+
+    columns: tuple[str, ...]
+    target: str
+    target_columns: tuple[str, ...]
     max_orphan_share: float = 0.0
     severity: str = "error"
+
+    @property
+    def label(self) -> str:
+        here, there = ", ".join(self.columns), ", ".join(self.target_columns)
+        if len(self.columns) > 1:
+            here, there = f"({here})", f"({there})"
+        return f"{here} → {self.target}.{there}"
 
 
 @dataclass(frozen=True)
@@ -348,7 +347,7 @@ class Contract:
         self.freshness  # noqa: B018 - an unusable SLA fails at load, not at first use
         self.partition_start  # noqa: B018 - likewise an unusable partition start
         self.event_time  # noqa: B018 - and an event-time column that is not one
-        self._check_references()
+        self.foreign_keys  # noqa: B018 - every relationship resolves, at load
         self._check_screening(path)
 
     def _check_partition_type(self, path: str) -> None:
@@ -365,27 +364,24 @@ class Contract:
             f"{part} as a column of its own (logicalType date) and partition by that",
         )
 
-    def _check_references(self) -> None:
-        """Every relationship resolves the ODCS way: another contract's property by its
+    def _check_reference(self, where: str, ref: str) -> None:
+        """A relationship's `to` resolves the ODCS way: another contract's property by its
         file, or (shorthand) a property of this contract's one schema."""
-        for i, col in enumerate(self.columns):
-            for ref in col.references:
-                if EXTERNAL_REFERENCE.match(ref):
-                    continue
-                where = f"schema/0/properties/{i}/relationships/to"
-                try:
-                    domain, product, column = parse_reference(ref, self.domain)
-                except ValueError as exc:
-                    raise ContractError(self._where, where, str(exc)) from None
-                if ref.count(".") == 1 and product == self.product:
-                    continue
-                fix = external_reference(domain, product, column, here=self.domain)
-                raise ContractError(
-                    self._where,
-                    where,
-                    f"{ref!r} names a schema this contract does not have; "
-                    f"another contract's property is written `{fix}`",
-                )
+        if EXTERNAL_REFERENCE.match(ref):
+            return
+        try:
+            domain, product, column = parse_reference(ref, self.domain)
+        except ValueError as exc:
+            raise ContractError(self._where, where, str(exc)) from None
+        if ref.count(".") == 1 and product == self.product:
+            return
+        fix = external_reference(domain, product, column, here=self.domain)
+        raise ContractError(
+            self._where,
+            where,
+            f"{ref!r} names a schema this contract does not have; "
+            f"another contract's property is written `{fix}`",
+        )
 
     def _check_screening(self, path: Path | str) -> None:
         if self.on_violation not in ON_VIOLATION:
@@ -467,7 +463,76 @@ class Contract:
     # -- schema --------------------------------------------------------------------
     @cached_property
     def columns(self) -> list[Column]:
-        return [Column(p) for p in self._object.properties or []]
+        single = defaultdict(list)
+        for r in self._object.relationships or []:
+            if isinstance(r.from_, str) and isinstance(r.to, str):
+                single[r.from_.rsplit(".", 1)[-1]].append(r.to)
+        return [Column(p, tuple(single[p.name])) for p in self._object.properties or []]
+
+    @cached_property
+    def foreign_keys(self) -> list[ForeignKey]:
+        """Every relationship: each property's own (`to`) and the schema's (`from` and
+        `to`, one property each or lists of equal length: a composite key)."""
+        found = []
+        for i, col in enumerate(self.columns):
+            for j, r in enumerate(col.prop.relationships or []):
+                where = f"schema/0/properties/{i}/relationships/{j}"
+                if not isinstance(r.to, str):
+                    raise ContractError(
+                        self._where,
+                        f"{where}/to",
+                        "a composite key is a schema-level relationship: list its "
+                        "properties in `from` and `to` under schema/0/relationships",
+                    )
+                found.append(self._foreign_key(where, [col.name], [r.to], r.customProperties))
+        for j, r in enumerate(self._object.relationships or []):
+            where = f"schema/0/relationships/{j}"
+            here = [r.from_] if isinstance(r.from_, str) else list(r.from_ or [])
+            there = [r.to] if isinstance(r.to, str) else list(r.to or [])
+            if not here or len(here) != len(there):
+                raise ContractError(
+                    self._where, where, "`from` and `to` name as many properties each"
+                )
+            found.append(
+                self._foreign_key(where, self._own(where, here), there, r.customProperties)
+            )
+        return found
+
+    def _own(self, where: str, refs: list[str]) -> list[str]:
+        """The properties a relationship's `from` names: `column` or `product.column`."""
+        columns = []
+        for ref in refs:
+            product, _, column = ref.rpartition(".")
+            if product not in ("", self.product) or column not in self.column_names:
+                raise ContractError(
+                    self._where, f"{where}/from", f"{ref!r} is not a property of {self.product}"
+                )
+            columns.append(column)
+        return columns
+
+    def _foreign_key(
+        self, where: str, columns: list[str], refs: list[str], props: list | None
+    ) -> ForeignKey:
+        targets = []
+        for ref in refs:
+            self._check_reference(f"{where}/to", ref)
+            targets.append(parse_reference(ref, self.domain))
+        if len({t[:2] for t in targets}) != 1:
+            raise ContractError(
+                self._where, f"{where}/to", "a composite key's properties are of one product"
+            )
+        share = float(_custom(props, "maxOrphanShare", 0.0))
+        severity = str(_custom(props, "severity", "error")).lower()
+        if not 0 <= share <= 1 or severity not in {"error", "warning"}:
+            raise ContractError(
+                self._where,
+                where,
+                "maxOrphanShare is a share (0..1) and severity is error or warning",
+            )
+        domain, product, _ = targets[0]
+        return ForeignKey(
+            tuple(columns), f"{domain}/{product}", tuple(t[2] for t in targets), share, severity
+        )
 
     def column(self, name: str) -> Column:
         for c in self.columns:

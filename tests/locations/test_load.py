@@ -123,7 +123,7 @@ def test_every_product_asset_carries_checks_schema_owners_and_freshness(
         # the fairness policy, a warning, where the contract declares segments and outputs
         quality |= {"policy_fairness"} if declares_fairness(contract) else set()
         assert set(checks) == contract_checks | POLICY_CHECKS | quality, contract.key
-        refs = [r for c in contract.columns for r in c.relationships]
+        refs = contract.foreign_keys
         warn_only = {"contract_referential_integrity"} if refs and all(
             r.severity == "warning" for r in refs
         ) else set()  # fmt: skip

@@ -16,9 +16,9 @@ from dagster_project.checks.rules import (
     rules_for,
     screen_references,
 )
-from dagster_project.core.contracts import Contract
+from dagster_project.core.contracts import Contract, ContractError
 from dagster_project.lake.storage import Lake
-from tests.factories import column
+from tests.factories import column, contract_document
 
 # ODCS: the customer_id property of the customers contract beside this one.
 CUSTOMERS_ID = "customers.odcs.yaml#/schema/customers/properties/customer_id"
@@ -323,3 +323,107 @@ def test_orphans_of_a_parent_never_materialized_are_left_to_the_check(
 ) -> None:
     assert screen_references(orders, good_orders(), lake) == []
     assert not outcomes(orders, good_orders(), lake)["referential_integrity"].passed
+
+
+def _flights(make_contract, **relationship) -> Contract:
+    """shop/flights: (carrier, tail) references shop/planes' composite key."""
+    document = contract_document(
+        [
+            column("flight_id", "integer", primaryKey=True, primaryKeyPosition=1, required=True),
+            column("carrier"),
+            column("tail"),
+        ],
+        product="flights",
+        write_mode="overwrite",
+    )
+    planes = "planes.odcs.yaml#/schema/planes/properties/"
+    document["schema"][0]["relationships"] = [
+        {
+            "type": "foreignKey",
+            "from": ["flights.carrier", "flights.tail"],
+            "to": [f"{planes}carrier", f"{planes}tail"],
+            **relationship,
+        }
+    ]
+    return Contract(document, "<flights>")
+
+
+@pytest.fixture
+def lake_with_planes(lake: Lake, make_contract) -> Lake:
+    planes = make_contract(
+        [
+            column("carrier", primaryKey=True, primaryKeyPosition=1, required=True),
+            column("tail", primaryKey=True, primaryKeyPosition=2, required=True),
+        ],
+        product="planes",
+    )
+    lake.write(planes, pl.DataFrame({"carrier": ["AA", "AA", "UA"], "tail": ["N1", "N2", "N1"]}))
+    return lake
+
+
+def test_a_composite_key_is_matched_as_a_whole(make_contract, lake_with_planes: Lake) -> None:
+    flights = _flights(make_contract)
+    # UA N2: each value exists in the parent, the pair does not; a null part is not checked
+    rows = pl.DataFrame(
+        {
+            "flight_id": [1, 2, 3, 4],
+            "carrier": ["AA", "UA", "UA", None],
+            "tail": ["N2", "N2", "N1", "N9"],
+        }
+    )
+    result = outcomes(flights, rows, lake_with_planes)["referential_integrity"]
+    label = "(carrier, tail) → shop/planes.(carrier, tail)"
+    assert result.failures == {label: 1} and not result.passed
+    assert "1 value(s) missing in shop/planes on 1 of 3 rows" in result.details[label]
+    assert "UA" in result.details[label] and "N2" in result.details[label]
+    (found,) = screen_references(flights, rows, lake_with_planes)
+    assert (found.column, found.sample_keys) == ("carrier, tail", [{"flight_id": 2}])
+    good = rows.filter(pl.col("flight_id") != 2)
+    assert outcomes(flights, good, lake_with_planes)["referential_integrity"].passed
+
+
+def test_a_composite_key_takes_its_tolerance_from_the_relationship(
+    make_contract, lake_with_planes: Lake
+) -> None:
+    tolerance = [{"property": "maxOrphanShare", "value": 0.5}]
+    flights = _flights(make_contract, customProperties=tolerance)
+    rows = pl.DataFrame({"flight_id": [1, 2], "carrier": ["AA", "UA"], "tail": ["N1", "N2"]})
+    assert outcomes(flights, rows, lake_with_planes)["referential_integrity"].passed
+    assert screen_references(flights, rows, lake_with_planes) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "says"),
+    [
+        (
+            {"to": ["planes.odcs.yaml#/schema/planes/properties/carrier"]},
+            "relationships/0",
+            "as many",
+        ),
+        ({"from": ["flights.carrier", "flights.wing"]}, "relationships/0/from", "not a property"),
+        (
+            {
+                "to": [
+                    "planes.odcs.yaml#/schema/planes/properties/carrier",
+                    "tails.odcs.yaml#/schema/tails/properties/tail",
+                ]
+            },
+            "relationships/0/to",
+            "of one product",
+        ),
+    ],
+)
+def test_a_composite_key_that_cannot_be_checked_is_refused_at_load(
+    make_contract, change: dict, field: str, says: str
+) -> None:
+    with pytest.raises(ContractError) as refused:
+        _flights(make_contract, **change)
+    assert f"schema/0/{field}" in str(refused.value) and says in str(refused.value)
+
+
+def test_a_property_cannot_hold_a_composite_key(make_contract) -> None:
+    planes = "planes.odcs.yaml#/schema/planes/properties/"
+    with pytest.raises(ContractError, match="schema-level relationship"):
+        make_contract(
+            [column("carrier", relationships=[{"to": [f"{planes}carrier", f"{planes}tail"]}])]
+        )

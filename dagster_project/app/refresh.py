@@ -467,9 +467,7 @@ def _run_facts(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], dict[
         failed = [e for e in judged if not e.passed and e not in not_judged]
         blocking = [e for e in failed if e.severity == dg.AssetCheckSeverity.ERROR]
         notes = [f"{e.check_name}: {e.description or 'failed'}" for e in failed]
-        quarantined = event.materialization.metadata.get("quarantined")
-        if quarantined is not None:
-            notes.append(f"quarantined: {', '.join(quarantined.value)}")
+        notes += _landing_notes(event.materialization.metadata)
         facts[(name, event.step_key)] = {
             "status": "ok",
             "rows": rows.value if rows is not None else None,
@@ -481,3 +479,27 @@ def _run_facts(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], dict[
             "notes": tuple(notes),
         }
     return facts
+
+
+# The landing files a run did not load as they were, and what a summary calls them.
+_LANDING_NOTES = {
+    "quarantined": "quarantined",
+    "rows_quarantined": "rows set aside from",
+    "replays": "skipped as replays",
+}
+
+
+def _landing_notes(metadata: Mapping[str, Any]) -> list[str]:
+    """One note per kind of landing file a run set aside or skipped: a replay with the
+    file it repeats; a quarantine's reasons (long: every broken rule) are for `mesh
+    landing list`."""
+    notes = []
+    for label, verb in _LANDING_NOTES.items():
+        if (files := metadata.get(label)) is None:
+            continue
+        if label == "replays":
+            named = "; ".join(f"{name} ({why})" for name, why in files.value.items())
+        else:
+            named = f"{', '.join(files.value)} (why: mesh landing list)"
+        notes.append(f"{verb}: {named}")
+    return notes

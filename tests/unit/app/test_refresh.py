@@ -3,7 +3,9 @@ exit code that says whether a product or a blocking check failed, and one-line e
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -134,3 +136,14 @@ def test_long_asset_names_keep_each_asset_on_one_line_at_80_columns(monkeypatch)
     monkeypatch.setattr(build, "console", wide)
     build.print_outcomes([Outcome(n, "built (duckdb)", "ok", rows=1_551, passed=14) for n in names])
     assert f"│ {names[0]} │ built (duckdb) │ ok" in wide.export_text()
+
+
+def test_the_summary_names_a_replayed_file_and_the_file_it_repeats(landed):
+    folder = Path(landed.home) / "landing" / "sales" / "stores"
+    (original,) = sorted(folder.iterdir())
+    shutil.copy(original, folder / f"resent-{original.name}")
+    result = runner.invoke(app, ["refresh", *selected("sales/stores")])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())  # the table wraps long notes
+    assert f"skipped as replays: resent-{original.name} (the same bytes as" in text
+    assert original.name in text.split("skipped as replays:")[1]

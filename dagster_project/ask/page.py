@@ -4,6 +4,10 @@ Plotly, served by `mesh serve` from the installed `plotly` package (/static/plot
 An answer gets the chart `dagster_project.ask.charts.answer_chart` chose; a product page
 a trend panel (rows and anomalies per partition, quality score and drift over time)."""
 
+import json
+
+from dagster_project.ask.values import NO_VALUE
+
 PAGE = r"""<!doctype html>
 <html lang="en">
 <head>
@@ -78,7 +82,9 @@ let conversationId = null;
 const $ = (id) => document.getElementById(id);
 const esc = (v) => String(v ?? "").replace(/[&<>"']/g,
   (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
-const fmt = (v) => typeof v === "number" && !Number.isInteger(v) ?
+const NO_VALUE = {{NO_VALUE}};  // a NULL group key, as the CLI and narratives show it
+const fmt = (v) => v === null || v === undefined ? NO_VALUE :
+  typeof v === "number" && !Number.isInteger(v) ?
   v.toLocaleString(undefined, {maximumFractionDigits: 2}) : v;
 
 function table(columns, rows, id) {
@@ -244,3 +250,4 @@ api("/api/products").then((products) => {
 </body>
 </html>
 """
+PAGE = PAGE.replace("{{NO_VALUE}}", json.dumps(NO_VALUE))

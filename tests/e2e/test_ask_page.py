@@ -9,11 +9,13 @@ import subprocess
 from pathlib import Path
 from urllib.parse import quote_plus
 
+import polars as pl
 import pytest
 
+from dagster_project.ask.values import NO_VALUE
 from dagster_project.checks.quality.score import QualityScore, save_score
 from tests.servers import mesh_serve
-from tests.small_mesh import write_small_mesh
+from tests.small_mesh import frames, write_small_mesh
 
 
 @pytest.fixture(scope="session")
@@ -89,3 +91,17 @@ def test_a_product_page_draws_its_trends(chromium, server, lake, demo_contracts,
     dom = render(chromium, f"{server}/?product=sales/order_lines", tmp_path / "profile")
     assert drawn_chart(dom, "trend-rows") == ("order_date", "rows")
     assert drawn_chart(dom, "trend-quality") == ("evaluated at", "score (0-100)")
+
+
+def test_a_group_with_no_value_reads_as_the_cli_shows_it(chromium, lake, demo_contracts, tmp_path):
+    data = frames()
+    stores = data["sales/stores"].with_columns(
+        region=pl.when(pl.col("store_id") == 3).then(None).otherwise(pl.col("region"))
+    )
+    for key, frame in {**data, "sales/stores": stores}.items():
+        lake.write(demo_contracts[key], frame)
+    with mesh_serve(tmp_path) as base:
+        dom = render(chromium, f"{base}/?q={quote_plus('revenue by region')}", tmp_path / "p")
+    table = dom[dom.index('id="answer-table"') :]
+    table = table[: table.index("</table>")]
+    assert f"<td>{NO_VALUE}</td>" in table and "<td></td>" not in table, table

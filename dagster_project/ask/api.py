@@ -15,7 +15,6 @@ while it runs, so one slow caller never delays another.
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from dataclasses import dataclass
 from functools import cached_property
@@ -33,13 +32,14 @@ from dagster_project.access.api_keys import ApiKeyStore, anonymous_role
 from dagster_project.access.http import BodyLimit
 from dagster_project.access.policy import AccessDenied, AuditWriter, GovernedReader
 from dagster_project.ask.charts import answer_chart, plotly_js
-from dagster_project.ask.engine import Asker, read_vocabulary
+from dagster_project.ask.engine import Asker
 from dagster_project.ask.insights import mesh_insights
 from dagster_project.ask.limits import ANONYMOUS, AskError, check_size
 from dagster_project.ask.narratives import insights_report_uri
 from dagster_project.ask.page import PAGE
 from dagster_project.ask.parser import OfflineParser
 from dagster_project.ask.resources import ResourceConnections
+from dagster_project.ask.vocabulary import fingerprint, vocabulary
 from dagster_project.checks.freshness import judge_freshness
 from dagster_project.checks.quality.companions import SUFFIX as ANOMALIES
 from dagster_project.checks.quality.score import score_history
@@ -52,7 +52,6 @@ from dagster_project.metadata.semantics import SemanticLayer, load_semantic_laye
 SAMPLE_ROWS = 10
 MAX_CONVERSATIONS = 200
 MAX_SEARCH_CHARS = 500
-VOCABULARY_TTL_S = 60.0
 
 
 class AskRequest(BaseModel):
@@ -150,12 +149,13 @@ class MeshAPI:
         )
 
     def parser(self) -> OfflineParser:
-        """One interpreter for every conversation; the dimension values and latest days
-        it matches are read again after `VOCABULARY_TTL_S` (a refresh adds values)."""
+        """One interpreter for every conversation, made anew when the dimension values
+        and latest days it matches have changed (a refresh committed to a product)."""
         with self._parser_lock:
-            if self._parser is None or time.monotonic() - self._parser[0] > VOCABULARY_TTL_S:
-                values, anchors = read_vocabulary(self.layer, self.lake)
-                self._parser = (time.monotonic(), OfflineParser(self.layer, values, anchors))
+            mark = fingerprint(self.layer, self.lake)
+            if self._parser is None or self._parser[0] != mark:
+                values, anchors = vocabulary(self.layer, self.lake, mark)
+                self._parser = (mark, OfflineParser(self.layer, values, anchors))
             return self._parser[1]
 
     def product_page(self, key: str, role: str, principal: str | None = None) -> dict[str, Any]:

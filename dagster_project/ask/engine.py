@@ -37,13 +37,13 @@ from dagster_project.ask.semantic_sql import (
     with_derived_metrics,
 )
 from dagster_project.ask.values import shown
+from dagster_project.ask.vocabulary import vocabulary
 from dagster_project.core.settings import Limits, get_limits
 from dagster_project.lake.storage import Lake
 from dagster_project.metadata.semantics import SemanticLayer, load_semantic_layer
 
 ROW_LIMIT = 1000
 CANT_ANSWER = "I can't answer that from the mesh"
-VALUE_DIMENSIONS_MAX = 200  # dimensions with more distinct values are not matched as words
 # The share of the time left a model may take to propose a query; the rest is the query's.
 MODEL_SHARE = 0.5
 T = TypeVar("T")
@@ -147,7 +147,7 @@ class Asker:
     @property
     def parser(self) -> OfflineParser:
         if self._parser is None:
-            values, anchors = read_vocabulary(self.layer, self.lake)
+            values, anchors = vocabulary(self.layer, self.lake)
             self._parser = OfflineParser(self.layer, values, anchors)
         return self._parser
 
@@ -431,37 +431,6 @@ def _within_time(call: Callable[[T], R], arg: T, seconds: float) -> R | None:
     thread.start()
     thread.join(max(0.0, seconds))
     return box[0] if box else None
-
-
-def read_vocabulary(layer: SemanticLayer, lake: Lake) -> tuple[dict[str, list[str]], dict]:
-    """Distinct values of each low-cardinality text dimension (to match words), and the
-    latest day of data of each model with a time dimension (to anchor "last week")."""
-    values: dict[str, list[str]] = {}
-    for dim in layer.list_dimensions():
-        contract = layer.contracts.get(dim.product)
-        if dim.is_time or contract is None:
-            continue
-        if contract.column(dim.column).logical_type != "string":
-            continue
-        try:
-            series = lake.scan(dim.product).select(dim.column).unique().collect()
-        except Exception:  # a product not materialized yet has no values to match
-            continue
-        found = [v for v in series.to_series().drop_nulls().to_list() if isinstance(v, str)]
-        if len(found) <= VALUE_DIMENSIONS_MAX:
-            values[dim.name] = sorted(found)
-    anchors = {}
-    for product, model in layer.models.items():
-        if not model.time_dimension:
-            continue
-        try:
-            latest = lake.scan(product).select(pl.col(model.time_dimension).max()).collect()
-        except Exception:  # not materialized yet
-            continue
-        day = latest.item()
-        if day is not None:
-            anchors[product] = day.date() if isinstance(day, datetime) else day
-    return values, anchors
 
 
 def _valueless(semantic: dict[str, Any], columns: list[str], rows: list[list[Any]]) -> bool:

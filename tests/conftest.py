@@ -23,6 +23,9 @@ def landing_files_settle_at_once() -> Iterator[None]:
     unless a test sets one. Session-wide, so session fixtures building a mesh see it too."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MESH_LANDING_MIN_AGE_SECONDS", "0")
+        # Questions are answered in-process: no warm process outlives a test (the warm
+        # path's own tests switch it on).
+        patch.setenv("MESH_ASK_DAEMON", "off")
         yield
 
 

@@ -39,7 +39,7 @@ from dagster_project.ask.narratives import insights_report_uri
 from dagster_project.ask.page import PAGE
 from dagster_project.ask.parser import OfflineParser
 from dagster_project.ask.resources import ResourceConnections
-from dagster_project.ask.vocabulary import fingerprint, vocabulary
+from dagster_project.ask.vocabulary import Interpreter
 from dagster_project.checks.freshness import judge_freshness
 from dagster_project.checks.quality.companions import SUFFIX as ANOMALIES
 from dagster_project.checks.quality.score import score_history
@@ -97,8 +97,7 @@ class MeshAPI:
         self.conversations: dict[str, Asker] = {}
         # Guards the conversations only: queries run in parallel, each in its worker.
         self.conversations_lock = threading.Lock()
-        self._parser: tuple[float, OfflineParser] | None = None
-        self._parser_lock = threading.Lock()
+        self.interpreter = Interpreter()
 
     @cached_property
     def index(self):
@@ -151,12 +150,7 @@ class MeshAPI:
     def parser(self) -> OfflineParser:
         """One interpreter for every conversation, made anew when the dimension values
         and latest days it matches have changed (a refresh committed to a product)."""
-        with self._parser_lock:
-            mark = fingerprint(self.layer, self.lake)
-            if self._parser is None or self._parser[0] != mark:
-                values, anchors = vocabulary(self.layer, self.lake, mark)
-                self._parser = (mark, OfflineParser(self.layer, values, anchors))
-            return self._parser[1]
+        return self.interpreter(self.layer, self.lake)
 
     def product_page(self, key: str, role: str, principal: str | None = None) -> dict[str, Any]:
         contract = self.layer.contracts.get(key)

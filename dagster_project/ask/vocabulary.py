@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from datetime import date, datetime
 from typing import Any
 
 import polars as pl
 
+from dagster_project.ask.parser import OfflineParser
 from dagster_project.lake.storage import Lake
 from dagster_project.metadata.semantics import SemanticLayer
 
@@ -41,6 +43,23 @@ def vocabulary(layer: SemanticLayer, lake: Lake, mark: str | None = None) -> Voc
     if all(isinstance(v, date) for v in anchors.values()):  # else not kept: read each time
         files.write_text(uri, json.dumps({"fingerprint": mark, **entry}))
     return values, anchors
+
+
+class Interpreter:
+    """One interpreter for every question of a long-lived process (`mesh serve`, the warm
+    process of `mesh ask`), made anew when the vocabulary's fingerprint changed."""
+
+    def __init__(self) -> None:
+        self._made: tuple[str, OfflineParser] | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, layer: SemanticLayer, lake: Lake) -> OfflineParser:
+        with self._lock:
+            mark = fingerprint(layer, lake)
+            if self._made is None or self._made[0] != mark:
+                values, anchors = vocabulary(layer, lake, mark)
+                self._made = (mark, OfflineParser(layer, values, anchors))
+            return self._made[1]
 
 
 def fingerprint(layer: SemanticLayer, lake: Lake) -> str:

@@ -10,9 +10,9 @@ import os
 import polars as pl
 import pyarrow.fs as pafs
 
+from dagster_project.core.environment import is_uri
 
-def is_uri(location: str) -> bool:
-    return "://" in location
+__all__ = ["Files", "is_uri"]
 
 
 class Files:

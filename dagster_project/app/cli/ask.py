@@ -1,20 +1,21 @@
 """`mesh ask` (a question or guarded SQL), `mesh sql` (guarded SQL alone) and `mesh chat`
-(follow-ups keep context)."""
+(follow-ups keep context). A question goes to the warm process (`app/warm.py`) when one
+runs, else it is answered here; both print the same payload (`app/answers.respond`).
+The engine is imported only when answered here: a warm question does not load it."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+from importlib import import_module
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-import dagster_project.ask.worker as worker
-from dagster_project.access.policy import AccessDenied
-from dagster_project.ask import Answer, Asker, AskError
+from dagster_project.app.warm import ask_warm
 from dagster_project.ask.values import cell
 from dagster_project.core.errors import FAILED, USAGE, NothingBuilt
 
@@ -27,43 +28,44 @@ FORMATS = ("table", "json", "csv")
 FormatOption = Annotated[str, typer.Option("--format", help="table, json or csv")]
 
 
-def _print(answer: Any, output: str) -> None:
+def _print(answer: dict[str, Any], output: str) -> None:
+    """An answer's payload (`Answer.as_dict()`) as a table, JSON or CSV."""
     if output == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerows([answer.columns, *answer.rows])
+        writer.writerows([answer["columns"], *answer["rows"]])
         typer.echo(buffer.getvalue(), nl=False)
         return
     if output == "json":
         keys = ("question", "status", "interpretation", "semantic_query", "sql", "columns")
         keys += ("rows", "narrative", "provider", "choices", "unmatched")
-        payload = {k: answer.as_dict()[k] for k in keys}
-        typer.echo(json.dumps(payload, default=str))
+        typer.echo(json.dumps({k: answer[k] for k in keys}, default=str))
         return
-    if answer.columns:
-        table = Table(*answer.columns)
-        for row in answer.rows:
+    if answer["columns"]:
+        table = Table(*answer["columns"])
+        for row in answer["rows"]:
             table.add_row(*(cell(v) for v in row))
         console.print(table)
-    if answer.interpretation:
-        console.print(f"[dim]{answer.status}: {answer.interpretation}[/dim]", highlight=False)
-    console.print(answer.narrative)
-    for choice in answer.choices:
+    if answer["interpretation"]:
+        console.print(f"[dim]{answer['status']}: {answer['interpretation']}[/dim]", highlight=False)
+    console.print(answer["narrative"])
+    for choice in answer["choices"]:
         console.print(f"  - {choice}", highlight=False)
-    if answer.sql:
-        console.print(f"[dim]{answer.sql}[/dim]", highlight=False)
+    if answer["sql"]:
+        console.print(f"[dim]{answer['sql']}[/dim]", highlight=False)
 
 
-def warn_excluded(asker: Asker) -> None:
-    """A domain whose semantics.yaml is broken is left out, and its team is told why."""
-    for note in asker.layer.excluded_notes():
+def _said_first(reply: dict[str, Any]) -> None:
+    """Nothing built yet is an error; the layer's notes go to stderr."""
+    if "nothing_built" in reply:
+        raise NothingBuilt(reply["nothing_built"])
+    for note in reply.get("notes", []):
         errors.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
 
 
-def require_built(asker: Asker) -> None:
-    """NothingBuilt unless some product of the asker's layer has a table to ask about."""
-    if not any(asker.lake.exists(key) for key in asker.layer.contracts):
-        raise NothingBuilt(asker.lake.settings.home)
+def _answered_here() -> Any:
+    """The in-process path: the engine and its imports, loaded only when it is taken."""
+    return import_module("dagster_project.app.answers")
 
 
 @app.command("ask")
@@ -76,12 +78,7 @@ def ask(
     """Ask the mesh a question (or run `--sql`): answer table, narrative and the SQL."""
     if not question and not sql:
         raise typer.BadParameter("give a QUESTION or --sql")
-    _answer(
-        lambda asker: _sql_answer(asker, sql) if sql else asker.ask(question),
-        role,
-        output,
-        sql is not None,
-    )
+    _answer({"sql": sql} if sql else {"question": question}, role, output)
 
 
 @app.command("sql")
@@ -94,40 +91,34 @@ def run_sql(
 
     Tables are `domain.product`; the SQL passes the guard of `mesh ask --sql` and runs
     in its worker, over the role's granted columns with PII masked, within the limits."""
-    _answer(lambda asker: _sql_answer(asker, query), role, output, True)
+    _answer({"sql": query}, role, output)
 
 
-def _answer(ask: Any, role: str, output: str, is_sql: bool) -> None:
-    """Run `ask(asker)` as `role` and print the answer; a refusal is one line."""
+def _answer(request: dict[str, Any], role: str, output: str) -> None:
+    """Answer `request` as `role` (warm, else here) and print it; a refusal is one line."""
     if output not in FORMATS:
         raise typer.BadParameter(f"--format is one of {', '.join(FORMATS)}")
-    worker.warm_up(wait=False)  # the query workers' fork server boots beside the set-up
-    asker = Asker(role=role)
-    require_built(asker)
-    warn_excluded(asker)
-    try:
-        answer = ask(asker)
-    except (AskError, AccessDenied) as exc:
-        console.print(f"[red]refused:[/red] {exc}", highlight=False, soft_wrap=True)
+    request = {**request, "role": role}
+    reply = ask_warm(request)
+    if reply is None or "failed" in reply:
+        here = _answered_here()
+        here.warm_up()  # the query workers' fork server boots beside the set-up
+        reply = here.respond(here.Asker(role=role), request)
+    _said_first(reply)
+    if "refused" in reply:
+        console.print(f"[red]refused:[/red] {reply['refused']}", highlight=False, soft_wrap=True)
         # SQL the guard rejects is the user's to fix (2); a limit (time, memory, size,
-        # busy: AskError's subclasses) or the access policy refusing is an answer (1).
-        bad_sql = is_sql and type(exc) is AskError
-        raise typer.Exit(USAGE if bad_sql else FAILED) from None
-    _print(answer, output)
-
-
-def _sql_answer(asker: Asker, sql: str) -> Answer:
-    columns, rows, truncated = asker.run_sql(sql)
-    note = f"{len(rows)} row(s){' (truncated)' if truncated else ''}."
-    return Answer(sql, None, sql, columns, rows, note, provider="sql")
+        # busy) or the access policy refusing is an answer (1).
+        raise typer.Exit(USAGE if reply["bad_sql"] else FAILED)
+    _print(reply["answer"], output)
 
 
 @app.command("chat")
 def chat(role: RoleOption = "analyst") -> None:
     """Ask questions one after another; a follow-up ("and by region?") keeps context."""
-    asker = Asker(role=role)
-    require_built(asker)
-    warn_excluded(asker)
+    here = _answered_here()
+    asker = here.Asker(role=role)
+    _said_first(here.opening(asker))
     console.print("Ask the mesh (empty line or 'quit' to stop).")
     while True:
         try:
@@ -136,7 +127,8 @@ def chat(role: RoleOption = "analyst") -> None:
             break
         if not question or question.lower() in {"quit", "exit"}:
             break
-        try:
-            _print(asker.ask(question, follow_up=asker.context is not None), "table")
-        except (AskError, AccessDenied) as exc:
-            console.print(f"[red]refused:[/red] {exc}")
+        reply = here.answer(asker, {"question": question}, follow_up=asker.context is not None)
+        if "refused" in reply:
+            console.print(f"[red]refused:[/red] {reply['refused']}")
+        else:
+            _print(reply["answer"], "table")

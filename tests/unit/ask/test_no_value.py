@@ -23,12 +23,12 @@ def test_the_cli_table_shows_no_value_and_json_keeps_null(monkeypatch, capsys):
     monkeypatch.setattr(ask_cli, "console", shown)
     answer = Answer("visits by region", QUERY, "SELECT ...", ["region", "visits"], ROWS)
     answer.narrative = narrate(LAYER, QUERY, answer.columns, answer.rows)
-    ask_cli._print(answer, "table")
+    ask_cli._print(answer.as_dict(), "table")
     text = shown.export_text()
     assert "(no value)" in text and "None" not in text, text
     assert "lowest (no value) with 3" in answer.narrative, answer.narrative
     capsys.readouterr()  # the table, printed too
-    ask_cli._print(answer, "json")
+    ask_cli._print(answer.as_dict(), "json")
     assert json.loads(capsys.readouterr().out)["rows"] == ROWS
 
 

@@ -61,6 +61,8 @@ EVERY_VARIABLE = {
     "MESH_RUN_MAX_RUNTIME": ("86400", "run_max_runtime", 86400),
     "MESH_RUN_MONITOR_INTERVAL": ("5", "run_monitor_interval", 5),
     "MESH_RUN_FREE_SLOTS_AFTER": ("1", "run_free_slots_after", 1),
+    "MESH_ASK_DAEMON": ("off", "ask_daemon", False),
+    "MESH_ASK_DAEMON_IDLE": ("30", "ask_daemon_idle", 30),
 }
 
 

@@ -120,6 +120,7 @@ def _mesh(root: Path, home: Path, *args: str) -> subprocess.CompletedProcess:
         "PYTHONWARNINGS": "ignore",
         "MESH_HOME": str(home),
         "MESH_LANDING_MIN_AGE_SECONDS": "0",
+        "MESH_ASK_DAEMON": "off",  # no warm process outlives the test
         "COLUMNS": "200",
     }
     command = [sys.executable, "-m", "dagster_project.app.cli", *args]

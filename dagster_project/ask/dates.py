@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, timedelta
+
+from dagster_project.ask.lexicon import edit_distance, stem
 
 MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m}
 MONTHS |= {m[:3]: i for m, i in list(MONTHS.items())} | {"sept": 9}
@@ -184,10 +187,29 @@ def _quarter(year: int, q: int) -> tuple[date, date, str]:
     return date(year, 3 * q - 2, 1), _month_end(year, 3 * q), "quarter"
 
 
-def extract(text: str) -> tuple[str, TimeSpec]:
-    """The text without its time expressions, and what they say."""
+_FULL_MONTHS = [m for m in MONTHS if len(m) > 4]
+
+
+def _month_typos(text: str, known: Collection[str]) -> str:
+    """A month's name misspelt by one letter ("febuary", "januray") as the month: a typo
+    of exactly one month, same first letter, at least 5 letters, and not a word the
+    layer or the data knows ("Augusta", a city, stays)."""
+
+    def fixed(match: re.Match) -> str:
+        word = match[0]
+        if word in MONTHS or word in known or stem(word) in known:
+            return word
+        close = [m for m in _FULL_MONTHS if m[0] == word[0] and edit_distance(word, m, 1) <= 1]
+        return close[0] if len(close) == 1 else word
+
+    return re.sub(r"\b[a-z]{5,}\b", fixed, text)
+
+
+def extract(text: str, known: Collection[str] = ()) -> tuple[str, TimeSpec]:
+    """The text without its time expressions, and what they say; `known`: the words of
+    the layer and its values, never taken for a misspelt month."""
     spec = TimeSpec()
-    text = " " + text.lower() + " "
+    text = " " + _month_typos(text.lower(), known) + " "
     relative = [
         (r"\b(?:the )?(?:most recent|latest|last) (day|date)\b", "latest"),
         (

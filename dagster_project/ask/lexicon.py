@@ -204,6 +204,8 @@ UNITS = {"unit", "item", "piece", "percent", "pound", "euro", "dollar", "gbp", "
 UNITS |= {"second", "minute", "hour", "mile", "km", "kilometre", "kilometer", "metre", "meter"}
 UNITS |= {"kg", "kilogram", "gram", "litre", "liter", "foot", "feet", "inch"}
 IRREGULAR = {
+    "avg": "average",  # "avg order value" is the metric named "average order value"
+    "mean": "average",
     "sold": "sell",
     "selling": "sell",
     "sells": "sell",

@@ -215,7 +215,7 @@ class OfflineParser:
             for key, meanings in self.lexicon.phrases.items()
             if len(key) == 1 and any(m.kind in {"dimension", "metric"} for m in meanings)
         }
-        text, time = extract(adjectives(spell_numbers(text), known))
+        text, time = extract(adjectives(spell_numbers(text), known), self.lexicon.words)
         items, unknown = self.items(text)
         corrections: dict[str, str] = {}
         if unknown:

@@ -55,3 +55,20 @@ def test_a_week_of_a_month_is_its_days():
     )
     rest, _ = extract("units in the second week of june")  # no year: the latest June's
     assert "week" not in rest and "june" not in rest
+
+
+@pytest.mark.parametrize(
+    ("question", "month"),
+    [("units sold in febuary", 2), ("revenue in januray", 1), ("orders in setpember", 9)],
+)
+def test_a_month_misspelt_by_one_letter_is_that_month(question, month):
+    rest, spec = extract(question)
+    assert spec.month == month
+    assert rest.split() == question.split()[:-2]  # "in <month>" is the time, taken out
+
+
+def test_a_word_the_layer_or_data_knows_is_never_taken_for_a_misspelt_month():
+    _, spec = extract("revenue in augusta", known={"augusta"})  # a city: one letter from august
+    assert spec.month is None
+    _, spec = extract("revenue in augusta")
+    assert spec.month == 8  # without that knowledge it would be the month

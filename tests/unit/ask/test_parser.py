@@ -268,3 +268,10 @@ def test_a_new_domain_needs_only_its_semantic_layer(parser):
 def test_a_text_longer_than_a_question_is_refused_before_it_is_parsed(parser):
     parsed = parser.parse("revenue by region " * 60)  # 180 words
     assert parsed.status == "unanswerable" and "180 words" in parsed.reason
+
+
+@pytest.mark.parametrize("word", ["avg", "mean", "average"])
+def test_avg_and_mean_name_a_metric_called_average(parser, word):
+    parsed = parser.parse(f"{word} lifetime value by segment")
+    assert parsed.status == "answered", parsed.reason
+    assert parsed.query["metrics"] == ["average_lifetime_value"]

@@ -34,6 +34,7 @@ from dagster_project.ask.lexicon import (
     Span,
     adjectives,
     number,
+    phrase_key,
     spell_numbers,
     stem,
     tokens,
@@ -161,6 +162,10 @@ class OfflineParser:
             word = GRAMMAR.get(item.words)  # the layer calls a word of that spelling
             if word in RANKING and i + 1 < len(items) and items[i + 1].kind == "num":
                 items[i] = Item("g", item.words, name=word)
+        for i, item in enumerate(items):  # "season 1": the season coded S01
+            code = self._numbered(items[i - 1], item.value) if i and item.kind == "num" else None
+            if code is not None:
+                items[i] = Item("value", item.words, code.name, code.value, options=[code])
         ranks = any(it.kind == "g" and it.name in RANKING for it in items)
         for i, item in enumerate(items):  # "200 units", "7 days": a unit after a number
             after_number = i and items[i - 1].kind == "num" and _is_unit(item.words)
@@ -289,6 +294,27 @@ class OfflineParser:
                 f"{parsed.interpretation} ({said})",
             )
         return parsed
+
+    def _numbered(self, named: Item, n: Any) -> Meaning | None:
+        """The one value of the dimension just named (or the entity's key) coded with the
+        number: 'season 1' is S01, 'week 3' W3 or 'Week 03'; none when no value or
+        several are, or the number is not a whole one."""
+        if not isinstance(n, int) or isinstance(n, bool):
+            return None
+        if named.kind == "dimension":
+            names = {named.name}
+        elif named.kind == "entity":
+            key = self.layer.entities[named.name].key
+            names = {d.name for d in self.layer.list_dimensions() if d.column == key}
+        else:
+            return None
+        code = re.compile(rf"[A-Za-z]{{1,4}}[ _-]?0*{n}")
+        found = {(d, v) for d in names for v in self.values.get(d, []) if code.fullmatch(v)}
+        values = {v for _, v in found}
+        if len(values) != 1:
+            return None
+        name = sorted(d for d, _ in found)[0]
+        return Meaning("value", name, values.pop())
 
     def _values_begun(self, unknown: list[str], question: str) -> tuple[dict[str, str], list[str]]:
         """'United' for 'United Air Lines Inc.', 'Bianca' for 'Bianca Del Rio': unknown
@@ -507,6 +533,7 @@ class OfflineParser:
         self._comparisons(items, draft)
         self._superlatives(items, draft)
         self._metrics(items, draft, context)
+        self._populations(items, draft)
         self._subjects(items, draft)
         self._values(items, draft)
         self._rest(items, draft)
@@ -801,6 +828,31 @@ class OfflineParser:
             if other is not None:
                 return other.product == metric.product and other.name != metric.name
         return False
+
+    def _populations(self, items: list[Item], draft: Draft) -> None:
+        """ "the average age of the queens": a dimension the metric's model cannot reach,
+        named by a word of the name of that model's row count ("number of queens"), is
+        the rows the metric is over, not something to group or list by."""
+        if not draft.metrics or any(m not in self.layer.metrics for m in draft.metrics):
+            return
+        products = {self.layer.metrics[m].product for m in draft.metrics}
+        if len(products) != 1:
+            return
+        (product,) = products
+        counted = {
+            word
+            for key, meanings in self.lexicon.phrases.items()
+            for m in meanings
+            if m.kind == "metric"
+            and self._counts_rows(self.layer.metrics[m.name])
+            and self.layer.metrics[m.name].product == product
+            for word in key
+        }
+        for item in items:
+            if item.kind != "dimension" or item.used or self._reachable(item.name, product):
+                continue
+            if set(phrase_key(item.words)) <= counted:
+                item.used = True
 
     def _implied_metric(
         self, items: list[Item], draft: Draft, context: dict[str, Any] | None

@@ -275,3 +275,31 @@ def test_avg_and_mean_name_a_metric_called_average(parser, word):
     parsed = parser.parse(f"{word} lifetime value by segment")
     assert parsed.status == "answered", parsed.reason
     assert parsed.query["metrics"] == ["average_lifetime_value"]
+
+
+@pytest.fixture(scope="module")
+def seasons():
+    """The layer with dragracer's seasons coded S01..S12 (a code and a number)."""
+    values = {**VALUES, "season": [f"S{n:02d}" for n in range(1, 13)]}
+    return OfflineParser(load_semantic_layer(), values, ANCHORS)
+
+
+@pytest.mark.parametrize(
+    ("question", "value"),
+    [("average age of the season 1 queens", "S01"), ("episodes in season 12", "S12")],
+)
+def test_a_number_after_a_dimension_is_its_value_coded_with_that_number(seasons, question, value):
+    parsed = seasons.parse(question)
+    assert parsed.status == "answered", parsed.reason
+    assert {"dimension": "season", "op": "=", "value": value} in parsed.query["filters"]
+
+
+def test_a_number_no_value_is_coded_with_is_not_read_as_one(seasons):
+    assert seasons.parse("episodes in season 13").status == "unanswerable"
+
+
+def test_a_row_count_word_the_metric_cannot_group_by_is_whom_it_is_about(seasons):
+    # "queens" is also a dimension (contestant) of other models; age's model counts queens
+    parsed = seasons.parse("average age of the queens")
+    assert parsed.status == "answered", parsed.reason
+    assert parsed.query == {"metrics": ["average_age"]}

@@ -261,9 +261,6 @@ class BM25F:
         self.idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
         self._pseudos: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
-    def matches(self, i: int, term: str, fields: Iterable[str] | None = None) -> bool:
-        return any(term in self.tf[i][f] for f in (fields or self.weights))
-
     def scores(self, query: dict[str, float]) -> np.ndarray:
         out = np.zeros(len(self.tf))
         for term, weight in query.items():

@@ -83,6 +83,17 @@ class ParsedQuestion:
     corrections: dict[str, str] = field(default_factory=dict)  # typo → word read
 
 
+def _clarify(choices: list[str], reason: str, unmatched: list[str] | None = None) -> ParsedQuestion:
+    """A question to ask back: which of `choices` the words mean."""
+    return ParsedQuestion(
+        None, unmatched=unmatched or [], reason=reason, status=CLARIFY, choices=choices
+    )
+
+
+def _unanswerable(reason: str, unmatched: list[str] | None = None) -> ParsedQuestion:
+    return ParsedQuestion(None, unmatched=unmatched or [], reason=reason, status=UNANSWERABLE)
+
+
 @dataclass
 class Item:
     """One phrase of the question with the role the assembler gives it."""
@@ -210,11 +221,7 @@ class OfflineParser:
             text = re.sub(pattern, joined, text)
         words = len(text.split())
         if words > MAX_WORDS:
-            return ParsedQuestion(
-                None,
-                status=UNANSWERABLE,
-                reason=f"the question has {words} words; ask at most {MAX_WORDS} at once",
-            )
+            return _unanswerable(f"the question has {words} words; ask at most {MAX_WORDS} at once")
         known = {  # attributes an adjective may grade ("expensive": a price, "older": an
             key[0]  # age, a dimension or a metric's column, "average age" named "age")
             for key, meanings in self.lexicon.phrases.items()
@@ -226,12 +233,7 @@ class OfflineParser:
         if unknown:
             corrections, ambiguous = self._typos(unknown)
             if ambiguous:
-                return ParsedQuestion(
-                    None,
-                    status=CLARIFY,
-                    choices=ambiguous,
-                    reason="a word is close to several the layer knows",
-                )
+                return _clarify(ambiguous, "a word is close to several the layer knows")
             if corrections and len(corrections) == len(unknown):
                 for wrong, right in corrections.items():
                     text = re.sub(rf"\b{re.escape(wrong)}\b", right, text)
@@ -239,13 +241,8 @@ class OfflineParser:
         if unknown:
             begun, ask_back = self._values_begun(unknown, question)
             if ask_back:
-                return ParsedQuestion(
-                    None,
-                    unmatched=unknown,
-                    status=CLARIFY,
-                    choices=ask_back,
-                    reason="a word begins a known value; say whether you mean it",
-                )
+                reason = "a word begins a known value; say whether you mean it"
+                return _clarify(ask_back, reason, unknown)
             for short, value in begun.items():
                 text = re.sub(rf"\b{re.escape(short)}\b", value.lower(), text)
             if begun:
@@ -253,27 +250,15 @@ class OfflineParser:
                 items, unknown = self.items(text)
         partial = self._partial_metrics(unknown)
         if partial:
-            return ParsedQuestion(
-                None,
-                unmatched=unknown,
-                status=CLARIFY,
-                choices=partial,
-                reason="a word is part of the names of several metrics; say which",
-            )
+            reason = "a word is part of the names of several metrics; say which"
+            return _clarify(partial, reason, unknown)
         if len(items) > MAX_PHRASES:
-            return ParsedQuestion(
-                None,
-                status=UNANSWERABLE,
-                reason=f"the question has {len(items)} parts; ask at most {MAX_PHRASES} at once",
+            return _unanswerable(
+                f"the question has {len(items)} parts; ask at most {MAX_PHRASES} at once"
             )
         if unknown:
             words = ", ".join(f"'{w}'" for w in unknown)
-            return ParsedQuestion(
-                None,
-                unmatched=unknown,
-                status=UNANSWERABLE,
-                reason=f"nothing in the semantic layer matches {words}",
-            )
+            return _unanswerable(f"nothing in the semantic layer matches {words}", unknown)
         follow_up = context is not None and (
             not any(it.kind == "metric" for it in items)
             or question.lower().strip().startswith(("and ", "what about", "how about", "now "))
@@ -502,18 +487,13 @@ class OfflineParser:
         good = [(d, q) for d, q, _ in readings if q is not None]
         if not good:
             reasons = list(dict.fromkeys(r for _, _, r in readings if r))
-            return ParsedQuestion(None, status=UNANSWERABLE, reason="; ".join(reasons[:2]))
+            return _unanswerable("; ".join(reasons[:2]))
         best = max(d.score for d, _ in good)
         top = [(d, q) for d, q in good if d.score == best]
         distinct = {repr(sorted(q.items())): (d, q) for d, q in top}
         if len(distinct) > 1:
             choices = [self.interpret(q) for _, q in distinct.values()]
-            return ParsedQuestion(
-                None,
-                status=CLARIFY,
-                choices=choices,
-                reason="the question can be read in more than one way",
-            )
+            return _clarify(choices, "the question can be read in more than one way")
         draft, query = top[0]
         interpretation = self.interpret(query) + (", counted" * draft.count)
         return ParsedQuestion(

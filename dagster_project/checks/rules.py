@@ -22,7 +22,6 @@ from dagster_project.lake.storage import Lake, duplicate_count
 from dagster_project.products.product import CheckFamily, FamilyResult, Written
 
 _OPS = {"minimum": "ge", "maximum": "le", "exclusiveMinimum": "gt", "exclusiveMaximum": "lt"}
-_WORDS = {"ge": ">=", "le": "<=", "gt": ">", "lt": "<"}
 ROW_RULES = ("not_null", "accepted_values", "range")  # judged row by row, screened before writes
 RULE_DESCRIPTIONS = {
     "schema": "Table columns and types match the contract",

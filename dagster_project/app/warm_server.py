@@ -109,6 +109,7 @@ class Warm:
 
 class _Handler(socketserver.StreamRequestHandler):
     server: _Server
+    timeout = 30  # a connection that sends nothing does not hold its thread for ever
 
     def handle(self) -> None:
         creds = self.request.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)

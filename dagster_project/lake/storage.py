@@ -95,9 +95,14 @@ def enforce_schema(df: pl.DataFrame, contract: Contract, *, fill: bool = False) 
 
 
 def _cast(expr: pl.Expr, source: pl.DataType, target: pl.DataType) -> pl.Expr:
-    """A strict cast; text dates and timestamps are parsed (polars 2 no longer casts them)."""
+    """A strict cast; text dates and timestamps are parsed (polars 2 no longer casts them).
+    A timestamp written with an offset ("2013-01-01T10:00:00Z", R's and ISO 8601's way) is
+    its instant in UTC, as a zoned timestamp cast to the contract's is."""
     if source == pl.String and target == pl.Date:
         return expr.str.to_date(strict=True)
+    if source == pl.String and isinstance(target, pl.Datetime) and target.time_zone is None:
+        parsed = expr.str.to_datetime(time_unit=target.time_unit, time_zone="UTC", strict=True)
+        return parsed.dt.replace_time_zone(None)
     if source == pl.String and isinstance(target, pl.Datetime):
         return expr.str.to_datetime(time_unit=target.time_unit, strict=True)
     return expr.cast(target, strict=True)

@@ -29,6 +29,7 @@ from dagster_project.lake.landing import (
 )
 from dagster_project.lake.screening import Violation, violation
 from dagster_project.lake.storage import DateWindow, enforce_schema
+from tests.factories import column
 
 D1, D2 = date(2025, 3, 1), date(2025, 3, 2)
 
@@ -178,6 +179,22 @@ def test_a_spreadsheets_semicolons_and_rs_na_read_as_separators_and_missing_valu
     assert frame["size_sqm"].to_list() == [None, 1200.5]
     assert frame["store_name"].to_list() == ["Harbour", "Old Town"]
     assert frame["city"].to_list() == ["NA", "Lisbon"]
+
+
+def test_rs_utc_timestamps_load_as_their_instants(mesh_home: MeshSettings, make_contract) -> None:
+    # readr::write_csv writes a POSIXct as "2013-01-01T10:00:00Z"
+    contract = make_contract(
+        [
+            column("reading_id", "integer", primaryKey=True, primaryKeyPosition=1, required=True),
+            column("time_hour", "timestamp", required=True),
+        ],
+        product="weather",
+        write_mode="merge",
+    )
+    text = "reading_id,time_hour\n1,2013-01-01T10:00:00Z\n2,2013-01-01T11:00:00Z\n"
+    file = land(mesh_home, contract, "2013-01-01.csv", text.encode())
+    frame = read_landing_file(mesh_home, file, contract)
+    assert frame["time_hour"].to_list() == [datetime(2013, 1, 1, 10), datetime(2013, 1, 1, 11)]
 
 
 def _csv(text: str) -> bytes:

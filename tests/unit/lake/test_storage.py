@@ -256,6 +256,27 @@ def test_text_dates_and_timestamps_are_parsed(make_contract) -> None:
         )
 
 
+@pytest.mark.parametrize(
+    ("written", "instant"),
+    [
+        ("2013-01-01T10:00:00Z", datetime(2013, 1, 1, 10)),  # readr::write_csv, ISO 8601
+        ("2013-06-01T05:00:00-04:00", datetime(2013, 6, 1, 9)),
+        ("2013-01-01 05:00:00+00:00", datetime(2013, 1, 1, 5)),
+    ],
+)
+def test_a_text_timestamp_with_an_offset_is_its_instant_in_utc(
+    make_contract, written: str, instant: datetime
+) -> None:
+    contract = make_contract([column("seen_at", "timestamp")], write_mode="append")
+    out = enforce_schema(pl.DataFrame({"seen_at": [written, None]}), contract)
+    assert out.schema == pl.Schema({"seen_at": pl.Datetime("us")})
+    assert out["seen_at"].to_list() == [instant, None]
+    zoned = pl.DataFrame({"seen_at": [datetime(2013, 6, 1, 5)]}).with_columns(
+        pl.col("seen_at").dt.replace_time_zone("America/New_York")
+    )
+    assert enforce_schema(zoned, contract)["seen_at"].to_list() == [datetime(2013, 6, 1, 9)]
+
+
 def test_missing_optional_column_is_written_as_nulls(lake: Lake, events) -> None:
     contract = events("merge")
     lake.write(contract, frame([1], [D1]).drop("amount"))

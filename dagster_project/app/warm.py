@@ -23,6 +23,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from dagster_project.core.environment import Settings, get_limits, is_uri
 CONFIGURING = ("MESH_", "OPENAI_", "DAGSTER_", "MLFLOW_", "SPARK_", "PYTHONPATH")
 SERVER_MODULE = "dagster_project.app.warm_server"
 REPLY_MAX = 64 * 1024 * 1024  # an answer is at most the row limit's rows
+RETRY_AFTER_FAILURE_S = 60.0
 
 
 def socket_path(settings: Settings | None = None) -> Path | None:
@@ -98,6 +100,9 @@ def start(path: Path) -> None:
     """Start the warm process for `path` in its own session (it outlives this one); its
     output goes to `<socket>.log`. It inherits the socket's lock, taken here: none is
     started while another one holds it (starting, serving or ending)."""
+    failed = path.with_suffix(".failed")
+    if failed.exists() and time.time() - failed.stat().st_mtime < RETRY_AFTER_FAILURE_S:
+        return  # it failed to start a moment ago (its log says why): questions stay here
     with open(path.with_suffix(".lock"), "a+") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -139,7 +139,12 @@ def serve(path: Path, lock_fd: int) -> None:
         lock.truncate(0)
         lock.write(str(os.getpid()))  # who serves it (`kill $(cat ask-….lock)` stops it)
         lock.flush()
-        warm = Warm()
+        try:
+            warm = Warm()
+        except Exception:
+            path.with_suffix(".failed").touch()  # the next questions do not start it again
+            raise
+        path.with_suffix(".failed").unlink(missing_ok=True)
         idle = Settings.from_env().ask_daemon_idle
         path.unlink(missing_ok=True)
         os.umask(0o077)

@@ -113,3 +113,18 @@ def test_a_warm_question_does_not_import_the_engine(warm_home: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert "North" in done.stdout and done.stdout.strip().endswith("[]"), done.stdout
+
+
+def test_a_warm_process_that_cannot_start_is_not_started_again_at_once(warm_home: Path) -> None:
+    Path(os.environ["MESH_ACCESS_POLICY"]).write_text("roles: [unclosed\n")  # unreadable
+    assert warm.ask_warm(REQUEST) is None  # starts one, which fails
+    failed = warm_home.with_suffix(".failed")
+    until = time.monotonic() + 60
+    while not failed.exists() and time.monotonic() < until:
+        time.sleep(0.2)
+    assert failed.exists(), warm_home.with_suffix(".log").read_text()[-2000:]
+    time.sleep(1)  # the failed one has exited
+    assert warm.ask_warm(REQUEST) is None
+    time.sleep(1)
+    running = subprocess.run(["pgrep", "-f", str(warm_home)], capture_output=True, text=True)
+    assert running.stdout.strip() == ""  # none started again

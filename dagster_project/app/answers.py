@@ -9,8 +9,18 @@ import dagster_project.ask.worker as worker
 from dagster_project.access.policy import AccessDenied
 from dagster_project.ask.engine import Answer, Asker
 from dagster_project.ask.limits import AskError
+from dagster_project.metadata.discovery import KINDS, SemanticIndex, mesh_index
 
-__all__ = ["Asker", "answer", "opening", "respond", "sql_answer", "warm_up"]
+__all__ = [
+    "Asker",
+    "answer",
+    "found",
+    "opening",
+    "respond",
+    "search_here",
+    "sql_answer",
+    "warm_up",
+]
 
 
 def respond(asker: Asker, request: dict[str, Any]) -> dict[str, Any]:
@@ -52,3 +62,23 @@ def sql_answer(asker: Asker, sql: str) -> Answer:
     columns, rows, truncated = asker.run_sql(sql)
     note = f"{len(rows)} row(s){' (truncated)' if truncated else ''}."
     return Answer(sql, None, sql, columns, rows, note, provider="sql")
+
+
+def found(index: SemanticIndex, request: dict[str, Any]) -> dict[str, Any]:
+    """What `mesh search` prints for {"search", "k", "kinds"}: the hits (`Hit.to_dict()`),
+    the index's notes and model, or the kinds it does not know."""
+    kinds = request.get("kinds") or None
+    unknown = sorted(set(kinds or ()) - set(KINDS))
+    if unknown:
+        return {"unknown_kinds": unknown, "known_kinds": list(KINDS)}
+    hits = index.search(request["search"], k=int(request.get("k") or 10), kinds=kinds)
+    return {
+        "notes": list(index.notes),
+        "model_label": index.model_label,
+        "hits": [h.to_dict() for h in hits],
+    }
+
+
+def search_here(request: dict[str, Any]) -> dict[str, Any]:
+    """`found` over the index built in this process."""
+    return found(mesh_index(), request)

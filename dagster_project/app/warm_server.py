@@ -27,7 +27,7 @@ from typing import Any
 
 import dagster_project
 from dagster_project.access.policy import AuditWriter, GovernedReader
-from dagster_project.app.answers import Asker, respond
+from dagster_project.app.answers import Asker, found, respond
 from dagster_project.ask.vocabulary import Interpreter
 from dagster_project.core.settings import Settings, get_limits
 from dagster_project.core.workspace import (
@@ -37,6 +37,7 @@ from dagster_project.core.workspace import (
     read_workspace,
 )
 from dagster_project.lake.storage import Lake
+from dagster_project.metadata.discovery import SemanticIndex, mesh_index
 from dagster_project.metadata.semantics import load_semantic_layer
 
 REQUEST_MAX = 1 << 20
@@ -74,6 +75,7 @@ class Warm:
         self.audit_writer = AuditWriter(self.reader)  # audit rows, behind the answer
         self.last = time.monotonic()
         self.busy = 0  # requests being answered
+        self._index: SemanticIndex | None = None
         self.lock = threading.Lock()
         self.ending = threading.Event()
 
@@ -95,11 +97,21 @@ class Warm:
             if self.ending.is_set() or source_mark() != self.mark:
                 self.ending.set()
                 return {"stale": True}
+            if "search" in request:
+                return found(self.index(), request)
             return respond(self.asker(str(request.get("role") or "analyst")), request)
         finally:
             with self.lock:
                 self.busy -= 1
                 self.last = time.monotonic()
+
+    def index(self) -> SemanticIndex:
+        """The discovery index, built at the first search (the sources it is built from
+        are in the mark: it is never older than they are)."""
+        with self.lock:
+            if self._index is None:
+                self._index = mesh_index()
+            return self._index
 
     def idle_for(self) -> float:
         """Seconds since the last answer; 0 while one is being answered."""

@@ -48,7 +48,7 @@ COMMANDS = {
     ),
     "new-domain": ("domain", "Scaffold a domain code location and register it in workspace.yaml."),
     "search": (
-        "metadata",
+        "search",
         "Find products, columns and metrics by meaning, with the reason each matched.",
     ),
     "docs": ("metadata", "Generated documentation: review suggested contract updates."),

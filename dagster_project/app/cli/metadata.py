@@ -1,22 +1,17 @@
-"""`mesh search` and `mesh docs review`: discovery and the review of generated docs."""
+"""`mesh docs review`: the review of generated docs (`mesh search` is `cli/search.py`)."""
 
 from __future__ import annotations
 
-import json
-import warnings
 from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.padding import Padding
 from rich.panel import Panel
 from rich.table import Table
-from rich.text import Text
 
 from dagster_project.checks.quality.companion_contracts import discover_contracts
 from dagster_project.core.settings import get_settings
-from dagster_project.metadata.discovery import KINDS, Hit, mesh_index
 from dagster_project.metadata.doc_review import (
     ACCEPTED,
     EDITED,
@@ -29,61 +24,6 @@ app = typer.Typer()
 docs_app = typer.Typer(help="Generated documentation: review suggested contract updates.")
 app.add_typer(docs_app, name="docs")
 console = Console()
-
-
-@app.command()
-def search(
-    query: Annotated[str, typer.Argument(help="What you are looking for, in plain words.")],
-    limit: Annotated[int, typer.Option("--limit", "-k", help="How many results.")] = 10,
-    kind: Annotated[
-        list[str] | None, typer.Option(help="Only these kinds: product, column, metric.")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """Find products, columns and metrics by meaning, with the reason each matched."""
-    warnings.filterwarnings("ignore")
-
-    unknown = set(kind or ()) - set(KINDS)
-    if unknown:
-        raise typer.BadParameter(f"unknown kind(s) {sorted(unknown)}; use {', '.join(KINDS)}")
-    index = mesh_index()
-    for note in index.notes:
-        Console(stderr=True).print(
-            f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True
-        )
-    hits = index.search(query, k=limit, kinds=kind)
-    if as_json:
-        typer.echo(json.dumps([h.to_dict() for h in hits], indent=2))
-        return
-    print_hits(f"{query!r}: {len(hits)} result(s) · {index.model_label}", hits)
-    if not hits:
-        console.print("Nothing matched; try other words (names, synonyms, glossary terms).")
-
-
-# Room the table's other columns (#, kind, score, a readable `why`) take beside the names.
-ROOM_BESIDE_NAMES = 50
-
-
-def print_hits(title: str, hits: list[Hit]) -> None:
-    """The hits as a table whose names are never cut, or two lines each (the name, then
-    kind, score and why) where the longest name leaves a narrow terminal no room."""
-    if console.width < max((len(h.entry.title) for h in hits), default=0) + ROOM_BESIDE_NAMES:
-        console.print(title, highlight=False)
-        for rank, hit in enumerate(hits, start=1):
-            console.print(f"{rank:>2}. {hit.entry.title}", highlight=False, soft_wrap=True)
-            facts = f"{hit.entry.kind}, score {hit.score:.2f}: {'; '.join(hit.reasons)}"
-            console.print(Padding(Text(facts, overflow="fold"), (0, 0, 0, 4), expand=False))
-        return
-    table = Table(title=title)
-    for column in ("#", "kind", "name", "score", "why"):
-        right = column in {"#", "score"}
-        table.add_column(column, justify="right" if right else "left", no_wrap=column != "why")
-    table.columns[-1].overflow = "fold"  # long words in reasons (entity names) too
-    for rank, hit in enumerate(hits, start=1):
-        table.add_row(
-            str(rank), hit.entry.kind, hit.entry.title, f"{hit.score:.2f}", "; ".join(hit.reasons)
-        )
-    console.print(table)
 
 
 @docs_app.command()

@@ -196,13 +196,14 @@ def test_search_never_cuts_a_name_at_80_columns(
     in the table while it fits beside the other columns, else stacked, a hit per name."""
     from rich.console import Console
 
-    from dagster_project.app.cli import metadata
+    from dagster_project.app import answers
+    from dagster_project.app.cli import search
     from dagster_project.metadata.discovery import SemanticIndex, build_entries
 
     contract = make_contract(domain=domain, product=product)
-    monkeypatch.setattr(metadata, "mesh_index", lambda: SemanticIndex(build_entries([contract])))
+    monkeypatch.setattr(answers, "mesh_index", lambda: SemanticIndex(build_entries([contract])))
     monkeypatch.setenv("COLUMNS", "80")
-    monkeypatch.setattr(metadata, "console", Console())  # sized as `mesh` sizes it, by COLUMNS
+    monkeypatch.setattr(search, "console", Console())  # sized as `mesh` sizes it, by COLUMNS
     result = runner.invoke(app, ["search", "calibrations", "-k", "3"])
     assert result.exit_code == 0, result.output
     assert "…" not in result.output, result.output

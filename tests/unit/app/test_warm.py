@@ -128,3 +128,20 @@ def test_a_warm_process_that_cannot_start_is_not_started_again_at_once(warm_home
     time.sleep(1)
     running = subprocess.run(["pgrep", "-f", str(warm_home)], capture_output=True, text=True)
     assert running.stdout.strip() == ""  # none started again
+
+
+def test_a_warm_search_is_the_one_searched_in_process(warm_home: Path) -> None:
+    from dagster_project.app.answers import search_here
+
+    request = {"search": "where are our shops", "k": 5, "kinds": None}
+    warm.ask_warm(request)
+    reply = warm_reply(request)
+    assert reply == json.loads(json.dumps(search_here(request))) and reply["hits"]
+    wrong = {"search": "x", "k": 3, "kinds": ["table"]}
+    assert warm_reply(wrong) == {"unknown_kinds": ["table"], "known_kinds": reply_kinds()}
+
+
+def reply_kinds() -> list[str]:
+    from dagster_project.metadata.discovery import KINDS
+
+    return list(KINDS)

@@ -145,3 +145,59 @@ def reply_kinds() -> list[str]:
     from dagster_project.metadata.discovery import KINDS
 
     return list(KINDS)
+
+
+def _raw(path: Path, data: bytes) -> bytes:
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(30)
+        conn.connect(str(path))
+        conn.sendall(data)
+        conn.shutdown(socket.SHUT_WR)
+        return b"".join(iter(lambda: conn.recv(1 << 16), b""))
+
+
+def test_a_malformed_request_is_no_answer_and_the_process_keeps_answering(warm_home: Path) -> None:
+    warm.ask_warm(REQUEST)
+    warm_reply(REQUEST)
+    assert json.loads(_raw(warm_home, b"not json\n"))["failed"].startswith("JSONDecodeError")
+    assert json.loads(_raw(warm_home, b"[1, 2]\n")) == {}
+    huge = json.dumps({"question": "x" * 5_000, "role": "analyst"}).encode() + b"\n"
+    assert "refused" in json.loads(_raw(warm_home, huge)) or "failed" in json.loads(
+        _raw(warm_home, huge)
+    )
+    assert "answer" in warm_reply(REQUEST)
+
+
+def test_another_users_process_gets_no_answer(warm_home: Path) -> None:
+    if os.getuid() != 0:
+        pytest.skip("needs root to connect as another user")
+    warm.ask_warm(REQUEST)
+    warm_reply(REQUEST)
+    os.chmod(warm_home.parent, 0o755)  # even with the folder opened to others
+    os.chmod(warm_home, 0o777)
+    code = (
+        "import os, socket, sys\nos.setgid(65534); os.setuid(65534)\n"
+        "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])\n"
+        's.sendall(b\'{"question": "revenue by region"}\\n\'); s.shutdown(socket.SHUT_WR)\n'
+        "try:\n    print(repr(s.recv(100)))\nexcept ConnectionResetError:\n    print(repr(b''))"
+    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(warm_home)], capture_output=True, text=True, timeout=30
+        )
+    finally:
+        os.chmod(warm_home.parent, 0o700)
+    assert done.stdout.strip() == "b''", done.stdout + done.stderr
+
+
+def test_a_socket_folder_others_may_enter_is_not_used(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("MESH_ASK_DAEMON", "on")
+    monkeypatch.setattr(warm.tempfile, "gettempdir", lambda: str(tmp_path))
+    folder = tmp_path / f"meshwork-{os.getuid()}"
+    folder.mkdir(mode=0o777)
+    os.chmod(folder, 0o777)
+    assert warm.socket_path() is None
+    os.chmod(folder, 0o700)
+    assert warm.socket_path() is not None

@@ -374,6 +374,7 @@ class Lexicon:
         for key, products in lasts.items():
             if len(products) == 1 and key and key not in self.phrases:
                 self.phrases[key] = [Meaning("product", products[0])]
+        self._product_synonyms(layer)
         for dim, found in values.items():
             for value in found:  # labels ("Air Lines Inc."), not sentences (never phrases)
                 if len(value.split()) <= MAX_VALUE_WORDS and not _sentence(value):
@@ -385,6 +386,18 @@ class Lexicon:
         self.event_verbs = {
             v: m for v, m in _event_verbs(layer).items() if (v,) not in self.phrases
         }
+
+    def _product_synonyms(self, layer: SemanticLayer) -> None:
+        """A contract's other names for its product ("catalogue") for the words nothing
+        else in the layer explains: a synonym made of known words ("daily revenue") would
+        swallow the question's reading of them ("daily" grain, "revenue" metric)."""
+        known = {w for key in self.phrases for w in key} | set(GRAMMAR) | set(GRAINS)
+        for product in layer.models:
+            contract = layer.contracts.get(product)
+            for synonym in contract.synonyms if contract is not None else []:
+                key = phrase_key(synonym)
+                if key and key not in self.phrases and not set(key) <= known:
+                    self._add(Meaning("product", product), synonym)
 
     def event_models(self, text: str) -> frozenset[str]:
         """The models of the metrics named with a light verb the text uses ("sold": where

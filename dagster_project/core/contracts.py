@@ -460,6 +460,11 @@ class Contract:
     def tags(self) -> list[str]:
         return list(self.odcs.tags or [])
 
+    @property
+    def synonyms(self) -> list[str]:
+        """Other names of the product: the schema object's ODCS `synonyms`."""
+        return [s.synonym for s in self._object.synonyms or [] if s.synonym]
+
     # -- schema --------------------------------------------------------------------
     @cached_property
     def columns(self) -> list[Column]:

@@ -248,7 +248,7 @@ def _product_entry(
     contract: Contract, layer: SemanticLayer, glossary: dict[str, list[tuple[str, str]]]
 ) -> Entry:
     obj = contract.odcs.schema_[0]
-    synonyms = [(s, "contract") for s in _odcs_synonyms(obj)]
+    synonyms = [(s, "contract") for s in contract.synonyms]
     for entity in layer.entities.values():
         if entity.product == contract.key:
             synonyms += [(entity.name, f"entity {entity.name}, semantic layer")]

@@ -303,3 +303,17 @@ def test_a_row_count_word_the_metric_cannot_group_by_is_whom_it_is_about(seasons
     parsed = seasons.parse("average age of the queens")
     assert parsed.status == "answered", parsed.reason
     assert parsed.query == {"metrics": ["average_age"]}
+
+
+def test_a_contracts_other_name_for_its_product_is_understood(parser):
+    # inventory/products' ODCS synonyms include "catalogue", a word nothing else explains
+    parsed = parser.parse("how many products are in the catalogue")
+    assert parsed.status == "answered", parsed.reason
+    assert parsed.query == {"metrics": ["product_count"]}
+
+
+def test_a_product_synonym_of_known_words_does_not_swallow_their_reading(parser):
+    # sales/daily_sales is also called "daily revenue": still the grain and the metric
+    parsed = parser.parse("daily revenue for the last 3 days")
+    assert parsed.status == "answered", parsed.reason
+    assert parsed.query["metrics"] == ["revenue"] and parsed.query["time_grain"] == "day"

@@ -535,6 +535,7 @@ def _within(phrase: tuple[str, ...], stems: list[str]) -> bool:
     return all(word in rest for word in phrase)
 
 
+PARTICLES = ("up", "in", "out", "off", "on")  # of a phrasal verb a column is named after
 _EVENT_TIME = re.compile(r"(?:_?(?:date|day|time|timestamp)|_(?:ts|at|on))$")
 
 
@@ -546,7 +547,9 @@ def _event_verbs(layer: SemanticLayer) -> dict[str, set[str]]:
     phrase (`delivered_at`: the time dimension) is left to it."""
     found: dict[str, set[str]] = {}
     for product, model in layer.models.items():
-        verb = _EVENT_TIME.sub("", model.time_dimension or "")
+        verb = _EVENT_TIME.sub("", model.time_dimension or "").replace("_", "")
+        particle = next((p for p in PARTICLES if verb.endswith(p) and len(verb) > len(p) + 2), "")
+        verb = verb.removesuffix(particle)  # `signup_date`: "signed" (up), `login_at`: "logged"
         if len(verb) < 3 or not verb.isalpha():
             continue
         doubled = verb + verb[-1] + "ed"  # "shipped"

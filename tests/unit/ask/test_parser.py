@@ -317,3 +317,14 @@ def test_a_product_synonym_of_known_words_does_not_swallow_their_reading(parser)
     parsed = parser.parse("daily revenue for the last 3 days")
     assert parsed.status == "answered", parsed.reason
     assert parsed.query["metrics"] == ["revenue"] and parsed.query["time_grain"] == "day"
+
+
+def test_a_phrasal_verb_a_time_dimension_is_named_after_dates_its_event(parser):
+    # customers' time dimension is signup_date: "signed up" is that event, dated
+    parsed = parser.parse("how many customers signed up in 2024?")
+    assert parsed.status == "answered", parsed.reason
+    assert parsed.query == {
+        "metrics": ["customer_count"],
+        "start": "2024-01-01",
+        "end": "2024-12-31",
+    }

@@ -171,6 +171,9 @@ def serve(path: Path, lock_fd: int) -> None:
             path.unlink(missing_ok=True)
             server.server_close()
             warm.audit_writer.flush()
+            log = path.with_suffix(".log")
+            if log.exists() and not log.stat().st_size:
+                log.unlink()  # nothing to say: not left behind
 
 
 if __name__ == "__main__":

@@ -577,7 +577,12 @@ def _validate(layer: SemanticLayer) -> list[str]:
             column_type(entity.product, entity.key, what)
             contract = contracts.get(entity.product)
             if contract and contract.primary_key != [entity.key]:
-                problems.append(f"{what}: {entity.product}'s primary key is not {entity.key}")
+                problems.append(
+                    f"{what}: {entity.product}'s primary key is not {entity.key} (an entity's "
+                    f"product has one row per {entity.key}: make {entity.key} its contract's "
+                    "primaryKey, or leave out `product`: the entity is then a key its "
+                    "models share, counted by its distinct values)"
+                )
     for model in layer.models.values():
         what = f"model {model.product}"
         if model.time_dimension:

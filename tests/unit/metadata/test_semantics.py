@@ -98,7 +98,8 @@ def _documents(change):
         ),
         (
             lambda d: d["sales"]["entities"][0].update(product="order_lines"),
-            "entity store: sales/order_lines's primary key is not store_id",
+            "entity store: sales/order_lines's primary key is not store_id (an entity's "
+            "product has one row per store_id: make store_id its contract's primaryKey",
         ),
         (  # a second declaration of a name would silently replace the first
             lambda d: d["dragracer"]["metrics"].append({**d["sales"]["metrics"][0]}),

@@ -14,6 +14,7 @@ from dagster_project.metadata.discovery import KINDS, SemanticIndex, mesh_index
 __all__ = [
     "Asker",
     "answer",
+    "answer_here",
     "found",
     "opening",
     "respond",
@@ -82,3 +83,11 @@ def found(index: SemanticIndex, request: dict[str, Any]) -> dict[str, Any]:
 def search_here(request: dict[str, Any]) -> dict[str, Any]:
     """`found` over the index built in this process."""
     return found(mesh_index(), request)
+
+
+def answer_here(request: dict[str, Any]) -> dict[str, Any]:
+    """A request of `mesh ask`, `mesh sql` or `mesh search` answered in this process."""
+    if "search" in request:
+        return search_here(request)
+    warm_up()  # the query workers' fork server boots beside the set-up
+    return respond(Asker(role=request["role"]), request)

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from dagster_project.core.environment import Settings, get_limits, is_uri
 
 CONFIGURING = ("MESH_", "OPENAI_", "DAGSTER_", "MLFLOW_", "SPARK_", "PYTHONPATH")
 SERVER_MODULE = "dagster_project.app.warm_server"
+ANSWERS = "dagster_project.app.answers"  # what answers a request in this process
 REPLY_MAX = 64 * 1024 * 1024  # an answer is at most the row limit's rows
 RETRY_AFTER_FAILURE_S = 60.0
 
@@ -56,6 +58,15 @@ def configuration_digest(settings: Settings) -> str:
     home = str(Path(settings.home).expanduser().resolve())
     text = json.dumps([home, env, os.getcwd(), sys.executable])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def reply(request: dict[str, Any]) -> dict[str, Any]:
+    """The payload for `request`: the warm process's, else answered in this process
+    (`app/answers`, imported only then)."""
+    warm = ask_warm(request)
+    if warm is not None and "failed" not in warm:
+        return warm
+    return import_module(ANSWERS).answer_here(request)
 
 
 def ask_warm(request: dict[str, Any]) -> dict[str, Any] | None:

@@ -382,7 +382,7 @@ class Lexicon:
         self.longest = max((len(k) for k in self.phrases), default=1)
         self.heads = self._heads(layer)
         self.events = _verb_models(layer)
-        self.words = {w for key in self.phrases for w in key} | set(GRAMMAR) | set(GRAINS)
+        self.words = self._known_words()
         self.event_verbs = {
             v: m for v, m in _event_verbs(layer).items() if (v,) not in self.phrases
         }
@@ -391,13 +391,17 @@ class Lexicon:
         """A contract's other names for its product ("catalogue") for the words nothing
         else in the layer explains: a synonym made of known words ("daily revenue") would
         swallow the question's reading of them ("daily" grain, "revenue" metric)."""
-        known = {w for key in self.phrases for w in key} | set(GRAMMAR) | set(GRAINS)
+        known = self._known_words()
         for product in layer.models:
             contract = layer.contracts.get(product)
             for synonym in contract.synonyms if contract is not None else []:
                 key = phrase_key(synonym)
                 if key and key not in self.phrases and not set(key) <= known:
                     self._add(Meaning("product", product), synonym)
+
+    def _known_words(self) -> set[str]:
+        """Every word of a phrase so far, and the grammar's and grains' words."""
+        return {w for key in self.phrases for w in key} | set(GRAMMAR) | set(GRAINS)
 
     def event_models(self, text: str) -> frozenset[str]:
         """The models of the metrics named with a light verb the text uses ("sold": where

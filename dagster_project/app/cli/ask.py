@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dagster_project.app.warm import ask_warm
+from dagster_project.app import warm
 from dagster_project.ask.values import cell
 from dagster_project.core.errors import FAILED, USAGE, NothingBuilt
 
@@ -65,7 +65,7 @@ def _said_first(reply: dict[str, Any]) -> None:
 
 def _answered_here() -> Any:
     """The in-process path: the engine and its imports, loaded only when it is taken."""
-    return import_module("dagster_project.app.answers")
+    return import_module(warm.ANSWERS)
 
 
 @app.command("ask")
@@ -98,12 +98,7 @@ def _answer(request: dict[str, Any], role: str, output: str) -> None:
     """Answer `request` as `role` (warm, else here) and print it; a refusal is one line."""
     if output not in FORMATS:
         raise typer.BadParameter(f"--format is one of {', '.join(FORMATS)}")
-    request = {**request, "role": role}
-    reply = ask_warm(request)
-    if reply is None or "failed" in reply:
-        here = _answered_here()
-        here.warm_up()  # the query workers' fork server boots beside the set-up
-        reply = here.respond(here.Asker(role=role), request)
+    reply = warm.reply({**request, "role": role})
     _said_first(reply)
     if "refused" in reply:
         console.print(f"[red]refused:[/red] {reply['refused']}", highlight=False, soft_wrap=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import warnings
-from importlib import import_module
 from typing import Annotated, Any
 
 import typer
@@ -17,7 +16,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from dagster_project.app.warm import ask_warm
+from dagster_project.app import warm
 
 app = typer.Typer()
 console = Console()
@@ -38,9 +37,7 @@ def search(
     """Find products, columns and metrics by meaning, with the reason each matched."""
     warnings.filterwarnings("ignore")
     request = {"search": query, "k": limit, "kinds": kind}
-    reply = ask_warm(request)
-    if reply is None or "failed" in reply:
-        reply = import_module("dagster_project.app.answers").search_here(request)
+    reply = warm.reply(request)
     if "unknown_kinds" in reply:
         known = ", ".join(reply["known_kinds"])
         raise typer.BadParameter(f"unknown kind(s) {reply['unknown_kinds']}; use {known}")

@@ -402,7 +402,8 @@ class Asker:
         check_size("SQL", sql, self.limits.max_sql_chars, "MESH_MAX_SQL_CHARS")
         job = worker.SqlJob(
             sql=sql,
-            contracts=dict(self.layer.contracts),
+            products=tuple(self.layer.contracts),
+            contracts=worker.named_in(sql, self.layer.contracts),
             role=self.role,
             principal=self.principal,
             home=self.lake.settings.home,

@@ -462,6 +462,7 @@ class DuckDBConnections(Protocol):
     def get_connection(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
 
 
+@dataclass(frozen=True)  # equal copies: a worker knows the connection it opened ahead
 class InMemoryDuckDB:
     """What `DuckDBResource(database=":memory:")` gives - a fresh in-memory database per
     connection - without importing Dagster (about 1 s), for short commands."""

@@ -9,8 +9,9 @@ cannot outrun. Inside it DuckDB's own limits (memory, threads, temp space; the
 configuration locked) still make most runaway queries fail cleanly first.
 
 The worker is forked from a fork server that imported the mesh once (about 2 s, on the
-first query of a process; `warm_up` does it ahead), so a query pays about 0.1 s to
-start. The worker guards the SQL, reads each product through the governed read path
+first query of a process; `warm_up` does it ahead). A spare worker starts polars,
+delta-rs and its DuckDB connection before the next query comes, and a job carries only
+the contracts its SQL names, so a query pays a few ms to start. The worker guards the SQL, reads each product through the governed read path
 (PII masked before DuckDB sees a row), runs the SQL and sends the rows back. Its audit
 records go to the caller as they are made, so a query killed later is still audited;
 the worker writes nothing.
@@ -26,7 +27,8 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from typing import Any
@@ -34,6 +36,8 @@ from typing import Any
 import duckdb
 import polars as pl
 import psutil
+from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
 
 from dagster_project.access.policy import AccessDenied, AccessPolicy, AuditRecord, GovernedReader
 from dagster_project.ask.guard import GuardError, guard_sql
@@ -59,7 +63,8 @@ class SqlJob:
     """Everything a worker needs to answer one SQL query as one role."""
 
     sql: str
-    contracts: dict[str, Contract]  # the products the SQL may read
+    products: tuple[str, ...]  # every product the SQL may read
+    contracts: dict[str, Contract]  # theirs, of those the SQL names (what a job carries)
     role: str
     principal: str | None
     home: str
@@ -124,46 +129,56 @@ class _Started:
     process: multiprocessing.process.BaseProcess
     jobs: Connection
     results: Connection
+    connections: DuckDBConnections  # the connection it opened ahead comes from these
 
 
 _spares: dict[int, _Started] = {}  # one started worker per thread count, for the next query
 _spares_lock = threading.Lock()
 
 
-def _start(threads: int) -> _Started:
+def _start(threads: int, connections: DuckDBConnections) -> _Started:
     jobs_out, jobs_in = _context().Pipe(duplex=False)
     results_out, results_in = _context().Pipe(duplex=False)
-    process = _context().Process(target=_serve, args=(jobs_out, results_in, threads), daemon=True)
+    process = _context().Process(
+        target=_serve, args=(jobs_out, results_in, threads, connections), daemon=True
+    )
     process.start()
     jobs_out.close()
     results_in.close()
-    return _Started(process, jobs_in, results_out)
+    return _Started(process, jobs_in, results_out, connections)
 
 
-def _take(threads: int) -> _Started:
-    """A started worker: the spare if there is one (it starts polars and DuckDB, ~0.2 s,
-    while no query waits for it), else a new one."""
+def _take(threads: int, connections: DuckDBConnections) -> _Started:
+    """A started worker: the spare if there is one (it starts polars and DuckDB and opens
+    its connection, ~0.2 s, while no query waits for it), else a new one."""
     with _spares_lock:
         spare = _spares.pop(threads, None)
-    if spare is not None and spare.process.is_alive():
+    if spare is not None and spare.process.is_alive() and spare.connections == connections:
         return spare
-    return _start(threads)
+    if spare is not None:
+        _discard(spare)
+    return _start(threads, connections)
 
 
-def _restock(threads: int) -> None:
+def _discard(worker: _Started) -> None:
+    worker.process.kill()
+    worker.process.join()
+    worker.results.close()
+
+
+def _restock(threads: int, connections: DuckDBConnections) -> None:
     """Start the spare for the next query, as soon as this one took the last: a worker
     re-imports the caller's main script (multiprocessing's rule) and starts polars and
     DuckDB, which the next caller should not wait for."""
     with _spares_lock:
         if threads in _spares:
             return
-    fresh = _start(threads)
+    fresh = _start(threads, connections)
     with _spares_lock:
         if threads not in _spares:
             _spares[threads] = fresh
             return
-    fresh.process.kill()
-    fresh.process.join()
+    _discard(fresh)
 
 
 def run(job: SqlJob, deadline: Deadline, audit: Callable[[list[AuditRecord]], None]) -> SqlResult:
@@ -176,8 +191,9 @@ def run(job: SqlJob, deadline: Deadline, audit: Callable[[list[AuditRecord]], No
     deadline = deadline.extended(time.monotonic() - booting)
     temp_dir = tempfile.mkdtemp(prefix="mesh-query-")
     job = replace(job, environ=dict(os.environ), temp_dir=temp_dir)
-    worker = _take(job.limits.query_threads)
-    threading.Thread(target=_restock, args=(job.limits.query_threads,), daemon=True).start()
+    threads = job.limits.query_threads
+    worker = _take(threads, job.connections)
+    threading.Thread(target=_restock, args=(threads, job.connections), daemon=True).start()
     # Handed over beside the watch: a job larger than the pipe's buffer waits for the
     # worker to read it, and that wait is the query's too.
     threading.Thread(target=_hand_over, args=(worker.jobs, pickle.dumps(job)), daemon=True).start()
@@ -185,9 +201,20 @@ def run(job: SqlJob, deadline: Deadline, audit: Callable[[list[AuditRecord]], No
         return _Watch(worker.process, job.limits).until_done(worker.results, deadline, audit)
     finally:
         worker.process.kill()  # done or stopped: nothing in it is worth a clean exit
-        worker.process.join()
-        worker.results.close()
-        shutil.rmtree(temp_dir, ignore_errors=True)
+        # Waiting for its exit and removing its files is not the answer's time.
+        threading.Thread(target=_clean_up, args=(worker, temp_dir), daemon=True).start()
+
+
+def _clean_up(worker: _Started, temp_dir: str) -> None:
+    _discard(worker)
+    shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def named_in(sql: str, contracts: Mapping[str, Contract]) -> dict[str, Contract]:
+    """The contracts of the products whose name is a word of the SQL: a worker needs no
+    other (unpickling all of them took longer than most queries' own work)."""
+    words = set(re.findall(r"\w+", sql.lower()))
+    return {key: c for key, c in contracts.items() if key.split("/")[1].lower() in words}
 
 
 def _hand_over(jobs: Connection, payload: bytes) -> None:
@@ -287,16 +314,48 @@ def _send(conn: Connection, kind: str, value: Any) -> None:
     conn.send_bytes(pickle.dumps((kind, value)))
 
 
-def _serve(jobs: Connection, conn: Connection, threads: int) -> None:
-    """A worker's life: start the libraries, wait for one job, answer it, end."""
+def _serve(
+    jobs: Connection, conn: Connection, threads: int, connections: DuckDBConnections
+) -> None:
+    """A worker's life: start the libraries, open a connection, wait for one job, answer
+    it, end."""
     os.environ["POLARS_MAX_THREADS"] = str(threads)  # read when polars starts its pool
     pl.DataFrame({"warm": [1]}).select(pl.col("warm") + 1)
-    duckdb.connect().close()
-    try:
-        job: SqlJob = pickle.loads(jobs.recv_bytes())
-    except EOFError:  # the caller went away before a query came
-        return
-    jobs.close()
+    _start_delta_runtime()
+    with ExitStack() as stack:
+        try:
+            opened = stack.enter_context(connections.get_connection())  # ~10-25 ms
+        except Exception:  # the job's own connection will say why, as its refusal
+            opened = None
+        try:
+            job: SqlJob = pickle.loads(jobs.recv_bytes())
+        except EOFError:  # the caller went away before a query came
+            return
+        jobs.close()
+        if opened is not None and job.connections == connections:
+            job = replace(job, connections=_Opened(opened))
+        _answer(job, conn)
+
+
+def _start_delta_runtime() -> None:
+    """delta-rs starts its runtime on the first table it opens (~10 ms): a table that
+    does not exist starts it too."""
+    with suppress(TableNotFoundError):
+        DeltaTable(os.path.join(tempfile.gettempdir(), "mesh-no-table"))
+
+
+@dataclass(frozen=True)
+class _Opened:
+    """The connection a worker opened before its job came."""
+
+    con: duckdb.DuckDBPyConnection
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        yield self.con
+
+
+def _answer(job: SqlJob, conn: Connection) -> None:
     os.environ.clear()
     os.environ.update(job.environ)
     baseline = _private_peak(os.getpid())
@@ -352,7 +411,7 @@ def execute(
     """Guard the SQL, register the role's masked view of each product it reads and run
     it under DuckDB's limits (in the worker; `run` calls this)."""
     try:
-        products = guard_sql(job.sql, job.contracts.keys())
+        products = guard_sql(job.sql, job.products)
     except GuardError as exc:
         raise AskError(str(exc)) from None
     lake = Lake(MeshSettings(home=job.home, storage_options=job.storage_options))
@@ -414,7 +473,9 @@ def _register(
     con: duckdb.DuckDBPyConnection, reader: GovernedReader, job: SqlJob, key: str
 ) -> None:
     domain, name = key.split("/")
-    contract = job.contracts[key]
+    contract = job.contracts.get(key)
+    if contract is None:  # the SQL named it in a way the words did not show
+        raise AskError(f"{key} is read by a name this query cannot resolve")
     words = set(re.findall(r"\w+", job.sql.lower()))
     used = [c for c in contract.column_names if c.lower() in words or "*" in job.sql]
     frame = reader.scan(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import calendar
 import re
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from dagster_project.ask.lexicon import edit_distance, stem
@@ -52,6 +52,7 @@ class TimeSpec:
     compare: bool = False  # two periods compared: group by their grain
     grain: str | None = None
     yearless: bool = False  # days named without a year: the latest such days, by the anchor
+    corrections: dict[str, str] = field(default_factory=dict)  # "febuary" → "february"
 
     def resolve(self, anchor: date) -> tuple[date | None, date | None]:
         if self.yearless:
@@ -190,17 +191,21 @@ def _quarter(year: int, q: int) -> tuple[date, date, str]:
 _FULL_MONTHS = [m for m in MONTHS if len(m) > 4]
 
 
-def _month_typos(text: str, known: Collection[str]) -> str:
+def _month_typos(text: str, known: Collection[str], corrected: dict[str, str]) -> str:
     """A month's name misspelt by one letter ("febuary", "januray") as the month: a typo
     of exactly one month, same first letter, at least 5 letters, and not a word the
-    layer or the data knows ("Augusta", a city, stays)."""
+    layer or the data knows ("Augusta", a city, stays). Each one read is put in
+    `corrected`, for the interpretation to say."""
 
     def fixed(match: re.Match) -> str:
         word = match[0]
         if word in MONTHS or word in known or stem(word) in known:
             return word
         close = [m for m in _FULL_MONTHS if m[0] == word[0] and edit_distance(word, m, 1) <= 1]
-        return close[0] if len(close) == 1 else word
+        if len(close) != 1:
+            return word
+        corrected[word] = close[0]
+        return close[0]
 
     return re.sub(r"\b[a-z]{5,}\b", fixed, text)
 
@@ -209,7 +214,7 @@ def extract(text: str, known: Collection[str] = ()) -> tuple[str, TimeSpec]:
     """The text without its time expressions, and what they say; `known`: the words of
     the layer and its values, never taken for a misspelt month."""
     spec = TimeSpec()
-    text = " " + _month_typos(text.lower(), known) + " "
+    text = " " + _month_typos(text.lower(), known, spec.corrections) + " "
     relative = [
         (r"\b(?:the )?(?:most recent|latest|last) (day|date)\b", "latest"),
         (

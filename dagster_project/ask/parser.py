@@ -272,6 +272,7 @@ class OfflineParser:
                 again[ignored] = _as_value(choice[ignored])
                 readings += self._read(again, time, (follow_up and context) or None, events)
         parsed = self._decide(readings)
+        corrections = {**time.corrections, **corrections}
         if corrections and parsed.status == ANSWERED:
             said = ", ".join(f"'{w}' read as '{r}'" for w, r in corrections.items())
             parsed.corrections, parsed.interpretation = (

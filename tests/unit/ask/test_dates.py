@@ -64,6 +64,7 @@ def test_a_week_of_a_month_is_its_days():
 def test_a_month_misspelt_by_one_letter_is_that_month(question, month):
     rest, spec = extract(question)
     assert spec.month == month
+    assert list(spec.corrections) == [question.split()[-1]]  # for the interpretation to say
     assert rest.split() == question.split()[:-2]  # "in <month>" is the time, taken out
 
 

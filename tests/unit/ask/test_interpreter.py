@@ -307,3 +307,10 @@ def test_a_grading_adjective_reads_the_column_of_a_metric_named_like_its_noun(pa
         assert parsed.query["filters"] == [
             {"dimension": "age", "metric": "average_age", "op": op, "value": int(question[-2:])}
         ]
+
+
+def test_a_misspelt_month_is_said_in_the_interpretation(parser):
+    parsed = answered(parser, "units sold in febuary")
+    assert "'febuary' read as 'february'" in parsed.interpretation
+    assert parsed.corrections == {"febuary": "february"}
+    assert "read as" not in answered(parser, "units sold in february").interpretation

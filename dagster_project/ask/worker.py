@@ -11,8 +11,9 @@ configuration locked) still make most runaway queries fail cleanly first.
 The worker is forked from a fork server that imported the mesh once (about 2 s, on the
 first query of a process; `warm_up` does it ahead). A spare worker starts polars,
 delta-rs and its DuckDB connection before the next query comes, and a job carries only
-the contracts its SQL names, so a query pays a few ms to start. The worker guards the SQL, reads each product through the governed read path
-(PII masked before DuckDB sees a row), runs the SQL and sends the rows back. Its audit
+the contracts its SQL names, so a query pays a few ms to start. The worker guards the
+SQL, reads each product through the governed read path (PII masked before DuckDB sees a
+row), runs the SQL and sends the rows back. Its audit
 records go to the caller as they are made, so a query killed later is still audited;
 the worker writes nothing.
 """

@@ -115,9 +115,26 @@ MESHES = {
 }
 
 
-def mesh_of(paths: list[Path]) -> str:
-    """The mesh the files' gold SQL reads: `retail` for the sales, inventory and customers
-    domains, otherwise the one other domain they read (one mesh per run)."""
+def domain_products(domains: set[str]):
+    """The products of a workspace's own domains (one outside this repo, on PYTHONPATH),
+    for a home built there: this bench cannot build it."""
+
+    def products() -> set[str]:
+        from dagster_project.checks.quality.companions import discover_contracts
+
+        return {c.key for c in discover_contracts() if c.domain in domains}
+
+    return products
+
+
+def _cannot_build(home: Path, days: int, scale: int) -> None:
+    raise SystemExit(f"{home} has no lake: give --home of a mesh built in its own workspace")
+
+
+def mesh_of(paths: list[Path], home: Path | None = None) -> tuple[Any, Any]:
+    """How the home of the mesh the files' gold SQL reads is built, and its products:
+    `retail` for the sales, inventory and customers domains, otherwise the one other
+    domain they read (one mesh per run); a domain of another workspace needs its `home`."""
     import sqlglot
     from sqlglot import exp
 
@@ -130,12 +147,15 @@ def mesh_of(paths: list[Path]) -> str:
         if table.db
     }
     meshes = {"retail" if d in RETAIL_DOMAINS else d for d in domains} or {"retail"}
-    if len(meshes) != 1 or not meshes <= MESHES.keys():
-        raise SystemExit(
-            f"the question files read {sorted(meshes)}: give files of one mesh per run "
-            f"({', '.join(MESHES)}), or name it with --mesh"
-        )
-    return meshes.pop()
+    if len(meshes) == 1 and meshes <= MESHES.keys():
+        return MESHES[meshes.pop()]
+    if len(meshes) == 1 and home is not None:  # another workspace's domain, built there
+        return _cannot_build, domain_products(domains)
+    raise SystemExit(
+        f"the question files read {sorted(meshes)}: give files of one mesh per run "
+        f"({', '.join(MESHES)}), or name it with --mesh, or give --home of a mesh built "
+        "in the workspace (on PYTHONPATH) that has its domain"
+    )
 
 
 def _number(v: Any) -> float | None:
@@ -358,7 +378,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quiet", action="store_true", help="no per-question misses")
     parser.add_argument("--json", type=Path, help="write the rates per file and kind here")
     args = parser.parse_args(argv)
-    build, allowed = MESHES[args.mesh or mesh_of(args.questions)]
+    build, allowed = MESHES[args.mesh] if args.mesh else mesh_of(args.questions, args.home)
     home = args.home or Path(tempfile.mkdtemp(prefix="ask-bench-"))
     os.environ["MESH_HOME"] = str(home)
     if args.home is None or not (home / "lake").exists():

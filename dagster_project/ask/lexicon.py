@@ -380,6 +380,12 @@ class Lexicon:
                 if len(value.split()) <= MAX_VALUE_WORDS and not _sentence(value):
                     self._add(Meaning("value", dim, value), value)
         self.longest = max((len(k) for k in self.phrases), default=1)
+        self.metric_words: dict[str, set[str]] = {}  # every word a metric is named with
+        for by_meaning in self.written.values():
+            for meaning, phrases in by_meaning.items():
+                if meaning.kind == "metric":
+                    words = self.metric_words.setdefault(meaning.name, set())
+                    words.update(w for phrase in phrases for w in phrase)
         self.heads = self._heads(layer)
         self.events = _verb_models(layer)
         self.words = self._known_words()

@@ -757,6 +757,8 @@ class OfflineParser:
                     continue
             if self._averaged_total(items, i, draft) or self._population(items, i):
                 continue
+            if self._counted_by_another(items, i):
+                continue
             if not any(m.startswith(f"{item.name}/") for m in draft.metrics):
                 _add(draft.metrics, item.name)
         for m in list(draft.metrics):
@@ -809,6 +811,22 @@ class OfflineParser:
             if other is not None:
                 return other.product == metric.product and other.name != metric.name
         return False
+
+    def _counted_by_another(self, items: list[Item], at: int) -> bool:
+        """ "how many queens were sent home": a row count asked for with "how many", whose
+        word another metric of the question is named with ("eliminated queens"), is what
+        that metric counts, not a second metric."""
+        metric = self.layer.metrics.get(items[at].name)
+        asked = [it.name for it in items[max(at - 2, 0) : at] if it.kind == "g"]
+        if metric is None or asked != ["how", "many"] or not self._counts_rows(metric):
+            return False
+        words = set(phrase_key(items[at].words))
+        return any(
+            other.kind == "metric"
+            and other.name != metric.name
+            and words <= self.lexicon.metric_words.get(other.name, set())
+            for other in items[at + 1 :]
+        )
 
     def _populations(self, items: list[Item], draft: Draft) -> None:
         """ "the average age of the queens": a dimension the metric's model cannot reach,

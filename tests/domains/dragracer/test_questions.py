@@ -29,11 +29,6 @@ KNOWN_WRONG: dict[str, str] = {
         "'contestants' is read as the contestant_count metric, not as the dimension to rank "
         "by: the answer is two totals, not the top 2 queens by bottoms"
     ),
-    # The compositional interpreter abstains on these (unanswerable, never a wrong answer):
-    "How many queens were sent home in March 2010?": (
-        "abstains: 'queens' picks dragracer/contestants, which has no time dimension for "
-        "'in March 2010'"
-    ),
 }
 
 

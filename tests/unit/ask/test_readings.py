@@ -46,7 +46,13 @@ CONTRACTS = [
         _key("pizza_id", position=3),
         column("on_hand", "integer"),
     ),
-    _contract("reviews", _key("review_id"), column("post_date", "date"), column("pizza_id")),
+    _contract(
+        "reviews",
+        _key("review_id"),
+        column("post_date", "date"),
+        column("pizza_id"),
+        column("negative", "integer"),
+    ),
 ]
 SEMANTICS = {
     "domain": "pizzeria",
@@ -74,6 +80,7 @@ SEMANTICS = {
          "synonyms": ["number of cooks"]},
         {"name": "on_hand", "model": "inventory", "column": "on_hand"},
         {"name": "reviews", "model": "reviews", "agg": "count"},
+        {"name": "negative_reviews", "model": "reviews", "column": "negative"},
     ],
 }  # fmt: skip
 VALUES = {"channel": ["kitchen", "online"], "town": ["Leeds", "York"]}
@@ -269,3 +276,13 @@ def test_a_filter_on_a_metrics_column_is_checked_against_the_layer(
     query = {"metrics": ["flights"], "filters": [{**wrong, "op": ">", "value": 1}]}
     with pytest.raises(SemanticQueryError, match=says):
         compile_query(airport.layer, query)
+
+
+def test_how_many_of_what_another_metric_counts_is_that_metric(parser: OfflineParser):
+    # "reviews" alone is the reviews' row count; "negative reviews" names the other metric
+    parsed = parser.parse("how many reviews were negative")
+    assert parsed.status == "answered", parsed.reason
+    assert parsed.query == {"metrics": ["negative_reviews"]}
+    assert parser.parse("how many reviews").query == {"metrics": ["reviews"]}
+    both = parser.parse("reviews and negative reviews")  # no "how many": both are asked
+    assert both.query == {"metrics": ["reviews", "negative_reviews"]}

@@ -45,7 +45,10 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# This repo's packages, after a workspace on PYTHONPATH (another mesh's `domains`).
+sys.path.insert(
+    1 + len([p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]), str(ROOT)
+)
 QUESTIONS = ROOT / "bench" / "ask_questions.yaml"  # the first set (written with the parser)
 HALVES = [ROOT / "bench" / "ask_questions_dev.yaml", ROOT / "bench" / "ask_questions_test.yaml"]
 FRESH = ROOT / "bench" / "ask_questions_fresh.yaml"  # session 4's, split into two halves

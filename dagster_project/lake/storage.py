@@ -203,8 +203,27 @@ class Lake:
         return self.scan(key, **kwargs).collect()
 
     def dataset(self, key: str) -> pads.Dataset:
-        """A pyarrow dataset of the current snapshot, e.g. for DuckDB."""
-        return self.table(key).to_pyarrow_dataset()
+        """A pyarrow dataset of the current snapshot, e.g. for DuckDB, its text read as
+        string_view: delta-rs's merge writes text so, other writes as large_string, and
+        pyarrow cannot compare a string with a string_view in a filter pushed down to it
+        ("no kernel matching (string, string_view)")."""
+        table = self.table(key)
+        found = table.to_pyarrow_dataset()
+        parts = set(table.metadata().partition_columns)  # their values are in the paths
+        text = (pa.types.is_string, pa.types.is_large_string)
+        schema = pa.schema(
+            f.with_type(pa.string_view())
+            if f.name not in parts and any(is_text(f.type) for is_text in text)
+            else f
+            for f in found.schema
+        )
+        if schema == found.schema:
+            return found
+        fragments = [
+            found.format.make_fragment(f.path, found.filesystem, f.partition_expression)
+            for f in found.get_fragments()
+        ]
+        return type(found)(fragments, schema, found.format, found.filesystem)
 
     def info(self, key: str) -> TableInfo | None:
         try:

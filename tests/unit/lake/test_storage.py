@@ -361,14 +361,8 @@ def test_tables_join_and_filter_on_strings_in_duckdb(
         ),
     )
     con = duckdb.connect()
-    stores_ds, profiles_ds = (
-        lake.dataset("sales/stores"),
-        lake.dataset("customers/customer_profiles"),
-    )
-    for field in [*stores_ds.schema, *profiles_ds.schema]:
-        assert "view" not in str(field.type), field
-    con.register("stores", stores_ds)
-    con.register("profiles", profiles_ds)
+    con.register("stores", lake.dataset("sales/stores"))
+    con.register("profiles", lake.dataset("customers/customer_profiles"))
     result = con.execute(
         """
         SELECT s.store_name, count(*) AS gold_customers
@@ -390,3 +384,25 @@ def test_writes_go_to_delta_in_small_zero_copy_batches():
     assert batched.equals(table)
     first = batched.column("id").chunk(0).buffers()[1]
     assert first.address == table.column("id").chunk(0).buffers()[1].address  # no copy
+
+
+def test_a_merged_tables_text_is_filtered_in_duckdb(lake: Lake, events) -> None:
+    """delta-rs's merge writes text as string_view, the first write as large_string: a
+    filter DuckDB pushes down to the dataset compares both (it failed: no kernel)."""
+    contract = events("merge")
+    lake.write(contract, frame([1, 2], [D1, D1], ["alpha", "beta"]))
+    lake.write(contract, frame([2, 3], [D1, D2], ["beta 2", "gamma"]))  # a merge
+    con = duckdb.connect()
+    con.register("events", lake.dataset(contract.key))
+    found = con.sql("SELECT event_id FROM events WHERE name = 'gamma' OR name < 'b'").fetchall()
+    assert sorted(found) == [(1,), (3,)]
+
+
+def test_a_partitioned_tables_text_is_filtered_in_duckdb_after_a_merge(lake: Lake, events) -> None:
+    contract = events("partition_overwrite")
+    lake.write(contract, frame([1, 2], [D1, D2], ["alpha", "beta"]))
+    lake.retract(contract, pl.DataFrame({"event_id": [1], "day": [D1]}), frame([3], [D1]))
+    con = duckdb.connect()
+    con.register("events", lake.dataset(contract.key))
+    sql = "SELECT event_id, day FROM events WHERE name <> 'alpha' AND day = DATE '2025-03-01'"
+    assert con.sql(sql).fetchall() == [(3, D1)]

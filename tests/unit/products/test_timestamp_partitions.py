@@ -209,3 +209,15 @@ def _shifted_contracts(settings: MeshSettings, contracts) -> Path:
     _write(folder, "hourly_shifted", HOURLY, "2013-01-01")
     return folder
 
+
+def test_the_spark_engine_refuses_a_timestamp_partition_at_load(tmp_path: Path) -> None:
+    """Spark writes a day as a Delta partition: a timestamp's days are the local engine's."""
+    folder = tmp_path / "contracts"
+    folder.mkdir()
+    _write(folder, "hourly", HOURLY, "2013-01-01")
+    path = folder / "hourly.odcs.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["customProperties"].append({"property": "engine", "value": "spark"})
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    with pytest.raises(ValueError, match=r"time_hour is a timestamp, which the Spark engine"):
+        domain_definitions("weather", [landing("hourly")], contracts=folder)

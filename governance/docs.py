@@ -160,11 +160,11 @@ def _product_description(facts: dict[str, Any]) -> str:
 
 def _product_usage(facts: dict[str, Any]) -> list[str]:
     notes = []
-    if facts["partitioned_by"]:
-        notes.append(
-            f"Partitioned by day on `{facts['partitioned_by']}`: filter on it to read only "
-            "the days you need."
-        )
+    part = facts["partitioned_by"]
+    if part:
+        kind = next((c["type"] for c in facts["columns"] if c["name"] == part), "date")
+        day = f"the UTC day of `{part}`" if kind == "timestamp" else f"day on `{part}`"
+        notes.append(f"Partitioned by {day}: filter on it to read only the days you need.")
     if facts["joins"]:
         joins = [f"`{j['on']}` to {j['to']} ({j['entity']})" for j in facts["joins"]]
         notes.append(f"Joins on {', '.join(joins)}.")

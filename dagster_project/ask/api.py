@@ -44,7 +44,7 @@ from dagster_project.checks.freshness import judge_freshness
 from dagster_project.checks.quality.companions import SUFFIX as ANOMALIES
 from dagster_project.checks.quality.score import score_history
 from dagster_project.core.settings import Limits, get_limits
-from dagster_project.lake.storage import Lake
+from dagster_project.lake.storage import Lake, day_of
 from dagster_project.metadata.discovery import mesh_index
 from dagster_project.metadata.lineage import product_lineage
 from dagster_project.metadata.semantics import SemanticLayer, load_semantic_layer
@@ -223,7 +223,8 @@ class MeshAPI:
         return trends
 
     def _per_partition(self, key: str, part: str) -> list[list[Any]]:
-        counts = self.lake.scan(key).group_by(part).agg(pl.len().alias("rows")).sort(part)
+        by_day = self.lake.scan(key).group_by(day_of(part))  # a timestamp's: its UTC day
+        counts = by_day.agg(pl.len().alias("rows")).sort(part)
         return [[str(value), n] for value, n in counts.collect().iter_rows()]
 
     def _docs(self, key: str) -> str | None:

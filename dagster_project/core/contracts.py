@@ -351,17 +351,17 @@ class Contract:
         self._check_screening(path)
 
     def _check_partition_type(self, path: str) -> None:
-        """A daily partition is a day: a timestamp would make a partition of every instant
-        and no row would match its file's day."""
+        """A daily partition is a day: a date, or a timestamp (the row's UTC day); text or
+        a number names no day."""
         part = self.partition_column
-        if part is None or self.column(part).logical_type == "date":
+        if part is None or self.column(part).logical_type in TEMPORAL:
             return
         kind = self.column(part).logical_type
         raise ContractError(
             path,
             f"schema/0/properties/{self.column_names.index(part)}/partitioned",
-            f"{part} is a {kind}: daily partitions need a date column; land the day of "
-            f"{part} as a column of its own (logicalType date) and partition by that",
+            f"{part} is a {kind}: a daily partition is a date or timestamp column; give "
+            f"{part} logicalType date or timestamp, or partition by such a column",
         )
 
     def _check_reference(self, where: str, ref: str) -> None:
@@ -561,8 +561,18 @@ class Contract:
 
     @property
     def partition_column(self) -> str | None:
+        """The column whose day is a row's daily partition: a date, or a timestamp (its
+        UTC day); None when the product is not partitioned."""
         parts = [c.name for c in self.columns if c.partitioned]
         return parts[0] if parts else None
+
+    @property
+    def partition_by(self) -> list[str]:
+        """The table's Delta partition columns: a date partition column. A timestamp's day
+        is a logical partition (a Delta partition per instant would be a folder per row):
+        its days are ranges of the column, pruned on the files' statistics."""
+        part = self.partition_column
+        return [part] if part and self.column(part).logical_type == "date" else []
 
     @property
     def partition_start(self) -> date | None:

@@ -21,3 +21,18 @@ def engine_for(contract: Contract) -> str:
     if engine not in ENGINES:
         raise ValueError(f"{contract.key}: engine must be one of {ENGINES}, not {engine!r}")
     return engine
+
+
+def spark_refusal(contract: Contract) -> str | None:
+    """Why the Spark engine cannot write this product (None: it can). Spark writes a day
+    as a Delta partition; a timestamp's day is a range of rows that the local engine
+    replaces (no Delta partition per instant)."""
+    part = contract.partition_column
+    if part is None or contract.partition_by:
+        return None
+    return (
+        f"{contract.key}: its daily partition column {part} is a timestamp, which the Spark "
+        f"engine cannot partition by yet; run the product on the local engine (no "
+        f"`engine: spark` in its contract, no MESH_ENGINE_{contract.domain.upper()}=spark), "
+        f"or partition it by a date column"
+    )

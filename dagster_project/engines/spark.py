@@ -16,10 +16,12 @@ Nothing here needs the JVM or RDDs: it runs over Spark Connect as over a classic
 from __future__ import annotations
 
 import json
+import operator
 import time
 import uuid
 from collections.abc import Collection
 from datetime import date
+from functools import reduce
 from typing import Any
 from urllib.parse import unquote
 
@@ -34,7 +36,16 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from dagster_project.core.contracts import Contract
-from dagster_project.lake.storage import DateWindow, Lake, SchemaViolation, WriteResult, to_arrow
+from dagster_project.engines import spark_refusal
+from dagster_project.lake.storage import (
+    ONE_DAY,
+    DateWindow,
+    Lake,
+    SchemaViolation,
+    WriteResult,
+    stretches,
+    to_arrow,
+)
 
 SEQUENCE = "_mesh_seq"  # optional ordering column: on duplicate keys the highest wins
 
@@ -105,7 +116,7 @@ def read_delta(
     delta_spark: bool = False,
 ) -> DataFrame:
     """The table's current snapshot as a Spark DataFrame (`window` or `days`: only those
-    days of its partition column)."""
+    days of its day column, a date partition or a timestamp's UTC days)."""
     table = lake.table(key)
     partitions = list(table.metadata().partition_columns)
     if window is not None:
@@ -114,11 +125,13 @@ def read_delta(
         frame = spark.read.format("delta").load(lake.uri(key))
     else:
         frame = _read_snapshot_files(spark, table, partitions, days)
-    if window is not None and partitions:
-        day = F.col(partitions[0])
-        frame = frame.filter(day.between(F.lit(window.start), F.lit(window.end)))
-    elif days is not None and partitions:
-        frame = frame.filter(F.col(partitions[0]).isin(sorted(days)))
+    column = lake.day_column(key)
+    if days is not None and column:  # half-open ranges, as DateWindow.expr
+        ranges = [
+            (F.col(column) >= F.lit(w.start)) & (F.col(column) < F.lit(w.end + ONE_DAY))
+            for w in stretches(days)
+        ]
+        frame = frame.filter(reduce(operator.or_, ranges, F.lit(False)))
     return frame
 
 
@@ -163,7 +176,8 @@ def _snapshot_files(table: DeltaTable, partitions: list[str]) -> list[dict[str, 
     files = []
     for file_uri in table.file_uris():
         key = _file_key(unquote(file_uri))
-        action = by_key[key]
+        # Files at the table's root (delta-rs's, unpartitioned) have a one-part key there
+        action = by_key[key] if partitions else {}
         values = {p: _partition_text(action.get(f"partition.{p}")) for p in partitions}
         files.append({"uri": file_uri, "name": key, "partition": values})
     return files
@@ -195,6 +209,9 @@ def write_delta(
 ) -> WriteResult:
     """Write a Spark DataFrame as the contract's product, in the contract's write mode;
     `days` (partition overwrite): only those days of `window` are replaced."""
+    refusal = spark_refusal(contract)
+    if refusal:
+        raise SchemaViolation(refusal)
     mode = requested = mode or contract.write_mode
     frame = conform(frame, contract)
     if contract.primary_key and mode in {"merge", "partition_overwrite", "overwrite"}:
@@ -289,7 +306,7 @@ def _write_parquet_and_commit(
     """Returns the number of rows written (from the new files' footers)."""
     uri = lake.uri(contract.key)
     part = contract.partition_column
-    partition_by = [part] if part else None
+    partition_by = contract.partition_by or None
     folder = f"spark-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}"
     if part:
         # One task per day, so one file per day and write (capped by the session's

@@ -30,7 +30,7 @@ import polars as pl
 from dagster_project.core.contracts import Contract
 from dagster_project.core.settings import MeshSettings
 from dagster_project.lake.screening import Screen, Violation, split_rows, summary
-from dagster_project.lake.storage import DateWindow, SchemaViolation, enforce_schema
+from dagster_project.lake.storage import DateWindow, SchemaViolation, day_of, enforce_schema
 
 READERS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "ndjson", ".ndjson": "ndjson"}
 REASON_SUFFIX = ".reason.json"
@@ -231,7 +231,7 @@ def _check_keys(frame: pl.DataFrame, contract: Contract, file: LandingFile) -> N
             raise LandingError(f"{nulls:,} row(s) with an empty primary key ({', '.join(keys)})")
     part = contract.partition_column
     if part and file.day is not None:
-        outside = frame.filter(pl.col(part) != file.day).height
+        outside = frame.filter(day_of(part) != file.day).height
         if outside:
             raise LandingError(
                 f"{outside:,} row(s) with {part} other than the file's day {file.day.isoformat()}"

@@ -29,18 +29,37 @@ class SchemaViolation(ValueError):
     """Data that does not fit its contract: missing columns or values of the wrong type."""
 
 
+ONE_DAY = timedelta(days=1)
+# Marks a timestamp column as its table's daily partition (Delta column metadata): the
+# table has no Delta partition for it, and readers of the lake find its day column here.
+DAY_FIELD = "mesh.partition"
+
+
+def day_of(column: str) -> pl.Expr:
+    """The day a row's partition column puts it in: a date itself, a timestamp's UTC day
+    (a timestamp without a zone is UTC, as the lake stores it). Named as the column."""
+    return pl.col(column).cast(pl.Date)
+
+
 @dataclass(frozen=True)
 class DateWindow:
-    """An inclusive range of days: the partitions one write or read covers."""
+    """An inclusive range of days: the partitions one write or read covers.
+
+    Its filters are half-open ranges, `start <= column < end + 1 day`, so one filter
+    serves a date and a timestamp partition column (23:59:59 is the day's, midnight the
+    next day's) and still prunes on Delta partitions or file statistics."""
 
     start: date
     end: date
 
     def sql(self, column: str) -> str:
-        return f"{column} >= '{self.start.isoformat()}' AND {column} <= '{self.end.isoformat()}'"
+        """The predicate delta-rs (DataFusion) takes: it casts a day to midnight."""
+        after = (self.end + ONE_DAY).isoformat()
+        return f"{column} >= '{self.start.isoformat()}' AND {column} < '{after}'"
 
     def expr(self, column: str) -> pl.Expr:
-        return pl.col(column).is_between(self.start, self.end)
+        # polars compares a zoned timestamp with a day as instants (midnight UTC)
+        return (pl.col(column) >= self.start) & (pl.col(column) < self.end + ONE_DAY)
 
     @property
     def days(self) -> list[date]:
@@ -245,7 +264,18 @@ class Lake:
         return {f.name: str(f.type) for f in schema}
 
     def partition_columns(self, key: str) -> list[str]:
+        """The table's Delta partition columns (none for a timestamp's days)."""
         return list(self.table(key).metadata().partition_columns)
+
+    def day_column(self, key: str) -> str | None:
+        """The column a table's daily partitions are the days of: its Delta partition
+        column, or the timestamp column its schema marks (DAY_FIELD); None: unpartitioned."""
+        table = self.table(key)
+        physical = list(table.metadata().partition_columns)
+        if physical:
+            return physical[0]
+        marked = [f.name for f in table.schema().fields if (f.metadata or {}).get(DAY_FIELD)]
+        return marked[0] if marked else None
 
     # -- writing -------------------------------------------------------------------
     def write(
@@ -279,8 +309,8 @@ class Lake:
             **(commit_metadata or {}),
         }
         commit = CommitProperties(custom_metadata=metadata)
-        partition_by = [contract.partition_column] if contract.partition_column else None
-        data = in_batches(to_arrow(df))
+        partition_by = contract.partition_by or None
+        data = in_batches(_marked(to_arrow(df), contract))
         exists = self.exists(contract.key)
 
         if mode == "merge" and exists:
@@ -288,7 +318,7 @@ class Lake:
         elif mode == "partition_overwrite" and exists:
             part = contract.partition_column
             window = window or _window_of(df, part)
-            predicate = window.sql(part) if window and days is None else _days_sql(part, days)
+            predicate = window.sql(part) if window and days is None else days_sql(part, days)
             if predicate:  # no rows and no window (or no day given): no day to replace
                 write_deltalake(
                     uri,
@@ -379,15 +409,40 @@ class Lake:
         )
 
 
+def _marked(table: pa.Table, contract: Contract) -> pa.Table:
+    """`table` with its timestamp partition column marked as the day column (DAY_FIELD):
+    a table without Delta partitions still says which column its days are of."""
+    part = contract.partition_column
+    if not part or contract.partition_by:
+        return table
+    fields = [f.with_metadata({DAY_FIELD: "day"}) if f.name == part else f for f in table.schema]
+    return table.cast(pa.schema(fields))
+
+
 def _window_of(df: pl.DataFrame, column: str) -> DateWindow | None:
+    """The days of the frame's rows (by their partition column), first to last."""
     if df.is_empty():
         return None
-    return DateWindow(df[column].min(), df[column].max())
+    first, last = df.select(day_of(column).min().alias("a"), day_of(column).max().alias("b")).row(0)
+    return None if first is None else DateWindow(first, last)
 
 
-def _days_sql(column: str, days: Collection[date] | None) -> str | None:
-    listed = ", ".join(f"'{d.isoformat()}'" for d in sorted(days or ()))
-    return f"{column} IN ({listed})" if listed else None
+def stretches(days: Collection[date]) -> list[DateWindow]:
+    """The days as windows of consecutive days, oldest first."""
+    found: list[DateWindow] = []
+    for day in sorted(set(days)):
+        if found and day == found[-1].end + ONE_DAY:
+            found[-1] = DateWindow(found[-1].start, day)
+        else:
+            found.append(DateWindow(day, day))
+    return found
+
+
+def days_sql(column: str, days: Collection[date] | None) -> str | None:
+    """The predicate keeping exactly `days` of `column` (None: no day): a range per
+    stretch of consecutive days, as DateWindow.sql."""
+    ranges = [f"({w.sql(column)})" for w in stretches(days or ())]
+    return " OR ".join(ranges) or None
 
 
 def _row_count(table: DeltaTable) -> int:

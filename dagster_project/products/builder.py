@@ -20,7 +20,7 @@ import polars as pl
 
 from dagster_project.core.contracts import Contract
 from dagster_project.core.settings import PARTITION_START
-from dagster_project.engines import engine_for
+from dagster_project.engines import engine_for, spark_refusal
 from dagster_project.lake.landing import load_landing
 from dagster_project.lake.lineage import record_load, retracted_keys
 from dagster_project.lake.storage import DateWindow
@@ -172,6 +172,8 @@ def build_product_asset(
     on_spark = engine_for(contract) == "spark" and (runs_on_spark or contract.custom("engine"))
     if on_spark and not product.from_landing and product.spark is None:
         raise ValueError(f"{contract.key} runs on Spark but its product has no `spark=` transform")
+    if on_spark and spark_refusal(contract):
+        raise ValueError(spark_refusal(contract))
     kwargs = asset_kwargs(contract, product, families, start)
     if on_spark:
         kwargs["kinds"] = {"delta", "spark"}

@@ -116,9 +116,9 @@ class ProductRun:
         fails the run clearly when it was never built."""
         if not self.lake.exists(key):
             raise dg.Failure(f"input {key} has not been materialized yet")
-        part = self.lake.partition_columns(key)
+        part = self.lake.day_column(key)
         if self.window is not None and part:
-            return self.lake.scan(key, window=self.window, column=part[0])
+            return self.lake.scan(key, window=self.window, column=part)
         return self.lake.scan(key)
 
     def read(self, key: str) -> pl.DataFrame:

@@ -8,7 +8,7 @@ import polars as pl
 
 from dagster_project.core.contracts import Contract
 from dagster_project.lake.screening import summary
-from dagster_project.lake.storage import DateWindow
+from dagster_project.lake.storage import DateWindow, day_of
 from dagster_project.products.product import CheckFamily, ProductRun, screen_of
 
 
@@ -44,7 +44,7 @@ def _within_window(contract: Contract, frame: pl.DataFrame, window: DateWindow |
         return
     outside = frame.filter(~window.expr(column).fill_null(False))
     if outside.height:
-        days = outside[column].drop_nulls().unique().sort()
+        days = outside.select(day_of(column))[column].drop_nulls().unique().sort()
         shown = ", ".join(str(d) for d in days.head(3).to_list()) or "null"
         raise dg.Failure(
             f"{contract.key}: {outside.height:,} row(s) with {column} outside the run's days "

@@ -175,10 +175,7 @@ def _read_input(
 ) -> DataFrame:
     if not lake.exists(key):
         raise dg.Failure(f"input {key} has not been materialized yet")
-    part = lake.partition_columns(key)
-    return read_delta(
-        session, lake, key, window=window if part else None, delta_spark=spark.delta_spark
-    )
+    return read_delta(session, lake, key, window=window, delta_spark=spark.delta_spark)
 
 
 def _written(lake: Lake, contract: Contract, window: DateWindow | None) -> pl.DataFrame:

@@ -36,7 +36,7 @@ from dagster_project.checks.quality.features import CLIP, FeatureProfile, row_la
 from dagster_project.checks.quality.sampling import in_row_order
 from dagster_project.core.contracts import Contract
 from dagster_project.core.settings import MeshSettings
-from dagster_project.lake.storage import DateWindow, Lake
+from dagster_project.lake.storage import DateWindow, Lake, day_of
 
 SEED = 20240101
 CORRUPTED_SHARE = 0.05
@@ -269,7 +269,8 @@ def fit_detector(
     if partition is not None and partition in training.columns:
         sample = training[order]
         flagged = selection.chosen.score(profile.transform(sample)) >= threshold
-        calibration = usual_share(calibration, sample[partition], flagged, config)
+        days = sample.select(day_of(partition)).to_series()  # a timestamp's: its day
+        calibration = usual_share(calibration, days, flagged, config)
     return AnomalyDetector(
         profile=profile,
         detector=selection.chosen,

@@ -34,7 +34,7 @@ from dagster_project.checks.quality.rootcause import RootCause, explain
 from dagster_project.checks.quality.sampling import stratified_sample, stratum_counts
 from dagster_project.core.contracts import Contract, parse_reference
 from dagster_project.core.settings import MeshSettings
-from dagster_project.lake.storage import DateWindow, Lake
+from dagster_project.lake.storage import DateWindow, Lake, day_of
 
 MAX_STRATA_VALUES = 50  # segments with more values than this are not used as strata
 
@@ -492,7 +492,7 @@ def evaluate_drift(
         return DriftOutcome("-", "-", 0, 0, skipped="the table does not exist yet")
     if part:
         if window is None:
-            newest = lake.scan(contract.key).select(pl.col(part).max()).collect().item()
+            newest = lake.scan(contract.key).select(day_of(part).max()).collect().item()
             if newest is None:
                 return DriftOutcome("-", "-", 0, 0, skipped="the table has no rows")
             window = DateWindow(newest, newest)
@@ -540,7 +540,7 @@ def periods(
     span = max(1, math.ceil(len(window.days) / max(config.maxPeriods, 1)))
     counts = dict(
         lake.scan(contract.key, window=window, column=part)
-        .group_by(part)
+        .group_by(day_of(part))
         .agg(pl.len())
         .collect()
         .iter_rows()
@@ -646,7 +646,7 @@ def _reference(
     label = f"the {config.referenceDays} days before"
     if config.sameWeekday:
         weekdays = sorted({day.isoweekday() for day in period.days})
-        frame = frame.filter(pl.col(part).dt.weekday().is_in(weekdays))
+        frame = frame.filter(day_of(part).dt.weekday().is_in(weekdays))
         label = f"the same weekday in the {config.referenceDays} days before"
         if len(weekdays) > 1:
             label = f"the same weekdays in the {config.referenceDays} days before"

@@ -220,9 +220,9 @@ def _partition_overwrite_without_partition(doc: dict[str, Any]) -> None:
     doc["customProperties"] = [{"property": "writeMode", "value": "partition_overwrite"}]
 
 
-def _partition_on_a_timestamp(doc: dict[str, Any]) -> None:
+def _partition_on_a_string(doc: dict[str, Any]) -> None:
     doc["customProperties"] = [{"property": "writeMode", "value": "partition_overwrite"}]
-    doc["schema"][0]["properties"].append(column("sold_at", "timestamp", partitioned=True))
+    doc["schema"][0]["properties"].append(column("sold_on", "string", partitioned=True))
 
 
 def _no_domain(doc: dict[str, Any]) -> None:
@@ -267,9 +267,9 @@ def _misspell_logical_type(doc: dict) -> None:
             "partition_overwrite needs a partitioned column",
         ),
         (
-            _partition_on_a_timestamp,
+            _partition_on_a_string,
             "schema/0/properties/2/partitioned",
-            "sold_at is a timestamp: daily partitions need a date column",
+            "sold_on is a string: a daily partition is a date or timestamp column",
         ),
         (_no_domain, "domain", "names its domain"),
         (_two_schema_objects, "schema", "exactly one schema object"),
@@ -292,6 +292,20 @@ def test_invalid_contract_raises_contract_error(
     assert err.field == field
     assert reason in err.reason
     assert str(err).startswith(f"{path}: {field}: ")
+
+
+def test_a_timestamp_can_be_the_daily_partition(tmp_path: Path) -> None:
+    """Event data carries timestamps: a row's day is the UTC day of its timestamp, a
+    logical partition (no Delta partition per instant)."""
+    doc = contract_document()
+    doc["customProperties"] = [{"property": "writeMode", "value": "partition_overwrite"}]
+    doc["schema"][0]["properties"].append(column("sold_at", "timestamp", partitioned=True))
+    path = tmp_path / "widgets.odcs.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    contract = load_contract(path)
+    assert contract.partition_column == "sold_at"
+    assert contract.partition_by == []
+    assert contract.event_time == "sold_at"
 
 
 def test_not_yaml_raises_contract_error(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -381,3 +381,32 @@ def test_a_landing_null_left_unfilled_on_spark_is_refused_before_the_write(
     assert not result.success and not Lake(settings).exists("shop/widgets")
     (failure,) = [e for e in result.all_events if e.is_step_failure]
     assert "not_null on widget_name: 1 row(s), e.g. [2]" in failure.step_failure_data.error.message
+
+
+def test_spark_reads_the_utc_days_of_a_timestamp_partitioned_input(
+    tmp_path: Path, spark: SparkResource, make_contract
+) -> None:
+    """A product the local engine partitions by a timestamp, read on Spark for a window:
+    the rows of those days (23:59:59 in, midnight of the next day out); Spark refuses to
+    write such a product."""
+    hourly = make_contract(
+        [
+            column("origin", required=True),
+            column("time_hour", "timestamp", required=True, partitioned=True),
+        ],
+        domain="weather",
+        product="hourly",
+        write_mode="partition_overwrite",
+    )
+    lake = Lake(MeshSettings(home=str(tmp_path)))
+    times = [datetime(2013, 1, 1, 0), datetime(2013, 1, 1, 23, 59, 59), datetime(2013, 1, 2, 0)]
+    lake.write(hourly, pl.DataFrame({"origin": ["JFK", "LGA", "EWR"], "time_hour": times}))
+    session = spark.get_session()
+    day_one = read_delta(
+        session, lake, hourly.key, window=DateWindow(date(2013, 1, 1), date(2013, 1, 1))
+    )
+    assert sorted(r.origin for r in day_one.collect()) == ["JFK", "LGA"]
+    day_two = read_delta(session, lake, hourly.key, days={date(2013, 1, 2)})
+    assert [r.origin for r in day_two.collect()] == ["EWR"]
+    with pytest.raises(ValueError, match="which the Spark engine cannot partition by"):
+        write_delta(lake, hourly, day_one)

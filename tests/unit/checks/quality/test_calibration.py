@@ -2,6 +2,7 @@
 library loans, with nulls, every numeric type, no derivations, and thresholds calibrated
 from each product's own history."""
 
+import copy
 from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -251,3 +252,28 @@ def test_the_verdict_does_not_depend_on_the_order_the_history_was_written_in(tmp
     assert forwards.max_rate == backwards.max_rate
     assert forwards.flagged["reading_id"].to_list() == backwards.flagged["reading_id"].to_list()
     assert forwards.count > 0
+
+
+def hourly(contract: Contract) -> Contract:
+    """The same product with its readings' times (a timestamp partition) for their day."""
+    document = copy.deepcopy(contract.document)
+    prop = document["schema"][0]["properties"][1]
+    prop |= {"name": "reading_time", "logicalType": "timestamp"}
+    return Contract(document, "<weather/readings>")
+
+
+def at_hours(frame: pl.DataFrame) -> pl.DataFrame:
+    """Each reading at an hour of its day, 23:00 included."""
+    hours = pl.duration(hours=pl.int_range(pl.len()) % 24)
+    time = pl.col("reading_date").cast(pl.Datetime("us")) + hours
+    return frame.with_columns(reading_time=time).drop("reading_date")
+
+
+def test_a_timestamp_partition_calibrates_on_its_days_not_its_instants(lake):
+    contract = hourly(readings_contract(historyDays=14))
+    config = quality_config(contract).anomaly
+    lake.write(contract, at_hours(with_odd_rain(readings(14, 500, seed=1), 0.01, 1)))
+    new = at_hours(with_odd_rain(readings(1, 500, seed=2, start=NEXT_DAY), 0.01, 2))
+    outcome = score_rows(lake, contract, config, new, DateWindow(NEXT_DAY, NEXT_DAY))
+    assert outcome.calibration.partitions == 14  # 14 days, not 24 hours
+    assert outcome.passed, outcome.describe()

@@ -154,3 +154,22 @@ def test_a_check_that_could_not_judge_says_so_and_is_left_out_of_the_score(lake,
     )
     anomalies = next(c for c in empty.check_results if c.check_name == "anomalies")
     assert not anomalies.passed and anomalies.description == "not judged: no new rows to score"
+
+
+def test_a_timestamp_partition_is_judged_by_its_utc_days(lake):
+    """Readings at every hour, partitioned by their time: periods, reference and the
+    drifted day are days (23:00 counts for its day), as with a date column."""
+    document = readings_contract({"minRows": 250, "referenceDays": 3}).document
+    document["schema"][0]["properties"][1] |= {"name": "reading_time", "logicalType": "timestamp"}
+    contract = Contract(document, "<weather/readings>")
+    hours = pl.duration(hours=pl.int_range(pl.len()).over("reading_date") % 24)
+    time = pl.col("reading_date").cast(pl.Datetime("us")) + hours
+    lake.write(contract, readings().with_columns(reading_time=time).drop("reading_date"))
+    config = quality_config(contract).drift
+    assert len(periods(lake, contract, config, WINDOW)) == 7  # one a day, 300 rows each
+    outcome = evaluate_drift(lake, contract, config, WINDOW)
+    assert [c.column for c in outcome.drifted] == ["temperature_c"]
+    assert outcome.current == f"reading_time {WARM_DAY}"
+    assert outcome.reference_rows == 900
+    newest = evaluate_drift(lake, contract, config, None)  # no window: the newest day
+    assert newest.current == f"reading_time {WINDOW.end}"

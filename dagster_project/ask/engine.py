@@ -571,6 +571,9 @@ def narrate(
         worst = min(numeric, key=lambda r: r[i])
         total = sum(r[i] for r in numeric)
         additive = metric in layer.metrics and layer.metrics[metric].agg in {"sum", "count"}
+        order = query.get("order_by") or ["-"]
+        if len(numeric) == 1 and not order[0].startswith("-"):  # "the lowest": its row alone
+            return f"{text} Lowest is {label(worst)} with {_fmt(worst[i])}."
         text += f" Highest is {label(best)} with {_fmt(best[i])}"
         if additive and total and len(numeric) > 1:
             text += f" ({best[i] / total:.0%} of the {_fmt(total)} shown)"

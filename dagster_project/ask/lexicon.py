@@ -133,6 +133,13 @@ GRAMMAR = {
     "name": "list",
     "names": "list",
 }
+# "Best" and "worst" rank the highest first, unless less of the metric is better: the
+# layer says so (`better: lower`), or its name is one of these English words of a bad
+# quantity ("the worst delays" are the longest).
+JUDGED = frozenset({"best", "worst"})
+_WORSE_WHEN_MORE = """delay delays cost costs expense expenses loss losses error errors defect
+    defects complaint complaints cancellation cancellations refund refunds churn wait
+    waiting damage failure failures incident incidents latency penalty penalties waste"""
 GRAINS = {
     "day": "day",
     "daily": "day",
@@ -578,3 +585,6 @@ def _verb_models(layer: SemanticLayer) -> dict[str, set[str]]:
                 if token.text in VERBS:
                     found.setdefault(token.stem, set()).add(metric.product)
     return found
+
+
+WORSE_WHEN_MORE = frozenset(stem(w) for w in _WORSE_WHEN_MORE.split())

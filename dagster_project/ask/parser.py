@@ -27,8 +27,10 @@ from dagster_project.ask.lexicon import (
     FILLER,
     GRAINS,
     GRAMMAR,
+    JUDGED,
     NUMBER_WORDS,
     UNITS,
+    WORSE_WHEN_MORE,
     Lexicon,
     Meaning,
     Span,
@@ -672,13 +674,26 @@ class OfflineParser:
             if ranked is not None:
                 ranked.used = True
                 _add(draft.metrics, ranked.name)
+            first = item.name
+            if item.words in JUDGED and ranked is not None and self._less_is_better(ranked.name):
+                first = "bottom" if first == "top" else "top"  # "the worst delay": the longest
             draft.order = [
-                ("-" if item.name in {"top", "rank"} else "") + (ranked.name if ranked else "")
+                ("-" if first in {"top", "rank"} else "") + (ranked.name if ranked else "")
             ]
             if item.name != "rank":
                 draft.limit = number.value if number else (5 if target.plural else 1)
                 if number:
                     number.used = True
+
+    def _less_is_better(self, name: str) -> bool:
+        """Whether "the best" of a metric is its lowest: the layer's `better`, else a word
+        of a bad quantity in its names ("delay"); a ratio's by its numerator."""
+        metric = self.layer.metrics.get((ratio_parts(name) or [name])[0])
+        if metric is None:
+            return False
+        if metric.better is not None:
+            return metric.better == "lower"
+        return bool(self.lexicon.metric_words.get(metric.name, set()) & WORSE_WHEN_MORE)
 
     def _counted(
         self, item: Item, dims: list[str], within: frozenset[str] = frozenset()

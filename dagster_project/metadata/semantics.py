@@ -9,7 +9,8 @@ Each code location may keep a `semantics.yaml` beside its `contracts/` folder:
   filtering by (dimensions), with synonyms.
 - `metrics`: named aggregations of a model's column (`revenue` = sum of `net_amount`),
   ratios of two metrics, and semi-additive metrics (`non_additive: snapshot_date`
-  takes the last snapshot of each period).
+  takes the last snapshot of each period); `better: lower` where less is better (a
+  delay, a cost: "the worst" is the highest), `higher` (the default) otherwise.
 - `glossary`: business terms, their synonyms and what they relate to.
 - `insights` (optional): what the domain's insights report - `headline` metrics over the
   last four weeks against the four before, the `movers` metric and the dimensions whose
@@ -105,6 +106,7 @@ class Metric:
     numerator: str | None = None
     denominator: str | None = None
     non_additive: str | None = None  # a date column: take the last snapshot per period
+    better: str | None = None  # "higher" or "lower": which way "the best" ranks
     domain: str = ""
     source: str = field(default="", compare=False)  # the file declaring it
 
@@ -411,6 +413,7 @@ def parse_semantics(
                 numerator=ratio.get("numerator"),
                 denominator=ratio.get("denominator"),
                 non_additive=raw.get("non_additive"),
+                better=raw.get("better"),
                 domain=domain,
                 source=source,
             )
@@ -598,6 +601,8 @@ def _validate(layer: SemanticLayer) -> list[str]:
                 problems.append(f"{what}: dimension {dim.name} is a PII column")
     for metric in layer.metrics.values():
         what = f"metric {metric.name}"
+        if metric.better not in {None, "higher", "lower"}:
+            problems.append(f"{what}: better is {metric.better!r}, not 'higher' or 'lower'")
         if metric.product not in layer.models:
             problems.append(f"{what}: no model for {metric.product}")
         if metric.is_ratio:

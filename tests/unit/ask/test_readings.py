@@ -37,6 +37,8 @@ CONTRACTS = [
         column("courier_id"),
         column("channel"),
         column("quantity", "integer"),
+        column("delay_min", "number"),
+        column("refunded", "integer"),
         column("chef"),
     ),
     _contract(
@@ -75,6 +77,9 @@ SEMANTICS = {
         {"name": "pizzas_sold", "model": "order_lines", "column": "quantity",
          "synonyms": ["pizzas sold"]},
         {"name": "orders", "model": "order_lines", "agg": "count_distinct", "column": "order_id"},
+        {"name": "delivery_delay", "model": "order_lines", "agg": "avg", "column": "delay_min"},
+        {"name": "refund_count", "model": "order_lines", "column": "refunded",
+         "better": "lower"},
         {"name": "menu_size", "model": "pizzas", "agg": "count"},
         {"name": "kitchen_count", "model": "kitchens", "agg": "count",
          "synonyms": ["number of cooks"]},
@@ -286,3 +291,22 @@ def test_how_many_of_what_another_metric_counts_is_that_metric(parser: OfflinePa
     assert parser.parse("how many reviews").query == {"metrics": ["reviews"]}
     both = parser.parse("reviews and negative reviews")  # no "how many": both are asked
     assert both.query == {"metrics": ["reviews", "negative_reviews"]}
+
+
+@pytest.mark.parametrize(
+    ("question", "order"),
+    [
+        ("which channel has the best pizzas sold", "-pizzas_sold"),  # more is better
+        ("which channel has the worst pizzas sold", "pizzas_sold"),
+        ("which channel has the worst delivery delay", "-delivery_delay"),  # a bad quantity
+        ("which channel has the best delivery delay", "delivery_delay"),
+        ("which channel has the worst refund count", "-refund_count"),  # the layer says
+        ("which channel has the lowest delivery delay", "delivery_delay"),  # not a judgement
+    ],
+)
+def test_best_and_worst_rank_by_which_way_the_metric_is_better(
+    parser: OfflineParser, question: str, order: str
+):
+    parsed = parser.parse(question)
+    assert parsed.status == "answered", parsed.reason
+    assert parsed.query["order_by"] == [order] and parsed.query["limit"] == 1

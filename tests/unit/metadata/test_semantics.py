@@ -97,6 +97,10 @@ def _documents(change):
             "metric synonym 'turnover' names both revenue and stock_on_hand",
         ),
         (
+            lambda d: d["sales"]["metrics"][0].update(better="up"),
+            "metric revenue: better is 'up', not 'higher' or 'lower'",
+        ),
+        (
             lambda d: d["sales"]["entities"][0].update(product="order_lines"),
             "entity store: sales/order_lines's primary key is not store_id (an entity's "
             "product has one row per store_id: make store_id its contract's primaryKey",

@@ -57,6 +57,10 @@ class QueryFilter(BaseModel):
     metric: str | None = None  # `dimension` is this metric's column, compared on each row
 
 
+# What a plan says of its answer's shape beside the semantic query itself.
+FLAGS = {"share", "listing", "count", "averaged"}
+
+
 class QueryPlan(BaseModel):
     """The structured output a model returns for a question (the semantic query)."""
 
@@ -72,6 +76,7 @@ class QueryPlan(BaseModel):
     share: bool = False
     listing: bool = False
     count: bool = False  # how many rows (entities) pass, not the rows
+    averaged: bool = False  # the metrics per time_grain period, averaged over the periods
 
 
 INSTRUCTIONS = (
@@ -164,7 +169,7 @@ class Asker:
         deadline.check()
         if not plan.metrics:  # the interpreter could not map it, and no model did
             return self._not_answered(question, parsed, provider)
-        semantic = plan.model_dump(exclude={"share", "listing", "count"}, exclude_none=True)
+        semantic = plan.model_dump(exclude=FLAGS, exclude_none=True)
         semantic = {k: v for k, v in semantic.items() if v}
         answer = self.answer_query(
             semantic,
@@ -172,6 +177,7 @@ class Asker:
             share=plan.share,
             listing=plan.listing,
             count=plan.count,
+            averaged=plan.averaged,
             provider=provider,
             deadline=deadline,
         )
@@ -205,6 +211,7 @@ class Asker:
         share: bool = False,
         listing: bool = False,
         count: bool = False,
+        averaged: bool = False,
         provider: str = "semantic query",
         deadline: Deadline | None = None,
     ) -> Answer:
@@ -212,13 +219,23 @@ class Asker:
         asked, part = semantic, None
         if share and not semantic.get("dimensions"):  # "what share of X is in A": A's share
             semantic, part = _share_of_whole(semantic)  # of all X, not 100% of A's own rows
+        grain = semantic.get("time_grain") if averaged else None
+        if averaged and not grain:
+            return self._cannot(question, "an average per period needs its period", provider)
         try:
-            compiled = compile_query(self.query_layer, SemanticQuery.from_dict(semantic))
+            per_period = {k: v for k, v in semantic.items() if k not in {"order_by", "limit"}}
+            compiled = compile_query(
+                self.query_layer, SemanticQuery.from_dict(per_period if grain else semantic)
+            )
         except (SemanticQueryError, ValueError, KeyError, TypeError) as exc:
             return self._cannot(question, str(exc), provider, semantic)
         shown_sql = sql = compiled.sql
+        if grain:
+            shown_sql = sql = over_periods(sql, semantic)
         limit = semantic.get("limit")
-        peek = bool(limit and semantic.get("order_by") and not (share or listing or count))
+        peek = bool(
+            limit and semantic.get("order_by") and not (share or listing or count or averaged)
+        )
         if peek:  # one row more: is the cut at `limit` between equal values?
             beyond = {**semantic, "limit": limit + 1}
             sql = compile_query(self.query_layer, SemanticQuery.from_dict(beyond)).sql
@@ -251,7 +268,12 @@ class Asker:
         answer.truncated = truncated
         answer.interpretation = self.parser.interpret(semantic) + (", share of total" * share)
         answer.interpretation += ", counted" * count
-        answer.narrative = narrate(self.query_layer, semantic, columns, rows)
+        answer.interpretation += f", averaged over the {grain}s" * bool(grain)
+        if grain:  # the periods are averaged away: no trend from the first to the last
+            said = {k: v for k, v in semantic.items() if k != "time_grain"}
+            answer.narrative = narrate(self.query_layer, said, columns, rows, per=grain)
+        else:
+            answer.narrative = narrate(self.query_layer, semantic, columns, rows)
         answer.narrative += tied
         if count and rows:
             answer.narrative = f"{_fmt(rows[0][0])} {columns[0]} ({answer.interpretation})."
@@ -321,6 +343,7 @@ class Asker:
                     "share": parsed.share,
                     "listing": parsed.listing,
                     "count": parsed.count,
+                    "averaged": parsed.averaged,
                 }
             )
             if parsed.query
@@ -357,7 +380,7 @@ class Asker:
         problems += [f"unknown dimension {d}" for d in wanted if d not in dims]
         if problems:
             return problems
-        semantic = plan.model_dump(exclude={"share", "listing", "count"}, exclude_none=True)
+        semantic = plan.model_dump(exclude=FLAGS, exclude_none=True)
         try:
             compile_query(self.query_layer, SemanticQuery.from_dict(semantic))
         except (SemanticQueryError, ValueError, KeyError, TypeError) as exc:
@@ -444,6 +467,25 @@ def only_columns(sql: str, columns: list[str]) -> str:
     """Keep only these columns (an entity listing drops the count it was grouped by)."""
     keep = ", ".join(f'"{c}"' for c in columns) or "*"
     return f"SELECT {keep}\nFROM (\n{sql}\n) AS listed"
+
+
+def over_periods(sql: str, semantic: dict[str, Any]) -> str:
+    """Each metric averaged over the periods of the query's time grain ("average daily
+    revenue"), by its other dimensions, then ordered and cut as the query says."""
+    dims = [f'"{d}"' for d in semantic.get("dimensions") or []]
+    means = [f'AVG("{m}") AS "{m}"' for m in semantic["metrics"]]
+    text = f"SELECT {', '.join([*dims, *means])}\nFROM (\n{sql}\n) AS periods"
+    if dims:
+        text += f"\nGROUP BY {', '.join(dims)}"
+    order = [
+        f'"{o.lstrip("-")}" {"DESC" if o.startswith("-") else "ASC"}'
+        for o in semantic.get("order_by") or []
+    ]
+    if order or dims:
+        text += f"\nORDER BY {', '.join(order or dims)}"
+    if semantic.get("limit"):
+        text += f"\nLIMIT {int(semantic['limit'])}"
+    return text
 
 
 def counted(sql: str, dimensions: list[str]) -> str:
@@ -543,11 +585,17 @@ def _fmt(value: Any) -> str:
 
 
 def narrate(
-    layer: SemanticLayer, query: dict[str, Any], columns: list[str], rows: list[list[Any]]
+    layer: SemanticLayer,
+    query: dict[str, Any],
+    columns: list[str],
+    rows: list[list[Any]],
+    per: str | None = None,
 ) -> str:
-    """One paragraph from the result itself (template, no model: it cannot invent)."""
+    """One paragraph from the result itself (template, no model: it cannot invent); `per`:
+    the metrics are averages per that period."""
     metric = query["metrics"][0]
-    title = _title(layer, metric)
+    average = f" per {per}, on average," if per else ""
+    title = _title(layer, metric) + average
     if _valueless(query, columns, rows):
         return f"No rows match: {title} has no data for this question."
     if metric not in columns:  # an entity listing
@@ -558,7 +606,7 @@ def narrate(
     scope = _scope(query)
     if not dims:
         parts = [
-            f"{_title(layer, m)} is {_fmt(rows[0][columns.index(m)])}"
+            f"{_title(layer, m)}{average} is {_fmt(rows[0][columns.index(m)])}"
             for m in query["metrics"]
             if m in columns
         ]
@@ -570,7 +618,9 @@ def narrate(
         best = max(numeric, key=lambda r: r[i])
         worst = min(numeric, key=lambda r: r[i])
         total = sum(r[i] for r in numeric)
-        additive = metric in layer.metrics and layer.metrics[metric].agg in {"sum", "count"}
+        additive = (  # an average's share of a sum of averages means nothing
+            not per and metric in layer.metrics and layer.metrics[metric].agg in {"sum", "count"}
+        )
         order = query.get("order_by") or ["-"]
         if len(numeric) == 1 and not order[0].startswith("-"):  # "the lowest": its row alone
             return f"{text} Lowest is {label(worst)} with {_fmt(worst[i])}."

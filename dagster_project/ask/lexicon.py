@@ -9,6 +9,7 @@ tokens with the longest phrases it knows, each span with every meaning it may ha
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from dagster_project.metadata.semantics import SemanticLayer
@@ -16,7 +17,7 @@ from dagster_project.metadata.semantics import SemanticLayer
 # Words that carry no meaning for a semantic query (articles, auxiliaries, pronouns).
 _FILLER = """a an the of is are was were be been being do does did what whats show me give tell
     please our we us i my you your there it its they them this that these those all any
-    total overall amount
+    total overall amount whole entire altogether
     much so far as well also now right currently current moment today can could would
     will much value figure figures number numbers count level levels
     end up at on in into to from for within who whose where when what's s
@@ -468,10 +469,12 @@ class Lexicon:
             if len(names) == 1 and w not in FILLER and w not in GRAMMAR and (w,) not in self.phrases
         }
 
-    def spans(self, words: list[Token]) -> list[Span]:
+    def spans(self, words: list[Token], counts: Collection[int] = ()) -> list[Span]:
         """The cheapest cover of the content tokens by known phrases: a phrase costs 1, a
         function word or number 0.5, an unknown word 2 ("average basket size" is "average"
-        + "basket size", not "average basket" + "size")."""
+        + "basket size", not "average basket" + "size"). `counts`: the tokens a dropped
+        "number of" comes before; a phrase spans one only if it is written with it
+        ("average number of orders" is not "average order value")."""
         n = len(words)
         best: list[tuple[float, int, list[Span]]] = [(0.0, 0, [])] + [(float("inf"), 0, [])] * n
         for i in range(n):
@@ -481,6 +484,8 @@ class Lexicon:
             for size in range(1, min(self.longest, n - i) + 1):
                 key = tuple(t.stem for t in words[i : i + size])
                 meanings = self.phrases.get(key)
+                if meanings and any(k in counts for k in range(i + 1, i + size)):
+                    meanings = self._written_counting(key, meanings)
                 if meanings is None and size > 1:
                     continue
                 text = " ".join(t.text for t in words[i : i + size])
@@ -491,6 +496,13 @@ class Lexicon:
                 if candidate[:2] < best[i + size][:2]:
                     best[i + size] = candidate
         return best[n][2]
+
+    def _written_counting(
+        self, key: tuple[str, ...], meanings: list[Meaning]
+    ) -> list[Meaning] | None:
+        written = self.written.get(key, {})
+        kept = [m for m in meanings if any(COUNT_WORDS & set(w) for w in written.get(m, ()))]
+        return kept or None
 
     def metrics_with_word(self, word: str) -> list[str]:
         """The metrics one of whose names or synonyms has `word` (a stem) in it."""
@@ -588,3 +600,4 @@ def _verb_models(layer: SemanticLayer) -> dict[str, set[str]]:
 
 
 WORSE_WHEN_MORE = frozenset(stem(w) for w in _WORSE_WHEN_MORE.split())
+COUNT_WORDS = frozenset({"number", "count"})  # "the number of": what follows is counted

@@ -23,6 +23,7 @@ from typing import Any
 
 from dagster_project.ask.dates import TimeSpec, extract
 from dagster_project.ask.lexicon import (
+    COUNT_WORDS,
     DISTINCT,
     FILLER,
     GRAINS,
@@ -82,6 +83,7 @@ class ParsedQuestion:
     listing: bool = False
     interpretation: str = ""
     count: bool = False  # the answer is how many rows (entities) pass the query
+    averaged: bool = False  # the metrics per period of its time grain, averaged over them
     corrections: dict[str, str] = field(default_factory=dict)  # typo → word read
 
 
@@ -125,6 +127,7 @@ class Draft:
     share: bool = False
     listing: bool = False
     count: bool = False
+    averaged: bool = False
     score: float = 0.0
     events: frozenset[str] = frozenset()  # the models a verb of the question points to
     problems: list[str] = field(default_factory=list)
@@ -153,7 +156,10 @@ class OfflineParser:
         light = FILLER | self.lexicon.event_verbs.keys()  # "aired": the event, dated
         at = [i for i, t in enumerate(words) if t.text not in light and t.stem not in FILLER]
         content = [words[i] for i in at]
-        spans = self.lexicon.spans(content)
+        counts = [
+            k for k in range(1, len(at)) if {t.stem for t in words[at[k - 1] : at[k]]} & COUNT_WORDS
+        ]
+        spans = self.lexicon.spans(content, counts)
         items = []
         for span in spans:  # the fillers around a phrase choose among its meanings
             low = at[span.start - 1] + 1 if span.start else 0
@@ -504,6 +510,7 @@ class OfflineParser:
             share=draft.share,
             listing=draft.listing,
             count=draft.count,
+            averaged=draft.averaged,
             interpretation=interpretation,
         )
 
@@ -520,6 +527,7 @@ class OfflineParser:
         self._subjects(items, draft)
         self._values(items, draft)
         self._rest(items, draft)
+        self._per_period_average(items, draft)
         for i, item in enumerate(items):  # "how many different towns ... pizzas sold"
             asked = i and items[i - 1].kind == "g" and items[i - 1].name == "many"
             if asked and item.distinct and item.kind == "dimension" and item.name in draft.dims:
@@ -793,6 +801,8 @@ class OfflineParser:
         metric = self.layer.metrics.get(items[at].name)
         if not (before and before.kind == "g" and before.name == "avg" and not before.used):
             return False
+        if any(it.kind == "grain" for it in items):  # "average revenue per day": its days'
+            return False
         if metric is None or metric.agg not in {"sum", "count"}:
             return False
         before.used = True
@@ -811,6 +821,20 @@ class OfflineParser:
                 "averaged (per <entity>)"
             )
         return True
+
+    def _per_period_average(self, items: list[Item], draft: Draft) -> None:
+        """ "average daily revenue", "orders per day on average": totals per period of the
+        grain named, averaged over those periods, not the totals by period."""
+        avg = next(
+            (it for it in items if it.kind == "g" and it.name == "avg" and not it.used), None
+        )
+        if avg is None or draft.grain is None or not draft.metrics:
+            return
+        for name in draft.metrics:
+            metric = self.layer.metrics.get(name)
+            if metric is None or metric.agg not in {"sum", "count", "count_distinct"}:
+                return
+        avg.used = draft.averaged = True
 
     def _population(self, items: list[Item], at: int) -> bool:
         """ "the average delay of flights from JFK": a row count named after another metric

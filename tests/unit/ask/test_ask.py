@@ -291,3 +291,19 @@ def test_a_top_n_cut_between_equal_values_says_so(lake, layer, demo_contracts):
     assert tied.status == "answered" and len(tied.rows) == 1
     assert "Ties at the cut" in tied.narrative and "LIMIT 1" in tied.sql
     assert "Ties at the cut" not in asker.ask("revenue by store").narrative
+
+
+def test_an_average_per_day_is_the_days_totals_averaged(asker, mesh):
+    answer = asker.ask("average daily revenue by region")
+    lines = mesh["sales/order_lines"].join(mesh["sales/stores"], on="store_id")
+    daily = lines.group_by("region", "order_date").agg(pl.col("net_amount").sum())
+    expected = daily.group_by("region").agg(pl.col("net_amount").mean()).sort("region")
+    assert answer.status == "answered", answer.narrative
+    assert answer.columns == ["region", "revenue"]
+    assert [r[0] for r in answer.rows] == expected["region"].to_list()
+    assert [r[1] for r in answer.rows] == pytest.approx(expected["net_amount"].to_list())
+    assert answer.interpretation.endswith("averaged over the days"), answer.interpretation
+    assert "per day, on average" in answer.narrative and "moved" not in answer.narrative
+    top = asker.ask("which region has the highest average daily revenue")
+    best = expected.sort("net_amount", descending=True).row(0)
+    assert top.rows == [[best[0], pytest.approx(best[1])]]

@@ -314,3 +314,37 @@ def test_a_misspelt_month_is_said_in_the_interpretation(parser):
     assert "'febuary' read as 'february'" in parsed.interpretation
     assert parsed.corrections == {"febuary": "february"}
     assert "read as" not in answered(parser, "units sold in february").interpretation
+
+
+@pytest.mark.parametrize(
+    ("question", "metric", "grain"),
+    [
+        ("average daily revenue", "revenue", "day"),
+        ("what is our average revenue per day", "revenue", "day"),
+        ("on average how many orders do we get per week", "orders", "week"),
+        ("average number of orders per day", "orders", "day"),  # not average order value
+        ("mean monthly units sold", "units_sold", "month"),
+    ],
+)
+def test_an_average_per_period_is_the_totals_of_the_periods_averaged(
+    parser, question, metric, grain
+):
+    parsed = answered(parser, question)
+    assert parsed.averaged, parsed.interpretation
+    assert parsed.query["metrics"] == [metric] and parsed.query["time_grain"] == grain
+
+
+def test_a_total_per_period_is_not_averaged(parser):
+    parsed = answered(parser, "revenue per day")
+    assert not parsed.averaged and parsed.query["time_grain"] == "day"
+    assert answered(parser, "average order value").query == {"metrics": ["average_order_value"]}
+
+
+def test_words_of_wholeness_say_nothing_to_filter_or_group_by(parser):
+    # "the entire North region" is the North, "altogether" the total
+    parsed = answered(parser, "revenue of the entire North region")
+    assert parsed.query["filters"] == [{"dimension": "region", "op": "=", "value": "North"}]
+    assert answered(parser, "units sold across the whole North region altogether").query == {
+        "metrics": ["units_sold"],
+        "filters": [{"dimension": "region", "op": "=", "value": "North"}],
+    }

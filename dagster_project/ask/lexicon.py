@@ -22,12 +22,15 @@ _FILLER = """a an the of is are was were be been being do does did what whats sh
     will much value figure figures number numbers count level levels
     end up at on in into to from for within who whose where when what's s
     those them"""
-# Light verbs, dropped like fillers; a metric named with one ("units sold") still says
-# which model records the event, so a count under the verb is taken from that model.
+# Light verbs (and verbs of having: "how many brands do we carry"), dropped like fillers;
+# a metric named with one ("units sold") still says which model records the event, so a
+# count under the verb is taken from that model.
 _VERBS = """get got make made makes bring brings brought go goes going went gone generate generates
     generated come came use used using place placed pay paid record recorded see buy bought
     sell sold selling sells shop shopped spend spent live living based located hold holds
-    held perform performing happen happened earn earned take took"""
+    held perform performing happen happened earn earned take took
+    carry carries carried offer offers offered keep keeps kept own owns owned contain
+    contains contained"""
 VERBS = frozenset(_VERBS.split())
 # "distinct products": the thing is counted, whatever metric is named like it.
 DISTINCT = frozenset(["distinct", "different", "unique", "separate", "individual"])
@@ -570,22 +573,44 @@ _EVENT_TIME = re.compile(r"(?:_?(?:date|day|time|timestamp)|_(?:ts|at|on))$")
 
 def _event_verbs(layer: SemanticLayer) -> dict[str, set[str]]:
     """The past forms of the verb a model's time dimension is named after ("aired" for
-    `airdate`, "shipped" for `ship_date`, "premiered" for `premiere`) → those models: the
-    event the question dates ("episodes aired in 2010"). Only past forms, never the bare
-    word, which may be a noun the layer knows ("order"); a form the layer itself has as a
-    phrase (`delivered_at`: the time dimension) is left to it."""
+    `airdate`, "shipped" for `ship_date`, "premiered" for `premiere`) or its product's
+    rows are the events of ("appeared" for `appearances`, "flew" and "fly" for `flights`)
+    → those models: the event the question dates ("episodes aired in 2010"). Never the
+    bare word of a time dimension, which may be a noun the layer knows ("order"); a form
+    the layer itself has as a phrase (`delivered_at`: the time dimension) is left to it."""
     found: dict[str, set[str]] = {}
     for product, model in layer.models.items():
         verb = _EVENT_TIME.sub("", model.time_dimension or "").replace("_", "")
         particle = next((p for p in PARTICLES if verb.endswith(p) and len(verb) > len(p) + 2), "")
         verb = verb.removesuffix(particle)  # `signup_date`: "signed" (up), `login_at`: "logged"
-        if len(verb) < 3 or not verb.isalpha():
-            continue
-        doubled = verb + verb[-1] + "ed"  # "shipped"
-        forms = {verb + "d"} if verb.endswith("e") else {verb + "ed", doubled}
-        for form in forms:
-            found.setdefault(form, set()).add(product)
+        forms = _past_forms(verb) if len(verb) >= 3 and verb.isalpha() else set()
+        for form in forms | _row_verbs(stem(product.split("/")[1].split("_")[-1])):
+            # "sold" keeps its own reading (see _verb_models), "list" its grammar
+            if form not in VERBS and form not in GRAMMAR and form not in GRAINS:
+                found.setdefault(form, set()).add(product)
     return found
+
+
+def _past_forms(verb: str) -> set[str]:
+    doubled = verb + verb[-1] + "ed"  # "shipped"
+    return {verb + "d"} if verb.endswith("e") else {verb + "ed", doubled}
+
+
+# Nouns of events whose verb English does not form by a suffix.
+_EVENT_NOUNS = {"flight": "fly flew flown flies flying", "sale": "sell sold", "loss": "lose lost"}
+_NOUN_SUFFIXES = ("ment", "ance", "ence", "ing", "ery")  # shipment, appearance, delivery
+
+
+def _row_verbs(noun: str) -> set[str]:
+    """The forms of the verb whose events a product's rows are, by the noun it is named
+    with ("shipments": ship, shipped; "appearances": appeared); none for other nouns."""
+    if noun in _EVENT_NOUNS:
+        return set(_EVENT_NOUNS[noun].split())
+    for suffix in _NOUN_SUFFIXES:
+        base = noun.removesuffix(suffix) + ("er" if suffix == "ery" else "")
+        if noun.endswith(suffix) and len(base) >= 3:
+            return {base} | _past_forms(base)
+    return set()
 
 
 def _verb_models(layer: SemanticLayer) -> dict[str, set[str]]:

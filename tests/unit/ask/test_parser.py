@@ -328,3 +328,9 @@ def test_a_phrasal_verb_a_time_dimension_is_named_after_dates_its_event(parser):
         "start": "2024-01-01",
         "end": "2024-12-31",
     }
+
+
+def test_a_verb_of_having_is_a_light_verb(parser):
+    parsed = parser.parse("how many brands do we carry?")
+    assert parsed.status == "answered", parsed.reason
+    assert parsed.query == {"metrics": ["distinct_brand"]}

@@ -310,3 +310,31 @@ def test_best_and_worst_rank_by_which_way_the_metric_is_better(
     parsed = parser.parse(question)
     assert parsed.status == "answered", parsed.reason
     assert parsed.query["order_by"] == [order] and parsed.query["limit"] == 1
+
+
+def test_the_verb_of_the_events_a_products_rows_are_is_that_event():
+    # "deliveries": what was delivered; the verb is the event, not a word nobody knows
+    contracts = [
+        *CONTRACTS,
+        _contract("deliveries", _key("delivery_id"), column("kitchen_id"), column("km", "number")),
+    ]
+    semantics = {
+        **SEMANTICS,
+        "models": [*SEMANTICS["models"], {"product": "deliveries"}],
+        "metrics": [
+            *SEMANTICS["metrics"],
+            {
+                "name": "delivery_count",
+                "model": "deliveries",
+                "agg": "count",
+                "synonyms": ["deliveries"],
+            },
+        ],
+    }
+    parser = OfflineParser(parse_semantics([("pizzeria", semantics)], contracts).validate(), VALUES)
+    parsed = parser.parse("how many deliveries were delivered in Leeds")
+    assert parsed.status == "answered", parsed.reason
+    assert parsed.query == {
+        "metrics": ["delivery_count"],
+        "filters": [{"dimension": "town", "op": "=", "value": "Leeds"}],
+    }

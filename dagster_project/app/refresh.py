@@ -252,18 +252,24 @@ def refresh(
     landed = window or landed_window(settings, contracts)
     fallback = [landed] if landed else []
     report = RefreshReport(skipped={k.to_user_string(): r for k, r in plan.skipped.items()})
+    ran: set[str] = set()
+    unrun: dict[str, str] = {}  # asset → why a stretch of its days did not run
     for wave in plan_waves([a for a in assets if not set(a.keys) & set(plan.skipped)]):
         for group, span in _runs(wave, plan, fallback):
             names = [k.to_user_string() for a in group for k in a.keys]
-            report.waves.append(names)
-            if on_wave:
-                on_wave(names)
             tags = {}
             if span is not None:
                 partitions = group[0].partitions_def
-                days = days_for(partitions, _clip(span, window))
+                clipped = _clip(span, window)
+                days = days_for(partitions, clipped)
                 if days is None:
-                    report.skipped |= dict.fromkeys(names, _no_days(partitions, span))
+                    # a stretch outside the asked-for days is not this refresh's work
+                    reason = (
+                        _no_days(partitions, clipped)
+                        if clipped
+                        else f"none of its landed days is in {window[0]} .. {window[1]}"
+                    )
+                    unrun |= {n: reason for n in names if n not in unrun}
                     if on_done:
                         on_done(names, None)
                     continue
@@ -271,6 +277,10 @@ def refresh(
                     "dagster/asset_partition_range_start": days[0].isoformat(),
                     "dagster/asset_partition_range_end": days[1].isoformat(),
                 }
+            report.waves.append(names)
+            ran |= set(names)
+            if on_wave:
+                on_wave(names)
             result = dg.materialize(
                 group,
                 instance=instance,
@@ -282,6 +292,7 @@ def refresh(
             report.runs.append(result)
             if on_done:
                 on_done(names, result)
+    report.skipped |= {name: why for name, why in unrun.items() if name not in ran}
     return report
 
 

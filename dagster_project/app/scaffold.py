@@ -7,7 +7,13 @@ from pathlib import Path
 
 from dagster_project.core.contracts import load_contract
 from dagster_project.core.errors import UserError
-from dagster_project.core.workspace import WORKSPACE_FILE, Location, add_location, read_workspace
+from dagster_project.core.workspace import (
+    WORKSPACE_FILE,
+    Location,
+    add_location,
+    create_workspace,
+    read_workspace,
+)
 from dagster_project.core.yamlfile import load_yaml
 from dagster_project.metadata.semantics import SEMANTICS_FILE, load_semantic_layer
 
@@ -349,6 +355,8 @@ def scaffold_domain(
                 f"Try `{fixed}`.",
             )
     workspace = root / WORKSPACE_FILE
+    if not workspace.exists():  # a new mesh: governance, then this domain
+        create_workspace(workspace)
     if any(loc.name == domain for loc in read_workspace(workspace)):
         raise UserError(
             f"workspace.yaml already has a location named {domain!r}.",
@@ -359,6 +367,8 @@ def scaffold_domain(
     if folder.exists():
         raise UserError(f"{folder} already exists.", "Choose another name or remove the folder.")
     files = _files(root, _fields(domain, product, owner, with_sql), with_sql)
+    if not (root / "domains" / "__init__.py").exists():
+        files[root / "domains" / "__init__.py"] = '"""The domains of this mesh."""\n'
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)

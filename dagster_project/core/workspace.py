@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,8 +37,12 @@ def find_root(start: Path | None = None) -> Path:
 
 
 def read_workspace(path: Path | None = None) -> list[Location]:
+    """The locations of workspace.yaml, whose modules are importable from its folder (as
+    `dagster dev -w` makes them: a workspace outside this repository needs no PYTHONPATH)."""
     path = path or find_root() / WORKSPACE_FILE
     document = load_yaml(path.read_text()) or {}
+    if str(path.parent.resolve()) not in sys.path:
+        sys.path.insert(0, str(path.parent.resolve()))
     locations = []
     for entry in document.get("load_from", []):
         target = entry.get("python_module")
@@ -50,6 +55,18 @@ def read_workspace(path: Path | None = None) -> list[Location]:
             Location(target.get("location_name", module), module, target.get("attribute", "defs"))
         )
     return locations
+
+
+GOVERNANCE = Location("governance", "governance.definitions")
+
+
+def create_workspace(path: Path) -> None:
+    """A new workspace.yaml holding the governance location (domains are added to it)."""
+    path.write_text(
+        "# One code location per domain, plus governance. "
+        "`mesh new-domain NAME` adds entries here.\nload_from:"
+    )
+    add_location(path, GOVERNANCE)
 
 
 def add_location(path: Path, location: Location) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -26,12 +27,20 @@ def new_domain(
     ] = False,
 ) -> None:
     """Scaffold a domain code location and register it in workspace.yaml."""
-    root = find_root()
+    try:
+        root = find_root()
+    except FileNotFoundError:  # a new mesh in this folder
+        root = Path.cwd()
+    existed = (root / WORKSPACE_FILE).exists()
     created = scaffold_domain(root, name, product=product, owner=owner, with_sql=with_sql)
     for path in created:
-        # The workspace file existed: the scaffold added a location to it.
+        updated = path.name == WORKSPACE_FILE and existed
+        console.print(f"{'updated' if updated else 'created'} {path}", soft_wrap=True)
+    if not existed:
         console.print(
-            f"{'updated' if path.name == WORKSPACE_FILE else 'created'} {path}", soft_wrap=True
+            f"A new mesh in {root}: its workspace.yaml holds the governance location and "
+            f"{name}; run mesh commands from this folder (or below it).",
+            soft_wrap=True,
         )
     contract = load_contract(root / "domains" / name / "contracts" / f"{product}.odcs.yaml")
     readers = AccessPolicy.load().readers(contract)

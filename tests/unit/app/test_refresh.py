@@ -56,6 +56,22 @@ def test_refresh_builds_the_selected_products_over_the_given_days(landed):
     assert runs and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
 
 
+def test_days_asked_for_in_one_of_two_stretches_build_there_and_are_not_called_skipped(landed):
+    simulate(landed, days=1, scale=200, start=date(2025, 5, 1))  # a second stretch of days
+    args = ["refresh", *selected(*REFERENCED, "sales/order_lines")]
+    result = runner.invoke(app, [*args, "--from", "2025-05-01", "--to", "2025-05-01"])
+    assert result.exit_code == 0, result.output
+    assert "skipped" not in result.output
+    lake = Lake(landed)
+    assert lake.read("sales/order_lines")["order_date"].unique().to_list() == [date(2025, 5, 1)]
+    late = ["refresh", *selected("sales/order_lines"), "--from", "2026-01-01", "--to", "2026-01-31"]
+    result = runner.invoke(app, late)
+    assert result.exit_code == 1, result.output  # a product asked for by name had no day
+    assert "none of its landed days is in 2026-01-01 .. 2026-01-31" in " ".join(
+        result.output.split()
+    )
+
+
 def test_a_failed_blocking_check_exits_1_and_says_which(landed):
     # order lines without the stores, products and customers they reference
     result = runner.invoke(app, ["refresh", "--location", "sales", *selected("order_lines")])

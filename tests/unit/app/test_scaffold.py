@@ -111,19 +111,28 @@ def test_scaffold_refuses_bad_or_taken_names(repo_copy: Path, name: str):
         scaffold_domain(repo_copy, name)
 
 
-def _mesh(root: Path, home: Path, *args: str) -> subprocess.CompletedProcess:
-    """`mesh ARGS` as a user runs it in `root`, a fresh process with the mesh home `home`."""
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(("MESH_", "DAGSTER_"))}
+def _mesh(
+    root: Path, home: Path, *args: str, installed: bool = False
+) -> subprocess.CompletedProcess:
+    """`mesh ARGS` as a user runs it in `root`, a fresh process with the mesh home `home`
+    (`installed`: the installed `mesh` command, with no PYTHONPATH)."""
+    keep = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MESH_", "DAGSTER_")) and k != "PYTHONPATH"
+    }
     env = {
         **keep,
-        "PYTHONPATH": os.pathsep.join([str(root), str(REPO)]),  # the new domain, then ours
+        "PYTHONPATH": "" if installed else os.pathsep.join([str(root), str(REPO)]),
         "PYTHONWARNINGS": "ignore",
         "MESH_HOME": str(home),
         "MESH_LANDING_MIN_AGE_SECONDS": "0",
         "MESH_ASK_DAEMON": "off",  # no warm process outlives the test
         "COLUMNS": "200",
     }
-    command = [sys.executable, "-m", "dagster_project.app.cli", *args]
+    command = [str(Path(sys.executable).parent / "mesh")] if installed else [sys.executable]
+    command += [] if installed else ["-m", "dagster_project.app.cli"]
+    command += args
     return subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -147,6 +156,27 @@ def _scaffold_land_refresh(root: Path, home: Path, *kind: str) -> subprocess.Com
     built = _mesh(root, home, "refresh", "--location", "fieldwork")
     assert built.returncode == 0, built.stdout + built.stderr
     return built
+
+
+def test_new_domain_in_an_empty_folder_starts_a_mesh_with_governance(tmp_path: Path):
+    """Outside this repository, with the installed `mesh` and no PYTHONPATH: new-domain
+    writes workspace.yaml (governance and the domain), and the domain builds and answers."""
+    root, home = tmp_path / "mesh", tmp_path / "home"
+    root.mkdir()
+    created = _mesh(root, home, "new-domain", "fieldwork", "--product", "readings", installed=True)
+    assert created.returncode == 0, created.stdout + created.stderr
+    assert f"created {root / 'workspace.yaml'}" in created.stdout.replace("\n", "")
+    names = [loc.name for loc in read_workspace(root / "workspace.yaml")]
+    assert names == ["governance", "fieldwork"]
+    landing = home / "landing" / "fieldwork" / "readings"
+    landing.mkdir(parents=True)
+    (landing / "2025-03-22.csv").write_text(
+        "reading_id,name,updated_at\n1,alpha,2025-03-22T09:00:00\n"
+    )
+    built = _mesh(root, home, "refresh", "--location", "fieldwork", installed=True)
+    assert built.returncode == 0, built.stdout + built.stderr
+    asked = _mesh(root, home, "ask", "how many readings", "--format", "json", installed=True)
+    assert json.loads(asked.stdout)["rows"] == [[1]], asked.stdout + asked.stderr
 
 
 @pytest.mark.parametrize("kind, built", [((), 2), (("--sql",), 3)])

@@ -584,6 +584,13 @@ def _fmt(value: Any) -> str:
     return shown(value)
 
 
+def _member(dimension: str, value: Any) -> str:
+    """A dimension's value as it is (the year 2020, not '2,020'); a flag with its name."""
+    if isinstance(value, bool):
+        return f"{dimension} = {str(value).lower()}"
+    return shown(value)
+
+
 def narrate(
     layer: SemanticLayer,
     query: dict[str, Any],
@@ -599,7 +606,7 @@ def narrate(
     if _valueless(query, columns, rows):
         return f"No rows match: {title} has no data for this question."
     if metric not in columns:  # an entity listing
-        shown = ", ".join(_fmt(r[0]) for r in rows[:10]) + (", ..." * (len(rows) > 10))
+        shown = ", ".join(_member(columns[0], r[0]) for r in rows[:10]) + ", ..." * (len(rows) > 10)
         return f"{len(rows)} {', '.join(columns)}{_scope(query)}: {shown}."
     i = columns.index(metric)
     dims = [c for c in columns if c not in query["metrics"] and c != "share"]
@@ -611,7 +618,7 @@ def narrate(
             if m in columns
         ]
         return "; ".join(parts) + f"{scope}."
-    label = lambda r: " / ".join(_fmt(r[columns.index(d)]) for d in dims)  # noqa: E731
+    label = lambda r: " / ".join(_member(d, r[columns.index(d)]) for d in dims)  # noqa: E731
     numeric = [r for r in rows if isinstance(r[i], int | float)]
     text = f"{title} by {', '.join(dims)}{scope}: {len(rows)} row(s)."
     if numeric:

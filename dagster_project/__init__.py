@@ -31,6 +31,7 @@ _EXPORTS = {
         "get_settings",
     ],
     "dagster_project.core.credentials": ["mesh_secret"],
+    "dagster_project.core.workspace": ["find_root"],
     "dagster_project.lake.storage": ["DateWindow", "Lake"],
     "dagster_project.lake.resource": ["MeshResource"],
     "dagster_project.ai": ["AIProvider", "Generation", "Provenance", "Task"],

@@ -40,7 +40,7 @@ def governed(name: str, build, *inputs: str) -> Product:
     return Product(name, build=build, inputs=inputs, kinds=("dagster",))
 
 
-# Masked copies the Delta Sharing server serves (governance/sharing/shares.yaml).
+# Masked copies the Delta Sharing server serves (shares.yaml beside workspace.yaml).
 SHARED = shared_products(PRODUCTS)
 
 # Generated docs, semantic index and knowledge graph (governance/generative.py).

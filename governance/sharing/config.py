@@ -1,4 +1,4 @@
-"""Shares (governance/sharing/shares.yaml) and recipients (hashed bearer tokens).
+"""Shares (shares.yaml beside workspace.yaml) and recipients (hashed bearer tokens).
 
 Recipients live in `MESH_HOME/registry/sharing/recipients.yaml`, outside the
 repository: a name, the shares it may read, an optional expiry and the SHA-256 of its
@@ -22,9 +22,9 @@ from typing import Any
 
 import yaml
 
-from dagster_project import MeshSettings, Settings
+from dagster_project import MeshSettings, Settings, find_root
 
-SHARES_FILE = Path(__file__).parent / "shares.yaml"
+SHARES_FILE = "shares.yaml"  # beside workspace.yaml: a mesh's shares are its own
 TOKEN_PREFIX = "mesh_"
 _NAMESPACE = uuid.UUID("5b0f3c2e-1f6a-4b7e-9a53-6d2c1e0a8f11")
 
@@ -68,14 +68,27 @@ class Share:
         return list(dict.fromkeys(t.schema for t in self.tables))
 
 
+def default_shares_path() -> Path | None:
+    """shares.yaml beside workspace.yaml, if the workspace has one."""
+    try:
+        path = find_root() / SHARES_FILE
+    except FileNotFoundError:
+        return None
+    return path if path.exists() else None
+
+
 @dataclass(frozen=True)
 class SharingConfig:
     shares: dict[str, Share]
 
     @classmethod
     def load(cls, path: Path | str | None = None) -> SharingConfig:
-        path = Path(path or Settings.from_env().shares_file or SHARES_FILE)
-        document = yaml.safe_load(path.read_text()) or {}
+        """The shares of `path`, else of `MESH_SHARES`, else of the workspace's
+        shares.yaml; none when the workspace has no such file."""
+        path = path or Settings.from_env().shares_file or default_shares_path()
+        if path is None:
+            return cls({})
+        document = yaml.safe_load(Path(path).read_text()) or {}
         shares = {}
         for name, raw in (document.get("shares") or {}).items():
             tables = tuple(

@@ -173,8 +173,9 @@ def test_new_domain_in_an_empty_folder_starts_a_mesh_with_governance(tmp_path: P
     (landing / "2025-03-22.csv").write_text(
         "reading_id,name,updated_at\n1,alpha,2025-03-22T09:00:00\n"
     )
-    built = _mesh(root, home, "refresh", "--location", "fieldwork", installed=True)
+    built = _mesh(root, home, "refresh", installed=True)  # governance too
     assert built.returncode == 0, built.stdout + built.stderr
+    assert "shares.yaml" not in built.stdout + built.stderr  # this repo's shares are not its
     asked = _mesh(root, home, "ask", "how many readings", "--format", "json", installed=True)
     assert json.loads(asked.stdout)["rows"] == [[1]], asked.stdout + asked.stderr
 

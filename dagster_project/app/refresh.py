@@ -28,7 +28,7 @@ from dagster_project.core.workspace import (
     mesh_resources,
     read_workspace,
 )
-from dagster_project.lake.landing import LandingFile, landing_files
+from dagster_project.lake.landing import LandingFile, landing_files, load_record
 from dagster_project.lake.storage import Lake
 from dagster_project.products.builder import SOURCE_TAG
 from dagster_project.products.partitions import first_day, last_day
@@ -44,6 +44,7 @@ class RefreshReport:
     runs: list[dg.ExecuteInProcessResult] = field(default_factory=list)
     waves: list[list[str]] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # asset → why it did not run
+    current: set[str] = field(default_factory=set)  # daily assets with no day to rebuild
 
     @property
     def success(self) -> bool:
@@ -108,10 +109,43 @@ def spans(days: Iterable[date], gap: int = GAP_DAYS) -> list[Span]:
 @dataclass(frozen=True)
 class Plan:
     """What a refresh runs for each asset: the days landed for what it is built from
-    (empty when none are daily) or why it is skipped (nothing it is built from landed)."""
+    (empty when none are daily) or why it is skipped (nothing it is built from landed);
+    `current`: daily assets an incremental refresh leaves as they are (every day built)."""
 
     days: dict[dg.AssetKey, frozenset[date]]
     skipped: dict[dg.AssetKey, str]
+    current: frozenset[dg.AssetKey] = frozenset()
+
+
+UP_TO_DATE = "up to date"
+BuiltDays = Callable[[dg.AssetKey], frozenset[date]]
+
+
+def built_days(instance: dg.DagsterInstance, lake: Lake) -> BuiltDays:
+    """The days of an asset the instance has materialized (none while its table is
+    missing: a lake wiped under a kept instance is built again)."""
+
+    def days(key: dg.AssetKey) -> frozenset[date]:
+        if not lake.exists("/".join(key.path)):
+            return frozenset()
+        found = set()
+        for partition in instance.get_materialized_partitions(key):
+            try:
+                found.add(date.fromisoformat(partition))
+            except ValueError:  # not a daily partition key
+                continue
+        return frozenset(found)
+
+    return days
+
+
+def _changed_days(settings: MeshSettings, contract: Contract, files: Sequence[LandingFile]):
+    """Days of files not loaded as they are now: new, or changed since their load."""
+    return frozenset(
+        f.day
+        for f in files
+        if f.day and load_record(settings, contract, f.name).get("signature") != f.signature
+    )
 
 
 def _missing_inputs(assets: Sequence[dg.AssetsDefinition], lake: Lake) -> dict[dg.AssetKey, str]:
@@ -130,15 +164,20 @@ def _missing_inputs(assets: Sequence[dg.AssetsDefinition], lake: Lake) -> dict[d
 
 
 def plan_data(
-    assets: Sequence[dg.AssetsDefinition], contracts: Sequence[Contract], settings: MeshSettings
+    assets: Sequence[dg.AssetsDefinition],
+    contracts: Sequence[Contract],
+    settings: MeshSettings,
+    built: BuiltDays | None = None,
 ) -> Plan:
     """Each asset's days: those landed for the landing products it is built from (so a
     domain with 2009's data and one with 2025's each run over their own days); an asset
     built only from landing products with nothing landed yet, and with no table from an
-    earlier refresh, is skipped rather than failed."""
+    earlier refresh, is skipped rather than failed. With `built` (incremental), only the
+    days whose files are new or changed, and the days not built yet."""
     by_key = {dg.AssetKey(c.key.split("/")): c for c in contracts}
     landing = _landing_keys(assets)
     landed: dict[dg.AssetKey, frozenset[date]] = {}
+    changed: dict[dg.AssetKey, frozenset[date]] = {}
     empty: set[dg.AssetKey] = set()
     lake = Lake(settings)
     undated: dict[dg.AssetKey, str] = {}
@@ -147,6 +186,7 @@ def plan_data(
         files = landing_files(settings, contract) if contract else []
         daily = contract is not None and contract.partition_column is not None
         landed[key] = frozenset(f.day for f in files if f.day and daily)
+        changed[key] = _changed_days(settings, contract, files) if daily else frozenset()
         if not files and not (contract and lake.exists(contract.key)):
             empty.add(key)
         elif daily and files and not landed[key]:
@@ -169,7 +209,21 @@ def plan_data(
             skipped[key] = f"nothing landed for {names}"
             continue
         days[key] = frozenset().union(*(landed[k] for k in sources))
-    return Plan(days, skipped)
+    current: set[dg.AssetKey] = set()
+    if built is not None:
+        daily = {k for a in assets if a.partitions_def is not None for k in a.keys}
+        for key, up in _ancestors(assets).items():
+            if key not in days or key not in daily or not days[key]:
+                continue
+            new = frozenset().union(*(changed[k] for k in up & landing))
+            days[key] = (new | (days[key] - built(key))) & days[key]
+            if not days[key]:
+                current.add(key)
+        running = frozenset().union(*days.values())
+        for key in daily - current:  # daily assets built from no landing product
+            if key in days and not days[key] and not running:
+                current.add(key)
+    return Plan(days, skipped, frozenset(current))
 
 
 def _undated(contract: Contract, files: Sequence[LandingFile]) -> str:
@@ -238,23 +292,34 @@ def refresh(
     resources: Mapping[str, Any] | None = None,
     window: Window | None = None,
     run_config: Mapping[str, Any] = QUIET,
+    incremental: bool = False,
 ) -> RefreshReport:
     """Materialize every asset once, daily ones over `window` (default: every landed
     day, in stretches: see `spans`), with the locations' `resources` (default: those of
     the workspace's locations). Assets with nothing to build from are skipped, saying
     why. `on_done` gets None for a run that had no day to run; `run_config` sets the
-    console log level (SILENT: the caller reports failures itself)."""
+    console log level (SILENT: the caller reports failures itself). `incremental`
+    (with no `window`): daily assets run only over days whose landing files are new or
+    changed, or that `instance` has not materialized; the others are up to date."""
     if MeshSettings().home != settings.home:  # the locations' resources read MESH_HOME
         raise ValueError(f"MESH_HOME is {MeshSettings().home}, not {settings.home}")
     if resources is None:
         resources = mesh_resources(load_definitions())
-    plan = plan_data(assets, contracts, settings)
+    lake = Lake(settings)
+    built = built_days(instance, lake) if incremental and instance and not window else None
+    plan = plan_data(assets, contracts, settings, built)
     landed = window or landed_window(settings, contracts)
     fallback = [landed] if landed else []
-    report = RefreshReport(skipped={k.to_user_string(): r for k, r in plan.skipped.items()})
+    if built is not None:  # daily assets built from no landing product: the days that run
+        fallback = spans(frozenset().union(*plan.days.values()))
+    report = RefreshReport(
+        skipped={k.to_user_string(): r for k, r in plan.skipped.items()},
+        current={k.to_user_string() for k in plan.current},
+    )
     ran: set[str] = set()
     unrun: dict[str, str] = {}  # asset → why a stretch of its days did not run
-    for wave in plan_waves([a for a in assets if not set(a.keys) & set(plan.skipped)]):
+    left_out = set(plan.skipped) | plan.current
+    for wave in plan_waves([a for a in assets if not set(a.keys) & left_out]):
         for group, span in _runs(wave, plan, fallback):
             names = [k.to_user_string() for a in group for k in a.keys]
             tags = {}
@@ -434,6 +499,9 @@ def outcomes(report: RefreshReport, assets: Sequence[dg.AssetsDefinition]) -> li
             name, kind = key.to_user_string(), _kind(asset.specs_by_key[key])
             if name in report.skipped:
                 found.append(Outcome(name, kind, f"skipped: {report.skipped[name]}"))
+                continue
+            if name in report.current:
+                found.append(Outcome(name, kind, UP_TO_DATE))
                 continue
             facts = seen.get((name, asset.op.name)) or _failure(report, asset.op.name)
             found.append(Outcome(name, kind, **facts))

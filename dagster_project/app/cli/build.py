@@ -13,7 +13,14 @@ from rich.table import Table
 
 from dagster_project.app.cli.instance import mesh_instance, quiet
 from dagster_project.app.cli.run import refresh_with_progress
-from dagster_project.app.refresh import Outcome, SelectionError, Window, outcomes, select
+from dagster_project.app.refresh import (
+    UP_TO_DATE,
+    Outcome,
+    SelectionError,
+    Window,
+    outcomes,
+    select,
+)
 from dagster_project.app.runs import clear_dead_runs
 from dagster_project.core.settings import get_settings
 from dagster_project.metadata.semantics import load_semantic_layer
@@ -35,13 +42,17 @@ def refresh(
     end: Annotated[
         str | None, typer.Option("--to", help="Last day of daily products (YYYY-MM-DD).")
     ] = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Rebuild every landed day, not only new ones.")
+    ] = False,
     debug: Annotated[bool, typer.Option(help="Show Dagster's logs and tracebacks.")] = False,
 ) -> None:
     """Build and check products now (all, a location's, or selected), with a summary.
 
     Real Dagster runs on the mesh's instance (the UI shows them), in dependency order;
-    daily products over the landed days, or `--from`/`--to`. Exits 1 when a product or
-    a blocking check failed."""
+    daily products over the days whose files are new or changed, or not built yet (every
+    landed day with `--full`), or `--from`/`--to`. Exits 1 when a product or a blocking
+    check failed."""
     quiet()
     settings = get_settings()
     window = _window(start, end)
@@ -56,7 +67,9 @@ def refresh(
         console.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
     instance = mesh_instance(settings)
     before_refresh(instance)
-    report = refresh_with_progress(settings, instance, selection, window, logs=debug)
+    report = refresh_with_progress(
+        settings, instance, selection, window, logs=debug, incremental=not full
+    )
     found = outcomes(report, selection.assets)
     print_outcomes(found)
     # A product asked for by name and skipped (nothing to build it from) is not done.
@@ -135,4 +148,6 @@ def _print_notes(found: list[Outcome]) -> None:
     if bad:
         console.print(f"[red]{len(bad)} of {len(found)} failed:[/red] {', '.join(bad)}")
     else:
-        console.print(f"[green]{len(found)} asset(s) built and checked.[/green]")
+        current = sum(o.status == UP_TO_DATE for o in found)
+        rest = f", {current} up to date (`--full` rebuilds them)" if current else ""
+        console.print(f"[green]{len(found) - current} asset(s) built and checked{rest}.[/green]")

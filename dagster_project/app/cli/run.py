@@ -35,6 +35,7 @@ def refresh_with_progress(
     window: Window | None = None,
     *,
     logs: bool = True,
+    incremental: bool = False,
 ) -> RefreshReport:
     """Materialize and check the selected assets (default: every asset of every
     location) once, daily ones over `window` (default: the landed days), showing progress
@@ -71,6 +72,7 @@ def refresh_with_progress(
             resources=selection.resources,
             window=window,
             run_config=QUIET if logs else SILENT,
+            incremental=incremental,
         )
     if report.skipped and logs:
         domains = sorted({key.split("/")[0] for key in report.skipped})

@@ -72,6 +72,39 @@ def test_days_asked_for_in_one_of_two_stretches_build_there_and_are_not_called_s
     )
 
 
+def _ranges(instance: dg.DagsterInstance) -> list[tuple[str, str]]:
+    """The day ranges of the instance's runs, newest first."""
+    tags = [run.tags for run in instance.get_runs()]
+    start, end = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+    return [(t[start], t[end]) for t in tags if start in t]
+
+
+def test_a_refresh_builds_only_new_or_unbuilt_days_and_full_rebuilds_all(landed):
+    args = ["refresh", *selected(*REFERENCED, "sales/order_lines", "daily_sales")]
+    assert runner.invoke(app, args).exit_code == 0
+    instance = dg.DagsterInstance.get()
+    assert _ranges(instance) == [("2025-03-01", "2025-03-02")]
+
+    again = runner.invoke(app, args)  # nothing new: the daily products are as they were
+    assert again.exit_code == 0, again.output
+    lines = {line.split("│")[1].strip(): line for line in again.output.splitlines() if "│" in line}
+    assert "up to date" in lines["sales/order_lines"] and "up to date" in lines["sales/daily_sales"]
+    assert "3 asset(s) built and checked, 2 up to date" in again.output
+    assert len(_ranges(instance)) == 1
+
+    simulate(landed, days=1, scale=200, start=date(2025, 3, 3))  # a new day lands
+    newer = runner.invoke(app, args)
+    assert newer.exit_code == 0, newer.output
+    assert _ranges(instance)[0] == ("2025-03-03", "2025-03-03")  # that day alone
+    lake = Lake(landed)
+    days = lake.read("sales/daily_sales")["order_date"].unique().sort().to_list()
+    assert days == [date(2025, 3, 1), date(2025, 3, 2), date(2025, 3, 3)]
+
+    full = runner.invoke(app, [*args, "--full"])
+    assert full.exit_code == 0, full.output
+    assert _ranges(instance)[0] == ("2025-03-01", "2025-03-03")
+
+
 def test_a_failed_blocking_check_exits_1_and_says_which(landed):
     # order lines without the stores, products and customers they reference
     result = runner.invoke(app, ["refresh", "--location", "sales", *selected("order_lines")])
